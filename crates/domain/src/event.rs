@@ -1,0 +1,130 @@
+//! What happened to links. Events are facts: they are never validated again once appended.
+
+use serde::{Deserialize, Serialize};
+
+use crate::code::Code;
+use crate::link::LinkSpec;
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    Created(LinkCreated),
+    Updated(LinkUpdated),
+    Deleted(LinkDeleted),
+    Clicked(LinkClicked),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkCreated {
+    pub code: Code,
+    pub spec: LinkSpec,
+    pub custom_alias: bool,
+    pub created_at: Timestamp,
+}
+
+/// Carries the whole specification after the change, so a consumer never has to fold history to
+/// know where a link points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkUpdated {
+    pub code: Code,
+    pub spec: LinkSpec,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkDeleted {
+    pub code: Code,
+    pub deleted_at: Timestamp,
+}
+
+pub const MAX_REFERRER_LEN: usize = 2048;
+pub const MAX_USER_AGENT_LEN: usize = 512;
+pub const MAX_VISITOR_ID_LEN: usize = 64;
+
+/// One redirect served (or reported by an edge). Free-text fields are truncated, never refused:
+/// a click is a fact and a long header must not lose it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkClicked {
+    pub code: Code,
+    pub clicked_at: Timestamp,
+    pub referrer: Option<String>,
+    pub user_agent: Option<String>,
+    /// A pseudonymous visitor key (a keyed hash, never an IP address).
+    pub visitor_id: Option<String>,
+}
+
+impl LinkClicked {
+    pub fn new(
+        code: Code,
+        clicked_at: Timestamp,
+        referrer: Option<&str>,
+        user_agent: Option<&str>,
+        visitor_id: Option<&str>,
+    ) -> Self {
+        Self {
+            code,
+            clicked_at,
+            referrer: clean(referrer, MAX_REFERRER_LEN),
+            user_agent: clean(user_agent, MAX_USER_AGENT_LEN),
+            visitor_id: clean(visitor_id, MAX_VISITOR_ID_LEN),
+        }
+    }
+}
+
+fn clean(text: Option<&str>, max_bytes: usize) -> Option<String> {
+    let text = text?.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut end = text.len().min(max_bytes);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(text[..end].to_owned())
+}
+
+impl Event {
+    pub fn code(&self) -> &Code {
+        match self {
+            Self::Created(e) => &e.code,
+            Self::Updated(e) => &e.code,
+            Self::Deleted(e) => &e.code,
+            Self::Clicked(e) => &e.code,
+        }
+    }
+
+    pub fn occurred_at(&self) -> Timestamp {
+        match self {
+            Self::Created(e) => e.created_at,
+            Self::Updated(e) => e.updated_at,
+            Self::Deleted(e) => e.deleted_at,
+            Self::Clicked(e) => e.clicked_at,
+        }
+    }
+
+    /// The event's name in the public contract (the Avro record name).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Created(_) => "LinkCreated",
+            Self::Updated(_) => "LinkUpdated",
+            Self::Deleted(_) => "LinkDeleted",
+            Self::Clicked(_) => "LinkClicked",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn click_text_is_trimmed_truncated_on_char_boundaries_and_blank_means_absent() {
+        let code = Code::parse("abc").expect("valid");
+        let long_ua = "é".repeat(MAX_USER_AGENT_LEN);
+        let click = LinkClicked::new(code, Timestamp::from_millis(1), Some("  "), Some(&long_ua), Some(" v1 "));
+        assert_eq!(click.referrer, None);
+        let ua = click.user_agent.expect("kept");
+        assert!(ua.len() <= MAX_USER_AGENT_LEN && ua.chars().all(|c| c == 'é'));
+        assert_eq!(click.visitor_id.as_deref(), Some("v1"));
+    }
+}

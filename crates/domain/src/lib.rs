@@ -1,0 +1,24 @@
+//! The Kurz domain: what a short link is, which commands it accepts, which events it emits and how
+//! read models are folded from those events.
+//!
+//! Everything here is pure: time, randomness and stored state come in as arguments, so every rule can
+//! be tested without I/O and the same fold serves the projector, a rebuild and every storage adapter.
+
+pub mod aggregate;
+pub mod analytics;
+pub mod code;
+pub mod code_generator;
+pub mod event;
+pub mod hll;
+pub mod link;
+pub mod stats;
+pub mod target_url;
+pub mod time;
+
+pub use aggregate::{Command, Rejection, decide, evolve};
+pub use code::{Code, CodeError};
+pub use code_generator::{CodeGenerator, CodeKey};
+pub use event::{Event, LinkClicked, LinkCreated, LinkDeleted, LinkUpdated};
+pub use link::{Availability, Link, LinkSpec, MaxClicks, Metadata, RedirectStatus, Tags};
+pub use target_url::{TargetUrl, TargetUrlError};
+pub use time::{Day, DayRange, Timestamp};

@@ -1,0 +1,269 @@
+//! A short link and the values it is made of.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU64;
+
+use serde::{Deserialize, Serialize};
+
+use crate::code::Code;
+use crate::target_url::TargetUrl;
+use crate::time::Timestamp;
+
+/// The HTTP status a redirect answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum RedirectStatus {
+    MovedPermanently,
+    #[default]
+    Found,
+    TemporaryRedirect,
+    PermanentRedirect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be one of 301, 302, 307, 308, got {0}")]
+pub struct RedirectStatusError(pub u16);
+
+impl RedirectStatus {
+    pub fn from_code(code: u16) -> Result<Self, RedirectStatusError> {
+        match code {
+            301 => Ok(Self::MovedPermanently),
+            302 => Ok(Self::Found),
+            307 => Ok(Self::TemporaryRedirect),
+            308 => Ok(Self::PermanentRedirect),
+            other => Err(RedirectStatusError(other)),
+        }
+    }
+
+    pub const fn code(self) -> u16 {
+        match self {
+            Self::MovedPermanently => 301,
+            Self::Found => 302,
+            Self::TemporaryRedirect => 307,
+            Self::PermanentRedirect => 308,
+        }
+    }
+}
+
+/// How many redirects a link serves before it is gone; `1` makes a one-time link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct MaxClicks(NonZeroU64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be between 1 and {max}, got {0}", max = MaxClicks::MAX)]
+pub struct MaxClicksError(pub i128);
+
+impl MaxClicks {
+    pub const MAX: u64 = 1 << 53;
+
+    pub fn new(value: i128) -> Result<Self, MaxClicksError> {
+        u64::try_from(value)
+            .ok()
+            .filter(|v| *v <= Self::MAX)
+            .and_then(NonZeroU64::new)
+            .map(Self)
+            .ok_or(MaxClicksError(value))
+    }
+
+    pub const fn get(self) -> u64 {
+        self.0.get()
+    }
+}
+
+pub const MAX_TAGS: usize = 32;
+pub const MAX_TAG_LEN: usize = 64;
+
+/// Free-form labels for grouping links: at most 32, each 1–64 printable characters, no duplicates
+/// (the first occurrence wins, order kept).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct Tags(Vec<String>);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TagsError {
+    #[error("at most {MAX_TAGS} tags are allowed, got {0}")]
+    TooMany(usize),
+    #[error("tag {0:?} must be 1 to {MAX_TAG_LEN} printable characters")]
+    Invalid(String),
+}
+
+impl Tags {
+    pub fn parse(tags: Vec<String>) -> Result<Self, TagsError> {
+        let mut unique: Vec<String> = Vec::with_capacity(tags.len());
+        for tag in tags {
+            if !is_printable(&tag, MAX_TAG_LEN) {
+                return Err(TagsError::Invalid(tag));
+            }
+            if !unique.contains(&tag) {
+                unique.push(tag);
+            }
+        }
+        if unique.len() > MAX_TAGS {
+            return Err(TagsError::TooMany(unique.len()));
+        }
+        Ok(Self(unique))
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+pub const MAX_METADATA_ENTRIES: usize = 32;
+pub const MAX_METADATA_KEY_LEN: usize = 64;
+pub const MAX_METADATA_VALUE_LEN: usize = 1024;
+
+/// A small string map that travels with the link (campaign ids, owners, …).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct Metadata(BTreeMap<String, String>);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    #[error("at most {MAX_METADATA_ENTRIES} entries are allowed, got {0}")]
+    TooMany(usize),
+    #[error("key {0:?} must be 1 to {MAX_METADATA_KEY_LEN} printable characters")]
+    Key(String),
+    #[error("value of {0:?} must be at most {MAX_METADATA_VALUE_LEN} printable characters")]
+    Value(String),
+}
+
+impl Metadata {
+    pub fn parse(entries: BTreeMap<String, String>) -> Result<Self, MetadataError> {
+        if entries.len() > MAX_METADATA_ENTRIES {
+            return Err(MetadataError::TooMany(entries.len()));
+        }
+        for (key, value) in &entries {
+            if !is_printable(key, MAX_METADATA_KEY_LEN) {
+                return Err(MetadataError::Key(key.clone()));
+            }
+            if !(value.is_empty() || is_printable(value, MAX_METADATA_VALUE_LEN)) {
+                return Err(MetadataError::Value(key.clone()));
+            }
+        }
+        Ok(Self(entries))
+    }
+
+    pub fn as_map(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+}
+
+fn is_printable(text: &str, max_chars: usize) -> bool {
+    let len = text.chars().count();
+    (1..=max_chars).contains(&len) && !text.chars().any(char::is_control)
+}
+
+/// Everything about a link that its owner chooses (and may later change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkSpec {
+    pub target: TargetUrl,
+    pub expires_at: Option<Timestamp>,
+    pub max_clicks: Option<MaxClicks>,
+    pub redirect_status: RedirectStatus,
+    pub tags: Tags,
+    pub metadata: Metadata,
+}
+
+impl LinkSpec {
+    pub fn new(target: TargetUrl) -> Self {
+        Self {
+            target,
+            expires_at: None,
+            max_clicks: None,
+            redirect_status: RedirectStatus::default(),
+            tags: Tags::default(),
+            metadata: Metadata::default(),
+        }
+    }
+}
+
+/// A link as folded from its events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub code: Code,
+    pub spec: LinkSpec,
+    pub custom_alias: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub deleted_at: Option<Timestamp>,
+}
+
+/// Whether a link may redirect at a given instant, before any click limit is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    Active,
+    Deleted,
+    Expired,
+}
+
+impl Link {
+    pub fn availability(&self, now: Timestamp) -> Availability {
+        if self.deleted_at.is_some() {
+            Availability::Deleted
+        } else if self.spec.expires_at.is_some_and(|at| at <= now) {
+            Availability::Expired
+        } else {
+            Availability::Active
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_status_accepts_only_redirects() {
+        for code in [301, 302, 307, 308] {
+            assert_eq!(RedirectStatus::from_code(code).map(RedirectStatus::code), Ok(code));
+        }
+        for code in [200, 300, 303, 304, 404] {
+            assert_eq!(RedirectStatus::from_code(code), Err(RedirectStatusError(code)));
+        }
+        assert_eq!(RedirectStatus::default().code(), 302);
+    }
+
+    #[test]
+    fn max_clicks_is_positive_and_bounded() {
+        assert_eq!(MaxClicks::new(1).map(MaxClicks::get), Ok(1));
+        assert!(MaxClicks::new(0).is_err());
+        assert!(MaxClicks::new(-3).is_err());
+        assert!(MaxClicks::new(i128::from(MaxClicks::MAX) + 1).is_err());
+    }
+
+    #[test]
+    fn tags_are_deduplicated_in_order_and_bounded() {
+        let tags = Tags::parse(vec!["b".into(), "a".into(), "b".into()]).expect("valid");
+        assert_eq!(tags.as_slice(), ["b", "a"]);
+        assert!(matches!(Tags::parse(vec![String::new()]), Err(TagsError::Invalid(_))));
+        assert!(matches!(Tags::parse(vec!["a\nb".into()]), Err(TagsError::Invalid(_))));
+        let many: Vec<String> = (0..=MAX_TAGS).map(|i| i.to_string()).collect();
+        assert_eq!(Tags::parse(many), Err(TagsError::TooMany(MAX_TAGS + 1)));
+    }
+
+    #[test]
+    fn metadata_keys_and_values_are_bounded() {
+        let ok = BTreeMap::from([("campaign".to_owned(), "spring".to_owned()), ("empty".to_owned(), String::new())]);
+        assert!(Metadata::parse(ok).is_ok());
+        let bad_key = BTreeMap::from([(String::new(), "x".to_owned())]);
+        assert!(matches!(Metadata::parse(bad_key), Err(MetadataError::Key(_))));
+        let long_value = BTreeMap::from([("k".to_owned(), "v".repeat(MAX_METADATA_VALUE_LEN + 1))]);
+        assert!(matches!(Metadata::parse(long_value), Err(MetadataError::Value(_))));
+    }
+
+    #[test]
+    fn availability_follows_deletion_then_expiry() {
+        let mut link = Link {
+            code: Code::parse("abc").expect("valid"),
+            spec: LinkSpec::new(TargetUrl::parse("https://example.com").expect("valid")),
+            custom_alias: true,
+            created_at: Timestamp::from_millis(0),
+            updated_at: Timestamp::from_millis(0),
+            deleted_at: None,
+        };
+        assert_eq!(link.availability(Timestamp::from_millis(10)), Availability::Active);
+        link.spec.expires_at = Some(Timestamp::from_millis(10));
+        assert_eq!(link.availability(Timestamp::from_millis(9)), Availability::Active);
+        assert_eq!(link.availability(Timestamp::from_millis(10)), Availability::Expired);
+        link.deleted_at = Some(Timestamp::from_millis(5));
+        assert_eq!(link.availability(Timestamp::from_millis(9)), Availability::Deleted);
+    }
+}

@@ -1,0 +1,134 @@
+//! One writer thread per database that commits queued writes in groups.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use kurz_ports::InfraError;
+use redb::{Database, Durability, WriteTransaction};
+
+/// What to tell a caller once its group's transaction has committed (or failed).
+pub type Reply = Box<dyn FnOnce(Result<(), &Arc<redb::Error>>) + Send>;
+
+/// The writes one database accepts.
+pub trait Writes: Send + 'static {
+    type Op: Send + 'static;
+
+    /// Whether the caller must not hear back before the op is on disk.
+    fn needs_fsync(op: &Self::Op) -> bool;
+
+    /// Applies one op inside the group's transaction.
+    fn apply(&mut self, txn: &WriteTransaction, op: Self::Op) -> Result<Reply, (redb::Error, Reply)>;
+
+    /// Answers an op that was not applied because its group failed.
+    fn reject(op: Self::Op) -> Reply;
+
+    /// The group's transaction committed.
+    fn committed(&mut self) {}
+
+    /// The group's transaction was rolled back: forget any state it had advanced.
+    fn rolled_back(&mut self, db: &Database);
+}
+
+/// Most ops a group takes, so one huge queue cannot make a transaction unbounded.
+const MAX_GROUP: usize = 4096;
+/// Non-durable commits are made durable at least this often, bounding the replay after a crash.
+const FSYNC_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
+
+pub struct GroupCommitter<Op> {
+    sender: Option<Sender<Op>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl<Op: Send + 'static> GroupCommitter<Op> {
+    pub fn start<W: Writes<Op = Op>>(name: &str, db: Arc<Database>, writes: W) -> Self {
+        let (sender, receiver) = channel();
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || run(&db, writes, &receiver))
+            .expect("the OS can start a thread");
+        Self { sender: Some(sender), thread: Some(thread) }
+    }
+
+    pub fn submit(&self, op: Op) -> Result<(), InfraError> {
+        self.sender
+            .as_ref()
+            .and_then(|s| s.send(op).ok())
+            .ok_or_else(|| InfraError::new("embedded writer", "the writer thread has stopped"))
+    }
+}
+
+impl<Op> std::fmt::Debug for GroupCommitter<Op> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommitter").field("running", &self.sender.is_some()).finish()
+    }
+}
+
+impl<Op> Drop for GroupCommitter<Op> {
+    /// Drains queued writes and waits for the writer, so the file is closed when this returns.
+    fn drop(&mut self) {
+        drop(self.sender.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run<W: Writes>(db: &Database, mut writes: W, receiver: &Receiver<W::Op>) {
+    let mut last_fsync = Instant::now();
+    while let Ok(first) = receiver.recv() {
+        let mut group = vec![first];
+        group.extend(receiver.try_iter().take(MAX_GROUP - 1));
+        let fsync = group.iter().any(W::needs_fsync) || last_fsync.elapsed() >= FSYNC_AT_LEAST_EVERY;
+        match commit(db, &mut writes, group, fsync) {
+            Ok(replies) => {
+                writes.committed();
+                if fsync {
+                    last_fsync = Instant::now();
+                }
+                replies.into_iter().for_each(|reply| reply(Ok(())));
+            }
+            Err((error, replies)) => {
+                tracing::error!(%error, "embedded write group failed; rolled back");
+                writes.rolled_back(db);
+                let error = Arc::new(error);
+                replies.into_iter().for_each(|reply| reply(Err(&error)));
+            }
+        }
+    }
+    // A last durable commit so that a clean shutdown never needs a replay.
+    if let Ok(txn) = db.begin_write() {
+        let _ = txn.commit();
+    }
+}
+
+fn commit<W: Writes>(
+    db: &Database,
+    writes: &mut W,
+    group: Vec<W::Op>,
+    fsync: bool,
+) -> Result<Vec<Reply>, (redb::Error, Vec<Reply>)> {
+    let mut txn = match db.begin_write() {
+        Ok(txn) => txn,
+        Err(e) => return Err((e.into(), group.into_iter().map(W::reject).collect())),
+    };
+    let durability = if fsync { Durability::Immediate } else { Durability::None };
+    txn.set_durability(durability).expect("no persistent savepoints are used");
+    let mut replies = Vec::with_capacity(group.len());
+    let mut ops = group.into_iter();
+    while let Some(op) = ops.next() {
+        match writes.apply(&txn, op) {
+            Ok(reply) => replies.push(reply),
+            Err((error, reply)) => {
+                replies.push(reply);
+                replies.extend(ops.map(W::reject));
+                return Err((error, replies));
+            }
+        }
+    }
+    match txn.commit() {
+        Ok(()) => Ok(replies),
+        Err(e) => Err((e.into(), replies)),
+    }
+}

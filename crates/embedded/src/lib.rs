@@ -1,0 +1,30 @@
+//! The embedded default: everything Kurz stores, in two redb files, with no server to run.
+//!
+//! - `events.redb`: the event log (the source of truth) and the code registry (write-side claims and
+//!   sequence leases). Never derived, never deleted.
+//! - `store.redb`: the read models and click quotas. Derived from the log: delete it and the projector
+//!   rebuilds it.
+//!
+//! Each file has one writer thread that commits in groups: it takes every queued write, applies them
+//! in one transaction and answers all callers after one fsync, so durability costs one disk flush per
+//! group rather than per request.
+
+mod group_commit;
+mod log;
+mod store;
+
+pub use log::{EmbeddedLog, LogOptions};
+pub use store::EmbeddedStore;
+
+/// Why an embedded file could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot open {path}: {source}")]
+    Database { path: String, source: redb::DatabaseError },
+    #[error("cannot prepare {path}: {source}")]
+    Setup { path: String, source: redb::Error },
+    #[error(
+        "{path} was created with {stored} partitions, configured {configured}; the partition count of a log cannot change"
+    )]
+    Partitions { path: String, stored: u32, configured: u32 },
+}

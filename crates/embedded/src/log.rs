@@ -1,0 +1,284 @@
+//! The embedded event log and code registry (`events.redb`).
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kurz_domain::{Code, Event};
+use kurz_ports::{CodeRegistry, EventLog, InfraError, LogRecord, Position, partition_for};
+use kurz_schemas::{Catalog, Codec};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use tokio::sync::{oneshot, watch};
+
+use crate::OpenError;
+use crate::group_commit::{GroupCommitter, Reply, Writes};
+
+/// Framed Avro records by (partition, offset): the same bytes a Kafka topic would hold.
+const EVENTS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("events");
+const CLAIMS: TableDefinition<&str, ()> = TableDefinition::new("claimed_codes");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const PARTITIONS_KEY: &str = "partitions";
+const NEXT_SEQUENCE_KEY: &str = "next_sequence";
+
+#[derive(Debug, Clone, Copy)]
+pub struct LogOptions {
+    pub partitions: u32,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self { partitions: 8 }
+    }
+}
+
+#[derive(Debug)]
+pub struct EmbeddedLog {
+    writer: GroupCommitter<LogOp>,
+    db: Arc<Database>,
+    codec: Arc<Codec>,
+    partitions: u32,
+    ends: watch::Receiver<Vec<u64>>,
+}
+
+type Answer<T> = oneshot::Sender<Result<T, InfraError>>;
+
+enum LogOp {
+    Append { records: Vec<(u32, Vec<u8>)>, answer: Answer<Vec<Position>> },
+    Claim { code: Code, answer: Answer<bool> },
+    Release { code: Code, answer: Answer<()> },
+    Lease { count: u64, answer: Answer<Range<u64>> },
+}
+
+impl EmbeddedLog {
+    pub fn open(path: &Path, options: LogOptions) -> Result<Self, OpenError> {
+        let name = path.display().to_string();
+        let db = Database::create(path).map_err(|source| OpenError::Database { path: name.clone(), source })?;
+        let partitions = prepare(&db, options.partitions, &name)?;
+        let next = next_offsets(&db, partitions).map_err(|source| OpenError::Setup { path: name.clone(), source })?;
+        let next_sequence =
+            read_meta(&db, NEXT_SEQUENCE_KEY).map_err(|source| OpenError::Setup { path: name, source })?.unwrap_or(0);
+        let (ends_sender, ends) = watch::channel(next.clone());
+        let db = Arc::new(db);
+        let writes = LogWrites { next, next_sequence, ends: ends_sender };
+        let writer = GroupCommitter::start("kurz-log-writer", Arc::clone(&db), writes);
+        let codec = Arc::new(Codec::local(Catalog::shipped()));
+        Ok(Self { writer, db, codec, partitions, ends })
+    }
+
+    async fn ask<T>(&self, op: impl FnOnce(Answer<T>) -> LogOp) -> Result<T, InfraError> {
+        let (answer, answered) = oneshot::channel();
+        self.writer.submit(op(answer))?;
+        answered.await.map_err(|_| InfraError::new("embedded event log", "the writer dropped the request"))?
+    }
+}
+
+fn prepare(db: &Database, configured: u32, path: &str) -> Result<u32, OpenError> {
+    let setup = |e: redb::Error| OpenError::Setup { path: path.to_owned(), source: e };
+    let txn = db.begin_write().map_err(|e| setup(e.into()))?;
+    let stored = {
+        txn.open_table(EVENTS).map_err(|e| setup(e.into()))?;
+        txn.open_table(CLAIMS).map_err(|e| setup(e.into()))?;
+        let mut meta = txn.open_table(META).map_err(|e| setup(e.into()))?;
+        let stored = meta.get(PARTITIONS_KEY).map_err(|e| setup(e.into()))?.map(|v| v.value());
+        if stored.is_none() {
+            meta.insert(PARTITIONS_KEY, u64::from(configured)).map_err(|e| setup(e.into()))?;
+        }
+        stored
+    };
+    txn.commit().map_err(|e| setup(e.into()))?;
+    match stored.map(|s| u32::try_from(s).unwrap_or(u32::MAX)) {
+        Some(stored) if stored != configured => {
+            Err(OpenError::Partitions { path: path.to_owned(), stored, configured })
+        }
+        _ => Ok(configured),
+    }
+}
+
+fn next_offsets(db: &Database, partitions: u32) -> Result<Vec<u64>, redb::Error> {
+    let txn = db.begin_read()?;
+    let events = txn.open_table(EVENTS)?;
+    (0..partitions)
+        .map(|p| Ok(events.range((p, 0)..=(p, u64::MAX))?.next_back().transpose()?.map_or(0, |(k, _)| k.value().1 + 1)))
+        .collect()
+}
+
+fn read_meta(db: &Database, key: &str) -> Result<Option<u64>, redb::Error> {
+    let txn = db.begin_read()?;
+    let meta = txn.open_table(META)?;
+    Ok(meta.get(key)?.map(|v| v.value()))
+}
+
+struct LogWrites {
+    next: Vec<u64>,
+    next_sequence: u64,
+    ends: watch::Sender<Vec<u64>>,
+}
+
+fn reply_with<T: Send + 'static>(answer: Answer<T>, value: T) -> Reply {
+    Box::new(move |result| {
+        let _ = answer.send(result.map(|()| value).map_err(|e| InfraError::new("embedded event log", e.to_string())));
+    })
+}
+
+impl Writes for LogWrites {
+    type Op = LogOp;
+
+    fn needs_fsync(_: &LogOp) -> bool {
+        true
+    }
+
+    fn apply(&mut self, txn: &WriteTransaction, op: LogOp) -> Result<Reply, (redb::Error, Reply)> {
+        match op {
+            LogOp::Append { records, answer } => {
+                let mut positions = Vec::with_capacity(records.len());
+                let appended = (|| -> Result<(), redb::Error> {
+                    let mut events = txn.open_table(EVENTS)?;
+                    for (partition, bytes) in &records {
+                        let offset = self.next[*partition as usize];
+                        events.insert((*partition, offset), bytes.as_slice())?;
+                        self.next[*partition as usize] += 1;
+                        positions.push(Position { partition: *partition, offset });
+                    }
+                    Ok(())
+                })();
+                match appended {
+                    Ok(()) => Ok(reply_with(answer, positions)),
+                    Err(e) => Err((e, reply_with(answer, positions))),
+                }
+            }
+            LogOp::Claim { code, answer } => {
+                let claimed = (|| -> Result<bool, redb::Error> {
+                    let mut claims = txn.open_table(CLAIMS)?;
+                    if claims.get(code.as_str())?.is_some() {
+                        return Ok(false);
+                    }
+                    claims.insert(code.as_str(), ())?;
+                    Ok(true)
+                })();
+                match claimed {
+                    Ok(claimed) => Ok(reply_with(answer, claimed)),
+                    Err(e) => Err((e, reply_with(answer, false))),
+                }
+            }
+            LogOp::Release { code, answer } => {
+                let released = (|| -> Result<(), redb::Error> {
+                    txn.open_table(CLAIMS)?.remove(code.as_str())?;
+                    Ok(())
+                })();
+                match released {
+                    Ok(()) => Ok(reply_with(answer, ())),
+                    Err(e) => Err((e, reply_with(answer, ()))),
+                }
+            }
+            LogOp::Lease { count, answer } => {
+                let range = self.next_sequence..self.next_sequence.saturating_add(count);
+                let leased = (|| -> Result<(), redb::Error> {
+                    txn.open_table(META)?.insert(NEXT_SEQUENCE_KEY, range.end)?;
+                    Ok(())
+                })();
+                self.next_sequence = range.end;
+                match leased {
+                    Ok(()) => Ok(reply_with(answer, range)),
+                    Err(e) => Err((e, reply_with(answer, range))),
+                }
+            }
+        }
+    }
+
+    fn reject(op: LogOp) -> Reply {
+        match op {
+            LogOp::Append { answer, .. } => reply_with(answer, Vec::new()),
+            LogOp::Claim { answer, .. } => reply_with(answer, false),
+            LogOp::Release { answer, .. } => reply_with(answer, ()),
+            LogOp::Lease { answer, .. } => reply_with(answer, 0..0),
+        }
+    }
+
+    fn committed(&mut self) {
+        self.ends.send_if_modified(|ends| {
+            let moved = *ends != self.next;
+            ends.clone_from(&self.next);
+            moved
+        });
+    }
+
+    fn rolled_back(&mut self, db: &Database) {
+        let partitions = u32::try_from(self.next.len()).expect("partition count fits u32");
+        match (next_offsets(db, partitions), read_meta(db, NEXT_SEQUENCE_KEY)) {
+            (Ok(next), Ok(sequence)) => {
+                self.next = next;
+                self.next_sequence = sequence.unwrap_or(0);
+            }
+            (Err(e), _) | (_, Err(e)) => tracing::error!(error = %e, "cannot reload log positions after a rollback"),
+        }
+    }
+}
+
+#[async_trait]
+impl EventLog for EmbeddedLog {
+    fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    async fn append(&self, events: Vec<Event>) -> Result<Vec<Position>, InfraError> {
+        let records = events
+            .iter()
+            .map(|event| {
+                let bytes = self.codec.encode(event).map_err(|e| InfraError::new("encoding an event", e))?;
+                Ok((partition_for(event.code(), self.partitions), bytes))
+            })
+            .collect::<Result<Vec<_>, InfraError>>()?;
+        self.ask(|answer| LogOp::Append { records, answer }).await
+    }
+
+    async fn read(&self, partition: u32, from: u64, max: usize) -> Result<Vec<LogRecord>, InfraError> {
+        let (db, codec) = (Arc::clone(&self.db), Arc::clone(&self.codec));
+        let read = move || -> Result<Vec<LogRecord>, redb::Error> {
+            let txn = db.begin_read()?;
+            let events = txn.open_table(EVENTS)?;
+            events
+                .range((partition, from)..=(partition, u64::MAX))?
+                .take(max)
+                .map(|entry| {
+                    let (key, value) = entry?;
+                    let (partition, offset) = key.value();
+                    let event = codec.decode(value.value()).map_err(|e| e.to_string());
+                    Ok(LogRecord { position: Position { partition, offset }, event })
+                })
+                .collect()
+        };
+        tokio::task::spawn_blocking(read)
+            .await
+            .map_err(|e| InfraError::new("reading the embedded event log", e))?
+            .map_err(|e| InfraError::new("reading the embedded event log", e))
+    }
+
+    async fn end_offsets(&self) -> Result<Vec<u64>, InfraError> {
+        Ok(self.ends.borrow().clone())
+    }
+
+    async fn wait_for_records(&self, seen: &[u64], timeout: Duration) {
+        let mut ends = self.ends.clone();
+        let has_new = |ends: &Vec<u64>| ends.iter().zip(seen).any(|(end, seen)| end > seen);
+        let _ = tokio::time::timeout(timeout, ends.wait_for(has_new)).await;
+    }
+}
+
+#[async_trait]
+impl CodeRegistry for EmbeddedLog {
+    async fn claim(&self, code: &Code) -> Result<bool, InfraError> {
+        let code = code.clone();
+        self.ask(|answer| LogOp::Claim { code, answer }).await
+    }
+
+    async fn release(&self, code: &Code) -> Result<(), InfraError> {
+        let code = code.clone();
+        self.ask(|answer| LogOp::Release { code, answer }).await
+    }
+
+    async fn lease_sequences(&self, count: u64) -> Result<Range<u64>, InfraError> {
+        self.ask(|answer| LogOp::Lease { count, answer }).await
+    }
+}

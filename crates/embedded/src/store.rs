@@ -1,0 +1,265 @@
+//! The embedded read store and click quota (`store.redb`).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kurz_domain::link::MaxClicks;
+use kurz_domain::stats::{DayStats, LinkStats, StatsDelta};
+use kurz_domain::{Code, DayRange, Event, Link, evolve};
+use kurz_ports::{ClickQuota, InfraError, LogRecord, ReadStore};
+use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
+use tokio::sync::oneshot;
+
+use crate::OpenError;
+use crate::group_commit::{GroupCommitter, Reply, Writes};
+
+const LINKS: TableDefinition<&str, &[u8]> = TableDefinition::new("links");
+/// One row per link and day with clicks: a stats read costs one row per day in range.
+const DAYS: TableDefinition<(&str, i32), &[u8]> = TableDefinition::new("click_days");
+const CHECKPOINTS: TableDefinition<u32, u64> = TableDefinition::new("checkpoints");
+/// Clicks taken against `max_clicks`. Not derived from the log (a click is taken before its event is
+/// appended), so a rebuild keeps it unless the whole file is deleted.
+const QUOTAS: TableDefinition<&str, u64> = TableDefinition::new("click_quotas");
+
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    writer: GroupCommitter<StoreOp>,
+    db: Arc<Database>,
+}
+
+type Answer<T> = oneshot::Sender<Result<T, InfraError>>;
+
+enum StoreOp {
+    Apply { records: Vec<LogRecord>, answer: Answer<Vec<Code>> },
+    Take { code: Code, max: MaxClicks, answer: Answer<bool> },
+}
+
+impl EmbeddedStore {
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        let name = path.display().to_string();
+        let db = Database::create(path).map_err(|source| OpenError::Database { path: name.clone(), source })?;
+        create_tables(&db).map_err(|source| OpenError::Setup { path: name, source })?;
+        let db = Arc::new(db);
+        let writer = GroupCommitter::start("kurz-store-writer", Arc::clone(&db), StoreWrites);
+        Ok(Self { writer, db })
+    }
+
+    async fn ask<T>(&self, op: impl FnOnce(Answer<T>) -> StoreOp) -> Result<T, InfraError> {
+        let (answer, answered) = oneshot::channel();
+        self.writer.submit(op(answer))?;
+        answered.await.map_err(|_| InfraError::new("embedded store", "the writer dropped the request"))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreFailure> + Send + 'static,
+    ) -> Result<T, InfraError> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || db.begin_read().map_err(StoreFailure::from).and_then(|txn| query(&txn)))
+            .await
+            .map_err(|e| InfraError::new("reading the embedded store", e))?
+            .map_err(|e| InfraError::new("reading the embedded store", e))
+    }
+}
+
+fn create_tables(db: &Database) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    txn.open_table(LINKS)?;
+    txn.open_table(DAYS)?;
+    txn.open_table(CHECKPOINTS)?;
+    txn.open_table(QUOTAS)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// Storage errors and rows that no longer deserialise.
+#[derive(Debug, thiserror::Error)]
+enum StoreFailure {
+    #[error(transparent)]
+    Storage(#[from] redb::Error),
+    #[error("stored row does not deserialise: {0}")]
+    Row(#[from] postcard::Error),
+}
+
+macro_rules! storage_errors {
+    ($($t:ty),+) => {$(
+        impl From<$t> for StoreFailure {
+            fn from(e: $t) -> Self {
+                Self::Storage(e.into())
+            }
+        }
+    )+};
+}
+storage_errors!(redb::TransactionError, redb::TableError, redb::StorageError);
+
+struct StoreWrites;
+
+fn reply_with<T: Send + 'static>(answer: Answer<T>, value: T) -> Reply {
+    Box::new(move |result| {
+        let _ = answer.send(result.map(|()| value).map_err(|e| InfraError::new("embedded store", e.to_string())));
+    })
+}
+
+impl Writes for StoreWrites {
+    type Op = StoreOp;
+
+    /// Projections are replayed from the log after a crash; a taken click is not.
+    fn needs_fsync(op: &StoreOp) -> bool {
+        matches!(op, StoreOp::Take { .. })
+    }
+
+    fn apply(&mut self, txn: &WriteTransaction, op: StoreOp) -> Result<Reply, (redb::Error, Reply)> {
+        match op {
+            StoreOp::Apply { records, answer } => match project(txn, &records) {
+                Ok(changed) => Ok(reply_with(answer, changed)),
+                Err(StoreFailure::Storage(e)) => Err((e, reply_with(answer, Vec::new()))),
+                // A row that does not deserialise would fail every retry: stop the projector loudly.
+                Err(e @ StoreFailure::Row(_)) => Ok(Box::new(move |_| {
+                    let _ = answer.send(Err(InfraError::new("embedded store", e)));
+                })),
+            },
+            StoreOp::Take { code, max, answer } => match take_click(txn, &code, max) {
+                Ok(granted) => Ok(reply_with(answer, granted)),
+                Err(e) => Err((e, reply_with(answer, false))),
+            },
+        }
+    }
+
+    fn reject(op: StoreOp) -> Reply {
+        match op {
+            StoreOp::Apply { answer, .. } => reply_with(answer, Vec::new()),
+            StoreOp::Take { answer, .. } => reply_with(answer, false),
+        }
+    }
+
+    fn rolled_back(&mut self, _: &Database) {}
+}
+
+fn take_click(txn: &WriteTransaction, code: &Code, max: MaxClicks) -> Result<bool, redb::Error> {
+    let mut quotas = txn.open_table(QUOTAS)?;
+    let taken = quotas.get(code.as_str())?.map_or(0, |v| v.value());
+    if taken >= max.get() {
+        return Ok(false);
+    }
+    quotas.insert(code.as_str(), taken + 1)?;
+    Ok(true)
+}
+
+/// Folds records into the read models, skipping any at or below their partition's checkpoint.
+fn project(txn: &WriteTransaction, records: &[LogRecord]) -> Result<Vec<Code>, StoreFailure> {
+    let mut checkpoints = txn.open_table(CHECKPOINTS)?;
+    let mut links = txn.open_table(LINKS)?;
+    let mut next: HashMap<u32, u64> = HashMap::new();
+    let mut folded: HashMap<Code, Option<Link>> = HashMap::new();
+    let mut changed: Vec<Code> = Vec::new();
+    let mut delta = StatsDelta::default();
+    for record in records {
+        let partition = record.position.partition;
+        let checkpoint = match next.get(&partition) {
+            Some(offset) => *offset,
+            None => checkpoints.get(partition)?.map_or(0, |v| v.value()),
+        };
+        if record.position.offset < checkpoint {
+            continue;
+        }
+        next.insert(partition, record.position.offset + 1);
+        match &record.event {
+            Err(reason) => tracing::warn!(?record.position, %reason, "skipping an undecodable record"),
+            Ok(Event::Clicked(click)) => delta.record(click),
+            Ok(event) => {
+                let code = event.code();
+                let state = match folded.remove(code) {
+                    Some(state) => state,
+                    None => load_link(&links, code)?,
+                };
+                folded.insert(code.clone(), evolve(state, event));
+                if !changed.contains(code) {
+                    changed.push(code.clone());
+                }
+            }
+        }
+    }
+    for (code, link) in &folded {
+        if let Some(link) = link {
+            links.insert(code.as_str(), postcard::to_stdvec(link)?.as_slice())?;
+        }
+    }
+    for (partition, offset) in next {
+        checkpoints.insert(partition, offset)?;
+    }
+    let mut days = txn.open_table(DAYS)?;
+    for ((code, day), increment) in delta.into_days() {
+        let key = (code.as_str(), day.days_since_epoch());
+        let mut stats = match days.get(key)? {
+            Some(row) => postcard::from_bytes::<DayStats>(row.value())?,
+            None => DayStats::default(),
+        };
+        stats.merge(&increment);
+        days.insert(key, postcard::to_stdvec(&stats)?.as_slice())?;
+    }
+    Ok(changed)
+}
+
+fn load_link(links: &Table<&str, &[u8]>, code: &Code) -> Result<Option<Link>, StoreFailure> {
+    Ok(links.get(code.as_str())?.map(|row| postcard::from_bytes(row.value())).transpose()?)
+}
+
+#[async_trait]
+impl ReadStore for EmbeddedStore {
+    async fn link(&self, code: &Code) -> Result<Option<Link>, InfraError> {
+        let code = code.clone();
+        self.read(move |txn| {
+            let links = txn.open_table(LINKS)?;
+            Ok(links.get(code.as_str())?.map(|row| postcard::from_bytes(row.value())).transpose()?)
+        })
+        .await
+    }
+
+    async fn stats(&self, code: &Code, range: DayRange) -> Result<LinkStats, InfraError> {
+        if range.is_empty() {
+            return Ok(LinkStats::default());
+        }
+        let code = code.clone();
+        self.read(move |txn| {
+            let days = txn.open_table(DAYS)?;
+            let from = range.from.map_or(i32::MIN, |d| d.days_since_epoch());
+            let to = range.to.map_or(i32::MAX, |d| d.days_since_epoch());
+            let rows = days
+                .range((code.as_str(), from)..=(code.as_str(), to))?
+                .map(|entry| {
+                    let (key, row) = entry?;
+                    let day = kurz_domain::Day::from_days_since_epoch(key.value().1);
+                    Ok((day, postcard::from_bytes::<DayStats>(row.value())?))
+                })
+                .collect::<Result<Vec<_>, StoreFailure>>()?;
+            Ok(LinkStats::from_days(rows.iter().map(|(day, stats)| (*day, stats))))
+        })
+        .await
+    }
+
+    async fn checkpoints(&self, partitions: u32) -> Result<Vec<u64>, InfraError> {
+        self.read(move |txn| {
+            let checkpoints = txn.open_table(CHECKPOINTS)?;
+            (0..partitions).map(|p| Ok(checkpoints.get(p)?.map_or(0, |v| v.value()))).collect()
+        })
+        .await
+    }
+
+    async fn apply(&self, records: &[LogRecord]) -> Result<Vec<Code>, InfraError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let records = records.to_vec();
+        self.ask(|answer| StoreOp::Apply { records, answer }).await
+    }
+}
+
+#[async_trait]
+impl ClickQuota for EmbeddedStore {
+    async fn take(&self, code: &Code, max_clicks: MaxClicks) -> Result<bool, InfraError> {
+        let code = code.clone();
+        self.ask(|answer| StoreOp::Take { code, max: max_clicks, answer }).await
+    }
+}

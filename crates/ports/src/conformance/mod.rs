@@ -1,0 +1,101 @@
+//! One conformance suite per port. Each scenario is a plain async function over a [`Storage`]; the
+//! `*_conformance!` macros instantiate every scenario as a test for one adapter:
+//!
+//! ```ignore
+//! kurz_ports::event_log_conformance!(my_adapter::TestStorage::new());
+//! ```
+//!
+//! The expression is evaluated once per test and must give fresh, empty storage.
+
+pub mod click_quota;
+pub mod code_registry;
+pub mod event_log;
+pub mod fixtures;
+pub mod read_store;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+/// Fresh storage for one test. `open` may be called again after every earlier handle was dropped,
+/// and must then give the same data (as a process restart would).
+#[async_trait]
+pub trait Storage<P: ?Sized>: Send + Sync {
+    async fn open(&self) -> Arc<P>;
+}
+
+#[macro_export]
+macro_rules! event_log_conformance {
+    ($storage:expr) => {
+        $crate::conformance_tests!(
+            $storage,
+            $crate::conformance::event_log,
+            appends_are_read_back_in_order_with_their_positions,
+            events_of_one_code_stay_in_one_partition_in_order,
+            reads_start_anywhere_and_respect_the_limit,
+            end_offsets_follow_appends,
+            waiting_ends_when_records_arrive_or_time_runs_out,
+            concurrent_appends_get_distinct_positions,
+            acknowledged_appends_survive_a_restart,
+        );
+    };
+}
+
+#[macro_export]
+macro_rules! read_store_conformance {
+    ($storage:expr) => {
+        $crate::conformance_tests!(
+            $storage,
+            $crate::conformance::read_store,
+            links_are_folded_from_their_events,
+            applying_a_record_twice_changes_nothing,
+            checkpoints_advance_with_the_effects,
+            undecodable_records_only_move_the_checkpoint,
+            stats_cover_the_requested_days,
+            unique_visitors_count_each_visitor_once,
+            only_link_changes_are_reported,
+            projections_survive_a_restart,
+        );
+    };
+}
+
+#[macro_export]
+macro_rules! click_quota_conformance {
+    ($storage:expr) => {
+        $crate::conformance_tests!(
+            $storage,
+            $crate::conformance::click_quota,
+            click_quota_is_exact_under_contention,
+            click_quota_survives_a_restart_and_follows_the_limit,
+        );
+    };
+}
+
+#[macro_export]
+macro_rules! code_registry_conformance {
+    ($storage:expr) => {
+        $crate::conformance_tests!(
+            $storage,
+            $crate::conformance::code_registry,
+            a_code_is_claimed_once,
+            racing_claims_have_one_winner,
+            released_codes_can_be_claimed_again,
+            leases_never_overlap,
+            claims_and_leases_survive_a_restart,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! conformance_tests {
+    ($storage:expr, $module:path, $($scenario:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $scenario() {
+                use $module as scenarios;
+                scenarios::$scenario($storage).await;
+            }
+        )+
+    };
+}

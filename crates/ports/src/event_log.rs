@@ -1,0 +1,105 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kurz_domain::{Code, Event};
+
+use crate::InfraError;
+
+/// Where a record sits in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    pub partition: u32,
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    pub position: Position,
+    /// A record that does not decode (written by a foreign producer, or by a schema this build does
+    /// not know) is handed over as an error, so a consumer can count and skip it instead of stalling.
+    pub event: Result<Event, String>,
+}
+
+/// The source of truth: an append-only log of events, partitioned by link code so that all events of
+/// one link stay in order.
+#[async_trait]
+pub trait EventLog: Send + Sync + std::fmt::Debug {
+    fn partitions(&self) -> u32;
+
+    /// Appends durably. Returns once every event is acknowledged (it survives a crash), with the
+    /// events' positions in the order given.
+    async fn append(&self, events: Vec<Event>) -> Result<Vec<Position>, InfraError>;
+
+    /// Up to `max` records of one partition from offset `from` on, in offset order.
+    async fn read(&self, partition: u32, from: u64, max: usize) -> Result<Vec<LogRecord>, InfraError>;
+
+    /// For each partition, the offset the next appended record will get.
+    async fn end_offsets(&self) -> Result<Vec<u64>, InfraError>;
+
+    /// Returns once some partition has records at or beyond `seen[partition]`, or after `timeout`.
+    async fn wait_for_records(&self, seen: &[u64], timeout: Duration);
+}
+
+/// Kafka's default partitioner (murmur2 of the key), so the embedded log and Kafka place a link's
+/// events in the same partition.
+pub fn partition_for(code: &Code, partitions: u32) -> u32 {
+    (murmur2(code.as_str().as_bytes()) & 0x7fff_ffff) % partitions.max(1)
+}
+
+fn murmur2(data: &[u8]) -> u32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    #[expect(clippy::cast_possible_truncation, reason = "keys are at most 64 bytes")]
+    let mut h = SEED ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    let rest = chunks.remainder();
+    if rest.len() >= 3 {
+        h ^= u32::from(rest[2]) << 16;
+    }
+    if rest.len() >= 2 {
+        h ^= u32::from(rest[1]) << 8;
+    }
+    if let Some(first) = rest.first() {
+        h ^= u32::from(*first);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn murmur2_matches_kafkas_reference_values() {
+        // From Kafka's UtilsTest.testMurmur2 (signed ints there).
+        let cases: [(&str, i32); 4] = [
+            ("21", -973_932_308),
+            ("foobar", -790_332_482),
+            ("a-little-bit-long-string", -985_981_536),
+            ("abc", 479_470_107),
+        ];
+        for (key, expected) in cases {
+            assert_eq!(murmur2(key.as_bytes()).cast_signed(), expected, "{key}");
+        }
+    }
+
+    #[test]
+    fn partitions_are_stable_and_in_range() {
+        let code = Code::parse("abc").expect("valid");
+        assert_eq!(partition_for(&code, 8), partition_for(&code, 8));
+        assert!((0..1000).all(|i| partition_for(&Code::parse(&format!("c{i:03}")).expect("valid"), 8) < 8));
+    }
+}

@@ -1,0 +1,15 @@
+//! The ports Kurz's services depend on. Each is a trait with one conformance suite (feature
+//! `conformance`) that every adapter — embedded, Kafka, ScyllaDB, Redis — must pass.
+
+mod code_registry;
+mod error;
+mod event_log;
+mod read_store;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use code_registry::CodeRegistry;
+pub use error::InfraError;
+pub use event_log::{EventLog, LogRecord, Position, partition_for};
+pub use read_store::{ClickQuota, LinkChangeListener, ReadStore};

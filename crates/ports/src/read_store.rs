@@ -1,0 +1,36 @@
+use async_trait::async_trait;
+use kurz_domain::link::MaxClicks;
+use kurz_domain::stats::LinkStats;
+use kurz_domain::{Code, DayRange, Link};
+
+use crate::{InfraError, LogRecord};
+
+/// The read models folded from the event log: links by code and their click statistics.
+#[async_trait]
+pub trait ReadStore: Send + Sync + std::fmt::Debug {
+    async fn link(&self, code: &Code) -> Result<Option<Link>, InfraError>;
+
+    /// Statistics of a link's clicks on the days in `range` (all zero for a link never clicked).
+    async fn stats(&self, code: &Code, range: DayRange) -> Result<LinkStats, InfraError>;
+
+    /// For each of `partitions` partitions, the offset of the next record to apply.
+    async fn checkpoints(&self, partitions: u32) -> Result<Vec<u64>, InfraError>;
+
+    /// Applies records with exactly-once effect: a record below its partition's checkpoint is
+    /// skipped, and the checkpoints move in the same atomic write as the effects. Undecodable records
+    /// only move the checkpoint. Returns the codes whose link (not just stats) changed.
+    async fn apply(&self, records: &[LogRecord]) -> Result<Vec<Code>, InfraError>;
+}
+
+/// Counts redirects against `max_clicks`, exactly, however many requests race.
+#[async_trait]
+pub trait ClickQuota: Send + Sync + std::fmt::Debug {
+    /// Takes one of the link's clicks. `false` when all `max_clicks` are taken. A taken click is
+    /// durable before this returns, so a crash never hands it out twice.
+    async fn take(&self, code: &Code, max_clicks: MaxClicks) -> Result<bool, InfraError>;
+}
+
+/// Told which links changed after the projector applied a batch (to evict cached copies).
+pub trait LinkChangeListener: Send + Sync + std::fmt::Debug {
+    fn links_changed(&self, codes: &[Code]);
+}

@@ -1,0 +1,195 @@
+//! Domain events to Avro values and back. Field names are those of the `.avsc` files.
+
+use std::collections::{BTreeMap, HashMap};
+
+use apache_avro::types::Value;
+use kurz_domain::link::{MaxClicks, Metadata, RedirectStatus, Tags};
+use kurz_domain::{Code, Event, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, TargetUrl, Timestamp};
+
+use crate::catalog::EventKind;
+
+pub fn kind_of(event: &Event) -> EventKind {
+    match event {
+        Event::Created(_) => EventKind::LinkCreated,
+        Event::Updated(_) => EventKind::LinkUpdated,
+        Event::Deleted(_) => EventKind::LinkDeleted,
+        Event::Clicked(_) => EventKind::LinkClicked,
+    }
+}
+
+pub fn to_value(event: &Event) -> Value {
+    let mut fields = vec![("code".to_owned(), Value::String(event.code().to_string()))];
+    match event {
+        Event::Created(e) => {
+            fields.push(("target_url".into(), Value::String(e.spec.target.to_string())));
+            fields.push(("created_at".into(), timestamp(e.created_at)));
+            spec_fields(&e.spec, &mut fields);
+            fields.push(("custom_alias".into(), Value::Boolean(e.custom_alias)));
+        }
+        Event::Updated(e) => {
+            fields.push(("target_url".into(), Value::String(e.spec.target.to_string())));
+            fields.push(("updated_at".into(), timestamp(e.updated_at)));
+            spec_fields(&e.spec, &mut fields);
+        }
+        Event::Deleted(e) => fields.push(("deleted_at".into(), timestamp(e.deleted_at))),
+        Event::Clicked(e) => {
+            fields.push(("clicked_at".into(), timestamp(e.clicked_at)));
+            fields.push(("referrer".into(), optional(e.referrer.clone().map(Value::String))));
+            fields.push(("user_agent".into(), optional(e.user_agent.clone().map(Value::String))));
+            fields.push(("visitor_id".into(), optional(e.visitor_id.clone().map(Value::String))));
+        }
+    }
+    Value::Record(fields)
+}
+
+fn spec_fields(spec: &LinkSpec, fields: &mut Vec<(String, Value)>) {
+    fields.push(("expires_at".into(), optional(spec.expires_at.map(timestamp))));
+    let max_clicks = spec.max_clicks.map(|m| Value::Long(i64::try_from(m.get()).expect("bounded by MaxClicks::MAX")));
+    fields.push(("max_clicks".into(), optional(max_clicks)));
+    fields.push(("redirect_status".into(), Value::Int(i32::from(spec.redirect_status.code()))));
+    let tags = spec.tags.as_slice().iter().cloned().map(Value::String).collect();
+    fields.push(("tags".into(), Value::Array(tags)));
+    let metadata = spec.metadata.as_map().iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    fields.push(("metadata".into(), Value::Map(metadata)));
+}
+
+fn timestamp(at: Timestamp) -> Value {
+    Value::TimestampMillis(at.as_millis())
+}
+
+fn optional(value: Option<Value>) -> Value {
+    match value {
+        None => Value::Union(0, Box::new(Value::Null)),
+        Some(v) => Value::Union(1, Box::new(v)),
+    }
+}
+
+/// Why a decoded record does not make a domain event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field {field}: {problem}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+pub fn from_value(kind: EventKind, value: Value) -> Result<Event, FieldError> {
+    let Value::Record(fields) = value else {
+        return Err(FieldError { field: "(record)", problem: "not a record".into() });
+    };
+    let mut record = Record(fields.into_iter().collect());
+    let code = record.string("code")?;
+    let code = Code::parse(&code).map_err(|e| invalid("code", e))?;
+    Ok(match kind {
+        EventKind::LinkCreated => Event::Created(LinkCreated {
+            created_at: record.timestamp("created_at")?,
+            custom_alias: record.boolean("custom_alias")?,
+            spec: record.spec()?,
+            code,
+        }),
+        EventKind::LinkUpdated => {
+            Event::Updated(LinkUpdated { updated_at: record.timestamp("updated_at")?, spec: record.spec()?, code })
+        }
+        EventKind::LinkDeleted => Event::Deleted(LinkDeleted { deleted_at: record.timestamp("deleted_at")?, code }),
+        EventKind::LinkClicked => Event::Clicked(LinkClicked {
+            clicked_at: record.timestamp("clicked_at")?,
+            referrer: record.optional_string("referrer")?,
+            user_agent: record.optional_string("user_agent")?,
+            visitor_id: record.optional_string("visitor_id")?,
+            code,
+        }),
+    })
+}
+
+fn invalid(field: &'static str, problem: impl ToString) -> FieldError {
+    FieldError { field, problem: problem.to_string() }
+}
+
+struct Record(HashMap<String, Value>);
+
+impl Record {
+    fn take(&mut self, field: &'static str) -> Result<Value, FieldError> {
+        match self.0.remove(field) {
+            Some(Value::Union(_, inner)) => Ok(*inner),
+            Some(value) => Ok(value),
+            None => Err(invalid(field, "missing")),
+        }
+    }
+
+    fn string(&mut self, field: &'static str) -> Result<String, FieldError> {
+        match self.take(field)? {
+            Value::String(s) => Ok(s),
+            other => Err(invalid(field, format!("expected a string, got {other:?}"))),
+        }
+    }
+
+    fn optional_string(&mut self, field: &'static str) -> Result<Option<String>, FieldError> {
+        match self.take(field)? {
+            Value::Null => Ok(None),
+            Value::String(s) => Ok(Some(s)),
+            other => Err(invalid(field, format!("expected a string or null, got {other:?}"))),
+        }
+    }
+
+    fn boolean(&mut self, field: &'static str) -> Result<bool, FieldError> {
+        match self.take(field)? {
+            Value::Boolean(b) => Ok(b),
+            other => Err(invalid(field, format!("expected a boolean, got {other:?}"))),
+        }
+    }
+
+    fn timestamp(&mut self, field: &'static str) -> Result<Timestamp, FieldError> {
+        self.optional_timestamp(field)?.ok_or_else(|| invalid(field, "null"))
+    }
+
+    fn optional_timestamp(&mut self, field: &'static str) -> Result<Option<Timestamp>, FieldError> {
+        match self.take(field)? {
+            Value::Null => Ok(None),
+            Value::TimestampMillis(ms) | Value::Long(ms) => Ok(Some(Timestamp::from_millis(ms))),
+            other => Err(invalid(field, format!("expected timestamp-millis, got {other:?}"))),
+        }
+    }
+
+    fn spec(&mut self) -> Result<LinkSpec, FieldError> {
+        let target = TargetUrl::parse(&self.string("target_url")?).map_err(|e| invalid("target_url", e))?;
+        let max_clicks = match self.take("max_clicks")? {
+            Value::Null => None,
+            Value::Long(n) => Some(MaxClicks::new(i128::from(n)).map_err(|e| invalid("max_clicks", e))?),
+            other => return Err(invalid("max_clicks", format!("expected a long or null, got {other:?}"))),
+        };
+        let redirect_status = match self.take("redirect_status")? {
+            Value::Int(n) => u16::try_from(n)
+                .ok()
+                .and_then(|n| RedirectStatus::from_code(n).ok())
+                .ok_or_else(|| invalid("redirect_status", format!("{n} is not a redirect status")))?,
+            other => return Err(invalid("redirect_status", format!("expected an int, got {other:?}"))),
+        };
+        let tags = match self.take("tags")? {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s),
+                    other => Err(invalid("tags", format!("expected strings, got {other:?}"))),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            other => return Err(invalid("tags", format!("expected an array, got {other:?}"))),
+        };
+        let metadata = match self.take("metadata")? {
+            Value::Map(entries) => entries
+                .into_iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok((k, s)),
+                    other => Err(invalid("metadata", format!("expected string values, got {other:?}"))),
+                })
+                .collect::<Result<BTreeMap<_, _>, _>>()?,
+            other => return Err(invalid("metadata", format!("expected a map, got {other:?}"))),
+        };
+        Ok(LinkSpec {
+            target,
+            expires_at: self.optional_timestamp("expires_at")?,
+            max_clicks,
+            redirect_status,
+            tags: Tags::parse(tags).map_err(|e| invalid("tags", e))?,
+            metadata: Metadata::parse(metadata).map_err(|e| invalid("metadata", e))?,
+        })
+    }
+}
