@@ -102,7 +102,8 @@ fn live(state: Option<&Link>, code: Code) -> Result<&Link, Rejection> {
     }
 }
 
-fn ensure_future_expiry(spec: &LinkSpec, now: Timestamp) -> Result<(), Rejection> {
+/// A specification may only be given an expiry that lies in the future.
+pub fn ensure_future_expiry(spec: &LinkSpec, now: Timestamp) -> Result<(), Rejection> {
     match spec.expires_at {
         Some(at) if at <= now => Err(Rejection::ExpiryNotInFuture),
         _ => Ok(()),

@@ -1,9 +1,8 @@
 //! The embedded default: everything Kurz stores, in two redb files, with no server to run.
 //!
-//! - `events.redb`: the event log (the source of truth) and the code registry (write-side claims and
-//!   sequence leases). Never derived, never deleted.
-//! - `store.redb`: the read models and click quotas. Derived from the log: delete it and the projector
-//!   rebuilds it.
+//! - `events.redb`: the event log (the source of truth) and the write-side state beside it: code claims,
+//!   sequence leases, click quotas. Never derived, never deleted.
+//! - `store.redb`: the read models. Derived from the log: delete it and the projector rebuilds it.
 //!
 //! Each file has one writer thread that commits in groups: it takes every queued write, applies them
 //! in one transaction and answers all callers after one fsync, so durability costs one disk flush per

@@ -1,4 +1,5 @@
-//! The embedded event log and code registry (`events.redb`).
+//! The embedded event log and the write-side state beside it (`events.redb`): code claims, sequence
+//! leases and click quotas. None of it is derived, so none of it is ever deleted for a rebuild.
 
 use std::ops::Range;
 use std::path::Path;
@@ -6,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use kurz_domain::link::MaxClicks;
 use kurz_domain::{Code, Event};
-use kurz_ports::{CodeRegistry, EventLog, InfraError, LogRecord, Position, partition_for};
+use kurz_ports::{ClickQuota, CodeRegistry, EventLog, InfraError, LogRecord, Position, partition_for};
 use kurz_schemas::{Catalog, Codec};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use tokio::sync::{oneshot, watch};
@@ -19,6 +21,8 @@ use crate::group_commit::{GroupCommitter, Reply, Writes};
 const EVENTS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("events");
 const CLAIMS: TableDefinition<&str, ()> = TableDefinition::new("claimed_codes");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Clicks taken against `max_clicks`: taken before the click's event is appended, so not derivable.
+const QUOTAS: TableDefinition<&str, u64> = TableDefinition::new("click_quotas");
 const PARTITIONS_KEY: &str = "partitions";
 const NEXT_SEQUENCE_KEY: &str = "next_sequence";
 
@@ -49,6 +53,7 @@ enum LogOp {
     Claim { code: Code, answer: Answer<bool> },
     Release { code: Code, answer: Answer<()> },
     Lease { count: u64, answer: Answer<Range<u64>> },
+    TakeClick { code: Code, max: MaxClicks, answer: Answer<bool> },
 }
 
 impl EmbeddedLog {
@@ -80,6 +85,7 @@ fn prepare(db: &Database, configured: u32, path: &str) -> Result<u32, OpenError>
     let stored = {
         txn.open_table(EVENTS).map_err(|e| setup(e.into()))?;
         txn.open_table(CLAIMS).map_err(|e| setup(e.into()))?;
+        txn.open_table(QUOTAS).map_err(|e| setup(e.into()))?;
         let mut meta = txn.open_table(META).map_err(|e| setup(e.into()))?;
         let stored = meta.get(PARTITIONS_KEY).map_err(|e| setup(e.into()))?.map(|v| v.value());
         if stored.is_none() {
@@ -184,6 +190,10 @@ impl Writes for LogWrites {
                     Err(e) => Err((e, reply_with(answer, range))),
                 }
             }
+            LogOp::TakeClick { code, max, answer } => match take_click(txn, &code, max) {
+                Ok(granted) => Ok(reply_with(answer, granted)),
+                Err(e) => Err((e, reply_with(answer, false))),
+            },
         }
     }
 
@@ -193,6 +203,7 @@ impl Writes for LogWrites {
             LogOp::Claim { answer, .. } => reply_with(answer, false),
             LogOp::Release { answer, .. } => reply_with(answer, ()),
             LogOp::Lease { answer, .. } => reply_with(answer, 0..0),
+            LogOp::TakeClick { answer, .. } => reply_with(answer, false),
         }
     }
 
@@ -214,6 +225,16 @@ impl Writes for LogWrites {
             (Err(e), _) | (_, Err(e)) => tracing::error!(error = %e, "cannot reload log positions after a rollback"),
         }
     }
+}
+
+fn take_click(txn: &WriteTransaction, code: &Code, max: MaxClicks) -> Result<bool, redb::Error> {
+    let mut quotas = txn.open_table(QUOTAS)?;
+    let taken = quotas.get(code.as_str())?.map_or(0, |v| v.value());
+    if taken >= max.get() {
+        return Ok(false);
+    }
+    quotas.insert(code.as_str(), taken + 1)?;
+    Ok(true)
 }
 
 #[async_trait]
@@ -280,5 +301,13 @@ impl CodeRegistry for EmbeddedLog {
 
     async fn lease_sequences(&self, count: u64) -> Result<Range<u64>, InfraError> {
         self.ask(|answer| LogOp::Lease { count, answer }).await
+    }
+}
+
+#[async_trait]
+impl ClickQuota for EmbeddedLog {
+    async fn take(&self, code: &Code, max_clicks: MaxClicks) -> Result<bool, InfraError> {
+        let code = code.clone();
+        self.ask(|answer| LogOp::TakeClick { code, max: max_clicks, answer }).await
     }
 }

@@ -1,14 +1,13 @@
-//! The embedded read store and click quota (`store.redb`).
+//! The embedded read store (`store.redb`): derived from the log, safe to delete.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kurz_domain::link::MaxClicks;
 use kurz_domain::stats::{DayStats, LinkStats, StatsDelta};
 use kurz_domain::{Code, DayRange, Event, Link, evolve};
-use kurz_ports::{ClickQuota, InfraError, LogRecord, ReadStore};
+use kurz_ports::{InfraError, LogRecord, ReadStore};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use tokio::sync::oneshot;
 
@@ -19,9 +18,6 @@ const LINKS: TableDefinition<&str, &[u8]> = TableDefinition::new("links");
 /// One row per link and day with clicks: a stats read costs one row per day in range.
 const DAYS: TableDefinition<(&str, i32), &[u8]> = TableDefinition::new("click_days");
 const CHECKPOINTS: TableDefinition<u32, u64> = TableDefinition::new("checkpoints");
-/// Clicks taken against `max_clicks`. Not derived from the log (a click is taken before its event is
-/// appended), so a rebuild keeps it unless the whole file is deleted.
-const QUOTAS: TableDefinition<&str, u64> = TableDefinition::new("click_quotas");
 
 #[derive(Debug)]
 pub struct EmbeddedStore {
@@ -33,7 +29,6 @@ type Answer<T> = oneshot::Sender<Result<T, InfraError>>;
 
 enum StoreOp {
     Apply { records: Vec<LogRecord>, answer: Answer<Vec<Code>> },
-    Take { code: Code, max: MaxClicks, answer: Answer<bool> },
 }
 
 impl EmbeddedStore {
@@ -69,7 +64,6 @@ fn create_tables(db: &Database) -> Result<(), redb::Error> {
     txn.open_table(LINKS)?;
     txn.open_table(DAYS)?;
     txn.open_table(CHECKPOINTS)?;
-    txn.open_table(QUOTAS)?;
     txn.commit()?;
     Ok(())
 }
@@ -105,9 +99,9 @@ fn reply_with<T: Send + 'static>(answer: Answer<T>, value: T) -> Reply {
 impl Writes for StoreWrites {
     type Op = StoreOp;
 
-    /// Projections are replayed from the log after a crash; a taken click is not.
-    fn needs_fsync(op: &StoreOp) -> bool {
-        matches!(op, StoreOp::Take { .. })
+    /// Projections are replayed from the log after a crash (the checkpoint commits with them).
+    fn needs_fsync(_: &StoreOp) -> bool {
+        false
     }
 
     fn apply(&mut self, txn: &WriteTransaction, op: StoreOp) -> Result<Reply, (redb::Error, Reply)> {
@@ -120,31 +114,16 @@ impl Writes for StoreWrites {
                     let _ = answer.send(Err(InfraError::new("embedded store", e)));
                 })),
             },
-            StoreOp::Take { code, max, answer } => match take_click(txn, &code, max) {
-                Ok(granted) => Ok(reply_with(answer, granted)),
-                Err(e) => Err((e, reply_with(answer, false))),
-            },
         }
     }
 
     fn reject(op: StoreOp) -> Reply {
         match op {
             StoreOp::Apply { answer, .. } => reply_with(answer, Vec::new()),
-            StoreOp::Take { answer, .. } => reply_with(answer, false),
         }
     }
 
     fn rolled_back(&mut self, _: &Database) {}
-}
-
-fn take_click(txn: &WriteTransaction, code: &Code, max: MaxClicks) -> Result<bool, redb::Error> {
-    let mut quotas = txn.open_table(QUOTAS)?;
-    let taken = quotas.get(code.as_str())?.map_or(0, |v| v.value());
-    if taken >= max.get() {
-        return Ok(false);
-    }
-    quotas.insert(code.as_str(), taken + 1)?;
-    Ok(true)
 }
 
 /// Folds records into the read models, skipping any at or below their partition's checkpoint.
@@ -253,13 +232,5 @@ impl ReadStore for EmbeddedStore {
         }
         let records = records.to_vec();
         self.ask(|answer| StoreOp::Apply { records, answer }).await
-    }
-}
-
-#[async_trait]
-impl ClickQuota for EmbeddedStore {
-    async fn take(&self, code: &Code, max_clicks: MaxClicks) -> Result<bool, InfraError> {
-        let code = code.clone();
-        self.ask(|answer| StoreOp::Take { code, max: max_clicks, answer }).await
     }
 }

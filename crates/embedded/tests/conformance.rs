@@ -55,7 +55,7 @@ impl Storage<dyn ReadStore> for Files {
 #[async_trait]
 impl Storage<dyn ClickQuota> for Files {
     async fn open(&self) -> Arc<dyn ClickQuota> {
-        self.store()
+        self.log()
     }
 }
 

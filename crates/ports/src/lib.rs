@@ -12,4 +12,4 @@ pub mod conformance;
 pub use code_registry::CodeRegistry;
 pub use error::InfraError;
 pub use event_log::{EventLog, LogRecord, Position, partition_for};
-pub use read_store::{ClickQuota, LinkChangeListener, ReadStore};
+pub use read_store::{ClickQuota, LinkChangeListener, ProjectionProgress, ReadStore};

@@ -34,3 +34,11 @@ pub trait ClickQuota: Send + Sync + std::fmt::Debug {
 pub trait LinkChangeListener: Send + Sync + std::fmt::Debug {
     fn links_changed(&self, codes: &[Code]);
 }
+
+/// How far the projector has applied the log, for read-your-writes: a command answers only once the
+/// read models show its events.
+#[async_trait]
+pub trait ProjectionProgress: Send + Sync + std::fmt::Debug {
+    /// `true` once every position has been applied to the read store; `false` after `timeout`.
+    async fn wait_applied(&self, positions: &[crate::Position], timeout: std::time::Duration) -> bool;
+}

@@ -1,0 +1,9 @@
+//! The command side: requests become domain commands, commands become events in the log.
+
+mod codes;
+mod http;
+mod service;
+
+pub use codes::CodeAllocator;
+pub use http::{RoutesConfig, routes};
+pub use service::{CommandError, CommandService, CommandServiceParts, NewLink};

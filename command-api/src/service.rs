@@ -1,0 +1,149 @@
+//! The command handler: load state, let the domain decide, append, wait until the read side shows it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kurz_domain::aggregate::{LinkChanges, ensure_future_expiry};
+use kurz_domain::{Code, Command, Event, Link, LinkClicked, LinkSpec, Rejection, decide, evolve};
+use kurz_service_kit::Clock;
+use kurz_ports::{CodeRegistry, EventLog, InfraError, ProjectionProgress, ReadStore, partition_for};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::codes::CodeAllocator;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error(transparent)]
+    Infra(#[from] InfraError),
+}
+
+/// A create request after parsing: the alias, if the caller chose one, and the specification.
+#[derive(Debug, Clone)]
+pub struct NewLink {
+    pub alias: Option<Code>,
+    pub spec: LinkSpec,
+}
+
+/// Serialises commands on one link within this process, so each decides on the state its
+/// predecessor left. 1024 stripes keep unrelated links from waiting on each other.
+const LOCK_STRIPES: u32 = 1024;
+
+#[derive(Debug)]
+pub struct CommandServiceParts {
+    pub log: Arc<dyn EventLog>,
+    pub store: Arc<dyn ReadStore>,
+    pub registry: Arc<dyn CodeRegistry>,
+    pub progress: Arc<dyn ProjectionProgress>,
+    pub codes: CodeAllocator,
+    pub clock: Clock,
+    /// How long a command waits for the read side to show its events before answering anyway.
+    pub visibility_timeout: Duration,
+}
+
+#[derive(Debug)]
+pub struct CommandService {
+    log: Arc<dyn EventLog>,
+    store: Arc<dyn ReadStore>,
+    registry: Arc<dyn CodeRegistry>,
+    progress: Arc<dyn ProjectionProgress>,
+    codes: CodeAllocator,
+    clock: Clock,
+    visibility_timeout: Duration,
+    locks: Vec<Mutex<()>>,
+}
+
+impl CommandService {
+    pub fn new(parts: CommandServiceParts) -> Self {
+        let CommandServiceParts { log, store, registry, progress, codes, clock, visibility_timeout } = parts;
+        let locks = (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect();
+        Self { log, store, registry, progress, codes, clock, visibility_timeout, locks }
+    }
+
+    pub fn now(&self) -> kurz_domain::Timestamp {
+        self.clock.now()
+    }
+
+    pub async fn create(&self, new: NewLink) -> Result<Link, CommandError> {
+        let now = self.clock.now();
+        let custom_alias = new.alias.is_some();
+        // Refuse a past expiry before a code is spent on the request.
+        ensure_future_expiry(&new.spec, now)?;
+        let code = match new.alias {
+            Some(alias) => {
+                if !self.registry.claim(&alias).await? {
+                    return Err(Rejection::AlreadyExists(alias).into());
+                }
+                alias
+            }
+            None => self.codes.allocate().await?,
+        };
+        let events = decide(None, Command::Create { code: code.clone(), custom_alias, spec: new.spec }, now)?;
+        if let Err(error) = self.publish(&events).await {
+            // The link never reached the log: the code may be claimed again.
+            if let Err(release) = self.registry.release(&code).await {
+                tracing::error!(%code, error = %release, "cannot release the claim of a failed create");
+            }
+            return Err(error.into());
+        }
+        metrics::counter!("links_created_total").increment(1);
+        Ok(fold(None, &events).expect("a creation yields a link"))
+    }
+
+    pub async fn update(&self, code: Code, changes: LinkChanges) -> Result<Link, CommandError> {
+        let _serialised = self.lock(&code).await;
+        let state = self.store.link(&code).await?;
+        let events = decide(state.as_ref(), Command::Update { code, changes }, self.clock.now())?;
+        self.publish(&events).await?;
+        Ok(fold(state, &events).expect("an update applies to an existing link"))
+    }
+
+    pub async fn delete(&self, code: Code) -> Result<(), CommandError> {
+        let _serialised = self.lock(&code).await;
+        let state = self.store.link(&code).await?;
+        let events = decide(state.as_ref(), Command::Delete { code }, self.clock.now())?;
+        self.publish(&events).await?;
+        Ok(())
+    }
+
+    /// Records clicks reported by other services. All or nothing: one click for an unknown link
+    /// refuses the batch, so a retry never double-counts the rest.
+    pub async fn record_clicks(&self, clicks: Vec<LinkClicked>) -> Result<usize, CommandError> {
+        let mut events = Vec::with_capacity(clicks.len());
+        let mut known: std::collections::HashMap<Code, Option<Link>> = std::collections::HashMap::new();
+        let now = self.clock.now();
+        for click in clicks {
+            if !known.contains_key(&click.code) {
+                known.insert(click.code.clone(), self.store.link(&click.code).await?);
+            }
+            events.extend(decide(known[&click.code].as_ref(), Command::RecordClick(click), now)?);
+        }
+        let count = events.len();
+        self.log.append(events).await?;
+        metrics::counter!("clicks_reported_total").increment(count as u64);
+        Ok(count)
+    }
+
+    /// Appends durably, then waits until the read side shows the events (read-your-writes).
+    async fn publish(&self, events: &[Event]) -> Result<(), InfraError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let positions = self.log.append(events.to_vec()).await?;
+        if !self.progress.wait_applied(&positions, self.visibility_timeout).await {
+            // The events are durable and will be projected; the caller just may not see them yet.
+            metrics::counter!("command_visibility_timeouts_total").increment(1);
+            tracing::warn!(?positions, "answering before the read side caught up");
+        }
+        Ok(())
+    }
+
+    async fn lock(&self, code: &Code) -> MutexGuard<'_, ()> {
+        self.locks[partition_for(code, LOCK_STRIPES) as usize].lock().await
+    }
+}
+
+fn fold(state: Option<Link>, events: &[Event]) -> Option<Link> {
+    events.iter().fold(state, evolve)
+}

@@ -1,0 +1,56 @@
+//! Timestamps on the wire are RFC 3339 in UTC with milliseconds: `2026-11-21T06:25:00.123Z`.
+
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+
+/// Milliseconds since the epoch as RFC 3339.
+pub fn format_millis(millis: i64) -> String {
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let at = at.replace_nanosecond(at.millisecond() as u32 * 1_000_000).unwrap_or(at);
+    at.format(&Rfc3339).unwrap_or_default()
+}
+
+/// RFC 3339 (any offset) to milliseconds since the epoch.
+pub fn parse_millis(text: &str) -> Result<i64, String> {
+    let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| format!("is not an RFC 3339 timestamp ({e})"))?;
+    let millis = at.to_offset(UtcOffset::UTC).unix_timestamp_nanos() / 1_000_000;
+    i64::try_from(millis).map_err(|_| "is out of range".to_owned())
+}
+
+/// The current time in milliseconds since the epoch.
+pub fn now_millis() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).expect("the present fits in i64 ms")
+}
+
+/// A calendar date `YYYY-MM-DD` to days since the epoch.
+pub fn parse_date(text: &str) -> Result<i32, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(text, &format).map_err(|_| "is not a date of the form YYYY-MM-DD".to_owned())?;
+    Ok(date.to_julian_day() - time::Date::from_calendar_date(1970, time::Month::January, 1).expect("valid").to_julian_day())
+}
+
+/// Days since the epoch as `YYYY-MM-DD`.
+pub fn format_date(days: i32) -> String {
+    let epoch = time::Date::from_calendar_date(1970, time::Month::January, 1).expect("valid").to_julian_day();
+    time::Date::from_julian_day(epoch + days).map(|d| d.to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_in_utc_with_milliseconds() {
+        assert_eq!(format_millis(1_763_706_300_123), "2025-11-21T06:25:00.123Z");
+        assert_eq!(parse_millis("2025-11-21T07:25:00.123+01:00"), Ok(1_763_706_300_123));
+        assert!(parse_millis("yesterday").is_err());
+    }
+
+    #[test]
+    fn dates_count_days_from_the_epoch() {
+        assert_eq!(parse_date("1970-01-02"), Ok(1));
+        assert_eq!(format_date(1), "1970-01-02");
+        assert_eq!(format_date(parse_date("2026-11-21").expect("valid")), "2026-11-21");
+        assert!(parse_date("2026-13-01").is_err());
+    }
+}

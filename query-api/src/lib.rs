@@ -1,0 +1,13 @@
+//! The query side: redirects (`GET`/`HEAD /{code}`), links and stats, served from an in-process cache
+//! in front of the read store. A redirect never waits on the event log: its click is queued and
+//! appended in batches by the [`ClickRecorder`].
+
+mod cache;
+mod clicks;
+mod http;
+mod redirect;
+
+pub use cache::LinkCache;
+pub use clicks::{ClickRecorder, ClickRecorderOptions};
+pub use http::{RoutesConfig, routes};
+pub use redirect::{Outcome, RedirectService, RedirectServiceParts, VisitorKey};

@@ -1,0 +1,137 @@
+//! Deciding a redirect: cache, then store; expiry, deletion and click limits.
+
+use std::hash::Hasher;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use kurz_domain::link::RedirectStatus;
+use kurz_domain::stats::LinkStats;
+use kurz_domain::{Code, DayRange, Link, LinkClicked};
+use kurz_ports::{ClickQuota, InfraError, ReadStore};
+use kurz_service_kit::Clock;
+use siphasher::sip::SipHasher13;
+
+use crate::cache::{CachedLink, Entry, LinkCache};
+use crate::clicks::ClickRecorder;
+
+/// The key that turns a visitor's address and agent into a pseudonymous id. Kept stable across
+/// restarts so unique-visitor counts stay comparable.
+#[derive(Clone)]
+pub struct VisitorKey(pub [u8; 16]);
+
+impl std::fmt::Debug for VisitorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VisitorKey(<redacted>)")
+    }
+}
+
+#[derive(Debug)]
+pub struct RedirectServiceParts {
+    pub store: Arc<dyn ReadStore>,
+    pub quota: Arc<dyn ClickQuota>,
+    pub cache: Arc<LinkCache>,
+    pub clicks: ClickRecorder,
+    pub clock: Clock,
+    pub visitor_key: VisitorKey,
+}
+
+#[derive(Debug)]
+pub struct RedirectService {
+    parts: RedirectServiceParts,
+}
+
+/// What `GET /{code}` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Redirect { status: RedirectStatus, location: Box<str>, cacheable: bool },
+    NotFound,
+    Gone(&'static str),
+}
+
+/// The request facts a click records.
+#[derive(Debug, Default)]
+pub struct Visit<'a> {
+    pub referrer: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub address: Option<IpAddr>,
+}
+
+impl RedirectService {
+    pub fn new(parts: RedirectServiceParts) -> Self {
+        Self { parts }
+    }
+
+    /// Resolves a redirect. A `GET` (`visit` given) takes a click from a limited link and records the
+    /// click; a `HEAD` (`None`) does neither.
+    pub async fn redirect(&self, code: &Code, visit: Option<Visit<'_>>) -> Result<Outcome, InfraError> {
+        let Some(link) = self.lookup(code).await? else {
+            metrics::counter!("redirects_total", "outcome" => "not_found").increment(1);
+            return Ok(Outcome::NotFound);
+        };
+        let now = self.parts.clock.now();
+        let gone = if link.deleted {
+            Some("deleted")
+        } else if link.expires_at.is_some_and(|at| at <= now) {
+            Some("expired")
+        } else if link.exhausted.load(Ordering::Relaxed) {
+            Some("out of clicks")
+        } else {
+            None
+        };
+        if let Some(reason) = gone {
+            metrics::counter!("redirects_total", "outcome" => "gone").increment(1);
+            return Ok(Outcome::Gone(reason));
+        }
+        if let Some(visit) = visit {
+            if let Some(max) = link.max_clicks {
+                if !self.parts.quota.take(code, max).await? {
+                    link.exhausted.store(true, Ordering::Relaxed);
+                    metrics::counter!("redirects_total", "outcome" => "gone").increment(1);
+                    return Ok(Outcome::Gone("out of clicks"));
+                }
+            }
+            self.parts.clicks.record(LinkClicked::new(
+                code.clone(),
+                now,
+                visit.referrer,
+                visit.user_agent,
+                visit.address.map(|ip| self.visitor_id(ip, visit.user_agent)).as_deref(),
+            ));
+        }
+        metrics::counter!("redirects_total", "outcome" => "redirect").increment(1);
+        let cacheable = link.max_clicks.is_none() && link.expires_at.is_none();
+        Ok(Outcome::Redirect { status: link.status, location: link.target.clone(), cacheable })
+    }
+
+    /// The link as the read store has it (not cached: this is the management view).
+    pub async fn link(&self, code: &Code) -> Result<Option<Link>, InfraError> {
+        self.parts.store.link(code).await
+    }
+
+    pub async fn stats(&self, code: &Code, range: DayRange) -> Result<LinkStats, InfraError> {
+        self.parts.store.stats(code, range).await
+    }
+
+    async fn lookup(&self, code: &Code) -> Result<Entry, InfraError> {
+        if let Some(entry) = self.parts.cache.get(code) {
+            metrics::counter!("link_cache_total", "result" => "hit").increment(1);
+            return Ok(entry);
+        }
+        metrics::counter!("link_cache_total", "result" => "miss").increment(1);
+        let generation = self.parts.cache.generation();
+        let entry = self.parts.store.link(code).await?.map(|link| Arc::new(CachedLink::from(&link)));
+        self.parts.cache.insert_unless_changed(code.clone(), entry.clone(), generation);
+        Ok(entry)
+    }
+
+    fn visitor_id(&self, address: IpAddr, user_agent: Option<&str>) -> String {
+        let mut hasher = SipHasher13::new_with_key(&self.parts.visitor_key.0);
+        match address {
+            IpAddr::V4(ip) => hasher.write(&ip.octets()),
+            IpAddr::V6(ip) => hasher.write(&ip.octets()),
+        }
+        hasher.write(user_agent.unwrap_or_default().as_bytes());
+        format!("{:016x}", hasher.finish())
+    }
+}

@@ -1,0 +1,102 @@
+//! Settings of the all-in-one process. Every field has a default; see the README for the table.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub storage: StorageConfig,
+    pub cache: CacheConfig,
+    pub clicks: ClicksConfig,
+    pub codes: CodesConfig,
+    pub commands: CommandsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// The origin short links are served from; `short_url` is this plus `/{code}`.
+    pub public_base_url: String,
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_base_url: "http://localhost:8080".into(),
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    /// Partitions of the event log; fixed when the log is created.
+    pub partitions: u32,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { data_dir: PathBuf::from("data"), partitions: 8 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Links (and unknown codes) held in the in-process cache.
+    pub capacity: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { capacity: 1_000_000 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClicksConfig {
+    /// Clicks queued in memory on their way to the log.
+    pub queue_capacity: usize,
+}
+
+impl Default for ClicksConfig {
+    fn default() -> Self {
+        Self { queue_capacity: 100_000 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CodesConfig {
+    /// Sequence numbers leased per registry round trip.
+    pub lease_block: u64,
+}
+
+impl Default for CodesConfig {
+    fn default() -> Self {
+        Self { lease_block: 1000 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CommandsConfig {
+    /// How long a command waits for the read models to show it before answering anyway.
+    pub visibility_timeout_ms: u64,
+}
+
+impl Default for CommandsConfig {
+    fn default() -> Self {
+        Self { visibility_timeout_ms: 5000 }
+    }
+}

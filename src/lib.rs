@@ -1,0 +1,185 @@
+//! The all-in-one process: command API, projector and query API on the embedded adapters, behind
+//! one HTTP port.
+
+mod config;
+mod secrets;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use kurz_command_api::{CodeAllocator, CommandService, CommandServiceParts};
+use kurz_domain::CodeGenerator;
+use kurz_embedded::{EmbeddedLog, EmbeddedStore, LogOptions};
+use kurz_ports::{EventLog, ReadStore};
+use kurz_projector::{Progress, Projector, ProjectorOptions};
+use kurz_query_api::{ClickRecorder, ClickRecorderOptions, LinkCache, RedirectService, RedirectServiceParts};
+use kurz_service_kit::ops::{self, ReadinessCheck};
+use kurz_service_kit::{Clock, problem};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use crate::config::Config;
+
+/// A built, bound, not yet running Kurz.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    projector: Arc<Projector>,
+    clicks: ClickRecorder,
+    clicks_task: tokio::task::JoinHandle<()>,
+    clicks_stop: CancellationToken,
+    log: Arc<EmbeddedLog>,
+    cache: Arc<LinkCache>,
+}
+
+impl Application {
+    /// Opens the data directory, brings the read models up to date with the log, and binds the port.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Clock::system()).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        let data_dir = &config.storage.data_dir;
+        std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        let secrets = secrets::load_or_create(&data_dir.join("secret.key"))?;
+        let log = Arc::new(
+            EmbeddedLog::open(&data_dir.join("events.redb"), LogOptions { partitions: config.storage.partitions })
+                .context("opening the event log")?,
+        );
+        let store = Arc::new(EmbeddedStore::open(&data_dir.join("store.redb")).context("opening the read store")?);
+
+        let cache = Arc::new(LinkCache::new(config.cache.capacity));
+        let projector = Projector::resume(log.clone(), store.clone(), ProjectorOptions::default())
+            .await
+            .context("reading projection checkpoints")?
+            .with_listener(cache.clone());
+        // Serve nothing the read models do not show yet: after a crash or a deleted store, the
+        // projector first folds in everything the log holds.
+        let replayed = projector.catch_up().await.context("catching up the read models")?;
+        tracing::info!(replayed, "read models up to date with the event log");
+        let projector = Arc::new(projector);
+
+        let commands = Arc::new(CommandService::new(CommandServiceParts {
+            log: log.clone(),
+            store: store.clone(),
+            registry: log.clone(),
+            progress: Arc::new(projector.progress()),
+            codes: CodeAllocator::new(CodeGenerator::new(secrets.code_key), log.clone(), config.codes.lease_block),
+            clock: clock.clone(),
+            visibility_timeout: Duration::from_millis(config.commands.visibility_timeout_ms),
+        }));
+        let clicks_stop = CancellationToken::new();
+        let (clicks, clicks_task) = ClickRecorder::start(
+            log.clone(),
+            ClickRecorderOptions { queue_capacity: config.clicks.queue_capacity, ..ClickRecorderOptions::default() },
+            clicks_stop.clone(),
+        );
+        let redirects = Arc::new(RedirectService::new(RedirectServiceParts {
+            store: store.clone(),
+            quota: log.clone(),
+            cache: cache.clone(),
+            clicks: clicks.clone(),
+            clock,
+            visitor_key: secrets.visitor_key,
+        }));
+
+        let public_base_url: Arc<str> = config.http.public_base_url.clone().into();
+        let router = Router::new()
+            .merge(kurz_command_api::routes(
+                commands,
+                kurz_command_api::RoutesConfig { public_base_url: public_base_url.clone() },
+            ))
+            .merge(kurz_query_api::routes(
+                redirects,
+                kurz_query_api::RoutesConfig { public_base_url, trust_forwarded_for: config.http.trust_forwarded_for },
+            ))
+            .merge(ops::routes(readiness(log.clone(), store.clone(), projector.progress())))
+            .fallback(problem::no_route)
+            .method_not_allowed_fallback(problem::method_not_allowed)
+            .layer(axum::middleware::from_fn(ops::track_requests));
+
+        let listener = TcpListener::bind(config.http.listen).await.with_context(|| format!("binding {}", config.http.listen))?;
+        Ok(Self { listener, router, projector, clicks, clicks_task, clicks_stop, log, cache })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// A handle for tests and tools to wait until Kurz has settled.
+    pub fn settle_handle(&self) -> SettleHandle {
+        SettleHandle { clicks: self.clicks.clone(), log: self.log.clone(), progress: self.projector.progress() }
+    }
+
+    pub fn cache(&self) -> Arc<LinkCache> {
+        Arc::clone(&self.cache)
+    }
+
+    /// Serves until `stop` is cancelled, then drains: in-flight requests finish, queued clicks are
+    /// appended, the projector finishes its step, and the files are closed.
+    pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let Self { listener, router, projector, clicks, clicks_task, clicks_stop, log, cache: _ } = self;
+        tracing::info!(address = %listener.local_addr()?, "kurz is serving");
+        let projector_stop = CancellationToken::new();
+        let projector_task = tokio::spawn({
+            let (projector, stop) = (projector.clone(), projector_stop.clone());
+            async move { projector.run(stop).await }
+        });
+        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        clicks_stop.cancel();
+        clicks_task.await.context("click recorder")?;
+        drop(clicks);
+        // Let the projector fold the last clicks, so a clean restart has nothing to replay.
+        if let Err(error) = projector.catch_up().await {
+            tracing::warn!(%error, "final projection step failed; it will be replayed at start");
+        }
+        projector_stop.cancel();
+        projector_task.await.context("projector")?;
+        drop(log);
+        tracing::info!("kurz stopped");
+        served.context("http server")
+    }
+}
+
+/// Waits until queued clicks are in the log and the read models show the whole log.
+#[derive(Debug, Clone)]
+pub struct SettleHandle {
+    clicks: ClickRecorder,
+    log: Arc<EmbeddedLog>,
+    progress: Progress,
+}
+
+impl SettleHandle {
+    pub async fn settled(&self) {
+        self.clicks.flushed().await;
+        let ends = self.log.end_offsets().await.expect("the embedded log knows its ends");
+        let positions: Vec<kurz_ports::Position> = (0..)
+            .zip(&ends)
+            .filter(|(_, end)| **end > 0)
+            .map(|(partition, end)| kurz_ports::Position { partition, offset: end - 1 })
+            .collect();
+        use kurz_ports::ProjectionProgress as _;
+        while !self.progress.wait_applied(&positions, Duration::from_secs(60)).await {}
+    }
+}
+
+fn readiness(log: Arc<EmbeddedLog>, store: Arc<EmbeddedStore>, progress: Progress) -> Vec<(&'static str, ReadinessCheck)> {
+    let log_check: ReadinessCheck = Arc::new(move || {
+        let log = log.clone();
+        Box::pin(async move { log.end_offsets().await.map(drop).map_err(|e| e.to_string()) })
+    });
+    let store_check: ReadinessCheck = Arc::new(move || {
+        let (store, progress) = (store.clone(), progress.clone());
+        Box::pin(async move {
+            let partitions = u32::try_from(progress.applied().len()).unwrap_or(u32::MAX);
+            store.checkpoints(partitions).await.map(drop).map_err(|e| e.to_string())
+        })
+    });
+    vec![("event_log", log_check), ("read_store", store_check)]
+}
