@@ -20,7 +20,8 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
-    /// The origin short links are served from; `short_url` is this plus `/{code}`.
+    /// The origin short links are served from; `short_url` is this plus `/{code}`. Empty means
+    /// `http://` plus the bound address.
     pub public_base_url: String,
     pub trust_forwarded_for: bool,
 }
@@ -29,7 +30,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            public_base_url: "http://localhost:8080".into(),
+            public_base_url: String::new(),
             trust_forwarded_for: false,
         }
     }

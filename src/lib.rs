@@ -13,7 +13,7 @@ use axum::Router;
 use kurz_command_api::{CodeAllocator, CommandService, CommandServiceParts};
 use kurz_domain::CodeGenerator;
 use kurz_embedded::{EmbeddedLog, EmbeddedStore, LogOptions};
-use kurz_ports::{EventLog, ReadStore};
+use kurz_ports::{EventLog, ProjectionProgress as _, ReadStore};
 use kurz_projector::{Progress, Projector, ProjectorOptions};
 use kurz_query_api::{ClickRecorder, ClickRecorderOptions, LinkCache, RedirectService, RedirectServiceParts};
 use kurz_service_kit::ops::{self, ReadinessCheck};
@@ -87,7 +87,13 @@ impl Application {
             visitor_key: secrets.visitor_key,
         }));
 
-        let public_base_url: Arc<str> = config.http.public_base_url.clone().into();
+        let listener =
+            TcpListener::bind(config.http.listen).await.with_context(|| format!("binding {}", config.http.listen))?;
+        let public_base_url: Arc<str> = if config.http.public_base_url.is_empty() {
+            format!("http://{}", listener.local_addr()?).into()
+        } else {
+            config.http.public_base_url.clone().into()
+        };
         let router = Router::new()
             .merge(kurz_command_api::routes(
                 commands,
@@ -102,7 +108,6 @@ impl Application {
             .method_not_allowed_fallback(problem::method_not_allowed)
             .layer(axum::middleware::from_fn(ops::track_requests));
 
-        let listener = TcpListener::bind(config.http.listen).await.with_context(|| format!("binding {}", config.http.listen))?;
         Ok(Self { listener, router, projector, clicks, clicks_task, clicks_stop, log, cache })
     }
 
@@ -164,12 +169,15 @@ impl SettleHandle {
             .filter(|(_, end)| **end > 0)
             .map(|(partition, end)| kurz_ports::Position { partition, offset: end - 1 })
             .collect();
-        use kurz_ports::ProjectionProgress as _;
-        while !self.progress.wait_applied(&positions, Duration::from_secs(60)).await {}
+        while !self.progress.wait_applied(&positions, Duration::from_mins(1)).await {}
     }
 }
 
-fn readiness(log: Arc<EmbeddedLog>, store: Arc<EmbeddedStore>, progress: Progress) -> Vec<(&'static str, ReadinessCheck)> {
+fn readiness(
+    log: Arc<EmbeddedLog>,
+    store: Arc<EmbeddedStore>,
+    progress: Progress,
+) -> Vec<(&'static str, ReadinessCheck)> {
     let log_check: ReadinessCheck = Arc::new(move || {
         let log = log.clone();
         Box::pin(async move { log.end_offsets().await.map(drop).map_err(|e| e.to_string()) })

@@ -29,7 +29,9 @@ impl CodeAllocator {
             let code = match self.generator.code_for(sequence) {
                 Ok(code) => code,
                 Err(GenerateError::Reserved(_)) => continue,
-                Err(exhausted @ GenerateError::Exhausted(_)) => return Err(InfraError::new("generating a code", exhausted)),
+                Err(exhausted @ GenerateError::Exhausted(_)) => {
+                    return Err(InfraError::new("generating a code", exhausted));
+                }
             };
             // The permutation never repeats a code, but a custom alias may have taken it first.
             if self.registry.claim(&code).await? {

@@ -39,10 +39,7 @@ pub fn routes(service: Arc<CommandService>, config: RoutesConfig) -> Router {
     let state = AppState { service, config };
     Router::new()
         .route("/v1/links", post(create).layer(DefaultBodyLimit::max(LINK_BODY_LIMIT)))
-        .route(
-            "/v1/links/{code}",
-            patch(update).delete(delete).layer(DefaultBodyLimit::max(LINK_BODY_LIMIT)),
-        )
+        .route("/v1/links/{code}", patch(update).delete(delete).layer(DefaultBodyLimit::max(LINK_BODY_LIMIT)))
         .route("/v1/clicks", post(record_clicks).layer(DefaultBodyLimit::max(CLICKS_BODY_LIMIT)))
         .with_state(state)
 }
@@ -60,6 +57,7 @@ struct CreateLinkBody {
 }
 
 /// JSON Merge Patch (RFC 7396): an absent field stays, `null` clears an optional one.
+#[expect(clippy::option_option, reason = "absent, null and a value are three different requests")]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpdateLinkBody {
@@ -74,6 +72,7 @@ struct UpdateLinkBody {
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
+#[expect(clippy::option_option, reason = "see UpdateLinkBody")]
 fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(deserializer).map(Some)
 }
@@ -122,7 +121,8 @@ impl TryFrom<CreateLinkBody> for NewLink {
     type Error = Problem;
 
     fn try_from(body: CreateLinkBody) -> Result<Self, Problem> {
-        let alias = body.alias.map(|a| Code::parse_alias(&a).map_err(|e| Problem::invalid_field("alias", e))).transpose()?;
+        let alias =
+            body.alias.map(|a| Code::parse_alias(&a).map_err(|e| Problem::invalid_field("alias", e))).transpose()?;
         let spec = LinkSpec {
             target: target("target_url", &body.target_url)?,
             expires_at: body.expires_at.map(|raw| timestamp("expires_at", &raw)).transpose()?,

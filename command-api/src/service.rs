@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use kurz_domain::aggregate::{LinkChanges, ensure_future_expiry};
 use kurz_domain::{Code, Command, Event, Link, LinkClicked, LinkSpec, Rejection, decide, evolve};
-use kurz_service_kit::Clock;
 use kurz_ports::{CodeRegistry, EventLog, InfraError, ProjectionProgress, ReadStore, partition_for};
+use kurz_service_kit::Clock;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::codes::CodeAllocator;

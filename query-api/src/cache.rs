@@ -58,14 +58,14 @@ impl LinkCache {
 
     /// Caches what the store said, unless some link changed since `generation` was read: the store
     /// answer may then predate the change, and caching it would outlive the invalidation.
-    pub fn insert_unless_changed(&self, code: Code, entry: Entry, generation: u64) {
+    pub fn insert_unless_changed(&self, code: &Code, entry: Entry, generation: u64) {
         if self.generation() != generation {
             return;
         }
         self.entries.insert(code.clone(), entry);
         // An invalidation may have slipped between the check and the insert.
         if self.generation() != generation {
-            self.entries.remove(&code);
+            self.entries.remove(code);
         }
     }
 
@@ -100,7 +100,7 @@ mod tests {
         Code::parse("abc").expect("valid")
     }
 
-    fn entry() -> Entry {
+    fn cached() -> Arc<CachedLink> {
         let link = Link {
             code: code(),
             spec: LinkSpec::new(TargetUrl::parse("https://example.com").expect("valid")),
@@ -109,7 +109,7 @@ mod tests {
             updated_at: Timestamp::from_millis(0),
             deleted_at: None,
         };
-        Some(Arc::new(CachedLink::from(&link)))
+        Arc::new(CachedLink::from(&link))
     }
 
     #[test]
@@ -117,16 +117,16 @@ mod tests {
         let cache = LinkCache::new(10);
         let before = cache.generation();
         cache.links_changed(&[code()]);
-        cache.insert_unless_changed(code(), None, before);
+        cache.insert_unless_changed(&code(), None, before);
         assert!(cache.get(&code()).is_none(), "a stale negative entry would hide the new link");
-        cache.insert_unless_changed(code(), entry(), cache.generation());
+        cache.insert_unless_changed(&code(), Some(cached()), cache.generation());
         assert!(matches!(cache.get(&code()), Some(Some(_))));
     }
 
     #[test]
     fn changes_evict_entries() {
         let cache = LinkCache::new(10);
-        cache.insert_unless_changed(code(), None, cache.generation());
+        cache.insert_unless_changed(&code(), None, cache.generation());
         assert!(matches!(cache.get(&code()), Some(None)));
         cache.links_changed(&[code()]);
         assert!(cache.get(&code()).is_none());

@@ -35,7 +35,11 @@ pub struct ClickRecorder {
 
 impl ClickRecorder {
     /// Starts the append task; it drains the queue and stops when `stop` is cancelled.
-    pub fn start(log: Arc<dyn EventLog>, options: ClickRecorderOptions, stop: CancellationToken) -> (Self, JoinHandle<()>) {
+    pub fn start(
+        log: Arc<dyn EventLog>,
+        options: ClickRecorderOptions,
+        stop: CancellationToken,
+    ) -> (Self, JoinHandle<()>) {
         let (queue, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let (appended_sender, appended) = watch::channel(0);
         let task = tokio::spawn(append_clicks(log, receiver, appended_sender, options, stop));
@@ -44,14 +48,11 @@ impl ClickRecorder {
 
     /// Queues a click without waiting. A full queue drops it and counts the loss.
     pub fn record(&self, click: LinkClicked) {
-        match self.queue.try_send(click) {
-            Ok(()) => {
-                self.queued.fetch_add(1, Ordering::SeqCst);
-            }
-            Err(_) => {
-                metrics::counter!("clicks_dropped_total").increment(1);
-                tracing::warn!("click queue full; click dropped");
-            }
+        if self.queue.try_send(click).is_ok() {
+            self.queued.fetch_add(1, Ordering::SeqCst);
+        } else {
+            metrics::counter!("clicks_dropped_total").increment(1);
+            tracing::warn!("click queue full; click dropped");
         }
     }
 
@@ -80,7 +81,7 @@ async fn append_clicks(
             }
             () = stop.cancelled() => break,
         }
-        append_with_retry(&*log, &mut batch, None).await;
+        append_with_retry(&*log, &batch, None).await;
         appended.send_modify(|count| *count += u64::try_from(batch.len()).unwrap_or(u64::MAX));
         batch.clear();
     }
@@ -90,9 +91,8 @@ async fn append_clicks(
         batch.push(click);
     }
     for chunk in batch.chunks(options.batch_size.max(1)) {
-        let mut chunk = chunk.to_vec();
         let count = chunk.len() as u64;
-        if append_with_retry(&*log, &mut chunk, Some(options.shutdown_grace)).await {
+        if append_with_retry(&*log, chunk, Some(options.shutdown_grace)).await {
             appended.send_modify(|c| *c += count);
         } else {
             metrics::counter!("clicks_lost_total").increment(count);
@@ -103,7 +103,7 @@ async fn append_clicks(
 }
 
 /// Appends the batch, retrying with backoff; gives up only after `deadline` (if any).
-async fn append_with_retry(log: &dyn EventLog, batch: &mut Vec<LinkClicked>, deadline: Option<Duration>) -> bool {
+async fn append_with_retry(log: &dyn EventLog, batch: &[LinkClicked], deadline: Option<Duration>) -> bool {
     let started = tokio::time::Instant::now();
     let mut backoff = Duration::from_millis(20);
     loop {

@@ -58,7 +58,8 @@ async fn redirect(State(state): State<AppState>, Path(raw): Path<String>, reques
         Ok(Outcome::Redirect { status, location, cacheable }) => {
             let status = StatusCode::from_u16(status.code()).expect("redirect statuses are valid");
             let Ok(location) = HeaderValue::from_str(&location) else {
-                return Problem::unavailable(&std::io::Error::other("stored target is not a valid header")).into_response();
+                return Problem::unavailable(&std::io::Error::other("stored target is not a valid header"))
+                    .into_response();
             };
             // Browsers must come back for limited or expiring links, so every visit is counted.
             let cache_control = if cacheable { "private, max-age=60" } else { "no-store" };
@@ -66,7 +67,9 @@ async fn redirect(State(state): State<AppState>, Path(raw): Path<String>, reques
                 .into_response()
         }
         Ok(Outcome::NotFound) => not_found(&raw).into_response(),
-        Ok(Outcome::Gone(reason)) => Problem::gone(format!("link {raw} is no longer available: {reason}")).into_response(),
+        Ok(Outcome::Gone(reason)) => {
+            Problem::gone(format!("link {raw} is no longer available: {reason}")).into_response()
+        }
         Err(error) => Problem::unavailable(&error).into_response(),
     }
 }
@@ -107,9 +110,9 @@ struct StatsQuery {
 async fn stats(
     State(state): State<AppState>,
     Path(raw): Path<String>,
-    query: Result<Query<StatsQuery>, QueryRejection>,
+    params: Result<Query<StatsQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
-    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let Query(query) = params.map_err(|e| Problem::bad_request(e.body_text()))?;
     let code = Code::parse(&raw).map_err(|_| not_found(&raw))?;
     let day = |field: &str, raw: &Option<String>| {
         raw.as_deref()
@@ -123,8 +126,8 @@ async fn stats(
     if state.service.link(&code).await.map_err(|e| Problem::unavailable(&e))?.is_none() {
         return Err(not_found(&raw));
     }
-    let stats = state.service.stats(&code, range).await.map_err(|e| Problem::unavailable(&e))?;
-    Ok(Json(stats_body(&code, range, &stats)))
+    let link_stats = state.service.stats(&code, range).await.map_err(|e| Problem::unavailable(&e))?;
+    Ok(Json(stats_body(&code, range, &link_stats)))
 }
 
 fn stats_body(code: &Code, range: DayRange, stats: &LinkStats) -> Value {

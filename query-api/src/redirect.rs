@@ -84,12 +84,12 @@ impl RedirectService {
             return Ok(Outcome::Gone(reason));
         }
         if let Some(visit) = visit {
-            if let Some(max) = link.max_clicks {
-                if !self.parts.quota.take(code, max).await? {
-                    link.exhausted.store(true, Ordering::Relaxed);
-                    metrics::counter!("redirects_total", "outcome" => "gone").increment(1);
-                    return Ok(Outcome::Gone("out of clicks"));
-                }
+            if let Some(max) = link.max_clicks
+                && !self.parts.quota.take(code, max).await?
+            {
+                link.exhausted.store(true, Ordering::Relaxed);
+                metrics::counter!("redirects_total", "outcome" => "gone").increment(1);
+                return Ok(Outcome::Gone("out of clicks"));
             }
             self.parts.clicks.record(LinkClicked::new(
                 code.clone(),
@@ -121,7 +121,7 @@ impl RedirectService {
         metrics::counter!("link_cache_total", "result" => "miss").increment(1);
         let generation = self.parts.cache.generation();
         let entry = self.parts.store.link(code).await?.map(|link| Arc::new(CachedLink::from(&link)));
-        self.parts.cache.insert_unless_changed(code.clone(), entry.clone(), generation);
+        self.parts.cache.insert_unless_changed(code, entry.clone(), generation);
         Ok(entry)
     }
 

@@ -100,7 +100,7 @@ pub fn from_value(kind: EventKind, value: Value) -> Result<Event, FieldError> {
     })
 }
 
-fn invalid(field: &'static str, problem: impl ToString) -> FieldError {
+fn invalid(field: &'static str, problem: impl std::fmt::Display) -> FieldError {
     FieldError { field, problem: problem.to_string() }
 }
 

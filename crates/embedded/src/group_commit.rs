@@ -61,7 +61,7 @@ impl<Op: Send + 'static> GroupCommitter<Op> {
 
 impl<Op> std::fmt::Debug for GroupCommitter<Op> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupCommitter").field("running", &self.sender.is_some()).finish()
+        f.debug_struct("GroupCommitter").field("running", &self.thread.is_some()).finish_non_exhaustive()
     }
 }
 
@@ -87,13 +87,17 @@ fn run<W: Writes>(db: &Database, mut writes: W, receiver: &Receiver<W::Op>) {
                 if fsync {
                     last_fsync = Instant::now();
                 }
-                replies.into_iter().for_each(|reply| reply(Ok(())));
+                for reply in replies {
+                    reply(Ok(()));
+                }
             }
             Err((error, replies)) => {
                 tracing::error!(%error, "embedded write group failed; rolled back");
                 writes.rolled_back(db);
                 let error = Arc::new(error);
-                replies.into_iter().for_each(|reply| reply(Err(&error)));
+                for reply in replies {
+                    reply(Err(&error));
+                }
             }
         }
     }

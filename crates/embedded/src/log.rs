@@ -66,8 +66,8 @@ impl EmbeddedLog {
             read_meta(&db, NEXT_SEQUENCE_KEY).map_err(|source| OpenError::Setup { path: name, source })?.unwrap_or(0);
         let (ends_sender, ends) = watch::channel(next.clone());
         let db = Arc::new(db);
-        let writes = LogWrites { next, next_sequence, ends: ends_sender };
-        let writer = GroupCommitter::start("kurz-log-writer", Arc::clone(&db), writes);
+        let state = LogWrites { next, next_sequence, ends: ends_sender };
+        let writer = GroupCommitter::start("kurz-log-writer", Arc::clone(&db), state);
         let codec = Arc::new(Codec::local(Catalog::shipped()));
         Ok(Self { writer, db, codec, partitions, ends })
     }
@@ -200,10 +200,9 @@ impl Writes for LogWrites {
     fn reject(op: LogOp) -> Reply {
         match op {
             LogOp::Append { answer, .. } => reply_with(answer, Vec::new()),
-            LogOp::Claim { answer, .. } => reply_with(answer, false),
+            LogOp::Claim { answer, .. } | LogOp::TakeClick { answer, .. } => reply_with(answer, false),
             LogOp::Release { answer, .. } => reply_with(answer, ()),
             LogOp::Lease { answer, .. } => reply_with(answer, 0..0),
-            LogOp::TakeClick { answer, .. } => reply_with(answer, false),
         }
     }
 

@@ -203,8 +203,8 @@ impl ReadStore for EmbeddedStore {
         let code = code.clone();
         self.read(move |txn| {
             let days = txn.open_table(DAYS)?;
-            let from = range.from.map_or(i32::MIN, |d| d.days_since_epoch());
-            let to = range.to.map_or(i32::MAX, |d| d.days_since_epoch());
+            let from = range.from.map_or(i32::MIN, kurz_domain::Day::days_since_epoch);
+            let to = range.to.map_or(i32::MAX, kurz_domain::Day::days_since_epoch);
             let rows = days
                 .range((code.as_str(), from)..=(code.as_str(), to))?
                 .map(|entry| {

@@ -30,7 +30,9 @@ fn problem_for(rejection: &JsonRejection) -> Problem {
             "Unsupported media type",
             "send the body as Content-Type: application/json",
         ),
-        JsonRejection::JsonSyntaxError(e) => Problem::bad_request(format!("the body is not valid JSON: {}", source_text(e))),
+        JsonRejection::JsonSyntaxError(e) => {
+            Problem::bad_request(format!("the body is not valid JSON: {}", source_text(e)))
+        }
         JsonRejection::JsonDataError(e) => {
             let detail = source_text(e);
             let mut problem = Problem::new(

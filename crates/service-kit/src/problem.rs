@@ -20,7 +20,13 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { kind: format!("urn:kurz:problem:{slug}"), title, status: status.as_u16(), detail: detail.into(), field: None }
+        Self {
+            kind: format!("urn:kurz:problem:{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            field: None,
+        }
     }
 
     pub fn invalid_field(field: impl Into<String>, detail: impl std::fmt::Display) -> Self {
@@ -51,7 +57,12 @@ impl Problem {
     /// An infrastructure failure. The cause is logged here and never shown to the client.
     pub fn unavailable(error: &dyn std::error::Error) -> Self {
         tracing::error!(error = %error, "request failed on infrastructure");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", "a backing service failed; retry later")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            "a backing service failed; retry later",
+        )
     }
 }
 
@@ -66,11 +77,18 @@ impl IntoResponse for Problem {
 }
 
 /// Answers requests no route matched.
+#[expect(clippy::unused_async, reason = "axum handlers are async")]
 pub async fn no_route() -> Problem {
     Problem::not_found("no such resource")
 }
 
 /// Answers requests with a method the route does not allow.
+#[expect(clippy::unused_async, reason = "axum handlers are async")]
 pub async fn method_not_allowed() -> Problem {
-    Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", "this resource does not accept that method")
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "this resource does not accept that method",
+    )
 }

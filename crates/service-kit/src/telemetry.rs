@@ -1,5 +1,6 @@
 //! Logs (tracing) and metrics (Prometheus), set up once per process.
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -8,7 +9,10 @@ use tracing_subscriber::EnvFilter;
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`); JSON lines when `KURZ_LOG_FORMAT=json`.
 pub fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let installed = if std::env::var("KURZ_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().try_init()
     } else {

@@ -3,11 +3,14 @@
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
-/// Milliseconds since the epoch as RFC 3339.
+/// Milliseconds since the epoch as RFC 3339, always with three fractional digits.
 pub fn format_millis(millis: i64) -> String {
-    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let at = at.replace_nanosecond(at.millisecond() as u32 * 1_000_000).unwrap_or(at);
-    at.format(&Rfc3339).unwrap_or_default()
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .format(&format)
+        .unwrap_or_default()
 }
 
 /// RFC 3339 (any offset) to milliseconds since the epoch.
@@ -26,7 +29,8 @@ pub fn now_millis() -> i64 {
 pub fn parse_date(text: &str) -> Result<i32, String> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = time::Date::parse(text, &format).map_err(|_| "is not a date of the form YYYY-MM-DD".to_owned())?;
-    Ok(date.to_julian_day() - time::Date::from_calendar_date(1970, time::Month::January, 1).expect("valid").to_julian_day())
+    Ok(date.to_julian_day()
+        - time::Date::from_calendar_date(1970, time::Month::January, 1).expect("valid").to_julian_day())
 }
 
 /// Days since the epoch as `YYYY-MM-DD`.
@@ -42,6 +46,7 @@ mod tests {
     #[test]
     fn timestamps_round_trip_in_utc_with_milliseconds() {
         assert_eq!(format_millis(1_763_706_300_123), "2025-11-21T06:25:00.123Z");
+        assert_eq!(format_millis(1_763_706_300_000), "2025-11-21T06:25:00.000Z");
         assert_eq!(parse_millis("2025-11-21T07:25:00.123+01:00"), Ok(1_763_706_300_123));
         assert!(parse_millis("yesterday").is_err());
     }

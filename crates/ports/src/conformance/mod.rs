@@ -1,7 +1,7 @@
 //! One conformance suite per port. Each scenario is a plain async function over a [`Storage`]; the
 //! `*_conformance!` macros instantiate every scenario as a test for one adapter:
 //!
-//! ```ignore
+//! ```text
 //! kurz_ports::event_log_conformance!(my_adapter::TestStorage::new());
 //! ```
 //!

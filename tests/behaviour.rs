@@ -1,0 +1,177 @@
+//! The behaviour users rely on, on the embedded default.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use common::{expect_problem, location, spawn_app, spawn_app_in};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_created_link_redirects_the_moment_201_is_answered() {
+    let (app, _dir) = spawn_app().await;
+    let app = Arc::new(app);
+    let creators: Vec<_> = (0..8)
+        .map(|worker| {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move {
+                for i in 0..25 {
+                    let target = format!("https://example.com/{worker}/{i}");
+                    let code = app.create_to(&target).await;
+                    let response = app.get(&format!("/{code}")).await;
+                    assert_eq!(response.status(), StatusCode::FOUND, "{code} not visible right after 201");
+                    assert_eq!(location(&response), target);
+                }
+            })
+        })
+        .collect();
+    for creator in creators {
+        creator.await.expect("creator");
+    }
+}
+
+#[tokio::test]
+async fn a_code_looked_up_before_it_existed_redirects_once_created() {
+    let (app, _dir) = spawn_app().await;
+    // The miss is cached negatively; the creation must evict it.
+    expect_problem(app.get("/soon").await, StatusCode::NOT_FOUND).await;
+    expect_problem(app.get("/soon").await, StatusCode::NOT_FOUND).await;
+    app.create(json!({"target_url": "https://example.com/soon", "alias": "soon"})).await;
+    assert_eq!(app.get("/soon").await.status(), StatusCode::FOUND);
+}
+
+#[tokio::test]
+async fn redirects_are_counted_in_stats_and_head_is_not() {
+    let (app, _dir) = spawn_app().await;
+    let code = app.create_to("https://example.com/").await;
+    for _ in 0..3 {
+        let response = app
+            .client
+            .get(app.url(&format!("/{code}")))
+            .header("referer", "https://www.news.example/story")
+            .header("user-agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::FOUND);
+    }
+    app.client.head(app.url(&format!("/{code}"))).send().await.expect("request");
+    app.settled().await;
+    let stats = app.stats(&code).await;
+    assert_eq!(stats["total_clicks"], 3);
+    assert_eq!(stats["unique_visitors"], 1, "one address and agent is one visitor");
+    assert_eq!(stats["last_clicked_at"], "2026-11-21T00:00:00.000Z");
+    assert_eq!(stats["top_referrers"], json!([{"name": "news.example", "clicks": 3}]));
+    assert_eq!(stats["browsers"], json!([{"name": "Chrome", "clicks": 3}]));
+    assert_eq!(stats["operating_systems"], json!([{"name": "Windows", "clicks": 3}]));
+    assert_eq!(stats["devices"], json!([{"name": "Desktop", "clicks": 3}]));
+}
+
+#[tokio::test]
+async fn max_clicks_is_exact_when_a_hundred_clients_race() {
+    let (app, _dir) = spawn_app().await;
+    app.create(json!({"target_url": "https://example.com/prize", "alias": "prize", "max_clicks": 10})).await;
+    let app = Arc::new(app);
+    let racers: Vec<_> = (0..100)
+        .map(|_| {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move { app.get("/prize").await.status() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for racer in racers {
+        statuses.push(racer.await.expect("racer"));
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::FOUND).count(), 10);
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::GONE).count(), 90);
+    app.settled().await;
+    assert_eq!(app.stats("prize").await["total_clicks"], 10);
+}
+
+#[tokio::test]
+async fn a_one_time_link_serves_once_even_across_a_restart() {
+    let (app, dir) = spawn_app().await;
+    app.create(json!({"target_url": "https://example.com/secret", "alias": "once", "max_clicks": 1})).await;
+    assert_eq!(app.get("/once").await.status(), StatusCode::FOUND);
+    expect_problem(app.get("/once").await, StatusCode::GONE).await;
+    app.stop().await;
+    let app = spawn_app_in(dir.path()).await;
+    expect_problem(app.get("/once").await, StatusCode::GONE).await;
+}
+
+#[tokio::test]
+async fn raising_max_clicks_reopens_an_exhausted_link() {
+    let (app, _dir) = spawn_app().await;
+    app.create(json!({"target_url": "https://example.com/", "alias": "limited", "max_clicks": 1})).await;
+    assert_eq!(app.get("/limited").await.status(), StatusCode::FOUND);
+    expect_problem(app.get("/limited").await, StatusCode::GONE).await;
+    app.patch_json("/v1/links/limited", &json!({"max_clicks": 2})).await;
+    assert_eq!(app.get("/limited").await.status(), StatusCode::FOUND);
+    expect_problem(app.get("/limited").await, StatusCode::GONE).await;
+}
+
+#[tokio::test]
+async fn an_expired_link_is_gone() {
+    let (app, _dir) = spawn_app().await;
+    app.create(json!({"target_url": "https://example.com/", "alias": "brief", "expires_at": "2026-11-21T01:00:00Z"}))
+        .await;
+    let live = app.get("/brief").await;
+    assert_eq!(live.status(), StatusCode::FOUND);
+    assert_eq!(live.headers()["cache-control"], "no-store", "browsers must not keep an expiring redirect");
+    app.time.advance(60 * 60 * 1000);
+    let problem = expect_problem(app.get("/brief").await, StatusCode::GONE).await;
+    assert!(problem["detail"].as_str().expect("detail").contains("expired"));
+}
+
+#[tokio::test]
+async fn links_clicks_and_codes_survive_a_restart() {
+    let (app, dir) = spawn_app().await;
+    let mut codes = HashSet::new();
+    for i in 0..20 {
+        codes.insert(app.create_to(&format!("https://example.com/{i}")).await);
+    }
+    let first = codes.iter().next().expect("a code").clone();
+    app.get(&format!("/{first}")).await;
+    app.stop().await;
+
+    let app = spawn_app_in(dir.path()).await;
+    for code in &codes {
+        assert_eq!(app.get(&format!("/{code}")).await.status(), StatusCode::FOUND);
+    }
+    app.settled().await;
+    assert_eq!(app.stats(&first).await["total_clicks"], 2, "the click before the restart was kept");
+    for _ in 0..20 {
+        assert!(codes.insert(app.create_to("https://example.com/").await), "a code was issued twice");
+    }
+}
+
+#[tokio::test]
+async fn deleting_the_read_store_rebuilds_every_link_and_stat_from_the_log() {
+    let (app, dir) = spawn_app().await;
+    let kept = app.create_to("https://example.com/kept").await;
+    app.create(json!({"target_url": "https://example.com/old", "alias": "moved"})).await;
+    app.patch_json("/v1/links/moved", &json!({"target_url": "https://example.com/new"})).await;
+    let removed = app.create_to("https://example.com/removed").await;
+    app.delete(&format!("/v1/links/{removed}")).await;
+    for _ in 0..5 {
+        app.get(&format!("/{kept}")).await;
+    }
+    app.get("/moved").await;
+    let clicks = json!({"clicks": [{"code": kept, "clicked_at": "2026-11-19T08:00:00Z", "visitor_id": "edge"}]});
+    app.post_json("/v1/clicks", &clicks).await;
+    app.settled().await;
+    let before = (app.stats(&kept).await, app.stats("moved").await);
+    app.stop().await;
+
+    std::fs::remove_file(dir.path().join("store.redb")).expect("store deleted");
+    let app = spawn_app_in(dir.path()).await;
+    assert_eq!((app.stats(&kept).await, app.stats("moved").await), before, "stats rebuilt exactly");
+    assert_eq!(before.0["total_clicks"], 6);
+    assert_eq!(location(&app.get(&format!("/{kept}")).await), "https://example.com/kept");
+    assert_eq!(location(&app.get("/moved").await), "https://example.com/new");
+    expect_problem(app.get(&format!("/{removed}")).await, StatusCode::GONE).await;
+    let conflict = json!({"target_url": "https://example.com/", "alias": "moved"});
+    expect_problem(app.post_json("/v1/links", &conflict).await, StatusCode::CONFLICT).await;
+}

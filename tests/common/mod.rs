@@ -1,0 +1,125 @@
+//! Spins the real all-in-one app on port 0 with a fresh data directory, and talks to it over HTTP.
+
+#![allow(dead_code, reason = "each test binary uses a different part of the helpers")]
+
+use std::path::{Path, PathBuf};
+
+use kurz::{Application, Config, SettleHandle};
+use kurz_domain::Timestamp;
+use kurz_service_kit::Clock;
+use kurz_service_kit::clock::ManualTime;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub data_dir: PathBuf,
+    pub time: ManualTime,
+    settle: SettleHandle,
+    stop: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// 2026-11-21T00:00:00Z, where every test's manual clock starts.
+pub const START: i64 = 1_795_219_200_000;
+
+pub fn client() -> Client {
+    Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+pub async fn spawn_app() -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = spawn_app_in(dir.path()).await;
+    (app, dir)
+}
+
+pub async fn spawn_app_in(data_dir: &Path) -> TestApp {
+    spawn_app_with(data_dir, |_| {}).await
+}
+
+pub async fn spawn_app_with(data_dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    kurz_service_kit::telemetry::init_logging();
+    let mut config = Config::default();
+    config.http.listen = "127.0.0.1:0".parse().expect("address");
+    config.storage.data_dir = data_dir.to_path_buf();
+    config.storage.partitions = 4;
+    adjust(&mut config);
+    let (clock, time) = Clock::manual(Timestamp::from_millis(START));
+    let app = Application::build_with_clock(config, clock).await.expect("app builds");
+    let base = format!("http://{}", app.local_addr());
+    let settle = app.settle_handle();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(app.run_until_stopped(stop.clone()));
+    TestApp { base, client: client(), data_dir: data_dir.to_path_buf(), time, settle, stop, task }
+}
+
+impl TestApp {
+    /// Stops like SIGTERM would, and waits until the files are closed.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.expect("app task").expect("app ran");
+    }
+
+    /// Waits until queued clicks are appended and the read models show the whole log.
+    pub async fn settled(&self) {
+        self.settle.settled().await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).json(body).send().await.expect("request")
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> Response {
+        self.client.patch(self.url(path)).json(body).send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client.delete(self.url(path)).send().await.expect("request")
+    }
+
+    /// Creates a link and returns its body; panics unless the answer is 201.
+    pub async fn create(&self, body: Value) -> Value {
+        let response = self.post_json("/v1/links", &body).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{:?}", response.text().await);
+        response.json().await.expect("json")
+    }
+
+    pub async fn create_to(&self, target: &str) -> String {
+        let link = self.create(json!({ "target_url": target })).await;
+        link["code"].as_str().expect("code").to_owned()
+    }
+
+    pub async fn stats(&self, code: &str) -> Value {
+        let response = self.get(&format!("/v1/links/{code}/stats")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("json")
+    }
+}
+
+/// Asserts a problem+json answer with the given status, returning its body.
+pub async fn expect_problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["status"], json!(status.as_u16()));
+    for field in ["type", "title", "detail"] {
+        assert!(body[field].is_string(), "problem without {field}: {body}");
+    }
+    body
+}
+
+pub fn location(response: &Response) -> &str {
+    response.headers()["location"].to_str().expect("ascii")
+}

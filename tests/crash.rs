@@ -1,0 +1,91 @@
+//! `kill -9` loses no link whose create was answered 201: the real binary, killed mid-traffic.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+/// Starts `kurz` on a free port and returns it with its address, read from its first log lines.
+fn start_kurz(data_dir: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kurz"))
+        .env("KURZ_HTTP__LISTEN", "127.0.0.1:0")
+        .env("KURZ_STORAGE__DATA_DIR", data_dir)
+        .env("KURZ_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kurz starts");
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if parsed["fields"]["message"] == "kurz is serving" {
+                let _ = sender.send(parsed["fields"]["address"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    let address = receiver.recv_timeout(Duration::from_mins(1)).expect("kurz reports its address");
+    (child, format!("http://{address}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_no_acknowledged_link() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut kurz, base) = start_kurz(dir.path());
+    let client = common::client();
+    let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let killed = Arc::new(AtomicBool::new(false));
+
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let (client, base, acknowledged, killed) =
+                (client.clone(), base.clone(), acknowledged.clone(), killed.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    if killed.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let target = format!("https://example.com/{writer}/{i}");
+                    let body = json!({"target_url": target});
+                    let Ok(response) = client.post(format!("{base}/v1/links")).json(&body).send().await else { break };
+                    if response.status() != StatusCode::CREATED {
+                        break;
+                    }
+                    let Ok(link) = response.json::<Value>().await else { break };
+                    acknowledged.lock().await.push((link["code"].as_str().expect("code").to_owned(), target));
+                }
+            })
+        })
+        .collect();
+    // Kill while creates are in flight, once a good number has been acknowledged.
+    while acknowledged.lock().await.len() < 200 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    kurz.kill().expect("SIGKILL");
+    killed.store(true, Ordering::SeqCst);
+    kurz.wait().expect("reaped");
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+
+    let (mut kurz, base) = start_kurz(dir.path());
+    let acknowledged = acknowledged.lock().await.clone();
+    assert!(acknowledged.len() >= 200);
+    for (code, target) in &acknowledged {
+        let response = client.get(format!("{base}/{code}")).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::FOUND, "{code} was answered 201 but is lost");
+        assert_eq!(response.headers()["location"], target.as_str());
+    }
+    kurz.kill().expect("stopped");
+    kurz.wait().expect("reaped");
+}
