@@ -10,7 +10,7 @@ use kurz_ports::LinkChangeListener;
 /// What a redirect needs of a link, and no more.
 #[derive(Debug)]
 pub struct CachedLink {
-    pub target: Box<str>,
+    pub target: Arc<str>,
     pub status: RedirectStatus,
     pub expires_at: Option<Timestamp>,
     pub max_clicks: Option<MaxClicks>,

@@ -44,7 +44,7 @@ pub struct RedirectService {
 /// What `GET /{code}` answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Redirect { status: RedirectStatus, location: Box<str>, cacheable: bool },
+    Redirect { status: RedirectStatus, location: Arc<str>, cacheable: bool },
     NotFound,
     Gone(&'static str),
 }
@@ -101,7 +101,7 @@ impl RedirectService {
         }
         metrics::counter!("redirects_total", "outcome" => "redirect").increment(1);
         let cacheable = link.max_clicks.is_none() && link.expires_at.is_none();
-        Ok(Outcome::Redirect { status: link.status, location: link.target.clone(), cacheable })
+        Ok(Outcome::Redirect { status: link.status, location: Arc::clone(&link.target), cacheable })
     }
 
     /// The link as the read store has it (not cached: this is the management view).

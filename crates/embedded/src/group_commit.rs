@@ -7,9 +7,20 @@ use std::time::{Duration, Instant};
 
 use kurz_ports::InfraError;
 use redb::{Database, Durability, WriteTransaction};
+use tokio::sync::oneshot;
 
 /// What to tell a caller once its group's transaction has committed (or failed).
 pub type Reply = Box<dyn FnOnce(Result<(), &Arc<redb::Error>>) + Send>;
+
+/// Where an op's result goes.
+pub type Answer<T> = oneshot::Sender<Result<T, InfraError>>;
+
+/// A reply that answers `value` once the group committed, or the group's error.
+pub fn reply_with<T: Send + 'static>(context: &'static str, answer: Answer<T>, value: T) -> Reply {
+    Box::new(move |result| {
+        let _ = answer.send(result.map(|()| value).map_err(|e| InfraError::new(context, e.to_string())));
+    })
+}
 
 /// The writes one database accepts.
 pub trait Writes: Send + 'static {
@@ -51,11 +62,14 @@ impl<Op: Send + 'static> GroupCommitter<Op> {
         Self { sender: Some(sender), thread: Some(thread) }
     }
 
-    pub fn submit(&self, op: Op) -> Result<(), InfraError> {
+    /// Queues the op built around `answer` and waits until its group has committed.
+    pub async fn ask<T>(&self, context: &'static str, op: impl FnOnce(Answer<T>) -> Op) -> Result<T, InfraError> {
+        let (answer, answered) = oneshot::channel();
         self.sender
             .as_ref()
-            .and_then(|s| s.send(op).ok())
-            .ok_or_else(|| InfraError::new("embedded writer", "the writer thread has stopped"))
+            .and_then(|s| s.send(op(answer)).ok())
+            .ok_or_else(|| InfraError::new(context, "the writer thread has stopped"))?;
+        answered.await.map_err(|_| InfraError::new(context, "the writer dropped the request"))?
     }
 }
 

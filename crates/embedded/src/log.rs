@@ -12,12 +12,13 @@ use kurz_domain::{Code, Event};
 use kurz_ports::{ClickQuota, CodeRegistry, EventLog, InfraError, LogRecord, Position, partition_for};
 use kurz_schemas::{Catalog, Codec};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 use crate::OpenError;
-use crate::group_commit::{GroupCommitter, Reply, Writes};
+use crate::group_commit::{Answer, GroupCommitter, Reply, Writes, reply_with};
 
 /// Framed Avro records by (partition, offset): the same bytes a Kafka topic would hold.
+const CONTEXT: &str = "embedded event log";
 const EVENTS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("events");
 const CLAIMS: TableDefinition<&str, ()> = TableDefinition::new("claimed_codes");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -46,8 +47,6 @@ pub struct EmbeddedLog {
     ends: watch::Receiver<Vec<u64>>,
 }
 
-type Answer<T> = oneshot::Sender<Result<T, InfraError>>;
-
 enum LogOp {
     Append { records: Vec<(u32, Vec<u8>)>, answer: Answer<Vec<Position>> },
     Claim { code: Code, answer: Answer<bool> },
@@ -70,12 +69,6 @@ impl EmbeddedLog {
         let writer = GroupCommitter::start("kurz-log-writer", Arc::clone(&db), state);
         let codec = Arc::new(Codec::local(Catalog::shipped()));
         Ok(Self { writer, db, codec, partitions, ends })
-    }
-
-    async fn ask<T>(&self, op: impl FnOnce(Answer<T>) -> LogOp) -> Result<T, InfraError> {
-        let (answer, answered) = oneshot::channel();
-        self.writer.submit(op(answer))?;
-        answered.await.map_err(|_| InfraError::new("embedded event log", "the writer dropped the request"))?
     }
 }
 
@@ -122,12 +115,6 @@ struct LogWrites {
     ends: watch::Sender<Vec<u64>>,
 }
 
-fn reply_with<T: Send + 'static>(answer: Answer<T>, value: T) -> Reply {
-    Box::new(move |result| {
-        let _ = answer.send(result.map(|()| value).map_err(|e| InfraError::new("embedded event log", e.to_string())));
-    })
-}
-
 impl Writes for LogWrites {
     type Op = LogOp;
 
@@ -150,8 +137,8 @@ impl Writes for LogWrites {
                     Ok(())
                 })();
                 match appended {
-                    Ok(()) => Ok(reply_with(answer, positions)),
-                    Err(e) => Err((e, reply_with(answer, positions))),
+                    Ok(()) => Ok(reply_with(CONTEXT, answer, positions)),
+                    Err(e) => Err((e, reply_with(CONTEXT, answer, positions))),
                 }
             }
             LogOp::Claim { code, answer } => {
@@ -164,8 +151,8 @@ impl Writes for LogWrites {
                     Ok(true)
                 })();
                 match claimed {
-                    Ok(claimed) => Ok(reply_with(answer, claimed)),
-                    Err(e) => Err((e, reply_with(answer, false))),
+                    Ok(claimed) => Ok(reply_with(CONTEXT, answer, claimed)),
+                    Err(e) => Err((e, reply_with(CONTEXT, answer, false))),
                 }
             }
             LogOp::Release { code, answer } => {
@@ -174,8 +161,8 @@ impl Writes for LogWrites {
                     Ok(())
                 })();
                 match released {
-                    Ok(()) => Ok(reply_with(answer, ())),
-                    Err(e) => Err((e, reply_with(answer, ()))),
+                    Ok(()) => Ok(reply_with(CONTEXT, answer, ())),
+                    Err(e) => Err((e, reply_with(CONTEXT, answer, ()))),
                 }
             }
             LogOp::Lease { count, answer } => {
@@ -186,23 +173,23 @@ impl Writes for LogWrites {
                 })();
                 self.next_sequence = range.end;
                 match leased {
-                    Ok(()) => Ok(reply_with(answer, range)),
-                    Err(e) => Err((e, reply_with(answer, range))),
+                    Ok(()) => Ok(reply_with(CONTEXT, answer, range)),
+                    Err(e) => Err((e, reply_with(CONTEXT, answer, range))),
                 }
             }
             LogOp::TakeClick { code, max, answer } => match take_click(txn, &code, max) {
-                Ok(granted) => Ok(reply_with(answer, granted)),
-                Err(e) => Err((e, reply_with(answer, false))),
+                Ok(granted) => Ok(reply_with(CONTEXT, answer, granted)),
+                Err(e) => Err((e, reply_with(CONTEXT, answer, false))),
             },
         }
     }
 
     fn reject(op: LogOp) -> Reply {
         match op {
-            LogOp::Append { answer, .. } => reply_with(answer, Vec::new()),
-            LogOp::Claim { answer, .. } | LogOp::TakeClick { answer, .. } => reply_with(answer, false),
-            LogOp::Release { answer, .. } => reply_with(answer, ()),
-            LogOp::Lease { answer, .. } => reply_with(answer, 0..0),
+            LogOp::Append { answer, .. } => reply_with(CONTEXT, answer, Vec::new()),
+            LogOp::Claim { answer, .. } | LogOp::TakeClick { answer, .. } => reply_with(CONTEXT, answer, false),
+            LogOp::Release { answer, .. } => reply_with(CONTEXT, answer, ()),
+            LogOp::Lease { answer, .. } => reply_with(CONTEXT, answer, 0..0),
         }
     }
 
@@ -250,7 +237,7 @@ impl EventLog for EmbeddedLog {
                 Ok((partition_for(event.code(), self.partitions), bytes))
             })
             .collect::<Result<Vec<_>, InfraError>>()?;
-        self.ask(|answer| LogOp::Append { records, answer }).await
+        self.writer.ask(CONTEXT, |answer| LogOp::Append { records, answer }).await
     }
 
     async fn read(&self, partition: u32, from: u64, max: usize) -> Result<Vec<LogRecord>, InfraError> {
@@ -290,16 +277,16 @@ impl EventLog for EmbeddedLog {
 impl CodeRegistry for EmbeddedLog {
     async fn claim(&self, code: &Code) -> Result<bool, InfraError> {
         let code = code.clone();
-        self.ask(|answer| LogOp::Claim { code, answer }).await
+        self.writer.ask(CONTEXT, |answer| LogOp::Claim { code, answer }).await
     }
 
     async fn release(&self, code: &Code) -> Result<(), InfraError> {
         let code = code.clone();
-        self.ask(|answer| LogOp::Release { code, answer }).await
+        self.writer.ask(CONTEXT, |answer| LogOp::Release { code, answer }).await
     }
 
     async fn lease_sequences(&self, count: u64) -> Result<Range<u64>, InfraError> {
-        self.ask(|answer| LogOp::Lease { count, answer }).await
+        self.writer.ask(CONTEXT, |answer| LogOp::Lease { count, answer }).await
     }
 }
 
@@ -307,6 +294,6 @@ impl CodeRegistry for EmbeddedLog {
 impl ClickQuota for EmbeddedLog {
     async fn take(&self, code: &Code, max_clicks: MaxClicks) -> Result<bool, InfraError> {
         let code = code.clone();
-        self.ask(|answer| LogOp::TakeClick { code, max: max_clicks, answer }).await
+        self.writer.ask(CONTEXT, |answer| LogOp::TakeClick { code, max: max_clicks, answer }).await
     }
 }

@@ -9,11 +9,11 @@ use kurz_domain::stats::{DayStats, LinkStats, StatsDelta};
 use kurz_domain::{Code, DayRange, Event, Link, evolve};
 use kurz_ports::{InfraError, LogRecord, ReadStore};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
-use tokio::sync::oneshot;
 
 use crate::OpenError;
-use crate::group_commit::{GroupCommitter, Reply, Writes};
+use crate::group_commit::{Answer, GroupCommitter, Reply, Writes, reply_with};
 
+const CONTEXT: &str = "embedded store";
 const LINKS: TableDefinition<&str, &[u8]> = TableDefinition::new("links");
 /// One row per link and day with clicks: a stats read costs one row per day in range.
 const DAYS: TableDefinition<(&str, i32), &[u8]> = TableDefinition::new("click_days");
@@ -24,8 +24,6 @@ pub struct EmbeddedStore {
     writer: GroupCommitter<StoreOp>,
     db: Arc<Database>,
 }
-
-type Answer<T> = oneshot::Sender<Result<T, InfraError>>;
 
 enum StoreOp {
     Apply { records: Vec<LogRecord>, answer: Answer<Vec<Code>> },
@@ -39,12 +37,6 @@ impl EmbeddedStore {
         let db = Arc::new(db);
         let writer = GroupCommitter::start("kurz-store-writer", Arc::clone(&db), StoreWrites);
         Ok(Self { writer, db })
-    }
-
-    async fn ask<T>(&self, op: impl FnOnce(Answer<T>) -> StoreOp) -> Result<T, InfraError> {
-        let (answer, answered) = oneshot::channel();
-        self.writer.submit(op(answer))?;
-        answered.await.map_err(|_| InfraError::new("embedded store", "the writer dropped the request"))?
     }
 
     async fn read<T: Send + 'static>(
@@ -90,12 +82,6 @@ storage_errors!(redb::TransactionError, redb::TableError, redb::StorageError);
 
 struct StoreWrites;
 
-fn reply_with<T: Send + 'static>(answer: Answer<T>, value: T) -> Reply {
-    Box::new(move |result| {
-        let _ = answer.send(result.map(|()| value).map_err(|e| InfraError::new("embedded store", e.to_string())));
-    })
-}
-
 impl Writes for StoreWrites {
     type Op = StoreOp;
 
@@ -107,11 +93,11 @@ impl Writes for StoreWrites {
     fn apply(&mut self, txn: &WriteTransaction, op: StoreOp) -> Result<Reply, (redb::Error, Reply)> {
         match op {
             StoreOp::Apply { records, answer } => match project(txn, &records) {
-                Ok(changed) => Ok(reply_with(answer, changed)),
-                Err(StoreFailure::Storage(e)) => Err((e, reply_with(answer, Vec::new()))),
+                Ok(changed) => Ok(reply_with(CONTEXT, answer, changed)),
+                Err(StoreFailure::Storage(e)) => Err((e, reply_with(CONTEXT, answer, Vec::new()))),
                 // A row that does not deserialise would fail every retry: stop the projector loudly.
                 Err(e @ StoreFailure::Row(_)) => Ok(Box::new(move |_| {
-                    let _ = answer.send(Err(InfraError::new("embedded store", e)));
+                    let _ = answer.send(Err(InfraError::new(CONTEXT, e)));
                 })),
             },
         }
@@ -119,7 +105,7 @@ impl Writes for StoreWrites {
 
     fn reject(op: StoreOp) -> Reply {
         match op {
-            StoreOp::Apply { answer, .. } => reply_with(answer, Vec::new()),
+            StoreOp::Apply { answer, .. } => reply_with(CONTEXT, answer, Vec::new()),
         }
     }
 
@@ -231,6 +217,6 @@ impl ReadStore for EmbeddedStore {
             return Ok(Vec::new());
         }
         let records = records.to_vec();
-        self.ask(|answer| StoreOp::Apply { records, answer }).await
+        self.writer.ask(CONTEXT, |answer| StoreOp::Apply { records, answer }).await
     }
 }
