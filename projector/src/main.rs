@@ -1,0 +1,62 @@
+//! `projector`: folds the event log into the read models outside the `kurz` process.
+//!
+//! `projector --rebuild` deletes the read store and rebuilds it from offset 0, then exits;
+//! `projector` follows the log until SIGTERM. On the embedded default the files belong to one process
+//! at a time, so run it while `kurz` is stopped.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use kurz_embedded::{EmbeddedLog, EmbeddedStore, LogOptions};
+use kurz_projector::{Projector, ProjectorOptions};
+use kurz_service_kit::{config, shutdown, telemetry};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct Config {
+    storage: Storage,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct Storage {
+    data_dir: PathBuf,
+    partitions: u32,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Self { data_dir: PathBuf::from("data"), partitions: 8 }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init_logging();
+    let config: Config = config::load()?;
+    let rebuild = std::env::args().skip(1).any(|arg| arg == "--rebuild");
+    let (log_path, store_path) =
+        (config.storage.data_dir.join("events.redb"), config.storage.data_dir.join("store.redb"));
+    anyhow::ensure!(log_path.exists(), "no event log at {}", log_path.display());
+    let log = Arc::new(
+        EmbeddedLog::open(&log_path, LogOptions { partitions: config.storage.partitions })
+            .context("opening the event log (is kurz running?)")?,
+    );
+    if rebuild && store_path.exists() {
+        std::fs::remove_file(&store_path).with_context(|| format!("deleting {}", store_path.display()))?;
+    }
+    let store = Arc::new(EmbeddedStore::open(&store_path).context("opening the read store")?);
+    let projector = Projector::resume(log, store, ProjectorOptions::default()).await?;
+    let started = std::time::Instant::now();
+    let applied = projector.catch_up().await?;
+    tracing::info!(applied, seconds = started.elapsed().as_secs_f64(), "read models up to date with the event log");
+    if !rebuild {
+        let stop = CancellationToken::new();
+        shutdown::cancel_on_signal(stop.clone());
+        projector.run(stop).await;
+    }
+    Ok(())
+}
