@@ -66,13 +66,15 @@ impl Default for CacheConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClicksConfig {
+    /// Record a click for every redirect served (off: redirects only, e.g. to measure their cost).
+    pub record_redirects: bool,
     /// Clicks queued in memory on their way to the log.
     pub queue_capacity: usize,
 }
 
 impl Default for ClicksConfig {
     fn default() -> Self {
-        Self { queue_capacity: 100_000 }
+        Self { record_redirects: true, queue_capacity: 100_000 }
     }
 }
 

@@ -82,7 +82,7 @@ impl Application {
             store: store.clone(),
             quota: log.clone(),
             cache: cache.clone(),
-            clicks: clicks.clone(),
+            clicks: config.clicks.record_redirects.then(|| clicks.clone()),
             clock,
             visitor_key: secrets.visitor_key,
         }));

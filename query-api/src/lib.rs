@@ -7,7 +7,7 @@ mod clicks;
 mod http;
 mod redirect;
 
-pub use cache::LinkCache;
+pub use cache::{CachedLink, LinkCache};
 pub use clicks::{ClickRecorder, ClickRecorderOptions};
 pub use http::{RoutesConfig, routes};
 pub use redirect::{Outcome, RedirectService, RedirectServiceParts, VisitorKey};

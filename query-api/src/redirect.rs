@@ -31,7 +31,8 @@ pub struct RedirectServiceParts {
     pub store: Arc<dyn ReadStore>,
     pub quota: Arc<dyn ClickQuota>,
     pub cache: Arc<LinkCache>,
-    pub clicks: ClickRecorder,
+    /// Where redirects' clicks go; `None` records none.
+    pub clicks: Option<ClickRecorder>,
     pub clock: Clock,
     pub visitor_key: VisitorKey,
 }
@@ -91,13 +92,15 @@ impl RedirectService {
                 metrics::counter!("redirects_total", "outcome" => "gone").increment(1);
                 return Ok(Outcome::Gone("out of clicks"));
             }
-            self.parts.clicks.record(LinkClicked::new(
-                code.clone(),
-                now,
-                visit.referrer,
-                visit.user_agent,
-                visit.address.map(|ip| self.visitor_id(ip, visit.user_agent)).as_deref(),
-            ));
+            if let Some(clicks) = &self.parts.clicks {
+                clicks.record(LinkClicked::new(
+                    code.clone(),
+                    now,
+                    visit.referrer,
+                    visit.user_agent,
+                    visit.address.map(|ip| self.visitor_id(ip, visit.user_agent)).as_deref(),
+                ));
+            }
         }
         metrics::counter!("redirects_total", "outcome" => "redirect").increment(1);
         let cacheable = link.max_clicks.is_none() && link.expires_at.is_none();

@@ -1,0 +1,150 @@
+//! Benchmarks that need more than criterion's microseconds: a full projection rebuild, and the
+//! in-process cache's memory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use kurz_domain::{Code, CodeGenerator, CodeKey, Event, Link, LinkClicked, LinkCreated, LinkSpec, TargetUrl, Timestamp};
+use kurz_embedded::{EmbeddedLog, EmbeddedStore, LogOptions};
+use kurz_ports::EventLog;
+use kurz_projector::{Projector, ProjectorOptions};
+use kurz_query_api::{CachedLink, LinkCache};
+
+#[derive(Debug, clap::Args)]
+pub struct ProjectorArgs {
+    /// Events in the log: one creation per link, the rest clicks.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    #[arg(long, default_value_t = 10_000)]
+    links: u64,
+    #[arg(long, default_value_t = 8)]
+    partitions: u32,
+    /// Where to put the files (default: a temporary directory, removed afterwards).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+const DAY_MS: i64 = 86_400_000;
+const START_MS: i64 = 1_795_219_200_000;
+const AGENTS: [&str; 3] = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+];
+
+fn codes(links: u64) -> Vec<Code> {
+    let generator = CodeGenerator::new(CodeKey::new([7; 16]));
+    (0..).filter_map(|s| generator.code_for(s).ok()).take(usize::try_from(links).expect("fits")).collect()
+}
+
+pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
+    let temp = tempfile::tempdir()?;
+    let dir = args.dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let (log_path, store_path) = (dir.join("events.redb"), dir.join("store.redb"));
+    let options = LogOptions { partitions: args.partitions };
+    let codes = codes(args.links);
+
+    let filled = Instant::now();
+    {
+        let log = EmbeddedLog::open(&log_path, options)?;
+        let created = codes.iter().map(|code| {
+            Ok(Event::Created(LinkCreated {
+                code: code.clone(),
+                spec: LinkSpec::new(TargetUrl::parse(&format!("https://example.com/{code}"))?),
+                custom_alias: false,
+                created_at: Timestamp::from_millis(START_MS),
+            }))
+        });
+        let created: Vec<Event> = created.collect::<Result<_, kurz_domain::TargetUrlError>>()?;
+        log.append(created).await?;
+        let clicks = args.events.saturating_sub(args.links);
+        let mut appended = 0;
+        while appended < clicks {
+            let batch: Vec<Event> = (appended..clicks.min(appended + 20_000))
+                .map(|i| {
+                    let code = codes[usize::try_from(i % args.links).expect("fits")].clone();
+                    let at = START_MS + i64::try_from(i).expect("fits") * 37 % (30 * DAY_MS);
+                    let agent = AGENTS[usize::try_from(i % 3).expect("fits")];
+                    let visitor = format!("{:016x}", i % 50_000);
+                    Event::Clicked(LinkClicked::new(code, Timestamp::from_millis(at), Some("https://news.example/a"), Some(agent), Some(&visitor)))
+                })
+                .collect();
+            appended += batch.len() as u64;
+            log.append(batch).await?;
+        }
+    }
+    let fill_seconds = filled.elapsed().as_secs_f64();
+    if store_path.exists() {
+        std::fs::remove_file(&store_path)?;
+    }
+
+    let log = Arc::new(EmbeddedLog::open(&log_path, options)?);
+    let store = Arc::new(EmbeddedStore::open(&store_path)?);
+    let projector = Projector::resume(log, store, ProjectorOptions::default()).await?;
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let applied = projector.catch_up().await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    let result = serde_json::json!({
+        "events": applied,
+        "links": args.links,
+        "fill_seconds": fill_seconds,
+        "rebuild_seconds": seconds,
+        "events_per_second": applied as f64 / seconds,
+        "cpu_seconds": cpu,
+        "events_per_cpu_second": applied as f64 / cpu,
+    });
+    println!("{result}");
+    Ok(())
+}
+
+/// User plus system CPU time of this process so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks: f64 = [11, 12].iter().filter_map(|i| fields.get(*i)?.parse::<f64>().ok()).sum();
+    ticks / 100.0
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CacheMemoryArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    links: usize,
+}
+
+pub fn cache_memory(args: &CacheMemoryArgs) -> anyhow::Result<()> {
+    let codes = codes(args.links as u64);
+    let before = resident_bytes();
+    let cache = LinkCache::new(args.links);
+    for code in &codes {
+        let link = Link {
+            code: code.clone(),
+            // A typical campaign URL: ~60 bytes.
+            spec: LinkSpec::new(TargetUrl::parse(&format!("https://shop.example.com/products/{code}?utm_source=kurz"))?),
+            custom_alias: false,
+            created_at: Timestamp::from_millis(START_MS),
+            updated_at: Timestamp::from_millis(START_MS),
+            deleted_at: None,
+        };
+        cache.insert_unless_changed(code, Some(Arc::new(CachedLink::from(&link))), cache.generation());
+    }
+    let after = resident_bytes();
+    let grown = after.saturating_sub(before);
+    let result = serde_json::json!({
+        "links": cache.len(),
+        "resident_mb": grown as f64 / 1e6,
+        "bytes_per_link": grown as f64 / cache.len().max(1) as f64,
+    });
+    println!("{result}");
+    drop(codes);
+    Ok(())
+}
+
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok()).unwrap_or(0) * 4096
+}

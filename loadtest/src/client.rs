@@ -1,0 +1,82 @@
+//! One keep-alive HTTP/1.1 connection per virtual user, on hyper directly: the generator must cost
+//! less than what it measures. Redirects are never followed — the 30x is the response measured.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::scenario::Request;
+
+pub struct Connection {
+    address: SocketAddr,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Connection {
+    pub fn new(address: SocketAddr) -> Self {
+        Self { address, sender: None }
+    }
+
+    async fn sender(&mut self) -> anyhow::Result<&mut SendRequest<Full<Bytes>>> {
+        if self.sender.as_ref().is_none_or(SendRequest::is_closed) {
+            let stream = TcpStream::connect(self.address).await?;
+            stream.set_nodelay(true)?;
+            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(connection);
+            self.sender = Some(sender);
+        }
+        Ok(self.sender.as_mut().expect("just connected"))
+    }
+
+    /// Sends one request and reads the whole answer; returns its status.
+    pub async fn send(&mut self, request: &Request) -> anyhow::Result<StatusCode> {
+        let host = self.address.to_string();
+        let sender = self.sender().await?;
+        sender.ready().await?;
+        let builder = hyper::Request::builder().header(hyper::header::HOST, host);
+        let request = match request {
+            Request::Redirect(path) => builder.method(Method::GET).uri(path.as_str()).body(Full::new(Bytes::new()))?,
+            Request::Create(body) => builder
+                .method(Method::POST)
+                .uri("/v1/links")
+                .header(hyper::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(body.clone())))?,
+        };
+        let response = match sender.send_request(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                self.sender = None;
+                return Err(error.into());
+            }
+        };
+        let status = response.status();
+        response.into_body().collect().await?;
+        Ok(status)
+    }
+
+    /// `POST /v1/links` returning the created code.
+    pub async fn create(&mut self, target: &str) -> anyhow::Result<String> {
+        let host = self.address.to_string();
+        let sender = self.sender().await?;
+        sender.ready().await?;
+        let body = serde_json::json!({ "target_url": target }).to_string();
+        let request = hyper::Request::builder()
+            .method(Method::POST)
+            .uri("/v1/links")
+            .header(hyper::header::HOST, host)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        anyhow::ensure!(status == StatusCode::CREATED, "seeding failed with {status}: {}", String::from_utf8_lossy(&body));
+        let created: serde_json::Value = serde_json::from_slice(&body)?;
+        created["code"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("created link without a code"))
+    }
+}
+

@@ -1,0 +1,47 @@
+//! `kurz-loadtest`: measures Kurz against a reference ceiling in the same run.
+//!
+//! - `run`: seeds links through the command API, drives a scenario against Kurz, then the same scenario
+//!   against the ceiling server (a minimal axum server answering 302 from a static map), and reports
+//!   both with their ratio.
+//! - `ceiling`: serves the reference ceiling (started by `run` as a child process).
+//! - `projector`: folds clicks from an embedded log and times a full rebuild.
+//! - `cache-memory`: resident memory of the in-process link cache per link.
+
+mod bench;
+mod ceiling;
+mod client;
+mod report;
+mod run;
+mod scenario;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(version, about = "Load tests and benchmarks for Kurz")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Seed links, then measure a scenario against Kurz and against the reference ceiling.
+    Run(run::RunArgs),
+    /// Serve the reference ceiling: 302 from a static map, the least a redirect can cost.
+    Ceiling(ceiling::CeilingArgs),
+    /// Measure projection throughput and rebuild time on the embedded log.
+    Projector(bench::ProjectorArgs),
+    /// Measure the in-process cache's resident memory per link.
+    CacheMemory(bench::CacheMemoryArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Run(args) => runtime.block_on(run::run(args)),
+        Command::Ceiling(args) => runtime.block_on(ceiling::serve(args)),
+        Command::Projector(args) => runtime.block_on(bench::projector(args)),
+        Command::CacheMemory(args) => bench::cache_memory(&args),
+    }
+}
