@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use kurz_domain::{Code, CodeGenerator, CodeKey, Event, Link, LinkClicked, LinkCreated, LinkSpec, TargetUrl, Timestamp};
+use kurz_domain::{
+    Code, CodeGenerator, CodeKey, Event, Link, LinkClicked, LinkCreated, LinkSpec, TargetUrl, Timestamp,
+};
 use kurz_embedded::{EmbeddedLog, EmbeddedStore, LogOptions};
 use kurz_ports::EventLog;
 use kurz_projector::{Projector, ProjectorOptions};
@@ -68,7 +70,13 @@ pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
                     let at = START_MS + i64::try_from(i).expect("fits") * 37 % (30 * DAY_MS);
                     let agent = AGENTS[usize::try_from(i % 3).expect("fits")];
                     let visitor = format!("{:016x}", i % 50_000);
-                    Event::Clicked(LinkClicked::new(code, Timestamp::from_millis(at), Some("https://news.example/a"), Some(agent), Some(&visitor)))
+                    Event::Clicked(LinkClicked::new(
+                        code,
+                        Timestamp::from_millis(at),
+                        Some("https://news.example/a"),
+                        Some(agent),
+                        Some(&visitor),
+                    ))
                 })
                 .collect();
             appended += batch.len() as u64;
@@ -124,7 +132,9 @@ pub fn cache_memory(args: &CacheMemoryArgs) -> anyhow::Result<()> {
         let link = Link {
             code: code.clone(),
             // A typical campaign URL: ~60 bytes.
-            spec: LinkSpec::new(TargetUrl::parse(&format!("https://shop.example.com/products/{code}?utm_source=kurz"))?),
+            spec: LinkSpec::new(TargetUrl::parse(&format!(
+                "https://shop.example.com/products/{code}?utm_source=kurz"
+            ))?),
             custom_alias: false,
             created_at: Timestamp::from_millis(START_MS),
             updated_at: Timestamp::from_millis(START_MS),

@@ -74,9 +74,12 @@ impl Connection {
         let response = sender.send_request(request).await?;
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
-        anyhow::ensure!(status == StatusCode::CREATED, "seeding failed with {status}: {}", String::from_utf8_lossy(&body));
+        anyhow::ensure!(
+            status == StatusCode::CREATED,
+            "seeding failed with {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
         let created: serde_json::Value = serde_json::from_slice(&body)?;
         created["code"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("created link without a code"))
     }
 }
-

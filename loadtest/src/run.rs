@@ -126,16 +126,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 fn resolve(target: &str, allow_remote: bool) -> anyhow::Result<SocketAddr> {
     let authority = target.strip_prefix("http://").context("only http:// targets are supported")?;
     let authority = authority.trim_end_matches('/');
-    let address = authority
-        .to_socket_addrs()
-        .with_context(|| format!("resolving {authority}"))?
-        .next()
-        .context("no address")?;
+    let address =
+        authority.to_socket_addrs().with_context(|| format!("resolving {authority}"))?.next().context("no address")?;
     let loopback = match address.ip() {
         IpAddr::V4(ip) => ip.is_loopback(),
         IpAddr::V6(ip) => ip.is_loopback(),
     };
-    anyhow::ensure!(loopback || allow_remote, "{address} is not on this machine; pass --allow-remote to load it anyway");
+    anyhow::ensure!(
+        loopback || allow_remote,
+        "{address} is not on this machine; pass --allow-remote to load it anyway"
+    );
     Ok(address)
 }
 
@@ -210,15 +210,12 @@ async fn measure(name: &str, address: SocketAddr, args: &RunArgs, codes: &Arc<Ve
                             done.cancel();
                         }
                         let latency = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
-                        match result {
-                            Ok(status) => {
-                                tally.latency_us.saturating_record(latency);
-                                *tally.statuses.entry(status.as_u16()).or_default() += 1;
-                            }
-                            Err(_) => {
-                                tally.errors += 1;
-                                progress.errors.fetch_add(1, Ordering::Relaxed);
-                            }
+                        if let Ok(status) = result {
+                            tally.latency_us.saturating_record(latency);
+                            *tally.statuses.entry(status.as_u16()).or_default() += 1;
+                        } else {
+                            tally.errors += 1;
+                            progress.errors.fetch_add(1, Ordering::Relaxed);
                         }
                         progress.requests.fetch_add(1, Ordering::Relaxed);
                     }

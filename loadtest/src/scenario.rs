@@ -35,7 +35,13 @@ pub struct Picker {
 }
 
 impl Picker {
-    pub fn new(kind: Kind, codes: std::sync::Arc<Vec<String>>, zipf_exponent: f64, unknown_share: f64, user: usize) -> Self {
+    pub fn new(
+        kind: Kind,
+        codes: std::sync::Arc<Vec<String>>,
+        zipf_exponent: f64,
+        unknown_share: f64,
+        user: usize,
+    ) -> Self {
         // An exponent of 0 means uniform popularity: every code as likely (a cold cache's worst case).
         let zipf = (zipf_exponent > 0.0 && !codes.is_empty())
             .then(|| Zipf::new(codes.len() as f64, zipf_exponent).expect("a valid Zipf distribution"));
