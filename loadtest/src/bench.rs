@@ -12,6 +12,8 @@ use kurz_embedded::{EmbeddedLog, EmbeddedStore, LogOptions};
 use kurz_ports::EventLog;
 use kurz_projector::{Projector, ProjectorOptions};
 use kurz_query_api::{CachedLink, LinkCache};
+use rand::rngs::SmallRng;
+use rand_distr::{Distribution, Zipf};
 
 #[derive(Debug, clap::Args)]
 pub struct ProjectorArgs {
@@ -61,13 +63,21 @@ pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
         });
         let created: Vec<Event> = created.collect::<Result<_, kurz_domain::TargetUrlError>>()?;
         log.append(created).await?;
+        // A log as traffic writes it: clicks in time order over 30 days, on links of Zipf-distributed
+        // popularity (exponent 1), from 50,000 recurring visitors.
         let clicks = args.events.saturating_sub(args.links);
+        let popularity = Zipf::new(args.links as f64, 1.0)?;
+        let mut rng: SmallRng = rand::make_rng();
+        let spacing = (30 * DAY_MS) as f64 / clicks.max(1) as f64;
         let mut appended = 0;
         while appended < clicks {
             let batch: Vec<Event> = (appended..clicks.min(appended + 20_000))
                 .map(|i| {
-                    let code = codes[usize::try_from(i % args.links).expect("fits")].clone();
-                    let at = START_MS + i64::try_from(i).expect("fits") * 37 % (30 * DAY_MS);
+                    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a rank in 1..=links")]
+                    let rank = popularity.sample(&mut rng) as usize;
+                    let code = codes[rank - 1].clone();
+                    #[expect(clippy::cast_possible_truncation, reason = "30 days of milliseconds")]
+                    let at = START_MS + (i as f64 * spacing) as i64;
                     let agent = AGENTS[usize::try_from(i % 3).expect("fits")];
                     let visitor = format!("{:016x}", i % 50_000);
                     Event::Clicked(LinkClicked::new(
@@ -97,6 +107,7 @@ pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
     let result = serde_json::json!({
+        "log": "time-ordered clicks over 30 days, Zipf(1) link popularity",
         "events": applied,
         "links": args.links,
         "fill_seconds": fill_seconds,

@@ -22,7 +22,7 @@ pub struct ProjectorOptions {
 
 impl Default for ProjectorOptions {
     fn default() -> Self {
-        Self { batch_size: 2000, idle_wait: Duration::from_millis(500) }
+        Self { batch_size: 10_000, idle_wait: Duration::from_millis(500) }
     }
 }
 
@@ -61,46 +61,26 @@ impl Projector {
     /// Reads one batch from every partition and applies it in one store write. Returns how many
     /// records it applied.
     pub async fn step(&self) -> Result<usize, InfraError> {
-        let mut next = self.applied.borrow().clone();
-        let mut batch: Vec<LogRecord> = Vec::new();
-        for (partition, from) in (0..).zip(next.iter_mut()) {
-            let records = self.log.read(partition, *from, self.options.batch_size).await?;
-            if let Some(last) = records.last() {
-                *from = last.position.offset + 1;
-            }
-            batch.extend(records);
-        }
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        let changed = self.store.apply(&batch).await?;
-        for listener in &self.listeners {
-            listener.links_changed(&changed);
-        }
-        let undecodable = batch.iter().filter(|r| r.event.is_err()).count();
-        metrics::counter!("projector_records_applied_total").increment(batch.len() as u64);
-        metrics::counter!("projector_records_undecodable_total").increment(undecodable as u64);
-        self.applied.send_replace(next);
-        Ok(batch.len())
+        let from = self.applied.borrow().clone();
+        let (batch, next) = self.read_batch(&from, None).await?;
+        self.apply_batch(batch, next).await
     }
 
     /// Applies everything that was in the log when called. Returns how many records it applied.
     pub async fn catch_up(&self) -> Result<u64, InfraError> {
         let target = self.log.end_offsets().await?;
-        let mut total = 0;
-        while self.applied.borrow().iter().zip(&target).any(|(applied, end)| applied < end) {
-            total += self.step().await? as u64;
-        }
+        let applied = self.drain(Some(&target)).await?;
         self.record_lag().await;
-        Ok(total)
+        Ok(applied)
     }
 
-    /// Follows the log until `cancel`; a step that fails is retried with backoff, never skipped.
+    /// Follows the log until `cancel`; a batch that fails is retried with backoff, never skipped.
     pub async fn run(&self, cancel: CancellationToken) {
         let mut backoff = Duration::from_millis(50);
         while !cancel.is_cancelled() {
-            match self.step().await {
-                Ok(0) => {
+            match self.drain(None).await {
+                Ok(_) => {
+                    backoff = Duration::from_millis(50);
                     self.record_lag().await;
                     let seen = self.applied.borrow().clone();
                     tokio::select! {
@@ -108,9 +88,8 @@ impl Projector {
                         () = self.log.wait_for_records(&seen, self.options.idle_wait) => {}
                     }
                 }
-                Ok(_) => backoff = Duration::from_millis(50),
                 Err(error) => {
-                    tracing::error!(%error, retry_in_ms = backoff.as_millis(), "projection step failed");
+                    tracing::error!(%error, retry_in_ms = backoff.as_millis(), "projection failed");
                     tokio::select! {
                         () = cancel.cancelled() => {}
                         () = tokio::time::sleep(backoff) => {}
@@ -120,6 +99,54 @@ impl Projector {
             }
         }
         tracing::info!("projector stopped");
+    }
+
+    /// Applies batches until the log has no more (or, with `until`, up to those offsets), reading
+    /// each next batch while the store applies the current one. Returns how many records it applied.
+    async fn drain(&self, until: Option<&[u64]>) -> Result<u64, InfraError> {
+        let from = self.applied.borrow().clone();
+        let (mut batch, mut next) = self.read_batch(&from, until).await?;
+        let mut total = 0;
+        while !batch.is_empty() {
+            let (applied, read) = tokio::join!(self.apply_batch(batch, next.clone()), self.read_batch(&next, until));
+            total += applied? as u64;
+            (batch, next) = read?;
+        }
+        Ok(total)
+    }
+
+    /// Up to one batch per partition from `from` on (not beyond `until`), with the offsets after it.
+    async fn read_batch(&self, from: &[u64], until: Option<&[u64]>) -> Result<(Vec<LogRecord>, Vec<u64>), InfraError> {
+        let mut next = from.to_vec();
+        let mut batch = Vec::new();
+        for (partition, offset) in (0..).zip(next.iter_mut()) {
+            let limit = until.map_or(u64::MAX, |until| until[partition as usize].saturating_sub(*offset));
+            let max = usize::try_from(limit).unwrap_or(usize::MAX).min(self.options.batch_size);
+            if max == 0 {
+                continue;
+            }
+            let records = self.log.read(partition, *offset, max).await?;
+            if let Some(last) = records.last() {
+                *offset = last.position.offset + 1;
+            }
+            batch.extend(records);
+        }
+        Ok((batch, next))
+    }
+
+    async fn apply_batch(&self, batch: Vec<LogRecord>, next: Vec<u64>) -> Result<usize, InfraError> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let (records, undecodable) = (batch.len(), batch.iter().filter(|r| r.event.is_err()).count());
+        let changed = self.store.apply(batch).await?;
+        for listener in &self.listeners {
+            listener.links_changed(&changed);
+        }
+        metrics::counter!("projector_records_applied_total").increment(records as u64);
+        metrics::counter!("projector_records_undecodable_total").increment(undecodable as u64);
+        self.applied.send_replace(next);
+        Ok(records)
     }
 
     async fn record_lag(&self) {

@@ -14,6 +14,11 @@ use kurz_service_kit::{config, shutdown, telemetry};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+// Many small, short-lived allocations (events, rows, headers): mimalloc handles them with less
+// overhead and fragmentation than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default)]
 struct Config {

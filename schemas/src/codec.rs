@@ -9,13 +9,25 @@ use kurz_domain::Event;
 
 use crate::catalog::{Catalog, EventKind};
 use crate::mapping::{self, FieldError};
+use crate::records::{LinkClickedV1, LinkCreatedV1, LinkDeletedV1, LinkUpdatedV1};
 use crate::wire::{self, FramingError};
 
 /// Encodes with the latest schema of each event and decodes records written with any known schema id
 /// into the latest schema. Writers and readers are resolved once, not per record.
+///
+/// Records written with the latest schema (nearly all of them) go straight between bytes and the
+/// serde structs of `records`; older ones go through Avro schema resolution.
 pub struct Codec {
     writers: HashMap<EventKind, (u32, GenericDatumWriter<'static>)>,
-    readers: HashMap<u32, (EventKind, GenericDatumReader<'static>)>,
+    readers: HashMap<u32, Reader>,
+}
+
+struct Reader {
+    kind: EventKind,
+    /// Resolves data of this schema version into the latest version.
+    resolving: GenericDatumReader<'static>,
+    /// Present when this version is the latest: reads without resolution.
+    direct: Option<GenericDatumReader<'static>>,
 }
 
 impl std::fmt::Debug for Codec {
@@ -60,10 +72,12 @@ impl Codec {
         let readers = catalog
             .all()
             .map(|(version, schema)| {
-                let latest = catalog.latest(version.kind).1;
-                let reader =
+                let (latest_version, latest) = catalog.latest(version.kind);
+                let resolving =
                     GenericDatumReader::builder(schema).reader_schema(latest).build().expect("shipped schemas resolve");
-                (version.local_id, (version.kind, reader))
+                let direct = (latest_version.local_id == version.local_id)
+                    .then(|| GenericDatumReader::builder(schema).build().expect("shipped schemas resolve"));
+                (version.local_id, Reader { kind: version.kind, resolving, direct })
             })
             .collect();
         Self { writers, readers }
@@ -71,16 +85,57 @@ impl Codec {
 
     pub fn encode(&self, event: &Event) -> Result<Vec<u8>, EncodeError> {
         let (schema_id, writer) = &self.writers[&mapping::kind_of(event)];
-        let body = writer
-            .write_value_to_vec(mapping::to_value(event))
-            .map_err(|source| EncodeError { event: event.name(), source })?;
-        Ok(wire::frame(*schema_id, &body))
+        let mut framed = wire::frame(*schema_id, &[]);
+        let written = match event {
+            Event::Created(e) => writer.write_ser(&mut framed, &LinkCreatedV1::from(e)),
+            Event::Updated(e) => writer.write_ser(&mut framed, &LinkUpdatedV1::from(e)),
+            Event::Deleted(e) => writer.write_ser(&mut framed, &LinkDeletedV1::from(e)),
+            Event::Clicked(e) => writer.write_ser(&mut framed, &LinkClickedV1::from(e)),
+        };
+        written.map_err(|source| EncodeError { event: event.name(), source })?;
+        Ok(framed)
     }
 
     pub fn decode(&self, record: &[u8]) -> Result<Event, DecodeError> {
         let (schema_id, mut body) = wire::unframe(record)?;
-        let (kind, reader) = self.readers.get(&schema_id).ok_or(DecodeError::UnknownSchema(schema_id))?;
-        let value = reader.read_value(&mut body).map_err(|source| DecodeError::Avro { schema_id, source })?;
-        mapping::from_value(*kind, value).map_err(|source| DecodeError::Field { schema_id, source })
+        let reader = self.readers.get(&schema_id).ok_or(DecodeError::UnknownSchema(schema_id))?;
+        let avro = |source| DecodeError::Avro { schema_id, source };
+        let decoded = match &reader.direct {
+            Some(direct) => match reader.kind {
+                EventKind::LinkCreated => direct.read_deser::<LinkCreatedV1>(&mut body).map_err(avro)?.try_into(),
+                EventKind::LinkUpdated => direct.read_deser::<LinkUpdatedV1>(&mut body).map_err(avro)?.try_into(),
+                EventKind::LinkDeleted => direct.read_deser::<LinkDeletedV1>(&mut body).map_err(avro)?.try_into(),
+                EventKind::LinkClicked => direct.read_deser::<LinkClickedV1>(&mut body).map_err(avro)?.try_into(),
+            },
+            None => mapping::from_value(reader.kind, reader.resolving.read_value(&mut body).map_err(avro)?),
+        };
+        decoded.map_err(|source| DecodeError::Field { schema_id, source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURES: &[&[u8]] = &[
+        include_bytes!("../fixtures/link_created.v1.bin"),
+        include_bytes!("../fixtures/link_created_minimal.v1.bin"),
+        include_bytes!("../fixtures/link_updated.v1.bin"),
+        include_bytes!("../fixtures/link_deleted.v1.bin"),
+        include_bytes!("../fixtures/link_clicked.v1.bin"),
+        include_bytes!("../fixtures/link_clicked_minimal.v1.bin"),
+    ];
+
+    #[test]
+    fn schema_resolution_decodes_what_the_direct_path_decodes() {
+        let direct = Codec::local(Catalog::shipped());
+        let mut resolving = Codec::local(Catalog::shipped());
+        for reader in resolving.readers.values_mut() {
+            reader.direct = None;
+        }
+        for record in FIXTURES {
+            let expected = direct.decode(record).expect("direct decode");
+            assert_eq!(resolving.decode(record).expect("resolving decode"), expected);
+        }
     }
 }

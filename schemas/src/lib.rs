@@ -8,6 +8,7 @@
 mod catalog;
 mod codec;
 mod mapping;
+mod records;
 mod wire;
 
 pub use catalog::{Catalog, CatalogError, EventKind, SchemaVersion};

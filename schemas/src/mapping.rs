@@ -1,4 +1,5 @@
-//! Domain events to Avro values and back. Field names are those of the `.avsc` files.
+//! Avro values (data of an older schema version, resolved into the latest) to domain events. Field
+//! names are those of the `.avsc` files.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,53 +15,6 @@ pub fn kind_of(event: &Event) -> EventKind {
         Event::Updated(_) => EventKind::LinkUpdated,
         Event::Deleted(_) => EventKind::LinkDeleted,
         Event::Clicked(_) => EventKind::LinkClicked,
-    }
-}
-
-pub fn to_value(event: &Event) -> Value {
-    let mut fields = vec![("code".to_owned(), Value::String(event.code().to_string()))];
-    match event {
-        Event::Created(e) => {
-            fields.push(("target_url".into(), Value::String(e.spec.target.to_string())));
-            fields.push(("created_at".into(), timestamp(e.created_at)));
-            spec_fields(&e.spec, &mut fields);
-            fields.push(("custom_alias".into(), Value::Boolean(e.custom_alias)));
-        }
-        Event::Updated(e) => {
-            fields.push(("target_url".into(), Value::String(e.spec.target.to_string())));
-            fields.push(("updated_at".into(), timestamp(e.updated_at)));
-            spec_fields(&e.spec, &mut fields);
-        }
-        Event::Deleted(e) => fields.push(("deleted_at".into(), timestamp(e.deleted_at))),
-        Event::Clicked(e) => {
-            fields.push(("clicked_at".into(), timestamp(e.clicked_at)));
-            fields.push(("referrer".into(), optional(e.referrer.clone().map(Value::String))));
-            fields.push(("user_agent".into(), optional(e.user_agent.clone().map(Value::String))));
-            fields.push(("visitor_id".into(), optional(e.visitor_id.clone().map(Value::String))));
-        }
-    }
-    Value::Record(fields)
-}
-
-fn spec_fields(spec: &LinkSpec, fields: &mut Vec<(String, Value)>) {
-    fields.push(("expires_at".into(), optional(spec.expires_at.map(timestamp))));
-    let max_clicks = spec.max_clicks.map(|m| Value::Long(i64::try_from(m.get()).expect("bounded by MaxClicks::MAX")));
-    fields.push(("max_clicks".into(), optional(max_clicks)));
-    fields.push(("redirect_status".into(), Value::Int(i32::from(spec.redirect_status.code()))));
-    let tags = spec.tags.as_slice().iter().cloned().map(Value::String).collect();
-    fields.push(("tags".into(), Value::Array(tags)));
-    let metadata = spec.metadata.as_map().iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-    fields.push(("metadata".into(), Value::Map(metadata)));
-}
-
-fn timestamp(at: Timestamp) -> Value {
-    Value::TimestampMillis(at.as_millis())
-}
-
-fn optional(value: Option<Value>) -> Value {
-    match value {
-        None => Value::Union(0, Box::new(Value::Null)),
-        Some(v) => Value::Union(1, Box::new(v)),
     }
 }
 

@@ -126,6 +126,11 @@ fn records_written_by_published_versions_still_decode() {
         }
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(codec.decode(&bytes).expect("decodes"), event, "{name}");
+        assert_eq!(
+            codec.encode(&event).expect("encodes"),
+            bytes,
+            "{name}: the encoding of the current version changed"
+        );
     }
 }
 

@@ -4,6 +4,10 @@
 //! runs in the projector for every click, so it must stay cheap. Events keep the raw header, so a
 //! better classifier later only needs a rebuild.
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
 use url::Url;
 
 pub const UNKNOWN: &str = "Unknown";
@@ -54,15 +58,43 @@ const OPERATING_SYSTEMS: &[(&str, &str)] = &[
 ];
 
 pub fn is_bot(user_agent: &str) -> bool {
-    let lower = user_agent.to_ascii_lowercase();
-    BOT_MARKERS.iter().any(|marker| lower.contains(marker))
+    // One pass over the agent for every marker, ignoring ASCII case, without allocating.
+    static BOTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(BOT_MARKERS)
+            .expect("the bot markers form an automaton")
+    });
+    BOTS.is_match(user_agent)
+}
+
+/// Everything the stats keep of one user agent, classified in one pass over the bot markers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Agent {
+    pub browser: &'static str,
+    pub operating_system: &'static str,
+    pub device: &'static str,
+}
+
+impl Agent {
+    pub fn classify(user_agent: Option<&str>) -> Self {
+        let Some(ua) = user_agent else {
+            return Self { browser: UNKNOWN, operating_system: UNKNOWN, device: UNKNOWN };
+        };
+        let bot = is_bot(ua);
+        Self {
+            browser: if bot { "Bot" } else { browser_family(ua) },
+            operating_system: operating_system(Some(ua)),
+            device: if bot { "Bot" } else { device_class(ua) },
+        }
+    }
 }
 
 pub fn browser(user_agent: Option<&str>) -> &'static str {
-    let Some(ua) = user_agent else { return UNKNOWN };
-    if is_bot(ua) {
-        return "Bot";
-    }
+    Agent::classify(user_agent).browser
+}
+
+fn browser_family(ua: &str) -> &'static str {
     BROWSER_FAMILIES.iter().find(|(marker, _)| ua.contains(marker)).map_or("Other", |(_, family)| family)
 }
 
@@ -72,10 +104,11 @@ pub fn operating_system(user_agent: Option<&str>) -> &'static str {
 }
 
 pub fn device(user_agent: Option<&str>) -> &'static str {
-    let Some(ua) = user_agent else { return UNKNOWN };
-    if is_bot(ua) {
-        "Bot"
-    } else if ua.contains("iPad") || ua.contains("Tablet") || (ua.contains("Android") && !ua.contains("Mobile")) {
+    Agent::classify(user_agent).device
+}
+
+fn device_class(ua: &str) -> &'static str {
+    if ua.contains("iPad") || ua.contains("Tablet") || (ua.contains("Android") && !ua.contains("Mobile")) {
         "Tablet"
     } else if ua.contains("Mobi") || ua.contains("iPhone") || ua.contains("iPod") {
         "Mobile"
@@ -85,11 +118,38 @@ pub fn device(user_agent: Option<&str>) -> &'static str {
 }
 
 /// The referring site's host without `www.`, or `(direct)` when there is none or it is not a URL.
-pub fn referrer_site(referrer: Option<&str>) -> String {
-    referrer
-        .and_then(|r| Url::parse(r).ok())
-        .and_then(|url| url.host_str().map(|host| host.strip_prefix("www.").unwrap_or(host).to_owned()))
-        .unwrap_or_else(|| DIRECT.to_owned())
+///
+/// Most referrers are plain `scheme://host/…` with a lower-case host: those are sliced without
+/// parsing or allocating; anything else goes through the URL parser.
+pub fn referrer_site(referrer: Option<&str>) -> Cow<'_, str> {
+    let Some(referrer) = referrer else { return Cow::Borrowed(DIRECT) };
+    if let Some(host) = plain_host(referrer) {
+        return Cow::Borrowed(host.strip_prefix("www.").unwrap_or(host));
+    }
+    Url::parse(referrer)
+        .ok()
+        .and_then(|url| url.host_str().map(|host| Cow::Owned(host.strip_prefix("www.").unwrap_or(host).to_owned())))
+        .unwrap_or(Cow::Borrowed(DIRECT))
+}
+
+/// The host of `scheme://host[:port][/?#…]` when it is already in canonical form (lower-case
+/// letters, digits, `-` and `.`), so that slicing gives what the URL parser would.
+fn plain_host(referrer: &str) -> Option<&str> {
+    let (scheme, rest) = referrer.split_once("://")?;
+    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_lowercase()) {
+        return None;
+    }
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host = match authority.split_once(':') {
+        Some((host, port)) if port.is_empty() || port.parse::<u16>().is_ok() => host,
+        Some(_) => return None,
+        None => authority,
+    };
+    let canonical = !host.is_empty()
+        && host.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && !host.starts_with('.')
+        && !host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    canonical.then_some(host)
 }
 
 #[cfg(test)]
@@ -121,6 +181,32 @@ mod tests {
             assert_eq!((browser(Some(ua)), operating_system(Some(ua)), device(Some(ua))), (b, os, d), "{ua}");
         }
         assert_eq!((browser(None), operating_system(None), device(None)), (UNKNOWN, UNKNOWN, UNKNOWN));
+    }
+
+    #[test]
+    fn the_fast_referrer_path_agrees_with_the_url_parser() {
+        for referrer in [
+            "https://www.example.com/a?b#c",
+            "http://news.example:8080/x",
+            "https://Example.COM/",
+            "https://user@example.com/",
+            "https://192.168.0.1/",
+            "https://[::1]/",
+            "https://xn--bcher-kva.example/",
+            "https://bücher.example/",
+            "ftp://files.example",
+            "https://a..b/",
+            "https://example.com:99999/",
+            "https://example.com:/x",
+            "https://example.com:443/",
+            "https://-x.example/",
+        ] {
+            let parsed = Url::parse(referrer)
+                .ok()
+                .and_then(|u| u.host_str().map(|h| h.strip_prefix("www.").unwrap_or(h).to_owned()))
+                .unwrap_or_else(|| DIRECT.to_owned());
+            assert_eq!(referrer_site(Some(referrer)), parsed, "{referrer}");
+        }
     }
 
     #[test]

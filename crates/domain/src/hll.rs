@@ -3,45 +3,106 @@
 //! Adding the same visitor twice changes nothing and two sketches merge by taking register maxima, so
 //! a replayed event never inflates the count and a stats read over any day range costs the same at 10
 //! clicks and 10^8. 4096 registers give a standard error of about 1.6%; small counts are exact in
-//! practice thanks to linear counting.
+//! practice thanks to linear counting. A sketch keeps only its set registers until they are many —
+//! most links see few visitors a day, and a row is loaded and stored on every projection batch.
 
 use serde::{Deserialize, Serialize};
 
 const PRECISION: u32 = 12;
 const REGISTERS: usize = 1 << PRECISION;
+/// Set registers kept as a sorted list before switching to all 4096 (3 bytes each vs 1 each).
+const SPARSE_LIMIT: usize = REGISTERS / 3;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+enum Registers {
+    /// (index, rank) of the set registers, sorted by index.
+    Sparse(Vec<(u16, u8)>),
+    Dense(Box<[u8]>),
+}
+
+#[derive(Debug, Clone)]
 pub struct Hll {
-    registers: Vec<u8>,
+    registers: Registers,
 }
 
 impl Default for Hll {
     fn default() -> Self {
-        Self { registers: vec![0; REGISTERS] }
+        Self { registers: Registers::Sparse(Vec::new()) }
     }
 }
 
 impl Hll {
     /// Adds an item by its 64-bit hash (which must be well mixed).
     pub fn add_hash(&mut self, hash: u64) {
-        let index = (hash >> (64 - PRECISION)) as usize;
+        let index = u16::try_from(hash >> (64 - PRECISION)).expect("PRECISION bits");
         // Rank of the first set bit in the remaining bits; a sentinel bit bounds it.
         let rank = ((hash << PRECISION) | (1 << (PRECISION - 1))).leading_zeros() + 1;
-        let rank = u8::try_from(rank).expect("a rank is at most 65 - PRECISION");
-        let slot = &mut self.registers[index];
-        *slot = (*slot).max(rank);
+        self.set(index, u8::try_from(rank).expect("a rank is at most 65 - PRECISION"));
+    }
+
+    fn set(&mut self, index: u16, rank: u8) {
+        match &mut self.registers {
+            Registers::Dense(registers) => {
+                let slot = &mut registers[usize::from(index)];
+                *slot = (*slot).max(rank);
+            }
+            Registers::Sparse(set) => {
+                match set.binary_search_by_key(&index, |(i, _)| *i) {
+                    Ok(at) => set[at].1 = set[at].1.max(rank),
+                    Err(at) => set.insert(at, (index, rank)),
+                }
+                if set.len() > SPARSE_LIMIT {
+                    self.densify();
+                }
+            }
+        }
+    }
+
+    fn densify(&mut self) {
+        if let Registers::Sparse(set) = &self.registers {
+            let mut dense = vec![0u8; REGISTERS].into_boxed_slice();
+            for (index, rank) in set {
+                dense[usize::from(*index)] = *rank;
+            }
+            self.registers = Registers::Dense(dense);
+        }
+    }
+
+    /// The set registers, by index.
+    fn set_registers(&self) -> Box<dyn Iterator<Item = (u16, u8)> + '_> {
+        match &self.registers {
+            Registers::Sparse(set) => Box::new(set.iter().copied()),
+            Registers::Dense(registers) => {
+                Box::new((0u16..).zip(registers.iter().copied()).filter(|(_, rank)| *rank != 0))
+            }
+        }
     }
 
     pub fn merge(&mut self, other: &Self) {
-        for (mine, theirs) in self.registers.iter_mut().zip(&other.registers) {
-            *mine = (*mine).max(*theirs);
+        match (&mut self.registers, &other.registers) {
+            (Registers::Dense(mine), Registers::Dense(theirs)) => {
+                for (mine, theirs) in mine.iter_mut().zip(theirs.iter()) {
+                    *mine = (*mine).max(*theirs);
+                }
+            }
+            _ => {
+                for (index, rank) in other.set_registers() {
+                    self.set(index, rank);
+                }
+            }
         }
     }
 
     pub fn estimate(&self) -> u64 {
         let m = REGISTERS as f64;
-        let zeros = self.registers.iter().filter(|r| **r == 0).count();
-        let harmonic: f64 = self.registers.iter().map(|r| 2f64.powi(-i32::from(*r))).sum();
+        let mut set = 0usize;
+        let mut harmonic_of_set = 0.0;
+        for (_, rank) in self.set_registers() {
+            set += 1;
+            harmonic_of_set += 2f64.powi(-i32::from(rank));
+        }
+        let zeros = REGISTERS - set;
+        let harmonic = zeros as f64 + harmonic_of_set;
         let alpha = 0.7213 / (1.0 + 1.079 / m);
         let raw = alpha * m * m / harmonic;
         let estimate = if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { raw };
@@ -55,6 +116,15 @@ impl Hll {
     }
 }
 
+/// Two sketches are equal when the same registers are set to the same ranks, however stored.
+impl PartialEq for Hll {
+    fn eq(&self, other: &Self) -> bool {
+        self.set_registers().eq(other.set_registers())
+    }
+}
+
+impl Eq for Hll {}
+
 /// Stored form: the few set registers while they are few, all registers once that is smaller.
 #[derive(Serialize, Deserialize)]
 enum StoredHll {
@@ -64,38 +134,29 @@ enum StoredHll {
 
 impl Serialize for Hll {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let set: Vec<(u16, u8)> = self
-            .registers
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| **r != 0)
-            .map(|(i, r)| (u16::try_from(i).expect("fewer than 2^16 registers"), *r))
-            .collect();
-        if set.len() * 3 < REGISTERS {
-            StoredHll::Sparse(set).serialize(serializer)
-        } else {
-            StoredHll::Dense(self.registers.clone()).serialize(serializer)
+        match &self.registers {
+            Registers::Sparse(set) => StoredHll::Sparse(set.clone()).serialize(serializer),
+            Registers::Dense(registers) => StoredHll::Dense(registers.to_vec()).serialize(serializer),
         }
     }
 }
 
 impl<'de> Deserialize<'de> for Hll {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut hll = Self::default();
-        match StoredHll::deserialize(deserializer)? {
+        let registers = match StoredHll::deserialize(deserializer)? {
             StoredHll::Sparse(set) => {
-                for (index, rank) in set {
-                    let slot = hll
-                        .registers
-                        .get_mut(usize::from(index))
-                        .ok_or_else(|| serde::de::Error::custom("register index out of range"))?;
-                    *slot = rank;
+                let sorted = set.windows(2).all(|pair| pair[0].0 < pair[1].0);
+                if !sorted || set.last().is_some_and(|(i, _)| usize::from(*i) >= REGISTERS) {
+                    return Err(serde::de::Error::custom("sparse registers out of order or range"));
                 }
+                Registers::Sparse(set)
             }
-            StoredHll::Dense(registers) if registers.len() == REGISTERS => hll.registers = registers,
+            StoredHll::Dense(registers) if registers.len() == REGISTERS => {
+                Registers::Dense(registers.into_boxed_slice())
+            }
             StoredHll::Dense(_) => return Err(serde::de::Error::custom("wrong register count")),
-        }
-        Ok(hll)
+        };
+        Ok(Self { registers })
     }
 }
 
@@ -139,19 +200,28 @@ mod tests {
     }
 
     #[test]
-    fn merge_counts_the_union() {
+    fn merge_counts_the_union_across_representations() {
         let mut a = sketch(0..600);
         a.merge(&sketch(400..1000));
         let error = (a.estimate() as f64 - 1000.0).abs() / 1000.0;
         assert!(error < 0.03, "estimate = {}", a.estimate());
+        // Sparse into dense, dense into sparse: the same registers either way.
+        let (small, large) = (sketch(0..100), sketch(50..5000));
+        let mut small_then_large = small.clone();
+        small_then_large.merge(&large);
+        let mut large_then_small = large.clone();
+        large_then_small.merge(&small);
+        assert_eq!(small_then_large, large_then_small);
+        assert_eq!(small_then_large, sketch(0..5000));
     }
 
     #[test]
     fn stored_form_round_trips_sparse_and_dense() {
-        for n in [5u64, 5000] {
+        for n in [0u64, 5, 5000] {
             let hll = sketch(0..n);
             let bytes = serde_json::to_vec(&hll).expect("serialises");
             assert_eq!(serde_json::from_slice::<Hll>(&bytes).expect("deserialises"), hll);
         }
+        assert!(serde_json::from_str::<Hll>(r#"{"Sparse":[[5,1],[3,1]]}"#).is_err(), "unsorted registers are refused");
     }
 }

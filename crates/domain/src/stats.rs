@@ -8,19 +8,11 @@ use std::hash::Hasher;
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
 
-use crate::analytics;
+use crate::analytics::{self, Agent};
 use crate::code::Code;
 use crate::event::LinkClicked;
 use crate::hll::Hll;
 use crate::time::{Day, Timestamp};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Dimension {
-    Referrer,
-    Browser,
-    OperatingSystem,
-    Device,
-}
 
 /// Distinct referrers kept per link and day; the long tail is counted under [`OTHER`].
 pub const MAX_REFERRERS_PER_DAY: usize = 200;
@@ -32,19 +24,25 @@ pub const TOP_REFERRERS: usize = 10;
 pub struct DayStats {
     pub clicks: u64,
     pub last_clicked_at: Option<Timestamp>,
-    pub breakdown: BTreeMap<(Dimension, String), u64>,
+    pub referrers: BTreeMap<String, u64>,
+    pub browsers: BTreeMap<String, u64>,
+    pub operating_systems: BTreeMap<String, u64>,
+    pub devices: BTreeMap<String, u64>,
     pub visitors: Hll,
 }
 
 impl DayStats {
     pub fn record(&mut self, click: &LinkClicked) {
+        self.record_classified(click, Agent::classify(click.user_agent.as_deref()));
+    }
+
+    fn record_classified(&mut self, click: &LinkClicked, agent: Agent) {
         self.clicks += 1;
         self.last_clicked_at = self.last_clicked_at.max(Some(click.clicked_at));
-        let ua = click.user_agent.as_deref();
-        self.count(Dimension::Referrer, analytics::referrer_site(click.referrer.as_deref()));
-        self.count(Dimension::Browser, analytics::browser(ua).to_owned());
-        self.count(Dimension::OperatingSystem, analytics::operating_system(ua).to_owned());
-        self.count(Dimension::Device, analytics::device(ua).to_owned());
+        self.add_referrer(&analytics::referrer_site(click.referrer.as_deref()), 1);
+        add(&mut self.browsers, agent.browser, 1);
+        add(&mut self.operating_systems, agent.operating_system, 1);
+        add(&mut self.devices, agent.device, 1);
         if let Some(visitor) = &click.visitor_id {
             self.visitors.add_hash(visitor_hash(visitor));
         }
@@ -54,26 +52,35 @@ impl DayStats {
     pub fn merge(&mut self, other: &Self) {
         self.clicks += other.clicks;
         self.last_clicked_at = self.last_clicked_at.max(other.last_clicked_at);
-        for ((dimension, value), count) in &other.breakdown {
-            self.add(*dimension, value.clone(), *count);
+        for (referrer, count) in &other.referrers {
+            self.add_referrer(referrer, *count);
+        }
+        for (mine, theirs) in [
+            (&mut self.browsers, &other.browsers),
+            (&mut self.operating_systems, &other.operating_systems),
+            (&mut self.devices, &other.devices),
+        ] {
+            for (value, count) in theirs {
+                add(mine, value, *count);
+            }
         }
         self.visitors.merge(&other.visitors);
     }
 
-    fn count(&mut self, dimension: Dimension, value: String) {
-        self.add(dimension, value, 1);
+    fn add_referrer(&mut self, referrer: &str, count: u64) {
+        let known = self.referrers.contains_key(referrer);
+        let referrer = if known || self.referrers.len() < MAX_REFERRERS_PER_DAY { referrer } else { OTHER };
+        add(&mut self.referrers, referrer, count);
     }
+}
 
-    fn add(&mut self, dimension: Dimension, value: String, count: u64) {
-        let key = (dimension, value);
-        if dimension == Dimension::Referrer
-            && !self.breakdown.contains_key(&key)
-            && self.breakdown.keys().filter(|(d, _)| *d == Dimension::Referrer).count() >= MAX_REFERRERS_PER_DAY
-        {
-            *self.breakdown.entry((dimension, OTHER.to_owned())).or_default() += count;
-            return;
+/// Counts `value`, allocating its key only the first time it is seen.
+fn add(counts: &mut BTreeMap<String, u64>, value: &str, count: u64) {
+    match counts.get_mut(value) {
+        Some(existing) => *existing += count,
+        None => {
+            counts.insert(value.to_owned(), count);
         }
-        *self.breakdown.entry(key).or_default() += count;
     }
 }
 
@@ -84,22 +91,37 @@ fn visitor_hash(visitor: &str) -> u64 {
 }
 
 /// The per-link, per-day increments of a batch of clicks.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct StatsDelta {
-    days: HashMap<(Code, Day), DayStats>,
+    links: HashMap<Code, HashMap<Day, DayStats>>,
+    /// A batch repeats a few user agents many times: each is classified once.
+    agents: HashMap<String, Agent>,
 }
 
 impl StatsDelta {
     pub fn record(&mut self, click: &LinkClicked) {
-        self.days.entry((click.code.clone(), click.clicked_at.day())).or_default().record(click);
+        let agent = match click.user_agent.as_deref() {
+            None => Agent::classify(None),
+            Some(ua) => match self.agents.get(ua) {
+                Some(agent) => *agent,
+                None => *self.agents.entry(ua.to_owned()).or_insert_with(|| Agent::classify(Some(ua))),
+            },
+        };
+        let days = match self.links.get_mut(&click.code) {
+            Some(days) => days,
+            None => self.links.entry(click.code.clone()).or_default(),
+        };
+        days.entry(click.clicked_at.day()).or_default().record_classified(click, agent);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.days.is_empty()
+        self.links.is_empty()
     }
 
     pub fn into_days(self) -> impl Iterator<Item = ((Code, Day), DayStats)> {
-        self.days.into_iter()
+        self.links
+            .into_iter()
+            .flat_map(|(code, days)| days.into_iter().map(move |(day, stats)| ((code.clone(), day), stats)))
     }
 }
 
@@ -126,13 +148,8 @@ impl LinkStats {
             clicks_by_day.push((day, stats.clicks));
         }
         clicks_by_day.sort_unstable();
-        let ranked = |dimension: Dimension, limit: usize| {
-            let mut values: Vec<(String, u64)> = total
-                .breakdown
-                .iter()
-                .filter(|((d, _), _)| *d == dimension)
-                .map(|((_, value), count)| (value.clone(), *count))
-                .collect();
+        let ranked = |counts: &BTreeMap<String, u64>, limit: usize| {
+            let mut values: Vec<(String, u64)> = counts.iter().map(|(value, count)| (value.clone(), *count)).collect();
             values.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             values.truncate(limit);
             values
@@ -142,10 +159,10 @@ impl LinkStats {
             unique_visitors: total.visitors.estimate(),
             last_clicked_at: total.last_clicked_at,
             clicks_by_day,
-            top_referrers: ranked(Dimension::Referrer, TOP_REFERRERS),
-            browsers: ranked(Dimension::Browser, usize::MAX),
-            operating_systems: ranked(Dimension::OperatingSystem, usize::MAX),
-            devices: ranked(Dimension::Device, usize::MAX),
+            top_referrers: ranked(&total.referrers, TOP_REFERRERS),
+            browsers: ranked(&total.browsers, usize::MAX),
+            operating_systems: ranked(&total.operating_systems, usize::MAX),
+            devices: ranked(&total.devices, usize::MAX),
         }
     }
 }
@@ -215,8 +232,7 @@ mod tests {
         for i in 0..MAX_REFERRERS_PER_DAY + 5 {
             day.record(&click(1, Some(&format!("https://site{i}.example/")), "v"));
         }
-        let referrers = day.breakdown.keys().filter(|(d, _)| *d == Dimension::Referrer).count();
-        assert_eq!(referrers, MAX_REFERRERS_PER_DAY + 1);
-        assert_eq!(day.breakdown.get(&(Dimension::Referrer, OTHER.to_owned())), Some(&5));
+        assert_eq!(day.referrers.len(), MAX_REFERRERS_PER_DAY + 1);
+        assert_eq!(day.referrers.get(OTHER), Some(&5));
     }
 }

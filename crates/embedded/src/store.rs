@@ -18,6 +18,11 @@ const LINKS: TableDefinition<&str, &[u8]> = TableDefinition::new("links");
 /// One row per link and day with clicks: a stats read costs one row per day in range.
 const DAYS: TableDefinition<(&str, i32), &[u8]> = TableDefinition::new("click_days");
 const CHECKPOINTS: TableDefinition<u32, u64> = TableDefinition::new("checkpoints");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const FORMAT_KEY: &str = "format";
+/// The layout of the rows above. A store of another layout is dropped and rebuilt from the log: it
+/// holds nothing the log does not.
+const FORMAT: u64 = 2;
 
 #[derive(Debug)]
 pub struct EmbeddedStore {
@@ -53,11 +58,24 @@ impl EmbeddedStore {
 
 fn create_tables(db: &Database) -> Result<(), redb::Error> {
     let txn = db.begin_write()?;
+    let stored = txn.open_table(META)?.get(FORMAT_KEY)?.map(|v| v.value());
+    if stored.is_some_and(|format| format != FORMAT) || (stored.is_none() && holds_rows(&txn)?) {
+        tracing::warn!(?stored, current = FORMAT, "read store has another layout; rebuilding it from the event log");
+        txn.delete_table(LINKS)?;
+        txn.delete_table(DAYS)?;
+        txn.delete_table(CHECKPOINTS)?;
+    }
     txn.open_table(LINKS)?;
     txn.open_table(DAYS)?;
     txn.open_table(CHECKPOINTS)?;
+    txn.open_table(META)?.insert(FORMAT_KEY, FORMAT)?;
     txn.commit()?;
     Ok(())
+}
+
+/// Whether a store without a format mark (the first layout) has anything in it.
+fn holds_rows(txn: &WriteTransaction) -> Result<bool, redb::Error> {
+    Ok(txn.open_table(CHECKPOINTS)?.first()?.is_some())
 }
 
 /// Storage errors and rows that no longer deserialise.
@@ -212,11 +230,10 @@ impl ReadStore for EmbeddedStore {
         .await
     }
 
-    async fn apply(&self, records: &[LogRecord]) -> Result<Vec<Code>, InfraError> {
+    async fn apply(&self, records: Vec<LogRecord>) -> Result<Vec<Code>, InfraError> {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let records = records.to_vec();
         self.writer.ask(CONTEXT, |answer| StoreOp::Apply { records, answer }).await
     }
 }

@@ -89,3 +89,30 @@ fn a_file_is_opened_by_one_process_at_a_time() {
     let _open = files.store();
     assert!(EmbeddedStore::open(&files.path("store.redb")).is_err());
 }
+
+#[tokio::test]
+async fn a_store_of_another_layout_is_dropped_for_a_rebuild() {
+    use kurz_ports::{LogRecord, Position};
+    let files = Files::new();
+    {
+        let store = files.store();
+        let record = LogRecord {
+            position: Position { partition: 0, offset: 0 },
+            event: Ok(kurz_ports::conformance::fixtures::created("layout")),
+        };
+        store.apply(vec![record]).await.expect("apply");
+    }
+    {
+        let db = redb::Database::create(files.path("store.redb")).expect("open");
+        let txn = db.begin_write().expect("txn");
+        txn.open_table(redb::TableDefinition::<&str, u64>::new("meta"))
+            .expect("meta")
+            .insert("format", 1)
+            .expect("mark");
+        txn.commit().expect("commit");
+    }
+    let store = files.store();
+    assert_eq!(store.checkpoints(1).await.expect("checkpoints"), vec![0], "rebuild starts from offset 0");
+    let code = kurz_domain::Code::parse("layout").expect("valid");
+    assert!(store.link(&code).await.expect("read").is_none());
+}

@@ -19,7 +19,7 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
     /// Applies records with exactly-once effect: a record below its partition's checkpoint is
     /// skipped, and the checkpoints move in the same atomic write as the effects. Undecodable records
     /// only move the checkpoint. Returns the codes whose link (not just stats) changed.
-    async fn apply(&self, records: &[LogRecord]) -> Result<Vec<Code>, InfraError>;
+    async fn apply(&self, records: Vec<LogRecord>) -> Result<Vec<Code>, InfraError>;
 }
 
 /// Counts redirects against `max_clicks`, exactly, however many requests race.

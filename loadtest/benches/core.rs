@@ -1,0 +1,72 @@
+//! Microbenchmarks of the work every create, redirect and click does: code generation, Avro
+//! encode/decode of events, and the projection fold of clicks. Figures in BENCHMARKS.md.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kurz_domain::stats::StatsDelta;
+use kurz_domain::{Code, CodeGenerator, CodeKey, Event, LinkClicked, LinkCreated, LinkSpec, TargetUrl, Timestamp};
+use kurz_schemas::{Catalog, Codec};
+
+fn click(i: u64) -> LinkClicked {
+    let agents = [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1",
+    ];
+    LinkClicked::new(
+        Code::parse(&format!("code{:03}", i % 100)).expect("valid"),
+        Timestamp::from_millis(1_795_219_200_000 + i64::try_from(i).expect("small") * 1000),
+        Some("https://news.example/story"),
+        Some(agents[usize::try_from(i % 2).expect("small")]),
+        Some(&format!("{:016x}", i % 5000)),
+    )
+}
+
+fn code_generation(c: &mut Criterion) {
+    let generator = CodeGenerator::new(CodeKey::new([7; 16]));
+    let mut sequence = 0;
+    c.bench_function("code_generation", |b| {
+        b.iter(|| {
+            sequence += 1;
+            black_box(generator.code_for(black_box(sequence)))
+        });
+    });
+}
+
+fn avro(c: &mut Criterion) {
+    let codec = Codec::local(Catalog::shipped());
+    let clicked = Event::Clicked(click(1));
+    let created = Event::Created(LinkCreated {
+        code: Code::parse("spring-sale").expect("valid"),
+        spec: LinkSpec::new(TargetUrl::parse("https://shop.example.com/sale?utm_source=kurz").expect("valid")),
+        custom_alias: true,
+        created_at: Timestamp::from_millis(1_795_219_200_000),
+    });
+    let mut group = c.benchmark_group("avro");
+    group.throughput(Throughput::Elements(1));
+    for (name, event) in [("clicked", &clicked), ("created", &created)] {
+        let bytes = codec.encode(event).expect("encodes");
+        group.bench_function(format!("encode_{name}"), |b| b.iter(|| black_box(codec.encode(black_box(event)))));
+        group.bench_function(format!("decode_{name}"), |b| b.iter(|| black_box(codec.decode(black_box(&bytes)))));
+    }
+    group.finish();
+}
+
+fn projection_fold(c: &mut Criterion) {
+    let clicks: Vec<LinkClicked> = (0..10_000).map(click).collect();
+    let mut group = c.benchmark_group("projection");
+    group.throughput(Throughput::Elements(clicks.len() as u64));
+    group.bench_function("fold_10k_clicks", |b| {
+        b.iter(|| {
+            let mut delta = StatsDelta::default();
+            for click in &clicks {
+                delta.record(click);
+            }
+            black_box(delta)
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, code_generation, avro, projection_fold);
+criterion_main!(benches);

@@ -1,0 +1,218 @@
+//! The latest schema version of each event as a serde struct, field for field as in its `.avsc`.
+//! Encoding and decoding through these skips apache-avro's intermediate `Value` tree: the fast path
+//! for everything written with the current schemas. Older versions go through `mapping` and Avro
+//! schema resolution instead.
+
+use std::collections::BTreeMap;
+
+use kurz_domain::link::{MaxClicks, Metadata, RedirectStatus, Tags};
+use kurz_domain::{Code, Event, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, TargetUrl, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::mapping::FieldError;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename = "LinkCreated")]
+pub struct LinkCreatedV1 {
+    code: String,
+    target_url: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    max_clicks: Option<i64>,
+    redirect_status: i32,
+    tags: Vec<String>,
+    metadata: BTreeMap<String, String>,
+    custom_alias: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename = "LinkUpdated")]
+pub struct LinkUpdatedV1 {
+    code: String,
+    target_url: String,
+    updated_at: i64,
+    expires_at: Option<i64>,
+    max_clicks: Option<i64>,
+    redirect_status: i32,
+    tags: Vec<String>,
+    metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename = "LinkDeleted")]
+pub struct LinkDeletedV1 {
+    code: String,
+    deleted_at: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename = "LinkClicked")]
+pub struct LinkClickedV1 {
+    code: String,
+    clicked_at: i64,
+    referrer: Option<String>,
+    user_agent: Option<String>,
+    visitor_id: Option<String>,
+}
+
+/// The fields a link's specification shares between creation and update.
+struct SpecFields {
+    target_url: String,
+    expires_at: Option<i64>,
+    max_clicks: Option<i64>,
+    redirect_status: i32,
+    tags: Vec<String>,
+    metadata: BTreeMap<String, String>,
+}
+
+fn spec_fields(spec: &LinkSpec) -> SpecFields {
+    SpecFields {
+        target_url: spec.target.to_string(),
+        expires_at: spec.expires_at.map(Timestamp::as_millis),
+        max_clicks: spec.max_clicks.map(|m| i64::try_from(m.get()).expect("bounded by MaxClicks::MAX")),
+        redirect_status: i32::from(spec.redirect_status.code()),
+        tags: spec.tags.as_slice().to_vec(),
+        metadata: spec.metadata.as_map().clone(),
+    }
+}
+
+fn invalid(field: &'static str, problem: impl std::fmt::Display) -> FieldError {
+    FieldError { field, problem: problem.to_string() }
+}
+
+fn spec(fields: SpecFields) -> Result<LinkSpec, FieldError> {
+    let status = u16::try_from(fields.redirect_status)
+        .ok()
+        .and_then(|n| RedirectStatus::from_code(n).ok())
+        .ok_or_else(|| invalid("redirect_status", format!("{} is not a redirect status", fields.redirect_status)))?;
+    Ok(LinkSpec {
+        target: TargetUrl::parse(&fields.target_url).map_err(|e| invalid("target_url", e))?,
+        expires_at: fields.expires_at.map(Timestamp::from_millis),
+        max_clicks: fields
+            .max_clicks
+            .map(|n| MaxClicks::new(i128::from(n)))
+            .transpose()
+            .map_err(|e| invalid("max_clicks", e))?,
+        redirect_status: status,
+        tags: Tags::parse(fields.tags).map_err(|e| invalid("tags", e))?,
+        metadata: Metadata::parse(fields.metadata).map_err(|e| invalid("metadata", e))?,
+    })
+}
+
+fn code(raw: &str) -> Result<Code, FieldError> {
+    Code::parse(raw).map_err(|e| invalid("code", e))
+}
+
+impl From<&LinkCreated> for LinkCreatedV1 {
+    fn from(e: &LinkCreated) -> Self {
+        let s = spec_fields(&e.spec);
+        Self {
+            code: e.code.to_string(),
+            target_url: s.target_url,
+            created_at: e.created_at.as_millis(),
+            expires_at: s.expires_at,
+            max_clicks: s.max_clicks,
+            redirect_status: s.redirect_status,
+            tags: s.tags,
+            metadata: s.metadata,
+            custom_alias: e.custom_alias,
+        }
+    }
+}
+
+impl TryFrom<LinkCreatedV1> for Event {
+    type Error = FieldError;
+
+    fn try_from(r: LinkCreatedV1) -> Result<Self, FieldError> {
+        let fields = SpecFields {
+            target_url: r.target_url,
+            expires_at: r.expires_at,
+            max_clicks: r.max_clicks,
+            redirect_status: r.redirect_status,
+            tags: r.tags,
+            metadata: r.metadata,
+        };
+        Ok(Self::Created(LinkCreated {
+            code: code(&r.code)?,
+            spec: spec(fields)?,
+            custom_alias: r.custom_alias,
+            created_at: Timestamp::from_millis(r.created_at),
+        }))
+    }
+}
+
+impl From<&LinkUpdated> for LinkUpdatedV1 {
+    fn from(e: &LinkUpdated) -> Self {
+        let s = spec_fields(&e.spec);
+        Self {
+            code: e.code.to_string(),
+            target_url: s.target_url,
+            updated_at: e.updated_at.as_millis(),
+            expires_at: s.expires_at,
+            max_clicks: s.max_clicks,
+            redirect_status: s.redirect_status,
+            tags: s.tags,
+            metadata: s.metadata,
+        }
+    }
+}
+
+impl TryFrom<LinkUpdatedV1> for Event {
+    type Error = FieldError;
+
+    fn try_from(r: LinkUpdatedV1) -> Result<Self, FieldError> {
+        let fields = SpecFields {
+            target_url: r.target_url,
+            expires_at: r.expires_at,
+            max_clicks: r.max_clicks,
+            redirect_status: r.redirect_status,
+            tags: r.tags,
+            metadata: r.metadata,
+        };
+        Ok(Self::Updated(LinkUpdated {
+            code: code(&r.code)?,
+            spec: spec(fields)?,
+            updated_at: Timestamp::from_millis(r.updated_at),
+        }))
+    }
+}
+
+impl From<&LinkDeleted> for LinkDeletedV1 {
+    fn from(e: &LinkDeleted) -> Self {
+        Self { code: e.code.to_string(), deleted_at: e.deleted_at.as_millis() }
+    }
+}
+
+impl TryFrom<LinkDeletedV1> for Event {
+    type Error = FieldError;
+
+    fn try_from(r: LinkDeletedV1) -> Result<Self, FieldError> {
+        Ok(Self::Deleted(LinkDeleted { code: code(&r.code)?, deleted_at: Timestamp::from_millis(r.deleted_at) }))
+    }
+}
+
+impl From<&LinkClicked> for LinkClickedV1 {
+    fn from(e: &LinkClicked) -> Self {
+        Self {
+            code: e.code.to_string(),
+            clicked_at: e.clicked_at.as_millis(),
+            referrer: e.referrer.clone(),
+            user_agent: e.user_agent.clone(),
+            visitor_id: e.visitor_id.clone(),
+        }
+    }
+}
+
+impl TryFrom<LinkClickedV1> for Event {
+    type Error = FieldError;
+
+    fn try_from(r: LinkClickedV1) -> Result<Self, FieldError> {
+        Ok(Self::Clicked(LinkClicked {
+            code: code(&r.code)?,
+            clicked_at: Timestamp::from_millis(r.clicked_at),
+            referrer: r.referrer,
+            user_agent: r.user_agent,
+            visitor_id: r.visitor_id,
+        }))
+    }
+}
