@@ -16,13 +16,21 @@ pub struct ClickRecorderOptions {
     pub queue_capacity: usize,
     /// Most clicks in one append.
     pub batch_size: usize,
+    /// How long the first click of a batch waits for company: fewer, larger appends (each one a
+    /// durable commit) at the cost of this much delay before clicks reach the stats.
+    pub linger: Duration,
     /// How long a shutdown keeps retrying an unavailable log before giving up on queued clicks.
     pub shutdown_grace: Duration,
 }
 
 impl Default for ClickRecorderOptions {
     fn default() -> Self {
-        Self { queue_capacity: 100_000, batch_size: 2_000, shutdown_grace: Duration::from_secs(10) }
+        Self {
+            queue_capacity: 100_000,
+            batch_size: 5_000,
+            linger: Duration::from_millis(50),
+            shutdown_grace: Duration::from_secs(10),
+        }
     }
 }
 
@@ -80,6 +88,20 @@ async fn append_clicks(
                 }
             }
             () = stop.cancelled() => break,
+        }
+        let lingering = tokio::time::sleep(options.linger);
+        tokio::pin!(lingering);
+        while batch.len() < options.batch_size {
+            let room = options.batch_size - batch.len();
+            tokio::select! {
+                received = queue.recv_many(&mut batch, room) => {
+                    if received == 0 {
+                        break;
+                    }
+                }
+                () = &mut lingering => break,
+                () = stop.cancelled() => break,
+            }
         }
         append_with_retry(&*log, &batch, None).await;
         appended.send_modify(|count| *count += u64::try_from(batch.len()).unwrap_or(u64::MAX));

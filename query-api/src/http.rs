@@ -44,17 +44,16 @@ fn not_found(raw: &str) -> Problem {
     Problem::not_found(format!("no link has code {raw}"))
 }
 
-async fn redirect(State(state): State<AppState>, Path(raw): Path<String>, request: Request) -> Response {
-    let Ok(code) = Code::parse(&raw) else {
-        return not_found(&raw).into_response();
-    };
+async fn redirect(State(state): State<AppState>, request: Request) -> Response {
+    // The route has one segment: the path is the code (a code never needs percent-decoding).
+    let raw = request.uri().path().trim_start_matches('/');
     let headers = request.headers();
     let visit = (request.method() != Method::HEAD).then(|| Visit {
         referrer: header_text(headers, header::REFERER),
         user_agent: header_text(headers, header::USER_AGENT),
         address: client_address(&request, state.config.trust_forwarded_for),
     });
-    match state.service.redirect(&code, visit).await {
+    match state.service.redirect(raw, visit).await {
         Ok(Outcome::Redirect { status, location, cacheable }) => {
             let status = StatusCode::from_u16(status.code()).expect("redirect statuses are valid");
             let Ok(location) = HeaderValue::from_str(&location) else {
@@ -66,7 +65,7 @@ async fn redirect(State(state): State<AppState>, Path(raw): Path<String>, reques
             (status, [(header::LOCATION, location), (header::CACHE_CONTROL, HeaderValue::from_static(cache_control))])
                 .into_response()
         }
-        Ok(Outcome::NotFound) => not_found(&raw).into_response(),
+        Ok(Outcome::NotFound) => not_found(raw).into_response(),
         Ok(Outcome::Gone(reason)) => {
             Problem::gone(format!("link {raw} is no longer available: {reason}")).into_response()
         }

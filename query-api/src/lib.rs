@@ -5,6 +5,7 @@
 mod cache;
 mod clicks;
 mod http;
+mod metrics;
 mod redirect;
 
 pub use cache::{CachedLink, LinkCache};

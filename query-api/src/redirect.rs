@@ -14,6 +14,7 @@ use siphasher::sip::SipHasher13;
 
 use crate::cache::{CachedLink, Entry, LinkCache};
 use crate::clicks::ClickRecorder;
+use crate::metrics::RedirectMetrics;
 
 /// The key that turns a visitor's address and agent into a pseudonymous id. Kept stable across
 /// restarts so unique-visitor counts stay comparable.
@@ -40,6 +41,7 @@ pub struct RedirectServiceParts {
 #[derive(Debug)]
 pub struct RedirectService {
     parts: RedirectServiceParts,
+    metrics: RedirectMetrics,
 }
 
 /// What `GET /{code}` answers.
@@ -60,14 +62,14 @@ pub struct Visit<'a> {
 
 impl RedirectService {
     pub fn new(parts: RedirectServiceParts) -> Self {
-        Self { parts }
+        Self { parts, metrics: RedirectMetrics::new() }
     }
 
-    /// Resolves a redirect. A `GET` (`visit` given) takes a click from a limited link and records the
-    /// click; a `HEAD` (`None`) does neither.
-    pub async fn redirect(&self, code: &Code, visit: Option<Visit<'_>>) -> Result<Outcome, InfraError> {
+    /// Resolves a redirect for the code in a request path. A `GET` (`visit` given) takes a click
+    /// from a limited link and records the click; a `HEAD` (`None`) does neither.
+    pub async fn redirect(&self, code: &str, visit: Option<Visit<'_>>) -> Result<Outcome, InfraError> {
         let Some(link) = self.lookup(code).await? else {
-            metrics::counter!("redirects_total", "outcome" => "not_found").increment(1);
+            self.metrics.not_found.increment(1);
             return Ok(Outcome::NotFound);
         };
         let now = self.parts.clock.now();
@@ -81,20 +83,22 @@ impl RedirectService {
             None
         };
         if let Some(reason) = gone {
-            metrics::counter!("redirects_total", "outcome" => "gone").increment(1);
+            self.metrics.gone.increment(1);
             return Ok(Outcome::Gone(reason));
         }
         if let Some(visit) = visit {
+            // Only codes that parse are ever cached or stored.
+            let code = Code::parse(code).expect("a found link has a valid code");
             if let Some(max) = link.max_clicks
-                && !self.parts.quota.take(code, max).await?
+                && !self.parts.quota.take(&code, max).await?
             {
                 link.exhausted.store(true, Ordering::Relaxed);
-                metrics::counter!("redirects_total", "outcome" => "gone").increment(1);
+                self.metrics.gone.increment(1);
                 return Ok(Outcome::Gone("out of clicks"));
             }
             if let Some(clicks) = &self.parts.clicks {
                 clicks.record(LinkClicked::new(
-                    code.clone(),
+                    code,
                     now,
                     visit.referrer,
                     visit.user_agent,
@@ -102,7 +106,7 @@ impl RedirectService {
                 ));
             }
         }
-        metrics::counter!("redirects_total", "outcome" => "redirect").increment(1);
+        self.metrics.redirected.increment(1);
         let cacheable = link.max_clicks.is_none() && link.expires_at.is_none();
         Ok(Outcome::Redirect { status: link.status, location: Arc::clone(&link.target), cacheable })
     }
@@ -116,15 +120,17 @@ impl RedirectService {
         self.parts.store.stats(code, range).await
     }
 
-    async fn lookup(&self, code: &Code) -> Result<Entry, InfraError> {
-        if let Some(entry) = self.parts.cache.get(code) {
-            metrics::counter!("link_cache_total", "result" => "hit").increment(1);
+    async fn lookup(&self, raw: &str) -> Result<Entry, InfraError> {
+        if let Some(entry) = self.parts.cache.get(raw) {
+            self.metrics.cache_hit.increment(1);
             return Ok(entry);
         }
-        metrics::counter!("link_cache_total", "result" => "miss").increment(1);
+        // Text that is no code names no link; there is nothing to ask the store or to cache.
+        let Ok(code) = Code::parse(raw) else { return Ok(None) };
+        self.metrics.cache_miss.increment(1);
         let generation = self.parts.cache.generation();
-        let entry = self.parts.store.link(code).await?.map(|link| Arc::new(CachedLink::from(&link)));
-        self.parts.cache.insert_unless_changed(code, entry.clone(), generation);
+        let entry = self.parts.store.link(&code).await?.map(|link| Arc::new(CachedLink::from(&link)));
+        self.parts.cache.insert_unless_changed(&code, entry.clone(), generation);
         Ok(entry)
     }
 

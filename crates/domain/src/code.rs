@@ -89,6 +89,13 @@ impl fmt::Display for Code {
     }
 }
 
+/// Lets maps keyed by `Code` be searched with a plain `&str` (the hash is the string's).
+impl std::borrow::Borrow<str> for Code {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl AsRef<str> for Code {
     fn as_ref(&self) -> &str {
         &self.0

@@ -1,16 +1,20 @@
 //! `/health`, `/ready` and `/metrics`, the same on every service, plus request metrics.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use metrics::{Counter, Histogram};
 use serde_json::json;
 
 /// Checks one dependency; `Err` says what is wrong, for the `/ready` body.
@@ -51,12 +55,53 @@ async fn ready(State(Checks(checks)): State<Checks>) -> Response {
 /// `http_request_duration_seconds`).
 pub async fn track_requests(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
-    let method = request.method().as_str().to_owned();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("route", route), ("method", method), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    record_request(route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
+}
+
+/// Metric handles per (route, method, status), resolved once per thread: labelling a metric on
+/// every request would allocate the labels and look them up in the registry each time.
+struct RouteMetrics {
+    route: Box<str>,
+    method: Method,
+    status: u16,
+    requests: Counter,
+    duration: Histogram,
+}
+
+thread_local! {
+    static ROUTE_METRICS: RefCell<HashMap<u64, Vec<RouteMetrics>>> = RefCell::new(HashMap::new());
+}
+
+fn record_request(route: &str, method: &Method, status: u16, seconds: f64) {
+    let mut hasher = DefaultHasher::new();
+    (route, method, status).hash(&mut hasher);
+    ROUTE_METRICS.with_borrow_mut(|by_hash| {
+        let same_hash = by_hash.entry(hasher.finish()).or_default();
+        let position = same_hash.iter().position(|m| &*m.route == route && m.method == *method && m.status == status);
+        let metrics = match position {
+            Some(index) => &same_hash[index],
+            None => {
+                let labels = [
+                    ("route", route.to_owned()),
+                    ("method", method.as_str().to_owned()),
+                    ("status", status.to_string()),
+                ];
+                same_hash.push(RouteMetrics {
+                    route: route.into(),
+                    method: method.clone(),
+                    status,
+                    requests: metrics::counter!("http_requests_total", &labels),
+                    duration: metrics::histogram!("http_request_duration_seconds", &labels),
+                });
+                same_hash.last().expect("just pushed")
+            }
+        };
+        metrics.requests.increment(1);
+        metrics.duration.record(seconds);
+    });
 }
