@@ -83,23 +83,19 @@ fn record_request(route: &str, method: &Method, status: u16, seconds: f64) {
     ROUTE_METRICS.with_borrow_mut(|by_hash| {
         let same_hash = by_hash.entry(hasher.finish()).or_default();
         let position = same_hash.iter().position(|m| &*m.route == route && m.method == *method && m.status == status);
-        let metrics = match position {
-            Some(index) => &same_hash[index],
-            None => {
-                let labels = [
-                    ("route", route.to_owned()),
-                    ("method", method.as_str().to_owned()),
-                    ("status", status.to_string()),
-                ];
-                same_hash.push(RouteMetrics {
-                    route: route.into(),
-                    method: method.clone(),
-                    status,
-                    requests: metrics::counter!("http_requests_total", &labels),
-                    duration: metrics::histogram!("http_request_duration_seconds", &labels),
-                });
-                same_hash.last().expect("just pushed")
-            }
+        let metrics = if let Some(index) = position {
+            &same_hash[index]
+        } else {
+            let labels =
+                [("route", route.to_owned()), ("method", method.as_str().to_owned()), ("status", status.to_string())];
+            same_hash.push(RouteMetrics {
+                route: route.into(),
+                method: method.clone(),
+                status,
+                requests: metrics::counter!("http_requests_total", &labels),
+                duration: metrics::histogram!("http_request_duration_seconds", &labels),
+            });
+            same_hash.last().expect("just pushed")
         };
         metrics.requests.increment(1);
         metrics.duration.record(seconds);
