@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::future::try_join_all;
 use kurz_ports::{EventLog, InfraError, LinkChangeListener, LogRecord, Position, ProjectionProgress, ReadStore};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -117,17 +118,17 @@ impl Projector {
 
     /// Up to one batch per partition from `from` on (not beyond `until`), with the offsets after it.
     async fn read_batch(&self, from: &[u64], until: Option<&[u64]>) -> Result<(Vec<LogRecord>, Vec<u64>), InfraError> {
-        let mut next = from.to_vec();
-        let mut batch = Vec::new();
-        for (partition, offset) in (0..).zip(next.iter_mut()) {
+        let reads = (0..).zip(from).filter_map(|(partition, offset): (u32, &u64)| {
             let limit = until.map_or(u64::MAX, |until| until[partition as usize].saturating_sub(*offset));
             let max = usize::try_from(limit).unwrap_or(usize::MAX).min(self.options.batch_size);
-            if max == 0 {
-                continue;
-            }
-            let records = self.log.read(partition, *offset, max).await?;
+            (max > 0).then(|| self.log.read(partition, *offset, max))
+        });
+        // Partitions are read concurrently: one round trip to the log, not one per partition.
+        let mut next = from.to_vec();
+        let mut batch = Vec::new();
+        for records in try_join_all(reads).await? {
             if let Some(last) = records.last() {
-                *offset = last.position.offset + 1;
+                next[last.position.partition as usize] = last.position.offset + 1;
             }
             batch.extend(records);
         }

@@ -9,7 +9,9 @@ use crate::InfraError;
 /// codes. Not derived from the log, so it survives a rebuild of the read models.
 #[async_trait]
 pub trait CodeRegistry: Send + Sync + std::fmt::Debug {
-    /// Claims a code for good: `true` for the one caller that claims it first, ever.
+    /// Claims a code for good: `true` for the one caller that claims it first, ever. A claim is
+    /// durable at the latest when an event appended after it is (so a crash before the link's
+    /// creation was acknowledged may forget it).
     async fn claim(&self, code: &Code) -> Result<bool, InfraError>;
 
     /// Gives back a claim whose link never reached the log.
