@@ -151,7 +151,7 @@ pub fn cache_memory(args: &CacheMemoryArgs) -> anyhow::Result<()> {
             updated_at: Timestamp::from_millis(START_MS),
             deleted_at: None,
         };
-        cache.insert_unless_changed(code, Some(Arc::new(CachedLink::from(&link))), cache.generation());
+        cache.insert_unless_changed(code, Some(CachedLink::from(&link)), cache.generation());
     }
     let after = resident_bytes();
     let grown = after.saturating_sub(before);

@@ -1,39 +1,119 @@
 //! The in-process link cache: the first level of every lookup, negative entries included.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use kurz_domain::link::{MaxClicks, RedirectStatus};
 use kurz_domain::{Code, Link, Timestamp};
 use kurz_ports::LinkChangeListener;
 
-/// What a redirect needs of a link, and no more.
-#[derive(Debug)]
-pub struct CachedLink {
-    pub target: Arc<str>,
-    pub status: RedirectStatus,
-    pub expires_at: Option<Timestamp>,
-    pub max_clicks: Option<MaxClicks>,
-    pub deleted: bool,
-    /// Set once the quota refused a click, so later requests answer 410 without asking it again.
-    pub exhausted: AtomicBool,
+/// What a redirect needs of a link, and no more, in one allocation: a flags byte, the expiry and
+/// click limit when the link has them, then the target URL. A million cached links must fit in
+/// 150 MB, and the URL is most of each.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CachedLink(Arc<[u8]>);
+
+const STATUS_BITS: u8 = 0b0000_0011;
+const DELETED: u8 = 0b0000_0100;
+/// The quota refused a click: later requests answer 410 without asking it again.
+const EXHAUSTED: u8 = 0b0000_1000;
+const HAS_EXPIRY: u8 = 0b0001_0000;
+const HAS_LIMIT: u8 = 0b0010_0000;
+const STATUSES: [RedirectStatus; 4] = [
+    RedirectStatus::MovedPermanently,
+    RedirectStatus::Found,
+    RedirectStatus::TemporaryRedirect,
+    RedirectStatus::PermanentRedirect,
+];
+
+impl CachedLink {
+    fn flags(&self) -> u8 {
+        self.0[0]
+    }
+
+    pub fn status(&self) -> RedirectStatus {
+        STATUSES[usize::from(self.flags() & STATUS_BITS)]
+    }
+
+    pub fn deleted(&self) -> bool {
+        self.flags() & DELETED != 0
+    }
+
+    pub fn exhausted(&self) -> bool {
+        self.flags() & EXHAUSTED != 0
+    }
+
+    fn field(&self, index: usize) -> i64 {
+        let start = 1 + 8 * index;
+        i64::from_le_bytes(self.0[start..start + 8].try_into().expect("eight bytes"))
+    }
+
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        (self.flags() & HAS_EXPIRY != 0).then(|| Timestamp::from_millis(self.field(0)))
+    }
+
+    pub fn max_clicks(&self) -> Option<MaxClicks> {
+        if self.flags() & HAS_LIMIT == 0 {
+            return None;
+        }
+        let index = usize::from(self.flags() & HAS_EXPIRY != 0);
+        MaxClicks::new(i128::from(self.field(index))).ok()
+    }
+
+    /// The target URL's bytes (ASCII: targets are normalised URLs).
+    pub fn target(&self) -> &[u8] {
+        let fields = usize::from(self.flags() & HAS_EXPIRY != 0) + usize::from(self.flags() & HAS_LIMIT != 0);
+        &self.0[1 + 8 * fields..]
+    }
+
+    /// The same link, marked as out of clicks.
+    #[must_use]
+    pub fn exhaust(&self) -> Self {
+        let mut bytes = self.0.to_vec();
+        bytes[0] |= EXHAUSTED;
+        Self(bytes.into())
+    }
 }
 
 impl From<&Link> for CachedLink {
     fn from(link: &Link) -> Self {
-        Self {
-            target: link.spec.target.as_str().into(),
-            status: link.spec.redirect_status,
-            expires_at: link.spec.expires_at,
-            max_clicks: link.spec.max_clicks,
-            deleted: link.deleted_at.is_some(),
-            exhausted: AtomicBool::new(false),
+        let status =
+            u8::try_from(STATUSES.iter().position(|s| *s == link.spec.redirect_status).expect("a known status"))
+                .expect("four statuses");
+        let mut flags = status;
+        let mut bytes = vec![0];
+        if link.deleted_at.is_some() {
+            flags |= DELETED;
         }
+        if let Some(at) = link.spec.expires_at {
+            flags |= HAS_EXPIRY;
+            bytes.extend_from_slice(&at.as_millis().to_le_bytes());
+        }
+        if let Some(max) = link.spec.max_clicks {
+            flags |= HAS_LIMIT;
+            bytes.extend_from_slice(&i64::try_from(max.get()).expect("bounded by MaxClicks::MAX").to_le_bytes());
+        }
+        bytes[0] = flags;
+        bytes.extend_from_slice(link.spec.target.as_str().as_bytes());
+        Self(bytes.into())
+    }
+}
+
+impl std::fmt::Debug for CachedLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedLink")
+            .field("target", &String::from_utf8_lossy(self.target()))
+            .field("status", &self.status())
+            .field("expires_at", &self.expires_at())
+            .field("max_clicks", &self.max_clicks())
+            .field("deleted", &self.deleted())
+            .field("exhausted", &self.exhausted())
+            .finish()
     }
 }
 
 /// `None` caches "no such link", so a flood of unknown codes does not reach the store.
-pub type Entry = Option<Arc<CachedLink>>;
+pub type Entry = Option<CachedLink>;
 
 #[derive(Debug)]
 pub struct LinkCache {
@@ -100,16 +180,38 @@ mod tests {
         Code::parse("abc").expect("valid")
     }
 
-    fn cached() -> Arc<CachedLink> {
-        let link = Link {
+    fn link() -> Link {
+        Link {
             code: code(),
             spec: LinkSpec::new(TargetUrl::parse("https://example.com").expect("valid")),
             custom_alias: false,
             created_at: Timestamp::from_millis(0),
             updated_at: Timestamp::from_millis(0),
             deleted_at: None,
-        };
-        Arc::new(CachedLink::from(&link))
+        }
+    }
+
+    fn cached() -> CachedLink {
+        CachedLink::from(&link())
+    }
+
+    #[test]
+    fn a_cached_link_keeps_every_field_a_redirect_needs() {
+        let mut full = link();
+        full.spec.redirect_status = RedirectStatus::PermanentRedirect;
+        full.spec.expires_at = Some(Timestamp::from_millis(-5));
+        full.spec.max_clicks = Some(MaxClicks::new(MaxClicks::MAX.into()).expect("valid"));
+        full.deleted_at = Some(Timestamp::from_millis(1));
+        for link in [link(), full] {
+            let cached = CachedLink::from(&link);
+            assert_eq!(cached.target(), link.spec.target.as_str().as_bytes());
+            assert_eq!(cached.status(), link.spec.redirect_status);
+            assert_eq!(cached.expires_at(), link.spec.expires_at);
+            assert_eq!(cached.max_clicks(), link.spec.max_clicks);
+            assert_eq!(cached.deleted(), link.deleted_at.is_some());
+            assert!(!cached.exhausted() && cached.exhaust().exhausted());
+            assert_eq!(cached.exhaust().target(), cached.target());
+        }
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use std::hash::Hasher;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
+use axum::http::HeaderValue;
 use kurz_domain::link::RedirectStatus;
 use kurz_domain::stats::LinkStats;
 use kurz_domain::{Code, DayRange, Link, LinkClicked};
@@ -47,7 +47,7 @@ pub struct RedirectService {
 /// What `GET /{code}` answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Redirect { status: RedirectStatus, location: Arc<str>, cacheable: bool },
+    Redirect { status: RedirectStatus, location: HeaderValue, cacheable: bool },
     NotFound,
     Gone(&'static str),
 }
@@ -68,16 +68,17 @@ impl RedirectService {
     /// Resolves a redirect for the code in a request path. A `GET` (`visit` given) takes a click
     /// from a limited link and records the click; a `HEAD` (`None`) does neither.
     pub async fn redirect(&self, code: &str, visit: Option<Visit<'_>>) -> Result<Outcome, InfraError> {
-        let Some(link) = self.lookup(code).await? else {
+        let generation = self.parts.cache.generation();
+        let Some(link) = self.lookup(code, generation).await? else {
             self.metrics.not_found.increment(1);
             return Ok(Outcome::NotFound);
         };
         let now = self.parts.clock.now();
-        let gone = if link.deleted {
+        let gone = if link.deleted() {
             Some("deleted")
-        } else if link.expires_at.is_some_and(|at| at <= now) {
+        } else if link.expires_at().is_some_and(|at| at <= now) {
             Some("expired")
-        } else if link.exhausted.load(Ordering::Relaxed) {
+        } else if link.exhausted() {
             Some("out of clicks")
         } else {
             None
@@ -89,10 +90,10 @@ impl RedirectService {
         if let Some(visit) = visit {
             // Only codes that parse are ever cached or stored.
             let code = Code::parse(code).expect("a found link has a valid code");
-            if let Some(max) = link.max_clicks
+            if let Some(max) = link.max_clicks()
                 && !self.parts.quota.take(&code, max).await?
             {
-                link.exhausted.store(true, Ordering::Relaxed);
+                self.parts.cache.insert_unless_changed(&code, Some(link.exhaust()), generation);
                 self.metrics.gone.increment(1);
                 return Ok(Outcome::Gone("out of clicks"));
             }
@@ -107,8 +108,9 @@ impl RedirectService {
             }
         }
         self.metrics.redirected.increment(1);
-        let cacheable = link.max_clicks.is_none() && link.expires_at.is_none();
-        Ok(Outcome::Redirect { status: link.status, location: Arc::clone(&link.target), cacheable })
+        let cacheable = link.max_clicks().is_none() && link.expires_at().is_none();
+        let location = HeaderValue::from_bytes(link.target()).map_err(|e| InfraError::new("cached target", e))?;
+        Ok(Outcome::Redirect { status: link.status(), location, cacheable })
     }
 
     /// The link as the read store has it (not cached: this is the management view).
@@ -120,7 +122,8 @@ impl RedirectService {
         self.parts.store.stats(code, range).await
     }
 
-    async fn lookup(&self, raw: &str) -> Result<Entry, InfraError> {
+    /// The cached entry, or the store's answer cached unless a link changed since `generation`.
+    async fn lookup(&self, raw: &str, generation: u64) -> Result<Entry, InfraError> {
         if let Some(entry) = self.parts.cache.get(raw) {
             self.metrics.cache_hit.increment(1);
             return Ok(entry);
@@ -128,8 +131,7 @@ impl RedirectService {
         // Text that is no code names no link; there is nothing to ask the store or to cache.
         let Ok(code) = Code::parse(raw) else { return Ok(None) };
         self.metrics.cache_miss.increment(1);
-        let generation = self.parts.cache.generation();
-        let entry = self.parts.store.link(&code).await?.map(|link| Arc::new(CachedLink::from(&link)));
+        let entry = self.parts.store.link(&code).await?.map(|link| CachedLink::from(&link));
         self.parts.cache.insert_unless_changed(&code, entry.clone(), generation);
         Ok(entry)
     }
