@@ -120,7 +120,7 @@ impl CommandService {
             events.extend(decide(known[&click.code].as_ref(), Command::RecordClick(click), now)?);
         }
         let count = events.len();
-        self.log.append(events).await?;
+        self.log.append(&events).await?;
         metrics::counter!("clicks_reported_total").increment(count as u64);
         Ok(count)
     }
@@ -130,7 +130,7 @@ impl CommandService {
         if events.is_empty() {
             return Ok(());
         }
-        let positions = self.log.append(events.to_vec()).await?;
+        let positions = self.log.append(events).await?;
         if !self.progress.wait_applied(&positions, self.visibility_timeout).await {
             // The events are durable and will be projected; the caller just may not see them yet.
             metrics::counter!("command_visibility_timeouts_total").increment(1);

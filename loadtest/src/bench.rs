@@ -62,7 +62,7 @@ pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
             }))
         });
         let created: Vec<Event> = created.collect::<Result<_, kurz_domain::TargetUrlError>>()?;
-        log.append(created).await?;
+        log.append(&created).await?;
         // A log as traffic writes it: clicks in time order over 30 days, on links of Zipf-distributed
         // popularity (exponent 1), from 50,000 recurring visitors.
         let clicks = args.events.saturating_sub(args.links);
@@ -90,7 +90,7 @@ pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
                 })
                 .collect();
             appended += batch.len() as u64;
-            log.append(batch).await?;
+            log.append(&batch).await?;
         }
     }
     let fill_seconds = filled.elapsed().as_secs_f64();

@@ -10,7 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use kurz_ports::{EventLog, InfraError, LinkChangeListener, LogRecord, Position, ProjectionProgress, ReadStore};
-use tokio::sync::watch;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy)]
@@ -19,11 +21,14 @@ pub struct ProjectorOptions {
     pub batch_size: usize,
     /// How long an idle projector waits for new records before polling again.
     pub idle_wait: Duration,
+    /// How long new records may wait to be folded together when no command is waiting to see
+    /// its own: larger batches rewrite each stats row once for many clicks.
+    pub linger: Duration,
 }
 
 impl Default for ProjectorOptions {
     fn default() -> Self {
-        Self { batch_size: 10_000, idle_wait: Duration::from_millis(500) }
+        Self { batch_size: 10_000, idle_wait: Duration::from_millis(500), linger: Duration::from_millis(100) }
     }
 }
 
@@ -34,6 +39,14 @@ pub struct Projector {
     listeners: Vec<Arc<dyn LinkChangeListener>>,
     options: ProjectorOptions,
     applied: watch::Sender<Vec<u64>>,
+    urgency: Arc<Urgency>,
+}
+
+/// Whether someone waits for the projector (a command answering read-your-writes).
+#[derive(Debug, Default)]
+struct Urgency {
+    waiting: AtomicUsize,
+    arrived: Notify,
 }
 
 impl Projector {
@@ -45,7 +58,7 @@ impl Projector {
     ) -> Result<Self, InfraError> {
         let checkpoints = store.checkpoints(log.partitions()).await?;
         let (applied, _) = watch::channel(checkpoints);
-        Ok(Self { log, store, listeners: Vec::new(), options, applied })
+        Ok(Self { log, store, listeners: Vec::new(), options, applied, urgency: Arc::default() })
     }
 
     /// Told about every changed link after its change is in the store and before progress moves.
@@ -56,7 +69,7 @@ impl Projector {
     }
 
     pub fn progress(&self) -> Progress {
-        Progress(self.applied.subscribe())
+        Progress { applied: self.applied.subscribe(), urgency: Arc::clone(&self.urgency) }
     }
 
     /// Reads one batch from every partition and applies it in one store write. Returns how many
@@ -88,6 +101,7 @@ impl Projector {
                         () = cancel.cancelled() => {}
                         () = self.log.wait_for_records(&seen, self.options.idle_wait) => {}
                     }
+                    self.linger_unless_urgent(&cancel).await;
                 }
                 Err(error) => {
                     tracing::error!(%error, retry_in_ms = backoff.as_millis(), "projection failed");
@@ -100,6 +114,22 @@ impl Projector {
             }
         }
         tracing::info!("projector stopped");
+    }
+
+    /// Lets records gather for a moment, unless someone waits for them (or starts to).
+    async fn linger_unless_urgent(&self, cancel: &CancellationToken) {
+        let arrived = self.urgency.arrived.notified();
+        tokio::pin!(arrived);
+        // Registered before the check, so a waiter arriving in between still cuts the linger short.
+        arrived.as_mut().enable();
+        if self.urgency.waiting.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = arrived => {}
+            () = tokio::time::sleep(self.options.linger) => {}
+        }
     }
 
     /// Applies batches until the log has no more (or, with `until`, up to those offsets), reading
@@ -161,18 +191,39 @@ impl Projector {
 
 /// The projector's applied positions, to wait on for read-your-writes.
 #[derive(Debug, Clone)]
-pub struct Progress(watch::Receiver<Vec<u64>>);
+pub struct Progress {
+    applied: watch::Receiver<Vec<u64>>,
+    urgency: Arc<Urgency>,
+}
 
 impl Progress {
     pub fn applied(&self) -> Vec<u64> {
-        self.0.borrow().clone()
+        self.applied.borrow().clone()
+    }
+}
+
+/// Counts a waiter for as long as it waits.
+struct Waiting<'a>(&'a Urgency);
+
+impl<'a> Waiting<'a> {
+    fn start(urgency: &'a Urgency) -> Self {
+        urgency.waiting.fetch_add(1, Ordering::SeqCst);
+        urgency.arrived.notify_waiters();
+        Self(urgency)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 #[async_trait]
 impl ProjectionProgress for Progress {
     async fn wait_applied(&self, positions: &[Position], timeout: Duration) -> bool {
-        let mut applied = self.0.clone();
+        let _waiting = Waiting::start(&self.urgency);
+        let mut applied = self.applied.clone();
         let done = |applied: &Vec<u64>| {
             positions.iter().all(|p| applied.get(p.partition as usize).is_some_and(|next| *next > p.offset))
         };

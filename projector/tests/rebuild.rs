@@ -22,7 +22,7 @@ async fn rebuild_replaces_a_stale_store_with_the_logs_truth() {
         events.extend(
             (0..7).map(|i| Event::Clicked(LinkClicked::new(code.clone(), Timestamp::from_millis(i), None, None, None))),
         );
-        log.append(events).await.expect("append");
+        log.append(&events).await.expect("append");
     }
     // A store that has seen nothing of it stands in for a corrupt or outdated one.
     drop(EmbeddedStore::open(&dir.path().join("store.redb")).expect("store"));

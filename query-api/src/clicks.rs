@@ -79,7 +79,8 @@ async fn append_clicks(
     options: ClickRecorderOptions,
     stop: CancellationToken,
 ) {
-    let mut batch = Vec::with_capacity(options.batch_size);
+    let mut batch: Vec<LinkClicked> = Vec::with_capacity(options.batch_size);
+    let mut events: Vec<Event> = Vec::with_capacity(options.batch_size);
     loop {
         tokio::select! {
             received = queue.recv_many(&mut batch, options.batch_size) => {
@@ -103,16 +104,18 @@ async fn append_clicks(
                 () = stop.cancelled() => break,
             }
         }
-        append_with_retry(&*log, &batch, None).await;
-        appended.send_modify(|count| *count += u64::try_from(batch.len()).unwrap_or(u64::MAX));
-        batch.clear();
+        events.extend(batch.drain(..).map(Event::Clicked));
+        append_with_retry(&*log, &events, None).await;
+        appended.send_modify(|count| *count += u64::try_from(events.len()).unwrap_or(u64::MAX));
+        events.clear();
     }
     // Shutdown: take what is still queued, and keep trying for a while.
     queue.close();
     while let Ok(click) = queue.try_recv() {
         batch.push(click);
     }
-    for chunk in batch.chunks(options.batch_size.max(1)) {
+    events.extend(batch.drain(..).map(Event::Clicked));
+    for chunk in events.chunks(options.batch_size.max(1)) {
         let count = chunk.len() as u64;
         if append_with_retry(&*log, chunk, Some(options.shutdown_grace)).await {
             appended.send_modify(|c| *c += count);
@@ -125,12 +128,11 @@ async fn append_clicks(
 }
 
 /// Appends the batch, retrying with backoff; gives up only after `deadline` (if any).
-async fn append_with_retry(log: &dyn EventLog, batch: &[LinkClicked], deadline: Option<Duration>) -> bool {
+async fn append_with_retry(log: &dyn EventLog, batch: &[Event], deadline: Option<Duration>) -> bool {
     let started = tokio::time::Instant::now();
     let mut backoff = Duration::from_millis(20);
     loop {
-        let events = batch.iter().cloned().map(Event::Clicked).collect();
-        match log.append(events).await {
+        match log.append(batch).await {
             Ok(_) => {
                 metrics::counter!("clicks_appended_total").increment(batch.len() as u64);
                 return true;

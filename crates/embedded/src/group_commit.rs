@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use kurz_ports::InfraError;
 use redb::{Database, Durability, WriteTransaction};
+use thread_priority::{ThreadPriority, ThreadPriorityValue};
 use tokio::sync::oneshot;
 
 /// What to tell a caller once its group's transaction has committed (or failed).
@@ -47,17 +48,32 @@ const MAX_GROUP: usize = 4096;
 /// Non-durable commits are made durable at least this often, bounding the replay after a crash.
 const FSYNC_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
 
+/// How the writer thread competes for the CPU with the threads that answer requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Callers wait on every write (appends, claims, quotas).
+    Normal,
+    /// Work that may lag a little (projections): requests preempt it, so a large batch cannot
+    /// stall redirects on a small machine.
+    Background,
+}
+
 pub struct GroupCommitter<Op> {
     sender: Option<Sender<Op>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl<Op: Send + 'static> GroupCommitter<Op> {
-    pub fn start<W: Writes<Op = Op>>(name: &str, db: Arc<Database>, writes: W) -> Self {
+    pub fn start<W: Writes<Op = Op>>(name: &str, db: Arc<Database>, writes: W, priority: Priority) -> Self {
         let (sender, receiver) = channel();
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || run(&db, writes, &receiver))
+            .spawn(move || {
+                if priority == Priority::Background {
+                    lower_priority();
+                }
+                run(&db, writes, &receiver);
+            })
             .expect("the OS can start a thread");
         Self { sender: Some(sender), thread: Some(thread) }
     }
@@ -86,6 +102,14 @@ impl<Op> Drop for GroupCommitter<Op> {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// A nice value of about 10: the thread still gets a tenth of a contended core, so it never starves.
+fn lower_priority() {
+    let background = ThreadPriorityValue::try_from(25u8).expect("25 is within 0..=99");
+    if let Err(error) = thread_priority::set_current_thread_priority(ThreadPriority::Crossplatform(background)) {
+        tracing::warn!(?error, "cannot lower the writer thread's priority");
     }
 }
 

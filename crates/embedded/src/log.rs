@@ -15,7 +15,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 use tokio::sync::watch;
 
 use crate::OpenError;
-use crate::group_commit::{Answer, GroupCommitter, Reply, Writes, reply_with};
+use crate::group_commit::{Answer, GroupCommitter, Priority, Reply, Writes, reply_with};
 
 /// Framed Avro records by (partition, offset): the same bytes a Kafka topic would hold.
 const CONTEXT: &str = "embedded event log";
@@ -66,7 +66,7 @@ impl EmbeddedLog {
         let (ends_sender, ends) = watch::channel(next.clone());
         let db = Arc::new(db);
         let state = LogWrites { next, next_sequence, ends: ends_sender };
-        let writer = GroupCommitter::start("kurz-log-writer", Arc::clone(&db), state);
+        let writer = GroupCommitter::start("kurz-log-writer", Arc::clone(&db), state, Priority::Normal);
         let codec = Arc::new(Codec::local(Catalog::shipped()));
         Ok(Self { writer, db, codec, partitions, ends })
     }
@@ -232,7 +232,7 @@ impl EventLog for EmbeddedLog {
         self.partitions
     }
 
-    async fn append(&self, events: Vec<Event>) -> Result<Vec<Position>, InfraError> {
+    async fn append(&self, events: &[Event]) -> Result<Vec<Position>, InfraError> {
         let records = events
             .iter()
             .map(|event| {

@@ -11,7 +11,7 @@ use kurz_ports::{InfraError, LogRecord, ReadStore};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use crate::OpenError;
-use crate::group_commit::{Answer, GroupCommitter, Reply, Writes, reply_with};
+use crate::group_commit::{Answer, GroupCommitter, Priority, Reply, Writes, reply_with};
 
 const CONTEXT: &str = "embedded store";
 const LINKS: TableDefinition<&str, &[u8]> = TableDefinition::new("links");
@@ -40,7 +40,7 @@ impl EmbeddedStore {
         let db = Database::create(path).map_err(|source| OpenError::Database { path: name.clone(), source })?;
         create_tables(&db).map_err(|source| OpenError::Setup { path: name, source })?;
         let db = Arc::new(db);
-        let writer = GroupCommitter::start("kurz-store-writer", Arc::clone(&db), StoreWrites);
+        let writer = GroupCommitter::start("kurz-store-writer", Arc::clone(&db), StoreWrites, Priority::Background);
         Ok(Self { writer, db })
     }
 

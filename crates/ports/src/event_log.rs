@@ -28,7 +28,7 @@ pub trait EventLog: Send + Sync + std::fmt::Debug {
 
     /// Appends durably. Returns once every event is acknowledged (it survives a crash), with the
     /// events' positions in the order given.
-    async fn append(&self, events: Vec<Event>) -> Result<Vec<Position>, InfraError>;
+    async fn append(&self, events: &[Event]) -> Result<Vec<Position>, InfraError>;
 
     /// Up to `max` records of one partition from offset `from` on, in offset order.
     async fn read(&self, partition: u32, from: u64, max: usize) -> Result<Vec<LogRecord>, InfraError>;

@@ -22,7 +22,7 @@ async fn read_all(log: &dyn EventLog, partition: u32) -> Vec<crate::LogRecord> {
 pub async fn appends_are_read_back_in_order_with_their_positions(storage: impl Storage<dyn EventLog>) {
     let log = storage.open().await;
     let events = vec![created("alpha"), created("bravo"), clicked("alpha", 5, "v1")];
-    let positions = log.append(events.clone()).await.expect("append");
+    let positions = log.append(&events).await.expect("append");
     assert_eq!(positions.len(), events.len());
     for (event, position) in events.iter().zip(&positions) {
         assert_eq!(position.partition, partition_for(event.code(), log.partitions()));
@@ -37,7 +37,7 @@ pub async fn events_of_one_code_stay_in_one_partition_in_order(storage: impl Sto
     let log = storage.open().await;
     let events: Vec<_> = (0..50).map(|i| clicked("charlie", i, &format!("v{i}"))).collect();
     for chunk in events.chunks(7) {
-        log.append(chunk.to_vec()).await.expect("append");
+        log.append(chunk).await.expect("append");
     }
     let partition = partition_for(&code("charlie"), log.partitions());
     let read: Vec<_> = read_all(&*log, partition).await.into_iter().map(|r| r.event.expect("decodes")).collect();
@@ -47,7 +47,7 @@ pub async fn events_of_one_code_stay_in_one_partition_in_order(storage: impl Sto
 pub async fn reads_start_anywhere_and_respect_the_limit(storage: impl Storage<dyn EventLog>) {
     let log = storage.open().await;
     let events: Vec<_> = (0..20).map(|i| clicked("delta", i, "v")).collect();
-    log.append(events.clone()).await.expect("append");
+    log.append(&events).await.expect("append");
     let partition = partition_for(&code("delta"), log.partitions());
     let middle = log.read(partition, 5, 4).await.expect("read");
     let offsets: Vec<u64> = middle.iter().map(|r| r.position.offset).collect();
@@ -60,7 +60,7 @@ pub async fn end_offsets_follow_appends(storage: impl Storage<dyn EventLog>) {
     let log = storage.open().await;
     let before = log.end_offsets().await.expect("offsets");
     assert_eq!(before.len(), log.partitions() as usize);
-    let positions = log.append(vec![created("echo"), clicked("echo", 1, "v")]).await.expect("append");
+    let positions = log.append(&[created("echo"), clicked("echo", 1, "v")]).await.expect("append");
     let after = log.end_offsets().await.expect("offsets");
     let partition = positions[0].partition as usize;
     assert_eq!(after[partition], before[partition] + 2);
@@ -77,7 +77,7 @@ pub async fn waiting_ends_when_records_arrive_or_time_runs_out(storage: impl Sto
     let appender = Arc::clone(&log);
     let append = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        appender.append(vec![created("foxtrot")]).await.expect("append");
+        appender.append(&[created("foxtrot")]).await.expect("append");
     });
     let started = Instant::now();
     log.wait_for_records(&seen, Duration::from_secs(30)).await;
@@ -96,8 +96,8 @@ pub async fn concurrent_appends_get_distinct_positions(storage: impl Storage<dyn
         .map(|task| {
             let log = Arc::clone(&log);
             tokio::spawn(async move {
-                let events = (0..10).map(|i| clicked(&format!("golf{task}"), i, "v")).collect();
-                log.append(events).await.expect("append")
+                let events: Vec<_> = (0..10).map(|i| clicked(&format!("golf{task}"), i, "v")).collect();
+                log.append(&events).await.expect("append")
             })
         })
         .collect();
@@ -121,13 +121,13 @@ pub async fn acknowledged_appends_survive_a_restart(storage: impl Storage<dyn Ev
     let events = vec![created("hotel"), clicked("hotel", 1, "v")];
     let positions = {
         let log = storage.open().await;
-        log.append(events.clone()).await.expect("append")
+        log.append(&events).await.expect("append")
     };
     let log = storage.open().await;
     for (event, position) in events.iter().zip(positions) {
         let read = log.read(position.partition, position.offset, 1).await.expect("read");
         assert_eq!(read[0].event.as_ref().expect("decodes"), event);
     }
-    let next = log.append(vec![clicked("hotel", 2, "v")]).await.expect("append after restart");
+    let next = log.append(&[clicked("hotel", 2, "v")]).await.expect("append after restart");
     assert_eq!(next[0].offset, read_all(&*log, next[0].partition).await.len() as u64 - 1, "offsets continue");
 }
