@@ -43,6 +43,8 @@ impl Application {
     }
 
     pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        // Before any component resolves its metric handles: handles taken earlier record nothing.
+        kurz_service_kit::telemetry::metrics();
         let data_dir = &config.storage.data_dir;
         std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let secrets = secrets::load_or_create(&data_dir.join("secret.key"))?;

@@ -259,21 +259,3 @@ async fn stats_filter_by_date_and_refuse_bad_ranges() {
     assert_eq!(problem["field"], "from");
     expect_problem(app.get(&format!("/v1/links/{code}/stats?since=2026-11-01")).await, StatusCode::BAD_REQUEST).await;
 }
-
-#[tokio::test]
-async fn health_ready_and_metrics_answer() {
-    let (app, _dir) = spawn_app().await;
-    assert_eq!(app.get("/health").await.status(), StatusCode::OK);
-    let ready = app.get("/ready").await;
-    assert_eq!(ready.status(), StatusCode::OK);
-    assert_eq!(
-        ready.json::<serde_json::Value>().await.expect("json")["checks"],
-        json!({"event_log": "ok", "read_store": "ok"})
-    );
-    let code = app.create_to("https://example.com/").await;
-    app.get(&format!("/{code}")).await;
-    let metrics = app.get("/metrics").await.text().await.expect("text");
-    for name in ["http_requests_total", "redirects_total", "links_created_total", "projector_records_applied_total"] {
-        assert!(metrics.contains(name), "{name} missing from /metrics");
-    }
-}

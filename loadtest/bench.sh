@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every measurement behind BENCHMARKS.md on this machine and writes the results to
+# loadtest/results/ (JSON, one file per scenario). Each server run is bounded; the whole script takes
+# about five minutes. Usage: loadtest/bench.sh [seconds-per-scenario]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-8}"
+out=loadtest/results
+mkdir -p "$out"
+cargo build --release --quiet -p kurz -p kurz-loadtest
+lt=target/release/kurz-loadtest
+port=18180
+
+# Starts a fresh kurz with the given settings (environment assignments), waits until it answers.
+start_kurz() {
+  data=$(mktemp -d)
+  env KURZ_HTTP__LISTEN=127.0.0.1:$port KURZ_STORAGE__DATA_DIR="$data" RUST_LOG=warn "$@" target/release/kurz &
+  kurz_pid=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && return; sleep 0.1; done
+  echo "kurz did not start" >&2; exit 1
+}
+stop_kurz() { kill "$kurz_pid"; wait "$kurz_pid" || true; rm -rf "$data"; }
+
+run() { # name, kurz settings..., -- loadtest arguments...
+  local name=$1; shift
+  local settings=()
+  while [ "$1" != "--" ]; do settings+=("$1"); shift; done; shift
+  echo "== $name"
+  start_kurz "${settings[@]}"
+  "$lt" run --target "http://127.0.0.1:$port" --duration "$seconds" --output "$out/$name.json" "$@" 2>/dev/null | tail -3
+  stop_kurz
+}
+
+run redirect-hot            KURZ_CLICKS__RECORD_REDIRECTS=true  -- --scenario redirect
+run redirect-hot-no-clicks  KURZ_CLICKS__RECORD_REDIRECTS=false -- --scenario redirect
+sat=$(python3 -c "import json; print(int(json.load(open('$out/redirect-hot.json'))['kurz']['rps'] / 2))")
+run redirect-half-load      KURZ_CLICKS__RECORD_REDIRECTS=true  -- --scenario redirect --rate "$sat"
+run redirect-cold           KURZ_CACHE__CAPACITY=1              -- --scenario redirect --zipf-exponent 0 --unknown-share 0
+run create                  KURZ_CLICKS__RECORD_REDIRECTS=true  -- --scenario create --connections 32 --links 1000
+run mixed                   KURZ_CLICKS__RECORD_REDIRECTS=true  -- --scenario mixed
+
+echo "== projector (10^6 events)"
+"$lt" projector --events 1000000 --links 10000 | tee "$out/projector-1e6.json"
+echo "== cache memory (10^6 links)"
+"$lt" cache-memory --links 1000000 | tee "$out/cache-memory.json"

@@ -1,0 +1,41 @@
+//! Operations endpoints. In a test binary of its own: metrics are process-wide, and only the first
+//! app in a process shows whether its handles were taken before the recorder existed.
+
+mod common;
+
+use common::spawn_app;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn health_ready_and_metrics_answer() {
+    let (app, _dir) = spawn_app().await;
+    assert_eq!(app.get("/health").await.status(), StatusCode::OK);
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(
+        ready.json::<serde_json::Value>().await.expect("json")["checks"],
+        json!({"event_log": "ok", "read_store": "ok"})
+    );
+    // Metrics are process-wide and other tests run alongside: compare before and after.
+    let sample = |metrics: &str, name: &str| -> u64 {
+        metrics.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0)
+    };
+    let before = app.get("/metrics").await.text().await.expect("text");
+    let code = app.create_to("https://example.com/").await;
+    app.get(&format!("/{code}")).await;
+    app.get("/nosuchcode").await;
+    app.settled().await;
+    let after = app.get("/metrics").await.text().await.expect("text");
+    for name in [
+        "links_created_total",
+        "redirects_total{outcome=\"redirect\"}",
+        "redirects_total{outcome=\"not_found\"}",
+        "link_cache_total{result=\"miss\"}",
+        "clicks_appended_total",
+        "projector_records_applied_total",
+    ] {
+        assert!(sample(&after, name) > sample(&before, name), "{name} did not move");
+    }
+    assert!(after.contains("http_request_duration_seconds_bucket"), "request latency histogram missing");
+}
