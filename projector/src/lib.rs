@@ -28,7 +28,7 @@ pub struct ProjectorOptions {
 
 impl Default for ProjectorOptions {
     fn default() -> Self {
-        Self { batch_size: 10_000, idle_wait: Duration::from_millis(500), linger: Duration::from_millis(100) }
+        Self { batch_size: 50_000, idle_wait: Duration::from_millis(500), linger: Duration::from_millis(100) }
     }
 }
 
