@@ -13,7 +13,6 @@ pub struct Config {
     pub cache: CacheConfig,
     pub clicks: ClicksConfig,
     pub codes: CodesConfig,
-    pub commands: CommandsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,18 +87,5 @@ pub struct CodesConfig {
 impl Default for CodesConfig {
     fn default() -> Self {
         Self { lease_block: 1000 }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CommandsConfig {
-    /// How long a command waits for the read models to show it before answering anyway.
-    pub visibility_timeout_ms: u64,
-}
-
-impl Default for CommandsConfig {
-    fn default() -> Self {
-        Self { visibility_timeout_ms: 5000 }
     }
 }

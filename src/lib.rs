@@ -69,10 +69,9 @@ impl Application {
             log: log.clone(),
             store: store.clone(),
             registry: log.clone(),
-            progress: Arc::new(projector.progress()),
             codes: CodeAllocator::new(CodeGenerator::new(secrets.code_key), log.clone(), config.codes.lease_block),
             clock: clock.clone(),
-            visibility_timeout: Duration::from_millis(config.commands.visibility_timeout_ms),
+            listeners: vec![cache.clone()],
         }));
         let clicks_stop = CancellationToken::new();
         let (clicks, clicks_task) = ClickRecorder::start(

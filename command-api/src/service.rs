@@ -1,11 +1,10 @@
 //! The command handler: load state, let the domain decide, append, wait until the read side shows it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use kurz_domain::aggregate::{LinkChanges, ensure_future_expiry};
 use kurz_domain::{Code, Command, Event, Link, LinkClicked, LinkSpec, Rejection, decide, evolve};
-use kurz_ports::{CodeRegistry, EventLog, InfraError, ProjectionProgress, ReadStore, partition_for};
+use kurz_ports::{CodeRegistry, EventLog, InfraError, LinkChangeListener, LogRecord, ReadStore, partition_for};
 use kurz_service_kit::Clock;
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -35,11 +34,10 @@ pub struct CommandServiceParts {
     pub log: Arc<dyn EventLog>,
     pub store: Arc<dyn ReadStore>,
     pub registry: Arc<dyn CodeRegistry>,
-    pub progress: Arc<dyn ProjectionProgress>,
     pub codes: CodeAllocator,
     pub clock: Clock,
-    /// How long a command waits for the read side to show its events before answering anyway.
-    pub visibility_timeout: Duration,
+    /// Told about links a command changed (to evict cached copies), as the projector would be.
+    pub listeners: Vec<Arc<dyn LinkChangeListener>>,
 }
 
 #[derive(Debug)]
@@ -47,18 +45,17 @@ pub struct CommandService {
     log: Arc<dyn EventLog>,
     store: Arc<dyn ReadStore>,
     registry: Arc<dyn CodeRegistry>,
-    progress: Arc<dyn ProjectionProgress>,
     codes: CodeAllocator,
     clock: Clock,
-    visibility_timeout: Duration,
+    listeners: Vec<Arc<dyn LinkChangeListener>>,
     locks: Vec<Mutex<()>>,
 }
 
 impl CommandService {
     pub fn new(parts: CommandServiceParts) -> Self {
-        let CommandServiceParts { log, store, registry, progress, codes, clock, visibility_timeout } = parts;
+        let CommandServiceParts { log, store, registry, codes, clock, listeners } = parts;
         let locks = (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect();
-        Self { log, store, registry, progress, codes, clock, visibility_timeout, locks }
+        Self { log, store, registry, codes, clock, listeners, locks }
     }
 
     pub fn now(&self) -> kurz_domain::Timestamp {
@@ -125,16 +122,27 @@ impl CommandService {
         Ok(count)
     }
 
-    /// Appends durably, then waits until the read side shows the events (read-your-writes).
+    /// Appends durably, then folds the events into the link rows at once (read-your-writes) and
+    /// evicts cached copies. The projector folds the same events later, to the same result.
     async fn publish(&self, events: &[Event]) -> Result<(), InfraError> {
         if events.is_empty() {
             return Ok(());
         }
         let positions = self.log.append(events).await?;
-        if !self.progress.wait_applied(&positions, self.visibility_timeout).await {
-            // The events are durable and will be projected; the caller just may not see them yet.
-            metrics::counter!("command_visibility_timeouts_total").increment(1);
-            tracing::warn!(?positions, "answering before the read side caught up");
+        let records =
+            positions.into_iter().zip(events).map(|(position, event)| LogRecord { position, event: Ok(event.clone()) });
+        match self.store.apply_link_events(records.collect()).await {
+            Ok(changed) => {
+                for listener in &self.listeners {
+                    listener.links_changed(&changed);
+                }
+            }
+            // The events are durable and the projector will fold them; the caller may just not see
+            // them for a moment.
+            Err(error) => {
+                metrics::counter!("command_read_model_failures_total").increment(1);
+                tracing::warn!(%error, "answering before the read models show the command");
+            }
         }
         Ok(())
     }

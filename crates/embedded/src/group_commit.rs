@@ -45,8 +45,10 @@ pub trait Writes: Send + 'static {
 
 /// Most ops a group takes, so one huge queue cannot make a transaction unbounded.
 const MAX_GROUP: usize = 4096;
-/// Non-durable commits are made durable at least this often, bounding the replay after a crash.
-const FSYNC_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
+/// Non-durable commits are made durable at least this often: it bounds the replay after a crash
+/// (the read store is derived) and lets redb reuse freed pages. Each such fsync stalls the writer for
+/// milliseconds, so not every second.
+const FSYNC_AT_LEAST_EVERY: Duration = Duration::from_secs(10);
 
 /// How the writer thread competes for the CPU with the threads that answer requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

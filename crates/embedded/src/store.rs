@@ -9,11 +9,13 @@ use kurz_domain::stats::{DayStats, LinkStats, StatsDelta};
 use kurz_domain::{Code, DayRange, Event, Link, evolve};
 use kurz_ports::{InfraError, LogRecord, ReadStore};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
 
 use crate::OpenError;
 use crate::group_commit::{Answer, GroupCommitter, Priority, Reply, Writes, reply_with};
 
 const CONTEXT: &str = "embedded store";
+/// [`LinkRow`]s by code.
 const LINKS: TableDefinition<&str, &[u8]> = TableDefinition::new("links");
 /// One row per link and day with clicks: a stats read costs one row per day in range.
 const DAYS: TableDefinition<(&str, i32), &[u8]> = TableDefinition::new("click_days");
@@ -22,7 +24,9 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT_KEY: &str = "format";
 /// The layout of the rows above. A store of another layout is dropped and rebuilt from the log: it
 /// holds nothing the log does not.
-const FORMAT: u64 = 2;
+const FORMAT: u64 = 3;
+/// Most records the projector applies in one transaction.
+const APPLY_CHUNK: usize = 250;
 
 #[derive(Debug)]
 pub struct EmbeddedStore {
@@ -32,6 +36,25 @@ pub struct EmbeddedStore {
 
 enum StoreOp {
     Apply { records: Vec<LogRecord>, answer: Answer<Vec<Code>> },
+    ApplyLinkEvents { records: Vec<LogRecord>, answer: Answer<Vec<Code>> },
+}
+
+/// A link and the log offset of the last event folded into it. All events of a link are in one
+/// partition, so the offset orders them: an event at or below it is already in the row, whichever
+/// of the command side and the projector brings it first.
+#[derive(Debug, Serialize, Deserialize)]
+struct LinkRow {
+    link: Link,
+    last_offset: u64,
+}
+
+/// Which writer folds records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Folding {
+    /// The projector: every record, checkpoints moved with the effects.
+    Projection,
+    /// A command's own link events, right after their append: link rows only, checkpoints untouched.
+    Commanded,
 }
 
 impl EmbeddedStore {
@@ -109,64 +132,82 @@ impl Writes for StoreWrites {
     }
 
     fn apply(&mut self, txn: &WriteTransaction, op: StoreOp) -> Result<Reply, (redb::Error, Reply)> {
-        match op {
-            StoreOp::Apply { records, answer } => match project(txn, &records) {
-                Ok(changed) => Ok(reply_with(CONTEXT, answer, changed)),
-                Err(StoreFailure::Storage(e)) => Err((e, reply_with(CONTEXT, answer, Vec::new()))),
-                // A row that does not deserialise would fail every retry: stop the projector loudly.
-                Err(e @ StoreFailure::Row(_)) => Ok(Box::new(move |_| {
-                    let _ = answer.send(Err(InfraError::new(CONTEXT, e)));
-                })),
-            },
+        let (records, answer, folding) = match op {
+            StoreOp::Apply { records, answer } => (records, answer, Folding::Projection),
+            StoreOp::ApplyLinkEvents { records, answer } => (records, answer, Folding::Commanded),
+        };
+        match project(txn, &records, folding) {
+            Ok(changed) => Ok(reply_with(CONTEXT, answer, changed)),
+            Err(StoreFailure::Storage(e)) => Err((e, reply_with(CONTEXT, answer, Vec::new()))),
+            // A row that does not deserialise would fail every retry: stop the projector loudly.
+            Err(e @ StoreFailure::Row(_)) => Ok(Box::new(move |_| {
+                let _ = answer.send(Err(InfraError::new(CONTEXT, e)));
+            })),
         }
     }
 
     fn reject(op: StoreOp) -> Reply {
         match op {
-            StoreOp::Apply { answer, .. } => reply_with(CONTEXT, answer, Vec::new()),
+            StoreOp::Apply { answer, .. } | StoreOp::ApplyLinkEvents { answer, .. } => {
+                reply_with(CONTEXT, answer, Vec::new())
+            }
         }
     }
 
     fn rolled_back(&mut self, _: &Database) {}
 }
 
-/// Folds records into the read models, skipping any at or below their partition's checkpoint.
-fn project(txn: &WriteTransaction, records: &[LogRecord]) -> Result<Vec<Code>, StoreFailure> {
+/// Folds records into the read models. The projector skips records below their partition's
+/// checkpoint and moves it; either writer skips link events a row already holds.
+fn project(txn: &WriteTransaction, records: &[LogRecord], folding: Folding) -> Result<Vec<Code>, StoreFailure> {
     let mut checkpoints = txn.open_table(CHECKPOINTS)?;
     let mut links = txn.open_table(LINKS)?;
     let mut next: HashMap<u32, u64> = HashMap::new();
-    let mut folded: HashMap<Code, Option<Link>> = HashMap::new();
+    let mut folded: HashMap<Code, Option<LinkRow>> = HashMap::new();
     let mut changed: Vec<Code> = Vec::new();
     let mut delta = StatsDelta::default();
     for record in records {
-        let partition = record.position.partition;
-        let checkpoint = match next.get(&partition) {
-            Some(offset) => *offset,
-            None => checkpoints.get(partition)?.map_or(0, |v| v.value()),
-        };
-        if record.position.offset < checkpoint {
-            continue;
+        if folding == Folding::Projection {
+            let partition = record.position.partition;
+            let checkpoint = match next.get(&partition) {
+                Some(offset) => *offset,
+                None => checkpoints.get(partition)?.map_or(0, |v| v.value()),
+            };
+            if record.position.offset < checkpoint {
+                continue;
+            }
+            next.insert(partition, record.position.offset + 1);
         }
-        next.insert(partition, record.position.offset + 1);
         match &record.event {
             Err(reason) => tracing::warn!(?record.position, %reason, "skipping an undecodable record"),
-            Ok(Event::Clicked(click)) => delta.record(click),
+            Ok(Event::Clicked(click)) => {
+                if folding == Folding::Projection {
+                    delta.record(click);
+                }
+            }
             Ok(event) => {
                 let code = event.code();
-                let state = match folded.remove(code) {
-                    Some(state) => state,
-                    None => load_link(&links, code)?,
+                let row = match folded.remove(code) {
+                    Some(row) => row,
+                    None => load_row(&links, code)?,
                 };
-                folded.insert(code.clone(), evolve(state, event));
-                if !changed.contains(code) {
-                    changed.push(code.clone());
-                }
+                let offset = record.position.offset;
+                let row = match row {
+                    Some(row) if offset <= row.last_offset => Some(row),
+                    row => {
+                        if !changed.contains(code) {
+                            changed.push(code.clone());
+                        }
+                        evolve(row.map(|r| r.link), event).map(|link| LinkRow { link, last_offset: offset })
+                    }
+                };
+                folded.insert(code.clone(), row);
             }
         }
     }
-    for (code, link) in &folded {
-        if let Some(link) = link {
-            links.insert(code.as_str(), postcard::to_stdvec(link)?.as_slice())?;
+    for code in &changed {
+        if let Some(Some(row)) = folded.get(code) {
+            links.insert(code.as_str(), postcard::to_stdvec(row)?.as_slice())?;
         }
     }
     for (partition, offset) in next {
@@ -185,7 +226,7 @@ fn project(txn: &WriteTransaction, records: &[LogRecord]) -> Result<Vec<Code>, S
     Ok(changed)
 }
 
-fn load_link(links: &Table<&str, &[u8]>, code: &Code) -> Result<Option<Link>, StoreFailure> {
+fn load_row(links: &Table<&str, &[u8]>, code: &Code) -> Result<Option<LinkRow>, StoreFailure> {
     Ok(links.get(code.as_str())?.map(|row| postcard::from_bytes(row.value())).transpose()?)
 }
 
@@ -197,7 +238,9 @@ impl ReadStore for EmbeddedStore {
         let lookup = || -> Result<Option<Link>, StoreFailure> {
             let txn = self.db.begin_read()?;
             let links = txn.open_table(LINKS)?;
-            Ok(links.get(code.as_str())?.map(|row| postcard::from_bytes(row.value())).transpose()?)
+            let row: Option<LinkRow> =
+                links.get(code.as_str())?.map(|row| postcard::from_bytes(row.value())).transpose()?;
+            Ok(row.map(|row| row.link))
         };
         lookup().map_err(|e| InfraError::new("reading the embedded store", e))
     }
@@ -232,10 +275,26 @@ impl ReadStore for EmbeddedStore {
         .await
     }
 
-    async fn apply(&self, records: Vec<LogRecord>) -> Result<Vec<Code>, InfraError> {
+    /// Submitted in chunks, each atomic with its own checkpoints, so that a command's own write
+    /// (on its caller's critical path) waits behind one chunk rather than a whole batch.
+    async fn apply(&self, mut records: Vec<LogRecord>) -> Result<Vec<Code>, InfraError> {
+        let mut changed = Vec::new();
+        while !records.is_empty() {
+            let rest = records.split_off(records.len().min(APPLY_CHUNK));
+            let chunk = std::mem::replace(&mut records, rest);
+            for code in self.writer.ask(CONTEXT, |answer| StoreOp::Apply { records: chunk, answer }).await? {
+                if !changed.contains(&code) {
+                    changed.push(code);
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn apply_link_events(&self, records: Vec<LogRecord>) -> Result<Vec<Code>, InfraError> {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        self.writer.ask(CONTEXT, |answer| StoreOp::Apply { records, answer }).await
+        self.writer.ask(CONTEXT, |answer| StoreOp::ApplyLinkEvents { records, answer }).await
     }
 }

@@ -20,6 +20,12 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
     /// skipped, and the checkpoints move in the same atomic write as the effects. Undecodable records
     /// only move the checkpoint. Returns the codes whose link (not just stats) changed.
     async fn apply(&self, records: Vec<LogRecord>) -> Result<Vec<Code>, InfraError>;
+
+    /// Applies a command's own link events (creations, updates, deletions) right after their append,
+    /// so that the command's caller reads its write at once. Leaves checkpoints and stats to the
+    /// projector. Each link remembers the offset of the last event folded into it, so this and
+    /// [`ReadStore::apply`] may bring the same event in either order, or twice, to the same result.
+    async fn apply_link_events(&self, records: Vec<LogRecord>) -> Result<Vec<Code>, InfraError>;
 }
 
 /// Counts redirects against `max_clicks`, exactly, however many requests race.

@@ -55,6 +55,8 @@ macro_rules! read_store_conformance {
             unique_visitors_count_each_visitor_once,
             only_link_changes_are_reported,
             projections_survive_a_restart,
+            a_commands_own_link_events_show_at_once_and_the_projector_agrees,
+            a_late_link_event_never_rolls_a_link_back,
         );
     };
 }

@@ -134,3 +134,34 @@ pub async fn projections_survive_a_restart(storage: impl Storage<dyn ReadStore>)
     assert_eq!(store.checkpoints(1).await.expect("checkpoints"), vec![2]);
     assert_eq!(store.stats(&code("sierra"), DayRange::ALL).await.expect("stats").total_clicks, 1);
 }
+
+pub async fn a_commands_own_link_events_show_at_once_and_the_projector_agrees(storage: impl Storage<dyn ReadStore>) {
+    let store = storage.open().await;
+    let log = records(0, &[created("whiskey"), clicked("whiskey", 1, "v"), updated("whiskey", "https://new.example/")]);
+    let commanded = vec![log[0].clone(), log[2].clone()];
+    assert_eq!(store.apply_link_events(commanded).await.expect("apply"), vec![code("whiskey")]);
+    let link = store.link(&code("whiskey")).await.expect("read").expect("visible before the projector ran");
+    assert_eq!(link.spec.target.as_str(), "https://new.example/");
+    assert_eq!(store.checkpoints(1).await.expect("checkpoints"), vec![0], "checkpoints are the projector's");
+
+    let changed = store.apply(log).await.expect("apply");
+    assert!(changed.is_empty(), "the projector found the link events already folded: {changed:?}");
+    assert_eq!(store.link(&code("whiskey")).await.expect("read").expect("exists"), link);
+    assert_eq!(store.checkpoints(1).await.expect("checkpoints"), vec![3]);
+    assert_eq!(store.stats(&code("whiskey"), DayRange::ALL).await.expect("stats").total_clicks, 1);
+}
+
+pub async fn a_late_link_event_never_rolls_a_link_back(storage: impl Storage<dyn ReadStore>) {
+    let store = storage.open().await;
+    let log = records(0, &[created("xray"), updated("xray", "https://second.example/"), deleted("xray")]);
+    store.apply(log[..2].to_vec()).await.expect("projector");
+    // The command side brings an event the projector has already folded.
+    store.apply_link_events(vec![log[0].clone()]).await.expect("apply");
+    let link = store.link(&code("xray")).await.expect("read").expect("exists");
+    assert_eq!(link.spec.target.as_str(), "https://second.example/");
+    // And the other way round: the command side is ahead, the projector catches up.
+    store.apply_link_events(vec![log[2].clone()]).await.expect("apply");
+    store.apply(log).await.expect("projector");
+    let link = store.link(&code("xray")).await.expect("read").expect("exists");
+    assert_eq!((link.spec.target.as_str(), link.deleted_at), ("https://second.example/", Some(at(2000))));
+}
