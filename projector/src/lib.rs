@@ -24,11 +24,19 @@ pub struct ProjectorOptions {
     /// How long new records may wait to be folded together when no command is waiting to see
     /// its own: larger batches rewrite each stats row once for many clicks.
     pub linger: Duration,
+    /// While following the log, the most link events applied in one store write. Commands write
+    /// their own link events through the same writer, and wait behind whatever write is under way.
+    pub live_link_events_per_write: usize,
 }
 
 impl Default for ProjectorOptions {
     fn default() -> Self {
-        Self { batch_size: 50_000, idle_wait: Duration::from_millis(500), linger: Duration::from_millis(100) }
+        Self {
+            batch_size: 50_000,
+            idle_wait: Duration::from_millis(500),
+            linger: Duration::from_millis(100),
+            live_link_events_per_write: 250,
+        }
     }
 }
 
@@ -77,13 +85,13 @@ impl Projector {
     pub async fn step(&self) -> Result<usize, InfraError> {
         let from = self.applied.borrow().clone();
         let (batch, next) = self.read_batch(&from, None).await?;
-        self.apply_batch(batch, next).await
+        self.apply_batch(batch, next, Pace::Live).await
     }
 
     /// Applies everything that was in the log when called. Returns how many records it applied.
     pub async fn catch_up(&self) -> Result<u64, InfraError> {
         let target = self.log.end_offsets().await?;
-        let applied = self.drain(Some(&target)).await?;
+        let applied = self.drain(Some(&target), Pace::CatchUp).await?;
         self.record_lag().await;
         Ok(applied)
     }
@@ -92,7 +100,7 @@ impl Projector {
     pub async fn run(&self, cancel: CancellationToken) {
         let mut backoff = Duration::from_millis(50);
         while !cancel.is_cancelled() {
-            match self.drain(None).await {
+            match self.drain(None, Pace::Live).await {
                 Ok(_) => {
                     backoff = Duration::from_millis(50);
                     self.record_lag().await;
@@ -134,12 +142,13 @@ impl Projector {
 
     /// Applies batches until the log has no more (or, with `until`, up to those offsets), reading
     /// each next batch while the store applies the current one. Returns how many records it applied.
-    async fn drain(&self, until: Option<&[u64]>) -> Result<u64, InfraError> {
+    async fn drain(&self, until: Option<&[u64]>, pace: Pace) -> Result<u64, InfraError> {
         let from = self.applied.borrow().clone();
         let (mut batch, mut next) = self.read_batch(&from, until).await?;
         let mut total = 0;
         while !batch.is_empty() {
-            let (applied, read) = tokio::join!(self.apply_batch(batch, next.clone()), self.read_batch(&next, until));
+            let (applied, read) =
+                tokio::join!(self.apply_batch(batch, next.clone(), pace), self.read_batch(&next, until));
             total += applied? as u64;
             (batch, next) = read?;
         }
@@ -165,14 +174,21 @@ impl Projector {
         Ok((batch, next))
     }
 
-    async fn apply_batch(&self, batch: Vec<LogRecord>, next: Vec<u64>) -> Result<usize, InfraError> {
+    async fn apply_batch(&self, batch: Vec<LogRecord>, next: Vec<u64>, pace: Pace) -> Result<usize, InfraError> {
         if batch.is_empty() {
             return Ok(0);
         }
         let (records, undecodable) = (batch.len(), batch.iter().filter(|r| r.event.is_err()).count());
-        let changed = self.store.apply(batch).await?;
-        for listener in &self.listeners {
-            listener.links_changed(&changed);
+        let writes = match pace {
+            Pace::CatchUp => vec![batch],
+            Pace::Live => split_by_link_events(batch, self.options.live_link_events_per_write),
+        };
+        // Each write is atomic with the checkpoints it moves, so applying them in order is safe.
+        for write in writes {
+            let changed = self.store.apply(write).await?;
+            for listener in &self.listeners {
+                listener.links_changed(&changed);
+            }
         }
         metrics::counter!("projector_records_applied_total").increment(records as u64);
         metrics::counter!("projector_records_undecodable_total").increment(undecodable as u64);
@@ -187,6 +203,32 @@ impl Projector {
             metrics::gauge!("projector_lag_records").set(lag as f64);
         }
     }
+}
+
+/// Whether the projector catches up (nothing else writes: the fewer, larger writes the better) or
+/// follows the log (commands write too: no single write may take long).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    CatchUp,
+    Live,
+}
+
+/// Splits a batch after every `limit` link events; clicks ride along, they are cheap to fold.
+fn split_by_link_events(batch: Vec<LogRecord>, limit: usize) -> Vec<Vec<LogRecord>> {
+    let mut writes = vec![Vec::new()];
+    let mut link_events = 0;
+    for record in batch {
+        let is_link_event = matches!(&record.event, Ok(event) if !matches!(event, kurz_domain::Event::Clicked(_)));
+        if is_link_event {
+            if link_events == limit.max(1) {
+                writes.push(Vec::new());
+                link_events = 0;
+            }
+            link_events += 1;
+        }
+        writes.last_mut().expect("never empty").push(record);
+    }
+    writes
 }
 
 /// The projector's applied positions, to wait on for read-your-writes.
@@ -228,5 +270,33 @@ impl ProjectionProgress for Progress {
             positions.iter().all(|p| applied.get(p.partition as usize).is_some_and(|next| *next > p.offset))
         };
         matches!(tokio::time::timeout(timeout, applied.wait_for(done)).await, Ok(Ok(_)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kurz_domain::{Code, Event, LinkClicked, LinkDeleted, Timestamp};
+
+    use super::*;
+
+    fn record(offset: u64, link_event: bool) -> LogRecord {
+        let code = Code::parse("abc").expect("valid");
+        let event = if link_event {
+            Event::Deleted(LinkDeleted { code, deleted_at: Timestamp::from_millis(0) })
+        } else {
+            Event::Clicked(LinkClicked::new(code, Timestamp::from_millis(0), None, None, None))
+        };
+        LogRecord { position: Position { partition: 0, offset }, event: Ok(event) }
+    }
+
+    #[test]
+    fn live_writes_hold_at_most_the_limit_of_link_events_in_order() {
+        let pattern = [true, false, false, true, true, false, true, true, true];
+        let batch: Vec<LogRecord> = (0..).zip(pattern).map(|(offset, link)| record(offset, link)).collect();
+        let writes = split_by_link_events(batch.clone(), 2);
+        let link_events: Vec<usize> =
+            writes.iter().map(|w| w.iter().filter(|r| !matches!(r.event, Ok(Event::Clicked(_)))).count()).collect();
+        assert_eq!(link_events, vec![2, 2, 2]);
+        assert_eq!(writes.concat(), batch, "nothing lost, nothing reordered");
     }
 }

@@ -25,8 +25,6 @@ const FORMAT_KEY: &str = "format";
 /// The layout of the rows above. A store of another layout is dropped and rebuilt from the log: it
 /// holds nothing the log does not.
 const FORMAT: u64 = 3;
-/// Most records the projector applies in one transaction.
-const APPLY_CHUNK: usize = 250;
 
 #[derive(Debug)]
 pub struct EmbeddedStore {
@@ -275,20 +273,11 @@ impl ReadStore for EmbeddedStore {
         .await
     }
 
-    /// Submitted in chunks, each atomic with its own checkpoints, so that a command's own write
-    /// (on its caller's critical path) waits behind one chunk rather than a whole batch.
-    async fn apply(&self, mut records: Vec<LogRecord>) -> Result<Vec<Code>, InfraError> {
-        let mut changed = Vec::new();
-        while !records.is_empty() {
-            let rest = records.split_off(records.len().min(APPLY_CHUNK));
-            let chunk = std::mem::replace(&mut records, rest);
-            for code in self.writer.ask(CONTEXT, |answer| StoreOp::Apply { records: chunk, answer }).await? {
-                if !changed.contains(&code) {
-                    changed.push(code);
-                }
-            }
+    async fn apply(&self, records: Vec<LogRecord>) -> Result<Vec<Code>, InfraError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(changed)
+        self.writer.ask(CONTEXT, |answer| StoreOp::Apply { records, answer }).await
     }
 
     async fn apply_link_events(&self, records: Vec<LogRecord>) -> Result<Vec<Code>, InfraError> {
