@@ -10,9 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use kurz_ports::{EventLog, InfraError, LinkChangeListener, LogRecord, Position, ProjectionProgress, ReadStore};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy)]
@@ -21,8 +19,9 @@ pub struct ProjectorOptions {
     pub batch_size: usize,
     /// How long an idle projector waits for new records before polling again.
     pub idle_wait: Duration,
-    /// How long new records may wait to be folded together when no command is waiting to see
-    /// its own: larger batches rewrite each stats row once for many clicks.
+    /// How long new records may wait to be folded together: larger batches rewrite each stats row
+    /// once for many clicks. Commands do not wait for the projector (they fold their own link
+    /// events), so only stats see this delay.
     pub linger: Duration,
     /// While following the log, the most link events applied in one store write. Commands write
     /// their own link events through the same writer, and wait behind whatever write is under way.
@@ -47,14 +46,6 @@ pub struct Projector {
     listeners: Vec<Arc<dyn LinkChangeListener>>,
     options: ProjectorOptions,
     applied: watch::Sender<Vec<u64>>,
-    urgency: Arc<Urgency>,
-}
-
-/// Whether someone waits for the projector (a command answering read-your-writes).
-#[derive(Debug, Default)]
-struct Urgency {
-    waiting: AtomicUsize,
-    arrived: Notify,
 }
 
 impl Projector {
@@ -66,7 +57,7 @@ impl Projector {
     ) -> Result<Self, InfraError> {
         let checkpoints = store.checkpoints(log.partitions()).await?;
         let (applied, _) = watch::channel(checkpoints);
-        Ok(Self { log, store, listeners: Vec::new(), options, applied, urgency: Arc::default() })
+        Ok(Self { log, store, listeners: Vec::new(), options, applied })
     }
 
     /// Told about every changed link after its change is in the store and before progress moves.
@@ -77,7 +68,7 @@ impl Projector {
     }
 
     pub fn progress(&self) -> Progress {
-        Progress { applied: self.applied.subscribe(), urgency: Arc::clone(&self.urgency) }
+        Progress(self.applied.subscribe())
     }
 
     /// Reads one batch from every partition and applies it in one store write. Returns how many
@@ -109,7 +100,10 @@ impl Projector {
                         () = cancel.cancelled() => {}
                         () = self.log.wait_for_records(&seen, self.options.idle_wait) => {}
                     }
-                    self.linger_unless_urgent(&cancel).await;
+                    tokio::select! {
+                        () = cancel.cancelled() => {}
+                        () = tokio::time::sleep(self.options.linger) => {}
+                    }
                 }
                 Err(error) => {
                     tracing::error!(%error, retry_in_ms = backoff.as_millis(), "projection failed");
@@ -122,22 +116,6 @@ impl Projector {
             }
         }
         tracing::info!("projector stopped");
-    }
-
-    /// Lets records gather for a moment, unless someone waits for them (or starts to).
-    async fn linger_unless_urgent(&self, cancel: &CancellationToken) {
-        let arrived = self.urgency.arrived.notified();
-        tokio::pin!(arrived);
-        // Registered before the check, so a waiter arriving in between still cuts the linger short.
-        arrived.as_mut().enable();
-        if self.urgency.waiting.load(Ordering::SeqCst) > 0 {
-            return;
-        }
-        tokio::select! {
-            () = cancel.cancelled() => {}
-            () = arrived => {}
-            () = tokio::time::sleep(self.options.linger) => {}
-        }
     }
 
     /// Applies batches until the log has no more (or, with `until`, up to those offsets), reading
@@ -233,39 +211,18 @@ fn split_by_link_events(batch: Vec<LogRecord>, limit: usize) -> Vec<Vec<LogRecor
 
 /// The projector's applied positions, to wait on for read-your-writes.
 #[derive(Debug, Clone)]
-pub struct Progress {
-    applied: watch::Receiver<Vec<u64>>,
-    urgency: Arc<Urgency>,
-}
+pub struct Progress(watch::Receiver<Vec<u64>>);
 
 impl Progress {
     pub fn applied(&self) -> Vec<u64> {
-        self.applied.borrow().clone()
-    }
-}
-
-/// Counts a waiter for as long as it waits.
-struct Waiting<'a>(&'a Urgency);
-
-impl<'a> Waiting<'a> {
-    fn start(urgency: &'a Urgency) -> Self {
-        urgency.waiting.fetch_add(1, Ordering::SeqCst);
-        urgency.arrived.notify_waiters();
-        Self(urgency)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+        self.0.borrow().clone()
     }
 }
 
 #[async_trait]
 impl ProjectionProgress for Progress {
     async fn wait_applied(&self, positions: &[Position], timeout: Duration) -> bool {
-        let _waiting = Waiting::start(&self.urgency);
-        let mut applied = self.applied.clone();
+        let mut applied = self.0.clone();
         let done = |applied: &Vec<u64>| {
             positions.iter().all(|p| applied.get(p.partition as usize).is_some_and(|next| *next > p.offset))
         };

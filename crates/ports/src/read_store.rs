@@ -41,8 +41,8 @@ pub trait LinkChangeListener: Send + Sync + std::fmt::Debug {
     fn links_changed(&self, codes: &[Code]);
 }
 
-/// How far the projector has applied the log, for read-your-writes: a command answers only once the
-/// read models show its events.
+/// How far the projector has applied the log: for readiness, and for tools and tests that wait
+/// until the read models show everything appended so far.
 #[async_trait]
 pub trait ProjectionProgress: Send + Sync + std::fmt::Debug {
     /// `true` once every position has been applied to the read store; `false` after `timeout`.
