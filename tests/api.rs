@@ -222,8 +222,18 @@ async fn reported_clicks_are_accepted_as_a_batch_and_counted() {
     let bad_time = json!({"clicks": [{"code": code, "clicked_at": "noon"}]});
     let problem = expect_problem(app.post_json("/v1/clicks", &bad_time).await, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(problem["field"], "clicks[0].clicked_at");
+    // The test clock stands at 2026-11-21T00:00:00Z.
+    let skewed = json!({"clicks": [{"code": code, "clicked_at": "2026-11-21T00:04:00Z"}]});
+    assert_eq!(
+        app.post_json("/v1/clicks", &skewed).await.status(),
+        StatusCode::ACCEPTED,
+        "a little clock skew is fine"
+    );
+    let future = json!({"clicks": [{"code": code}, {"code": code, "clicked_at": "2026-11-22T00:00:00Z"}]});
+    let problem = expect_problem(app.post_json("/v1/clicks", &future).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(problem["field"], "clicks[1].clicked_at");
     app.settled().await;
-    assert_eq!(app.stats(&code).await["total_clicks"], 2, "a refused batch records nothing");
+    assert_eq!(app.stats(&code).await["total_clicks"], 3, "refused batches record nothing");
 }
 
 #[tokio::test]

@@ -22,6 +22,8 @@ use crate::service::{CommandError, CommandService, NewLink};
 const LINK_BODY_LIMIT: usize = 128 * 1024;
 const CLICKS_BODY_LIMIT: usize = 2 * 1024 * 1024;
 pub const MAX_CLICKS_PER_BATCH: usize = 1000;
+/// Reported clicks happened already; this much allows for the reporter's clock running ahead.
+const CLICK_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 
 #[derive(Debug, Clone)]
 pub struct RoutesConfig {
@@ -206,7 +208,14 @@ async fn record_clicks(State(state): State<AppState>, ApiJson(body): ApiJson<Cli
     for (i, click) in body.clicks.into_iter().enumerate() {
         let code = Code::parse(&click.code).map_err(|e| Problem::invalid_field(format!("clicks[{i}].code"), e))?;
         let clicked_at = match &click.clicked_at {
-            Some(raw) => timestamp(&format!("clicks[{i}].clicked_at"), raw)?,
+            Some(raw) => {
+                let field = format!("clicks[{i}].clicked_at");
+                let at = timestamp(&field, raw)?;
+                if at.as_millis() > now.as_millis() + CLICK_CLOCK_SKEW_MS {
+                    return Err(Problem::invalid_field(field, "lies in the future"));
+                }
+                at
+            }
             None => now,
         };
         clicks.push(LinkClicked::new(
