@@ -170,23 +170,9 @@ async fn invalid_values_are_422_naming_the_field() {
 #[tokio::test]
 async fn malformed_oversized_and_mistyped_bodies_are_400_413_415() {
     let (app, _dir) = spawn_app().await;
-    let malformed = app
-        .client
-        .post(app.url("/v1/links"))
-        .header("content-type", "application/json")
-        .body("{\"target_url\": ")
-        .send()
-        .await
-        .expect("request");
+    let malformed = app.post_raw("/v1/links", "application/json", "{\"target_url\": ").await;
     expect_problem(malformed, StatusCode::BAD_REQUEST).await;
-    let plain = app
-        .client
-        .post(app.url("/v1/links"))
-        .header("content-type", "text/plain")
-        .body("{}")
-        .send()
-        .await
-        .expect("request");
+    let plain = app.post_raw("/v1/links", "text/plain", "{}").await;
     expect_problem(plain, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     let huge = json!({"target_url": "https://example.com/", "metadata": {"k": "v".repeat(300_000)}});
     expect_problem(app.post_json("/v1/links", &huge).await, StatusCode::PAYLOAD_TOO_LARGE).await;

@@ -76,6 +76,11 @@ impl TestApp {
         self.client.post(self.url(path)).json(body).send().await.expect("request")
     }
 
+    /// A POST with a body sent as is, under the given content type.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: &'static str) -> Response {
+        self.client.post(self.url(path)).header("content-type", content_type).body(body).send().await.expect("request")
+    }
+
     pub async fn patch_json(&self, path: &str, body: &Value) -> Response {
         self.client.patch(self.url(path)).json(body).send().await.expect("request")
     }
