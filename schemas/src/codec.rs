@@ -7,7 +7,7 @@ use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
 use kurz_domain::Event;
 
-use crate::catalog::{Catalog, EventKind};
+use crate::catalog::{Catalog, EventKind, SchemaVersion};
 use crate::mapping::{self, FieldError};
 use crate::records::{LinkClickedV1, LinkCreatedV1, LinkDeletedV1, LinkUpdatedV1};
 use crate::wire::{self, FramingError};
@@ -61,12 +61,18 @@ impl Codec {
     /// The codec of the embedded event log, which has no registry: schema ids are the catalog's
     /// local ids.
     pub fn local(catalog: &'static Catalog) -> Self {
+        Self::with_ids(catalog, |version| version.local_id)
+    }
+
+    /// A codec whose schema ids are given by `id_of`, e.g. the ids a schema registry assigned when
+    /// the catalog's versions were registered.
+    pub fn with_ids(catalog: &'static Catalog, id_of: impl Fn(&SchemaVersion) -> u32) -> Self {
         let writers = EventKind::ALL
             .into_iter()
             .map(|kind| {
                 let (version, schema) = catalog.latest(kind);
                 let writer = GenericDatumWriter::builder(schema).build().expect("shipped schemas resolve");
-                (kind, (version.local_id, writer))
+                (kind, (id_of(version), writer))
             })
             .collect();
         let readers = catalog
@@ -77,7 +83,7 @@ impl Codec {
                     GenericDatumReader::builder(schema).reader_schema(latest).build().expect("shipped schemas resolve");
                 let direct = (latest_version.local_id == version.local_id)
                     .then(|| GenericDatumReader::builder(schema).build().expect("shipped schemas resolve"));
-                (version.local_id, Reader { kind: version.kind, resolving, direct })
+                (id_of(version), Reader { kind: version.kind, resolving, direct })
             })
             .collect();
         Self { writers, readers }
