@@ -57,6 +57,7 @@ macro_rules! read_store_conformance {
             projections_survive_a_restart,
             a_commands_own_link_events_show_at_once_and_the_projector_agrees,
             a_late_link_event_never_rolls_a_link_back,
+            racing_projectors_apply_each_record_once,
         );
     };
 }

@@ -165,3 +165,30 @@ pub async fn a_late_link_event_never_rolls_a_link_back(storage: impl Storage<dyn
     let link = store.link(&code("xray")).await.expect("read").expect("exists");
     assert_eq!((link.spec.target.as_str(), link.deleted_at), ("https://second.example/", Some(at(2000))));
 }
+
+/// Two projectors on one partition, as during a consumer-group rebalance: each record still counts
+/// once, whichever of them applies it.
+pub async fn racing_projectors_apply_each_record_once(storage: impl Storage<dyn ReadStore>) {
+    let store = storage.open().await;
+    let clicks: Vec<Event> = (0..200).map(|i| clicked("sierra", i, &format!("v{}", i % 7))).collect();
+    let all = records(0, &clicks);
+    let racers: Vec<_> = (0..4)
+        .map(|racer| {
+            let store = std::sync::Arc::clone(&store);
+            let all = all.clone();
+            tokio::spawn(async move {
+                // Overlapping batches of different sizes, as two consumers' fetches would be.
+                for batch in all.chunks(7 + racer * 5) {
+                    store.apply(batch.to_vec()).await.expect("apply");
+                }
+            })
+        })
+        .collect();
+    for racer in racers {
+        racer.await.expect("racer");
+    }
+    let stats = store.stats(&code("sierra"), DayRange::ALL).await.expect("stats");
+    assert_eq!(stats.total_clicks, 200);
+    assert_eq!(stats.unique_visitors, 7);
+    assert_eq!(store.checkpoints(1).await.expect("checkpoints"), vec![200]);
+}

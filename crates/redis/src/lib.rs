@@ -1,0 +1,20 @@
+//! Kurz on Redis: the read models (links, per-day click statistics, projection checkpoints), the
+//! write-side registries (alias claims, code-sequence leases, click quotas), the shared second cache
+//! level for link lookups and the invalidation channel that reaches every query-api instance.
+//!
+//! All keys of one deployment start with a configurable prefix. The read models need a single
+//! Redis (not Cluster): a projection write spans a partition's checkpoint and many links' keys in
+//! one atomic script.
+
+mod connection;
+mod quota;
+mod registry;
+mod store;
+
+pub use connection::{RedisConfig, RedisConnection};
+pub use quota::RedisClickQuota;
+pub use registry::RedisCodeRegistry;
+pub use store::RedisReadStore;
+
+#[cfg(feature = "testing")]
+pub mod testing;

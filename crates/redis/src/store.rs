@@ -1,0 +1,284 @@
+//! The read models in Redis.
+//!
+//! Keys (after the prefix):
+//! - `link:{code}`: hash `o` = offset of the last event folded into the link, `r` = the link
+//!   (postcard). A write lands only if its offset is higher, so the command side and the projector
+//!   may bring a link's events in either order, or twice.
+//! - `days:{code}`: hash day number → that day's click statistics (postcard), so a stats read costs
+//!   the same at 10 clicks and 10^8.
+//! - `checkpoints`: hash partition → offset of the next record to apply.
+//!
+//! A projection write is optimistic: it reads checkpoints, links and days, folds in Rust (the same
+//! fold as every store), then one script writes everything if the checkpoints are still what was
+//! read. Two projectors racing on a partition (a rebalance) cannot both apply a record: the loser
+//! reads again and skips what the winner applied.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use kurz_domain::stats::{DayStats, LinkStats, StatsDelta};
+use kurz_domain::{Code, Day, DayRange, Event, Link, evolve};
+use kurz_ports::{InfraError, LogRecord, ReadStore};
+use redis::Script;
+
+use crate::connection::{RedisConnection, redis_error};
+
+const CONTEXT: &str = "Redis read store";
+
+/// Checks the checkpoints, then writes links (if newer), days and the new checkpoints.
+/// KEYS: checkpoints, then one key per link write, then one per day write.
+/// ARGV: partition count P, then P × (partition, expected, next); link count L, then
+/// L × (offset, row); then day writes as (field, row).
+const WRITE: &str = r"
+local argv = 1
+local partitions = tonumber(ARGV[argv]); argv = argv + 1
+for i = 1, partitions do
+  local current = redis.call('HGET', KEYS[1], ARGV[argv]) or '0'
+  if current ~= ARGV[argv + 1] then return 0 end
+  argv = argv + 3
+end
+local key = 2
+local links = tonumber(ARGV[argv]); argv = argv + 1
+for i = 1, links do
+  local stored = redis.call('HGET', KEYS[key], 'o')
+  if not stored or tonumber(stored) < tonumber(ARGV[argv]) then
+    redis.call('HSET', KEYS[key], 'o', ARGV[argv], 'r', ARGV[argv + 1])
+  end
+  key = key + 1; argv = argv + 2
+end
+while key <= #KEYS do
+  redis.call('HSET', KEYS[key], ARGV[argv], ARGV[argv + 1])
+  key = key + 1; argv = argv + 2
+end
+argv = 2
+for i = 1, partitions do
+  redis.call('HSET', KEYS[1], ARGV[argv], ARGV[argv + 2])
+  argv = argv + 3
+end
+return 1
+";
+
+#[derive(Debug, Clone)]
+pub struct RedisReadStore {
+    redis: RedisConnection,
+    write: Script,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("a stored row does not decode: {0}")]
+struct Corrupt(#[from] postcard::Error);
+
+/// Which writer folds records (as in every store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Folding {
+    Projection,
+    Commanded,
+}
+
+/// A link as stored, with the offset of the last event folded into it.
+struct LinkRow {
+    link: Option<Link>,
+    last_offset: Option<u64>,
+}
+
+impl RedisReadStore {
+    pub fn new(redis: RedisConnection) -> Self {
+        Self { redis, write: Script::new(WRITE) }
+    }
+
+    fn checkpoints_key(&self) -> String {
+        self.redis.key("checkpoints", None)
+    }
+
+    async fn load_checkpoints(&self, partitions: &[u32]) -> Result<HashMap<u32, u64>, InfraError> {
+        if partitions.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let offsets: Vec<Option<u64>> = redis::cmd("HMGET")
+            .arg(self.checkpoints_key())
+            .arg(partitions)
+            .query_async(&mut self.redis.manager())
+            .await
+            .map_err(redis_error(CONTEXT))?;
+        Ok(partitions.iter().copied().zip(offsets.into_iter().map(Option::unwrap_or_default)).collect())
+    }
+
+    async fn load_links(&self, codes: &[Code]) -> Result<HashMap<Code, LinkRow>, InfraError> {
+        if codes.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut pipe = redis::pipe();
+        for code in codes {
+            pipe.cmd("HMGET").arg(self.redis.key("link", Some(code.as_str()))).arg("o").arg("r");
+        }
+        let rows: Vec<(Option<u64>, Option<Vec<u8>>)> =
+            pipe.query_async(&mut self.redis.manager()).await.map_err(redis_error(CONTEXT))?;
+        codes
+            .iter()
+            .zip(rows)
+            .map(|(code, (last_offset, row))| {
+                let link = row.map(|row| postcard::from_bytes(&row)).transpose().map_err(corrupt)?;
+                Ok((code.clone(), LinkRow { link, last_offset }))
+            })
+            .collect()
+    }
+
+    async fn load_days(&self, keys: &[(Code, Day)]) -> Result<Vec<Option<DayStats>>, InfraError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for (code, day) in keys {
+            pipe.cmd("HGET").arg(self.redis.key("days", Some(code.as_str()))).arg(day.days_since_epoch());
+        }
+        let rows: Vec<Option<Vec<u8>>> =
+            pipe.query_async(&mut self.redis.manager()).await.map_err(redis_error(CONTEXT))?;
+        rows.into_iter().map(|row| row.map(|row| postcard::from_bytes(&row)).transpose().map_err(corrupt)).collect()
+    }
+
+    /// One optimistic attempt: `None` when another projector moved a checkpoint meanwhile.
+    async fn try_project(&self, records: &[LogRecord], folding: Folding) -> Result<Option<Vec<Code>>, InfraError> {
+        let mut partitions: Vec<u32> = records.iter().map(|r| r.position.partition).collect();
+        partitions.sort_unstable();
+        partitions.dedup();
+        let checkpoints =
+            if folding == Folding::Projection { self.load_checkpoints(&partitions).await? } else { HashMap::new() };
+        let fresh: Vec<&LogRecord> = records
+            .iter()
+            .filter(|r| folding == Folding::Commanded || r.position.offset >= checkpoints[&r.position.partition])
+            .collect();
+
+        let mut link_codes: Vec<Code> = fresh
+            .iter()
+            .filter_map(|r| match &r.event {
+                Ok(Event::Clicked(_)) | Err(_) => None,
+                Ok(event) => Some(event.code().clone()),
+            })
+            .collect();
+        link_codes.sort_unstable();
+        link_codes.dedup();
+        let mut rows = self.load_links(&link_codes).await?;
+
+        let mut changed: Vec<Code> = Vec::new();
+        let mut delta = StatsDelta::default();
+        for record in &fresh {
+            match &record.event {
+                Err(reason) => tracing::warn!(?record.position, %reason, "skipping an undecodable record"),
+                Ok(Event::Clicked(click)) => {
+                    if folding == Folding::Projection {
+                        delta.record(click);
+                    }
+                }
+                Ok(event) => {
+                    let row = rows.get_mut(event.code()).expect("every link event's row was loaded");
+                    let offset = record.position.offset;
+                    if row.last_offset.is_some_and(|last| offset <= last) {
+                        continue;
+                    }
+                    row.link = evolve(row.link.take(), event);
+                    row.last_offset = Some(offset);
+                    if !changed.contains(event.code()) {
+                        changed.push(event.code().clone());
+                    }
+                }
+            }
+        }
+
+        let increments: Vec<((Code, Day), DayStats)> = delta.into_days().collect();
+        let day_keys: Vec<(Code, Day)> = increments.iter().map(|(key, _)| key.clone()).collect();
+        let stored_days = self.load_days(&day_keys).await?;
+
+        let mut invocation = self.write.key(self.checkpoints_key());
+        if folding == Folding::Projection {
+            let mut next: BTreeMap<u32, u64> = BTreeMap::new();
+            for record in &fresh {
+                let offset = next.entry(record.position.partition).or_default();
+                *offset = (*offset).max(record.position.offset + 1);
+            }
+            invocation.arg(next.len());
+            for (partition, next) in &next {
+                invocation.arg(partition).arg(checkpoints[partition]).arg(next);
+            }
+        } else {
+            invocation.arg(0);
+        }
+        let written: Vec<&Code> = changed.iter().filter(|code| rows[*code].link.is_some()).collect();
+        invocation.arg(written.len());
+        for code in written {
+            let row = &rows[code];
+            let link = row.link.as_ref().expect("filtered to links that exist");
+            invocation.key(self.redis.key("link", Some(code.as_str())));
+            invocation.arg(row.last_offset.expect("a folded link has an offset"));
+            invocation.arg(postcard::to_stdvec(link).map_err(corrupt)?);
+        }
+        for (((code, day), increment), stored) in increments.into_iter().zip(stored_days) {
+            let mut stats = stored.unwrap_or_default();
+            stats.merge(&increment);
+            invocation.key(self.redis.key("days", Some(code.as_str())));
+            invocation.arg(day.days_since_epoch()).arg(postcard::to_stdvec(&stats).map_err(corrupt)?);
+        }
+        let applied: i64 = invocation.invoke_async(&mut self.redis.manager()).await.map_err(redis_error(CONTEXT))?;
+        Ok((applied == 1).then_some(changed))
+    }
+
+    async fn project(&self, records: Vec<LogRecord>, folding: Folding) -> Result<Vec<Code>, InfraError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        loop {
+            if let Some(changed) = self.try_project(&records, folding).await? {
+                return Ok(changed);
+            }
+            tracing::info!("a checkpoint moved under this projection write (another projector?); reading again");
+        }
+    }
+}
+
+fn corrupt(error: postcard::Error) -> InfraError {
+    InfraError::new(CONTEXT, Corrupt(error))
+}
+
+#[async_trait]
+impl ReadStore for RedisReadStore {
+    async fn link(&self, code: &Code) -> Result<Option<Link>, InfraError> {
+        let row: Option<Vec<u8>> = redis::cmd("HGET")
+            .arg(self.redis.key("link", Some(code.as_str())))
+            .arg("r")
+            .query_async(&mut self.redis.manager())
+            .await
+            .map_err(redis_error(CONTEXT))?;
+        row.map(|row| postcard::from_bytes(&row)).transpose().map_err(corrupt)
+    }
+
+    async fn stats(&self, code: &Code, range: DayRange) -> Result<LinkStats, InfraError> {
+        if range.is_empty() {
+            return Ok(LinkStats::default());
+        }
+        let rows: Vec<(i32, Vec<u8>)> = redis::cmd("HGETALL")
+            .arg(self.redis.key("days", Some(code.as_str())))
+            .query_async(&mut self.redis.manager())
+            .await
+            .map_err(redis_error(CONTEXT))?;
+        let days = rows
+            .into_iter()
+            .map(|(day, row)| (Day::from_days_since_epoch(day), row))
+            .filter(|(day, _)| range.contains(*day))
+            .map(|(day, row)| Ok((day, postcard::from_bytes::<DayStats>(&row).map_err(corrupt)?)))
+            .collect::<Result<Vec<_>, InfraError>>()?;
+        Ok(LinkStats::from_days(days.iter().map(|(day, stats)| (*day, stats))))
+    }
+
+    async fn checkpoints(&self, partitions: u32) -> Result<Vec<u64>, InfraError> {
+        let all: Vec<u32> = (0..partitions).collect();
+        let stored = self.load_checkpoints(&all).await?;
+        Ok(all.iter().map(|p| stored[p]).collect())
+    }
+
+    async fn apply(&self, records: Vec<LogRecord>) -> Result<Vec<Code>, InfraError> {
+        self.project(records, Folding::Projection).await
+    }
+
+    async fn apply_link_events(&self, records: Vec<LogRecord>) -> Result<Vec<Code>, InfraError> {
+        self.project(records, Folding::Commanded).await
+    }
+}

@@ -1,0 +1,52 @@
+//! The Redis adapters pass every conformance suite of their ports, against a real Redis.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kurz_ports::conformance::Storage;
+use kurz_ports::{ClickQuota, CodeRegistry, ReadStore};
+use kurz_redis::testing::{self, TestRedis};
+use kurz_redis::{RedisClickQuota, RedisCodeRegistry, RedisConnection, RedisReadStore};
+
+/// A fresh key prefix per test; `open` connects again, as a restarted process would.
+struct FreshPrefix(TestRedis);
+
+impl FreshPrefix {
+    async fn connect(&self) -> RedisConnection {
+        RedisConnection::connect(&self.0.config).await.expect("connects to the test Redis")
+    }
+}
+
+#[async_trait]
+impl Storage<dyn ReadStore> for FreshPrefix {
+    async fn open(&self) -> Arc<dyn ReadStore> {
+        Arc::new(RedisReadStore::new(self.connect().await))
+    }
+}
+
+#[async_trait]
+impl Storage<dyn ClickQuota> for FreshPrefix {
+    async fn open(&self) -> Arc<dyn ClickQuota> {
+        Arc::new(RedisClickQuota::new(self.connect().await))
+    }
+}
+
+#[async_trait]
+impl Storage<dyn CodeRegistry> for FreshPrefix {
+    async fn open(&self) -> Arc<dyn CodeRegistry> {
+        Arc::new(RedisCodeRegistry::new(self.connect().await))
+    }
+}
+
+macro_rules! fresh_prefix {
+    () => {
+        match testing::redis_or_skip() {
+            Some(redis) => FreshPrefix(redis),
+            None => return,
+        }
+    };
+}
+
+kurz_ports::read_store_conformance!(fresh_prefix!());
+kurz_ports::click_quota_conformance!(fresh_prefix!());
+kurz_ports::code_registry_conformance!(fresh_prefix!());
