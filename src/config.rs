@@ -1,8 +1,8 @@
 //! Settings of the all-in-one process. Every field has a default; see the README for the table.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use kurz_service_kit::config::HttpConfig;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -13,26 +13,6 @@ pub struct Config {
     pub cache: CacheConfig,
     pub clicks: ClicksConfig,
     pub codes: CodesConfig,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HttpConfig {
-    pub listen: SocketAddr,
-    /// The origin short links are served from; `short_url` is this plus `/{code}`. Empty means
-    /// `http://` plus the bound address.
-    pub public_base_url: String,
-    pub trust_forwarded_for: bool,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            public_base_url: String::new(),
-            trust_forwarded_for: false,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

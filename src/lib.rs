@@ -2,7 +2,6 @@
 //! one HTTP port.
 
 mod config;
-mod secrets;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,11 +10,13 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use kurz_command_api::{CodeAllocator, CommandService, CommandServiceParts};
-use kurz_domain::CodeGenerator;
+use kurz_domain::{CodeGenerator, CodeKey};
 use kurz_embedded::{EmbeddedLog, EmbeddedStore, LogOptions};
 use kurz_ports::{EventLog, ProjectionProgress as _, ReadStore};
 use kurz_projector::{Progress, Projector, ProjectorOptions};
-use kurz_query_api::{ClickRecorder, ClickRecorderOptions, LinkCache, RedirectService, RedirectServiceParts};
+use kurz_query_api::{
+    ClickRecorder, ClickRecorderOptions, LinkCache, RedirectService, RedirectServiceParts, VisitorKey,
+};
 use kurz_service_kit::ops::{self, ReadinessCheck};
 use kurz_service_kit::{Clock, problem};
 use tokio::net::TcpListener;
@@ -47,7 +48,7 @@ impl Application {
         kurz_service_kit::telemetry::metrics();
         let data_dir = &config.storage.data_dir;
         std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-        let secrets = secrets::load_or_create(&data_dir.join("secret.key"))?;
+        let secrets = kurz_service_kit::secrets::load_or_create(&data_dir.join("secret.key"))?;
         let log = Arc::new(
             EmbeddedLog::open(&data_dir.join("events.redb"), LogOptions { partitions: config.storage.partitions })
                 .context("opening the event log")?,
@@ -69,7 +70,11 @@ impl Application {
             log: log.clone(),
             store: store.clone(),
             registry: log.clone(),
-            codes: CodeAllocator::new(CodeGenerator::new(secrets.code_key), log.clone(), config.codes.lease_block),
+            codes: CodeAllocator::new(
+                CodeGenerator::new(CodeKey::new(secrets.code_key)),
+                log.clone(),
+                config.codes.lease_block,
+            ),
             clock: clock.clone(),
             listeners: vec![cache.clone()],
         }));
@@ -85,7 +90,7 @@ impl Application {
             cache: cache.clone(),
             clicks: config.clicks.record_redirects.then(|| clicks.clone()),
             clock,
-            visitor_key: secrets.visitor_key,
+            visitor_key: VisitorKey(secrets.visitor_key),
         }));
 
         let listener =

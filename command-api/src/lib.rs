@@ -1,6 +1,8 @@
 //! The command side: requests become domain commands, commands become events in the log.
 
 mod codes;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 mod http;
 mod service;
 

@@ -4,6 +4,9 @@
 //! atomically, and records below a checkpoint are skipped. So the projector may crash anywhere and
 //! simply start again from the store's checkpoints; a rebuild is a start from an empty store.
 
+#[cfg(feature = "distributed")]
+pub mod distributed;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,8 +1,12 @@
 //! `projector`: folds the event log into the read models outside the `kurz` process.
 //!
-//! `projector --rebuild` deletes the read store and rebuilds it from offset 0, then exits;
-//! `projector` follows the log until SIGTERM. On the embedded default the files belong to one process
-//! at a time, so run it while `kurz` is stopped.
+//! `KURZ_MODE=distributed` (or `mode = "distributed"` in the config file): a consumer-group worker
+//! on Kafka and Redis until SIGTERM; `--rebuild` deletes the read models first, so the group
+//! replays the topic from offset 0.
+//!
+//! `mode = "embedded"` (the default): the files of the all-in-one `kurz`. `projector --rebuild`
+//! deletes the read store and rebuilds it from offset 0, then exits; `projector` follows the log
+//! until SIGTERM. The files belong to one process at a time, so run it while `kurz` is stopped.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,10 +23,25 @@ use tokio_util::sync::CancellationToken;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Read first, alone: which of the two configurations applies.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct ModeOnly {
+    mode: Mode,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default)]
 struct Config {
     storage: Storage,
+}
+
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Mode {
+    #[default]
+    Embedded,
+    Distributed,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -41,8 +60,16 @@ impl Default for Storage {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init_logging();
-    let config: Config = config::load()?;
     let rebuild = std::env::args().skip(1).any(|arg| arg == "--rebuild");
+    let ModeOnly { mode } = config::load()?;
+    if let Mode::Distributed = mode {
+        let config: kurz_projector::distributed::Config = config::load_ignoring(&["mode"])?;
+        let app = kurz_projector::distributed::Application::build(config, rebuild).await?;
+        let stop = CancellationToken::new();
+        shutdown::cancel_on_signal(stop.clone());
+        return app.run_until_stopped(stop).await;
+    }
+    let config: Config = config::load_ignoring(&["mode"])?;
     let (log_path, store_path) =
         (config.storage.data_dir.join("events.redb"), config.storage.data_dir.join("store.redb"));
     anyhow::ensure!(log_path.exists(), "no event log at {}", log_path.display());

@@ -149,6 +149,12 @@ impl LinkCache {
         }
     }
 
+    /// Forgets everything: for when invalidations may have been missed (a lost subscription).
+    pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -4,6 +4,8 @@
 
 mod cache;
 mod clicks;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 mod http;
 mod metrics;
 mod redirect;

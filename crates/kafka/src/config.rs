@@ -2,11 +2,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Where the events live in distributed mode: one topic keyed by link code, Avro values whose
 /// schemas are registered on a Confluent-compatible schema registry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Bootstrap servers, comma separated.
@@ -18,8 +18,8 @@ pub struct KafkaConfig {
     pub partitions: u32,
     pub replication_factor: i32,
     pub schema_registry_url: String,
-    /// How long an append may wait for the broker's acknowledgement before it fails.
-    #[serde(with = "millis")]
+    /// How long an append may wait for the broker's acknowledgement before it fails, in ms.
+    #[serde(rename = "delivery_timeout_ms", with = "millis")]
     pub delivery_timeout: Duration,
     /// Further librdkafka properties for every client (security, SASL, …).
     pub client: BTreeMap<String, String>,
@@ -54,7 +54,11 @@ impl KafkaConfig {
 mod millis {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+    }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         u64::deserialize(deserializer).map(Duration::from_millis)

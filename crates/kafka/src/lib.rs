@@ -3,11 +3,13 @@
 //! Confluent wire format, with schema ids from a schema registry.
 
 mod config;
+mod group;
 mod log;
 pub mod registry;
 mod topic;
 
 pub use config::KafkaConfig;
+pub use group::{GroupConsumer, GroupOptions, GroupSink, StopHandle};
 pub use log::KafkaEventLog;
 pub use topic::ensure_topic;
 

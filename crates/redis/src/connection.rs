@@ -46,6 +46,10 @@ impl RedisConnection {
         Ok(Self { manager, prefix: config.key_prefix.as_str().into() })
     }
 
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub(crate) fn manager(&self) -> ConnectionManager {
         self.manager.clone()
     }

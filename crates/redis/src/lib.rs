@@ -6,11 +6,13 @@
 //! Redis (not Cluster): a projection write spans a partition's checkpoint and many links' keys in
 //! one atomic script.
 
+mod changes;
 mod connection;
 mod quota;
 mod registry;
 mod store;
 
+pub use changes::{LinkChangePublisher, follow_link_changes};
 pub use connection::{RedisConfig, RedisConnection};
 pub use quota::RedisClickQuota;
 pub use registry::RedisCodeRegistry;

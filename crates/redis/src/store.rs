@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use kurz_domain::stats::{DayStats, LinkStats, StatsDelta};
 use kurz_domain::{Code, Day, DayRange, Event, Link, evolve};
 use kurz_ports::{InfraError, LogRecord, ReadStore};
-use redis::Script;
+use redis::{AsyncCommands, Script};
 
 use crate::connection::{RedisConnection, redis_error};
 
@@ -84,6 +84,36 @@ struct LinkRow {
 impl RedisReadStore {
     pub fn new(redis: RedisConnection) -> Self {
         Self { redis, write: Script::new(WRITE) }
+    }
+
+    /// Deletes the read models (links, click days, checkpoints) for a rebuild from offset 0, and
+    /// leaves the write-side keys (claims, sequences, quotas) alone. Returns how many keys went.
+    pub async fn clear(&self) -> Result<u64, InfraError> {
+        let mut connection = self.redis.manager();
+        let mut deleted = 0;
+        for kind in ["link", "days"] {
+            let pattern = self.redis.key(kind, Some("*"));
+            let keys: Vec<String> = {
+                let mut iter: redis::AsyncIter<'_, String> =
+                    connection.scan_match(&pattern).await.map_err(redis_error(CONTEXT))?;
+                let mut keys = Vec::new();
+                while let Some(key) = iter.next_item().await {
+                    keys.push(key.map_err(redis_error(CONTEXT))?);
+                }
+                keys
+            };
+            for chunk in keys.chunks(1000) {
+                let removed: u64 =
+                    redis::cmd("DEL").arg(chunk).query_async(&mut connection).await.map_err(redis_error(CONTEXT))?;
+                deleted += removed;
+            }
+        }
+        let removed: u64 = redis::cmd("DEL")
+            .arg(self.checkpoints_key())
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error(CONTEXT))?;
+        Ok(deleted + removed)
     }
 
     fn checkpoints_key(&self) -> String {

@@ -3,14 +3,23 @@
 //! (`KURZ_HTTP__LISTEN=0.0.0.0:8080`). `KURZ_TEST_*` variables belong to the test suites, not to
 //! a service's configuration.
 
+use std::net::SocketAddr;
+
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use serde::Serialize;
+use figment::value::{Dict, Value};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 pub fn load<T: Serialize + DeserializeOwned + Default>() -> anyhow::Result<T> {
+    load_ignoring(&[])
+}
+
+/// As [`load`], leaving out top-level keys that another part of the process reads (e.g. `mode`).
+pub fn load_ignoring<T: Serialize + DeserializeOwned + Default>(ignored: &[&str]) -> anyhow::Result<T> {
     let file = std::env::var("KURZ_CONFIG").unwrap_or_else(|_| "kurz.toml".to_owned());
-    Figment::from(Serialized::defaults(T::default()))
+    let invalid = |e: figment::Error| anyhow::anyhow!("invalid configuration: {e}");
+    let mut settings = Figment::from(Serialized::defaults(T::default()))
         .merge(Toml::file(file))
         .merge(
             Env::prefixed("KURZ_")
@@ -18,6 +27,28 @@ pub fn load<T: Serialize + DeserializeOwned + Default>() -> anyhow::Result<T> {
                 .split("__")
                 .ignore(&["config", "log_format"]),
         )
-        .extract()
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+        .extract::<Dict>()
+        .map_err(invalid)?;
+    settings.retain(|key, _| !ignored.iter().any(|i| key.eq_ignore_ascii_case(i)));
+    Value::from(settings).deserialize().map_err(invalid)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// The origin short links are served from; `short_url` is this plus `/{code}`. Empty means
+    /// `http://` plus the bound address.
+    pub public_base_url: String,
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_base_url: String::new(),
+            trust_forwarded_for: false,
+        }
+    }
 }

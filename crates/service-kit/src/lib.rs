@@ -6,6 +6,7 @@ pub mod json;
 pub mod ops;
 pub mod problem;
 pub mod representation;
+pub mod secrets;
 pub mod shutdown;
 pub mod telemetry;
 pub mod time_format;

@@ -1,0 +1,115 @@
+//! The command API as a service of its own: events to Kafka, link rows, alias claims and code
+//! leases in Redis, link changes announced to every query-api instance.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use kurz_domain::{CodeGenerator, CodeKey};
+use kurz_kafka::{KafkaConfig, KafkaEventLog};
+use kurz_ports::EventLog as _;
+use kurz_redis::{LinkChangePublisher, RedisCodeRegistry, RedisConfig, RedisConnection, RedisReadStore};
+use kurz_service_kit::config::HttpConfig;
+use kurz_service_kit::ops::{self, ReadinessCheck};
+use kurz_service_kit::{Clock, problem, secrets};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{CodeAllocator, CommandService, CommandServiceParts, RoutesConfig, routes};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub kafka: KafkaConfig,
+    pub redis: RedisConfig,
+    /// The deployment's shared secrets (32 bytes; the same file for every instance).
+    pub secret_key_file: PathBuf,
+    /// Sequence numbers leased per Redis round trip.
+    pub lease_block: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: HttpConfig::default(),
+            kafka: KafkaConfig::default(),
+            redis: RedisConfig::default(),
+            secret_key_file: PathBuf::from("secret.key"),
+            lease_block: 1000,
+        }
+    }
+}
+
+/// A built, bound, not yet running command API.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        kurz_service_kit::telemetry::metrics();
+        let secrets = secrets::load(&config.secret_key_file)?;
+        let log = Arc::new(KafkaEventLog::connect(&config.kafka).await.context("connecting to Kafka")?);
+        let redis = RedisConnection::connect(&config.redis).await.context("connecting to Redis")?;
+        let store = Arc::new(RedisReadStore::new(redis.clone()));
+        let registry = Arc::new(RedisCodeRegistry::new(redis.clone()));
+        let commands = Arc::new(CommandService::new(CommandServiceParts {
+            log: log.clone(),
+            store: store.clone(),
+            registry: registry.clone(),
+            codes: CodeAllocator::new(CodeGenerator::new(CodeKey::new(secrets.code_key)), registry, config.lease_block),
+            clock: Clock::system(),
+            listeners: vec![Arc::new(LinkChangePublisher::start(redis))],
+        }));
+
+        let listener =
+            TcpListener::bind(config.http.listen).await.with_context(|| format!("binding {}", config.http.listen))?;
+        let public_base_url: Arc<str> = if config.http.public_base_url.is_empty() {
+            format!("http://{}", listener.local_addr()?).into()
+        } else {
+            config.http.public_base_url.clone().into()
+        };
+        let router = Router::new()
+            .merge(routes(commands, RoutesConfig { public_base_url }))
+            .merge(ops::routes(readiness(log, store)))
+            .fallback(problem::no_route)
+            .method_not_allowed_fallback(problem::method_not_allowed)
+            .layer(axum::middleware::from_fn(ops::track_requests));
+        Ok(Self { listener, router })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `stop`, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(address = %self.local_addr(), "command-api is serving");
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+            .context("http server")?;
+        tracing::info!("command-api stopped");
+        Ok(())
+    }
+}
+
+fn readiness(log: Arc<KafkaEventLog>, store: Arc<RedisReadStore>) -> Vec<(&'static str, ReadinessCheck)> {
+    let log_check: ReadinessCheck = Arc::new(move || {
+        let log = log.clone();
+        Box::pin(async move { log.end_offsets().await.map(drop).map_err(|e| e.to_string()) })
+    });
+    let store_check: ReadinessCheck = Arc::new(move || {
+        let store = store.clone();
+        Box::pin(
+            async move { kurz_ports::ReadStore::checkpoints(&*store, 1).await.map(drop).map_err(|e| e.to_string()) },
+        )
+    });
+    vec![("event_log", log_check), ("read_store", store_check)]
+}

@@ -1,0 +1,280 @@
+//! Following the event topic on a consumer group: the projector's source in distributed mode.
+//!
+//! The group spreads partitions over the running projectors and moves them when one joins, leaves
+//! or dies. Effects are exactly once because the sink (the read store) keeps its own checkpoints,
+//! atomically with the effects: on every assignment the consumer starts each partition at the
+//! sink's checkpoint, and a record the sink already holds is skipped there. Offsets are committed
+//! to Kafka after the sink applied them, for lag monitoring and tools, never relied on for
+//! correctness.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use kurz_ports::{InfraError, LogRecord, Position};
+use kurz_schemas::Codec;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::{KafkaConfig, registry};
+
+/// Where the records go: the projector's store and listeners.
+#[async_trait]
+pub trait GroupSink: Send + Sync + 'static {
+    /// For each partition, the offset of the next record the sink needs.
+    async fn checkpoints(&self, partitions: &[u32]) -> Result<Vec<u64>, InfraError>;
+    /// Applies records with exactly-once effect (records below a checkpoint are skipped).
+    async fn apply(&self, records: Vec<LogRecord>) -> Result<(), InfraError>;
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupOptions {
+    pub group_id: String,
+    /// Most records applied in one sink write.
+    pub batch_size: usize,
+    /// How long the first record of a batch waits for company.
+    pub linger: Duration,
+    /// How long a silent worker (crashed, partitioned away) keeps its partitions before the group
+    /// hands them to the others.
+    pub session_timeout: Duration,
+}
+
+impl Default for GroupOptions {
+    fn default() -> Self {
+        Self {
+            group_id: "kurz-projector".into(),
+            batch_size: 20_000,
+            linger: Duration::from_millis(100),
+            session_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+struct GroupContext {
+    topic: Arc<str>,
+    sink: Arc<dyn GroupSink>,
+    runtime: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+}
+
+impl ClientContext for GroupContext {
+    fn stats(&self, statistics: Statistics) {
+        if let Some(topic) = statistics.topics.get(&*self.topic) {
+            let lag: i64 = topic.partitions.values().filter(|p| p.partition >= 0).map(|p| p.consumer_lag.max(0)).sum();
+            metrics::gauge!("projector_lag_records").set(lag as f64);
+        }
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    /// Starts newly assigned partitions at the sink's checkpoints (not at the committed offsets:
+    /// the sink is the truth, and after a rebuild it starts again from zero).
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.start_at_checkpoints(tpl);
+                tracing::info!(partitions = ?partitions_of(tpl, &self.topic), "partitions assigned");
+                if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!(partitions = ?partitions_of(tpl, &self.topic), "partitions revoked");
+                if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() }
+            }
+            other => {
+                tracing::error!(error = ?other, "rebalance failed");
+                if cooperative { Ok(()) } else { consumer.unassign() }
+            }
+        };
+        if let Err(error) = result {
+            tracing::error!(%error, "applying a rebalance failed");
+        }
+    }
+}
+
+fn partitions_of(tpl: &TopicPartitionList, topic: &str) -> Vec<u32> {
+    tpl.elements_for_topic(topic).iter().filter_map(|e| u32::try_from(e.partition()).ok()).collect()
+}
+
+impl GroupContext {
+    fn start_at_checkpoints(&self, tpl: &mut TopicPartitionList) {
+        let partitions = partitions_of(tpl, &self.topic);
+        let mut backoff = Duration::from_millis(100);
+        // Starting anywhere else could skip records the sink lacks: wait for the sink instead.
+        let checkpoints = loop {
+            match self.runtime.block_on(self.sink.checkpoints(&partitions)) {
+                Ok(checkpoints) => break checkpoints,
+                Err(error) if !self.stop.load(Ordering::SeqCst) => {
+                    tracing::error!(%error, retry_in_ms = backoff.as_millis(), "cannot read the sink's checkpoints");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(_) => return,
+            }
+        };
+        for (partition, checkpoint) in partitions.iter().zip(checkpoints) {
+            let at = Offset::Offset(i64::try_from(checkpoint).unwrap_or(i64::MAX));
+            if let Err(error) = tpl.set_partition_offset(&self.topic, partition_id(*partition), at) {
+                tracing::error!(%error, partition, "cannot set a start offset");
+            }
+        }
+    }
+}
+
+fn partition_id(partition: u32) -> i32 {
+    i32::try_from(partition).expect("partition counts fit Kafka's i32")
+}
+
+/// A projector's membership in the consumer group. [`GroupConsumer::run`] blocks its thread: the
+/// consumer polls there, and rebalances (which read the sink's checkpoints) run inside those polls.
+pub struct GroupConsumer {
+    consumer: BaseConsumer<GroupContext>,
+    topic: Arc<str>,
+    codec: Codec,
+    options: GroupOptions,
+    stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for GroupConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupConsumer")
+            .field("topic", &self.topic)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stops a running [`GroupConsumer`] from any thread.
+#[derive(Debug, Clone)]
+pub struct StopHandle(Arc<AtomicBool>);
+
+impl StopHandle {
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl GroupConsumer {
+    /// Joins the group and subscribes (the first join of a group takes a few seconds).
+    pub async fn join(
+        config: &KafkaConfig,
+        options: GroupOptions,
+        sink: Arc<dyn GroupSink>,
+    ) -> Result<Self, InfraError> {
+        crate::topic::ensure_topic(config).await?;
+        let codec = registry::register_catalog(&config.schema_registry_url, &config.topic).await?;
+        let topic: Arc<str> = config.topic.as_str().into();
+        let stop = Arc::new(AtomicBool::new(false));
+        let context = GroupContext {
+            topic: Arc::clone(&topic),
+            sink,
+            runtime: tokio::runtime::Handle::current(),
+            stop: Arc::clone(&stop),
+        };
+        let consumer: BaseConsumer<GroupContext> = config
+            .client_config()
+            .set("group.id", &options.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("statistics.interval.ms", "5000")
+            .set("session.timeout.ms", options.session_timeout.as_millis().to_string())
+            .set("heartbeat.interval.ms", (options.session_timeout / 4).as_millis().to_string())
+            .create_with_context(context)
+            .map_err(|error| InfraError::new("creating the Kafka consumer", error))?;
+        consumer
+            .subscribe(&[&config.topic])
+            .map_err(|error| InfraError::new("subscribing to the event topic", error))?;
+        Ok(Self { consumer, topic, codec, options, stop })
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(Arc::clone(&self.stop))
+    }
+
+    /// Polls, applies batches to the sink (retrying a failed batch, never skipping it) and commits
+    /// their offsets, until stopped. Call it on a thread of its own (`spawn_blocking`).
+    pub fn run(self) {
+        let runtime = self.consumer.context().runtime.clone();
+        let sink = Arc::clone(&self.consumer.context().sink);
+        while !self.stop.load(Ordering::SeqCst) {
+            let batch = self.collect_batch();
+            if batch.is_empty() {
+                continue;
+            }
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                match runtime.block_on(sink.apply(batch.clone())) {
+                    Ok(()) => break,
+                    Err(error) => {
+                        if self.stop.load(Ordering::SeqCst) {
+                            tracing::warn!(%error, "stopping with a batch not applied; it is read again at the next start");
+                            return;
+                        }
+                        tracing::error!(%error, retry_in_ms = backoff.as_millis(), "projection failed");
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            self.commit(&batch);
+        }
+        tracing::info!("leaving the consumer group");
+    }
+
+    fn collect_batch(&self) -> Vec<LogRecord> {
+        let mut batch = Vec::new();
+        let mut deadline: Option<Instant> = None;
+        while batch.len() < self.options.batch_size && !self.stop.load(Ordering::SeqCst) {
+            let timeout = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => Duration::from_millis(200),
+            };
+            if deadline.is_some() && timeout.is_zero() {
+                break;
+            }
+            match self.consumer.poll(timeout) {
+                None if deadline.is_none() => return batch,
+                None | Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Ok(message)) => {
+                    let position = Position {
+                        partition: u32::try_from(message.partition()).expect("partitions are non-negative"),
+                        offset: u64::try_from(message.offset()).expect("offsets are non-negative"),
+                    };
+                    let payload = message.payload().unwrap_or_default();
+                    let event = self.codec.decode(payload).map_err(|error| error.to_string());
+                    batch.push(LogRecord { position, event });
+                    deadline.get_or_insert_with(|| Instant::now() + self.options.linger);
+                }
+                Some(Err(error)) => tracing::warn!(%error, "consumer error"),
+            }
+        }
+        batch
+    }
+
+    fn commit(&self, batch: &[LogRecord]) {
+        let mut next: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
+        for record in batch {
+            let offset = next.entry(record.position.partition).or_default();
+            *offset = (*offset).max(record.position.offset + 1);
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (partition, offset) in next {
+            let at = Offset::Offset(i64::try_from(offset).unwrap_or(i64::MAX));
+            if offsets.add_partition_offset(&self.topic, partition_id(partition), at).is_err() {
+                return;
+            }
+        }
+        // A failed commit only delays lag reporting: the sink's checkpoints decide where to resume.
+        if let Err(error) = self.consumer.commit(&offsets, CommitMode::Async) {
+            tracing::debug!(%error, "offset commit failed");
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The projector as Kafka consumer-group workers: records from the event topic folded into the
+//! Redis read models, changed links announced to the query-api instances. Run as many as there are
+//! partitions worth sharing; the group moves partitions between them as they come and go.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use axum::Router;
+use kurz_kafka::{GroupConsumer, GroupOptions, GroupSink, KafkaConfig};
+use kurz_ports::{InfraError, LinkChangeListener, LogRecord, ReadStore};
+use kurz_redis::{LinkChangePublisher, RedisConfig, RedisConnection, RedisReadStore};
+use kurz_service_kit::config::HttpConfig;
+use kurz_service_kit::ops::{self, ReadinessCheck};
+use kurz_service_kit::problem;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Serves `/health`, `/ready` and `/metrics`.
+    pub http: HttpConfig,
+    pub kafka: KafkaConfig,
+    pub redis: RedisConfig,
+    /// Every projector of a deployment joins this consumer group.
+    pub group_id: String,
+    /// Most records applied in one read-store write.
+    pub batch_size: usize,
+    /// How long the first record of a batch waits for company, in ms.
+    pub linger_ms: u64,
+    /// How long a silent worker keeps its partitions before the group moves them, in ms.
+    pub session_timeout_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let group = GroupOptions::default();
+        Self {
+            http: HttpConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8082)), ..HttpConfig::default() },
+            kafka: KafkaConfig::default(),
+            redis: RedisConfig::default(),
+            group_id: group.group_id,
+            batch_size: group.batch_size,
+            linger_ms: u64::try_from(group.linger.as_millis()).unwrap_or(u64::MAX),
+            session_timeout_ms: u64::try_from(group.session_timeout.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// Applies to the read store, then tells the listeners which links changed.
+#[derive(Debug)]
+struct StoreSink {
+    store: Arc<dyn ReadStore>,
+    listeners: Vec<Arc<dyn LinkChangeListener>>,
+}
+
+#[async_trait]
+impl GroupSink for StoreSink {
+    async fn checkpoints(&self, partitions: &[u32]) -> Result<Vec<u64>, InfraError> {
+        let count = partitions.iter().max().map_or(0, |p| p + 1);
+        let all = self.store.checkpoints(count).await?;
+        Ok(partitions.iter().map(|p| all[*p as usize]).collect())
+    }
+
+    async fn apply(&self, records: Vec<LogRecord>) -> Result<(), InfraError> {
+        let (count, undecodable) = (records.len(), records.iter().filter(|r| r.event.is_err()).count());
+        let changed = self.store.apply(records).await?;
+        for listener in &self.listeners {
+            listener.links_changed(&changed);
+        }
+        metrics::counter!("projector_records_applied_total").increment(count as u64);
+        metrics::counter!("projector_records_undecodable_total").increment(undecodable as u64);
+        Ok(())
+    }
+}
+
+/// A joined, bound, not yet running projector worker.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    consumer: GroupConsumer,
+}
+
+impl Application {
+    /// Connects and joins the group. With `rebuild`, first deletes the read models, so every
+    /// partition starts again from offset 0 (every worker of the group follows at its next
+    /// rebalance, which this worker's joining causes).
+    pub async fn build(config: Config, rebuild: bool) -> anyhow::Result<Self> {
+        kurz_service_kit::telemetry::metrics();
+        let redis = RedisConnection::connect(&config.redis).await.context("connecting to Redis")?;
+        let store = Arc::new(RedisReadStore::new(redis.clone()));
+        if rebuild {
+            let deleted = store.clear().await.context("deleting the read models")?;
+            tracing::info!(deleted, "read models deleted; rebuilding from offset 0");
+        }
+        let sink =
+            Arc::new(StoreSink { store: store.clone(), listeners: vec![Arc::new(LinkChangePublisher::start(redis))] });
+        let options = GroupOptions {
+            group_id: config.group_id.clone(),
+            batch_size: config.batch_size,
+            linger: Duration::from_millis(config.linger_ms),
+            session_timeout: Duration::from_millis(config.session_timeout_ms),
+        };
+        let consumer = GroupConsumer::join(&config.kafka, options, sink).await.context("joining the consumer group")?;
+        let listener =
+            TcpListener::bind(config.http.listen).await.with_context(|| format!("binding {}", config.http.listen))?;
+        let store_check: ReadinessCheck = Arc::new(move || {
+            let store = store.clone();
+            Box::pin(async move { store.checkpoints(1).await.map(drop).map_err(|e| e.to_string()) })
+        });
+        let router = Router::new()
+            .merge(ops::routes(vec![("read_store", store_check)]))
+            .fallback(problem::no_route)
+            .layer(axum::middleware::from_fn(ops::track_requests));
+        Ok(Self { listener, router, consumer })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Projects until `stop`; the batch under way is applied and committed before the worker
+    /// leaves the group.
+    pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let Self { listener, router, consumer } = self;
+        tracing::info!(address = %listener.local_addr()?, "projector is serving its ops endpoints");
+        let halt = consumer.stop_handle();
+        let worker = tokio::task::spawn_blocking(move || consumer.run());
+        let served = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await;
+        halt.stop();
+        worker.await.context("consumer thread")?;
+        tracing::info!("projector stopped");
+        served.context("http server")
+    }
+}

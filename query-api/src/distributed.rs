@@ -1,0 +1,149 @@
+//! The query API as a service of its own: links and stats from Redis behind the in-process cache,
+//! kept fresh by link-change announcements; click quotas in Redis; clicks appended to Kafka.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use kurz_kafka::{KafkaConfig, KafkaEventLog};
+use kurz_ports::{EventLog as _, LinkChangeListener, ReadStore as _};
+use kurz_redis::{RedisClickQuota, RedisConfig, RedisConnection, RedisReadStore, follow_link_changes};
+use kurz_service_kit::config::HttpConfig;
+use kurz_service_kit::ops::{self, ReadinessCheck};
+use kurz_service_kit::{Clock, problem, secrets};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    ClickRecorder, ClickRecorderOptions, LinkCache, RedirectService, RedirectServiceParts, RoutesConfig, VisitorKey,
+    routes,
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub kafka: KafkaConfig,
+    pub redis: RedisConfig,
+    /// The deployment's shared secrets (32 bytes; the same file for every instance).
+    pub secret_key_file: PathBuf,
+    /// Links (and unknown codes) held in the in-process cache.
+    pub cache_capacity: usize,
+    /// Record a click for every redirect served.
+    pub record_redirects: bool,
+    /// Clicks queued in memory on their way to Kafka.
+    pub click_queue_capacity: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: HttpConfig::default(),
+            kafka: KafkaConfig::default(),
+            redis: RedisConfig::default(),
+            secret_key_file: PathBuf::from("secret.key"),
+            cache_capacity: 1_000_000,
+            record_redirects: true,
+            click_queue_capacity: 100_000,
+        }
+    }
+}
+
+/// A built, bound, not yet running query API.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    clicks: ClickRecorder,
+    clicks_task: JoinHandle<()>,
+    background_stop: CancellationToken,
+    changes_task: JoinHandle<()>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        kurz_service_kit::telemetry::metrics();
+        let secrets = secrets::load(&config.secret_key_file)?;
+        let log = Arc::new(KafkaEventLog::connect(&config.kafka).await.context("connecting to Kafka")?);
+        let redis = RedisConnection::connect(&config.redis).await.context("connecting to Redis")?;
+        let store = Arc::new(RedisReadStore::new(redis.clone()));
+        let cache = Arc::new(LinkCache::new(config.cache_capacity));
+
+        let background_stop = CancellationToken::new();
+        let changes_task = tokio::spawn(follow_link_changes(
+            config.redis.clone(),
+            cache.clone() as Arc<dyn LinkChangeListener>,
+            {
+                let cache = cache.clone();
+                move || cache.clear()
+            },
+            background_stop.clone(),
+        ));
+        let (clicks, clicks_task) = ClickRecorder::start(
+            log.clone(),
+            ClickRecorderOptions { queue_capacity: config.click_queue_capacity, ..ClickRecorderOptions::default() },
+            background_stop.clone(),
+        );
+        let redirects = Arc::new(RedirectService::new(RedirectServiceParts {
+            store: store.clone(),
+            quota: Arc::new(RedisClickQuota::new(redis)),
+            cache,
+            clicks: config.record_redirects.then(|| clicks.clone()),
+            clock: Clock::system(),
+            visitor_key: VisitorKey(secrets.visitor_key),
+        }));
+
+        let listener =
+            TcpListener::bind(config.http.listen).await.with_context(|| format!("binding {}", config.http.listen))?;
+        let public_base_url: Arc<str> = if config.http.public_base_url.is_empty() {
+            format!("http://{}", listener.local_addr()?).into()
+        } else {
+            config.http.public_base_url.clone().into()
+        };
+        let router = Router::new()
+            .merge(routes(
+                redirects,
+                RoutesConfig { public_base_url, trust_forwarded_for: config.http.trust_forwarded_for },
+            ))
+            .merge(ops::routes(readiness(log, store)))
+            .fallback(problem::no_route)
+            .method_not_allowed_fallback(problem::method_not_allowed)
+            .layer(axum::middleware::from_fn(ops::track_requests));
+        Ok(Self { listener, router, clicks, clicks_task, background_stop, changes_task })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `stop`, then drains: in-flight requests finish and queued clicks are appended.
+    pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let Self { listener, router, clicks, clicks_task, background_stop, changes_task } = self;
+        tracing::info!(address = %listener.local_addr()?, "query-api is serving");
+        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        background_stop.cancel();
+        clicks_task.await.context("click recorder")?;
+        drop(clicks);
+        changes_task.await.context("link change follower")?;
+        tracing::info!("query-api stopped");
+        served.context("http server")
+    }
+}
+
+fn readiness(log: Arc<KafkaEventLog>, store: Arc<RedisReadStore>) -> Vec<(&'static str, ReadinessCheck)> {
+    let log_check: ReadinessCheck = Arc::new(move || {
+        let log = log.clone();
+        Box::pin(async move { log.end_offsets().await.map(drop).map_err(|e| e.to_string()) })
+    });
+    let store_check: ReadinessCheck = Arc::new(move || {
+        let store = store.clone();
+        Box::pin(async move { store.checkpoints(1).await.map(drop).map_err(|e| e.to_string()) })
+    });
+    vec![("event_log", log_check), ("read_store", store_check)]
+}

@@ -1,0 +1,238 @@
+//! Distributed mode end to end: command-api, projector and query-api as separate processes on a
+//! Kafka-protocol broker (tansu) and Redis, with the fault cases that must not lose a click.
+
+mod services;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use kurz_kafka::testing::broker_or_skip;
+use kurz_redis::testing::redis_or_skip;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use services::{Deployment, Service};
+
+macro_rules! deployment {
+    () => {{
+        let Some(brokers) = broker_or_skip() else { return };
+        let Some(redis) = redis_or_skip() else { return };
+        Deployment::new(brokers, redis).await
+    }};
+}
+
+fn client() -> Client {
+    Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+async fn create(commands: &Service, body: Value) -> Value {
+    let response = client().post(format!("{}/v1/links", commands.url)).json(&body).send().await.expect("create");
+    assert_eq!(response.status(), StatusCode::CREATED, "{body}");
+    response.json().await.expect("json")
+}
+
+async fn redirect(queries: &Service, code: &str) -> (StatusCode, Option<String>) {
+    let response = client().get(format!("{}/{code}", queries.url)).send().await.expect("redirect");
+    let location = response.headers().get("location").map(|l| l.to_str().expect("ascii").to_owned());
+    (response.status(), location)
+}
+
+async fn total_clicks(queries: &Service, code: &str) -> u64 {
+    let response = client().get(format!("{}/v1/links/{code}/stats", queries.url)).send().await.expect("stats");
+    let stats: Value = response.json().await.expect("json");
+    stats["total_clicks"].as_u64().unwrap_or_default()
+}
+
+/// Polls until `check` holds: the projector catches up in its own time, and the test waits for the
+/// state it needs rather than for a guessed duration.
+async fn eventually<F: AsyncFn() -> bool>(what: &str, within: Duration, check: F) {
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what} within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn clicks_reach(queries: &Service, expected: &[(String, u64)]) {
+    let deadline = Instant::now() + Duration::from_mins(1);
+    loop {
+        let mut counted = Vec::new();
+        for (code, _) in expected {
+            counted.push((code.clone(), total_clicks(queries, code).await));
+        }
+        if counted == expected {
+            return;
+        }
+        let behind = counted.iter().zip(expected).all(|((_, counted), (_, served))| counted <= served);
+        assert!(behind, "never more clicks than redirects served: counted {counted:?}, served {expected:?}");
+        assert!(
+            Instant::now() < deadline,
+            "every redirect counted within a minute: counted {counted:?}, served {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_redirects_and_stats_across_separate_services() {
+    let deployment = deployment!();
+    let projector = deployment.projector();
+    let commands = deployment.command_api();
+    let queries = deployment.query_api();
+
+    let mut expected = Vec::new();
+    for i in 0..10_u64 {
+        let link = create(&commands, json!({ "target_url": format!("https://example.com/{i}") })).await;
+        let code = link["code"].as_str().expect("code").to_owned();
+        // Read-your-writes across services: the command side wrote the link row before its 201.
+        for _ in 0..=i {
+            assert_eq!(redirect(&queries, &code).await, (StatusCode::FOUND, Some(format!("https://example.com/{i}"))));
+        }
+        expected.push((code, i + 1));
+    }
+    let alias = create(&commands, json!({ "target_url": "https://example.com/alias", "alias": "launch-2026" })).await;
+    assert_eq!(alias["code"], "launch-2026");
+    let taken = client()
+        .post(format!("{}/v1/links", commands.url))
+        .json(&json!({ "target_url": "https://example.com/other", "alias": "launch-2026" }))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    assert_eq!(redirect(&queries, "unknown-code").await.0, StatusCode::NOT_FOUND);
+
+    clicks_reach(&queries, &expected).await;
+
+    // Changes reach the query side's in-process cache within a second.
+    let (code, _) = &expected[3];
+    let moved = client()
+        .patch(format!("{}/v1/links/{code}", commands.url))
+        .json(&json!({ "target_url": "https://moved.example/" }))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(moved.status(), StatusCode::OK);
+    eventually("the update reaches the query side", Duration::from_secs(1), async || {
+        redirect(&queries, code).await.1.as_deref() == Some("https://moved.example/")
+    })
+    .await;
+    let deleted = client().delete(format!("{}/v1/links/{code}", commands.url)).send().await.expect("delete");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    eventually("the deletion reaches the query side", Duration::from_secs(1), async || {
+        redirect(&queries, code).await.0 == StatusCode::GONE
+    })
+    .await;
+
+    for service in [queries, commands, projector] {
+        service.terminate();
+    }
+}
+
+/// Redirect traffic that runs until stopped, counting the redirects served per code.
+struct Traffic {
+    served: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    workers: Vec<tokio::task::JoinHandle<BTreeMap<String, u64>>>,
+}
+
+impl Traffic {
+    fn start(queries: &Service, codes: &[String]) -> Self {
+        let (served, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+        let workers = (0..4)
+            .map(|worker| {
+                let (url, codes) = (queries.url.clone(), codes.to_vec());
+                let (served, stop) = (Arc::clone(&served), Arc::clone(&stop));
+                tokio::spawn(async move {
+                    let client = client();
+                    let mut counts = BTreeMap::new();
+                    for code in codes.iter().cycle().skip(worker) {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let response = client.get(format!("{url}/{code}")).send().await.expect("redirect");
+                        assert_eq!(response.status(), StatusCode::FOUND, "redirects keep working");
+                        *counts.entry(code.clone()).or_default() += 1;
+                        served.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    counts
+                })
+            })
+            .collect();
+        Self { served, stop, workers }
+    }
+
+    /// Returns once `more` further redirects were served.
+    async fn serve(&self, more: u64) {
+        let target = self.served.load(Ordering::SeqCst) + more;
+        eventually("redirect traffic moves on", Duration::from_mins(1), async || {
+            self.served.load(Ordering::SeqCst) >= target
+        })
+        .await;
+    }
+
+    async fn finish(self) -> Vec<(String, u64)> {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut total: BTreeMap<String, u64> = BTreeMap::new();
+        for worker in self.workers {
+            for (code, count) in worker.await.expect("traffic worker") {
+                *total.entry(code).or_default() += count;
+            }
+        }
+        total.into_iter().collect()
+    }
+}
+
+async fn some_links(commands: &Service, count: usize) -> Vec<String> {
+    let mut codes = Vec::new();
+    for i in 0..count {
+        let link = create(commands, json!({ "target_url": format!("https://example.com/{i}") })).await;
+        codes.push(link["code"].as_str().expect("code").to_owned());
+    }
+    codes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_killed_mid_stream_and_restarted_counts_every_click_once() {
+    let deployment = deployment!();
+    let projector = deployment.projector();
+    let commands = deployment.command_api();
+    let queries = deployment.query_api();
+    let codes = some_links(&commands, 8).await;
+
+    let traffic = Traffic::start(&queries, &codes);
+    traffic.serve(400).await;
+    projector.kill_9();
+    traffic.serve(400).await;
+    let projector = deployment.projector();
+    traffic.serve(400).await;
+    let served = traffic.finish().await;
+
+    clicks_reach(&queries, &served).await;
+    for service in [queries, commands, projector] {
+        service.terminate();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_projectors_one_killed_the_survivor_takes_over_and_counts_every_click_once() {
+    let deployment = deployment!();
+    let first = deployment.projector();
+    let second = deployment.projector();
+    let commands = deployment.command_api();
+    let queries = deployment.query_api();
+    let codes = some_links(&commands, 8).await;
+
+    let traffic = Traffic::start(&queries, &codes);
+    traffic.serve(400).await;
+    first.kill_9();
+    traffic.serve(800).await;
+    let served = traffic.finish().await;
+
+    // The survivor gets the dead one's partitions once the group notices (session timeout).
+    clicks_reach(&queries, &served).await;
+    for service in [queries, commands, second] {
+        service.terminate();
+    }
+}

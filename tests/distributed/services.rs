@@ -1,0 +1,156 @@
+//! The three distributed services as real processes, on the test broker and the test Redis.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{OnceLock, mpsc};
+use std::time::Duration;
+
+use kurz_kafka::testing::unique_name;
+use kurz_redis::testing::TestRedis;
+use kurz_registry_standin::RegistryStandIn;
+use serde_json::Value;
+
+/// The shared ground of one deployment: topic, key prefix, consumer group, registry, secrets.
+pub struct Deployment {
+    pub brokers: String,
+    pub redis: TestRedis,
+    pub registry: RegistryStandIn,
+    pub topic: String,
+    pub group: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Deployment {
+    pub async fn new(brokers: String, redis: TestRedis) -> Self {
+        let registry = RegistryStandIn::start().await.expect("registry stand-in starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("secret.key"), [7u8; 32]).expect("secret key written");
+        Self { brokers, redis, registry, topic: unique_name("e2e"), group: unique_name("projectors"), dir }
+    }
+
+    fn environment(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("KURZ_HTTP__LISTEN", "127.0.0.1:0".into()),
+            ("KURZ_KAFKA__BROKERS", self.brokers.clone()),
+            ("KURZ_KAFKA__TOPIC", self.topic.clone()),
+            ("KURZ_KAFKA__PARTITIONS", "4".into()),
+            ("KURZ_KAFKA__REPLICATION_FACTOR", "1".into()),
+            ("KURZ_KAFKA__SCHEMA_REGISTRY_URL", self.registry.url()),
+            ("KURZ_REDIS__URL", self.redis.config.url.clone()),
+            ("KURZ_REDIS__KEY_PREFIX", self.redis.config.key_prefix.clone()),
+            ("KURZ_LOG_FORMAT", "json".into()),
+            ("RUST_LOG", "info".into()),
+        ]
+    }
+
+    pub fn command_api(&self) -> Service {
+        let key = self.dir.path().join("secret.key");
+        Service::start("command-api", &self.environment(), &[("KURZ_SECRET_KEY_FILE", path(&key))])
+    }
+
+    pub fn query_api(&self) -> Service {
+        let key = self.dir.path().join("secret.key");
+        Service::start("query-api", &self.environment(), &[("KURZ_SECRET_KEY_FILE", path(&key))])
+    }
+
+    pub fn projector(&self) -> Service {
+        let extra = [
+            ("KURZ_MODE", "distributed".into()),
+            ("KURZ_GROUP_ID", self.group.clone()),
+            // The broker's minimum: a killed worker's partitions move on after six seconds.
+            ("KURZ_SESSION_TIMEOUT_MS", "6000".into()),
+        ];
+        Service::start("projector", &self.environment(), &extra)
+    }
+}
+
+fn path(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// A running service process; killed when dropped.
+pub struct Service {
+    pub name: &'static str,
+    child: Child,
+    pub url: String,
+}
+
+impl Service {
+    fn start(name: &'static str, environment: &[(&'static str, String)], extra: &[(&'static str, String)]) -> Self {
+        let mut command = Command::new(binary(name));
+        command.envs(environment.iter().cloned()).envs(extra.iter().cloned());
+        command.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("{name} starts: {e}"));
+        let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                let message = parsed["fields"]["message"].as_str().unwrap_or_default();
+                if message.ends_with("is serving") || message.ends_with("serving its ops endpoints") {
+                    let _ = sender.send(parsed["fields"]["address"].as_str().unwrap_or_default().to_owned());
+                } else if parsed["level"] == "ERROR" || parsed.is_null() {
+                    eprintln!("[{name}] {line}");
+                }
+            }
+        });
+        let address =
+            receiver.recv_timeout(Duration::from_mins(1)).unwrap_or_else(|_| panic!("{name} reports its address"));
+        Self { name, child, url: format!("http://{address}") }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no drain, no goodbye.
+    pub fn kill_9(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reaped");
+    }
+
+    /// SIGTERM, then waits for the graceful exit.
+    pub fn terminate(mut self) {
+        let status = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status().expect("kill runs");
+        assert!(status.success());
+        let exit = self.child.wait().expect("exits");
+        assert!(exit.success(), "{} exits cleanly after SIGTERM: {exit}", self.name);
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The service binaries of this build, beside this test's directory (`target/<profile>/`). Built
+/// once per test run, so that a test of this package alone never runs stale binaries (a no-op under
+/// `cargo test --workspace`, which has just built them).
+fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable");
+        let dir = exe.parent().and_then(Path::parent).expect("target directory").to_path_buf();
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args([
+            "build",
+            "--package",
+            "kurz-command-api",
+            "--package",
+            "kurz-query-api",
+            "--package",
+            "kurz-projector",
+        ]);
+        cargo.arg("--bins");
+        if dir.file_name().is_some_and(|profile| profile == "release") {
+            cargo.arg("--release");
+        }
+        let status = cargo.status().expect("cargo runs");
+        assert!(status.success(), "building the service binaries");
+        dir
+    });
+    dir.join(name)
+}
