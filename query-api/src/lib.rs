@@ -9,8 +9,10 @@ pub mod distributed;
 mod http;
 mod metrics;
 mod redirect;
+mod spool;
 
 pub use cache::{CachedLink, LinkCache};
 pub use clicks::{ClickRecorder, ClickRecorderOptions};
 pub use http::{RoutesConfig, routes};
 pub use redirect::{Outcome, RedirectService, RedirectServiceParts, VisitorKey};
+pub use spool::{ClickSpool, SpoolError};

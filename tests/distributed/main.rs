@@ -1,6 +1,7 @@
 //! Distributed mode end to end: command-api, projector and query-api as separate processes on a
 //! Kafka-protocol broker (tansu) and Redis, with the fault cases that must not lose a click.
 
+mod proxy;
 mod services;
 
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use kurz_kafka::testing::broker_or_skip;
 use kurz_redis::testing::redis_or_skip;
+use proxy::BrokerProxy;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use services::{Deployment, Service};
@@ -233,6 +235,97 @@ async fn two_projectors_one_killed_the_survivor_takes_over_and_counts_every_clic
     // The survivor gets the dead one's partitions once the group notices (session timeout).
     clicks_reach(&queries, &served).await;
     for service in [queries, commands, second] {
+        service.terminate();
+    }
+}
+
+/// A broker of this test's own (tansu from `KURZ_TEST_TANSU_BIN`), reachable only through a proxy
+/// that can take it away; killed when dropped.
+struct OwnBroker {
+    process: std::process::Child,
+    proxy: BrokerProxy,
+}
+
+impl OwnBroker {
+    async fn start() -> Option<Self> {
+        let Ok(tansu) = std::env::var("KURZ_TEST_TANSU_BIN") else {
+            let thread = std::thread::current();
+            let test = thread.name().unwrap_or("a broker outage test");
+            assert!(
+                std::env::var_os("KURZ_TEST_REQUIRE_SERVICES").is_none(),
+                "{test}: KURZ_TEST_TANSU_BIN is not set but KURZ_TEST_REQUIRE_SERVICES is"
+            );
+            eprintln!("SKIPPED {test}: no tansu binary of its own (set KURZ_TEST_TANSU_BIN, or run scripts/test.sh)");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("address").port();
+        let upstream: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        let proxy = BrokerProxy::start(upstream).await;
+        let process = std::process::Command::new(tansu)
+            .args(["broker", "--listener-url", &format!("tcp://{upstream}")])
+            .args(["--advertised-listener-url", &format!("tcp://{}", proxy.address)])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tansu starts");
+        eventually("the broker listens", Duration::from_secs(10), async || {
+            tokio::net::TcpStream::connect(upstream).await.is_ok()
+        })
+        .await;
+        Some(Self { process, proxy })
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+async fn metric(service: &Service, name: &str) -> f64 {
+    let text =
+        client().get(format!("{}/metrics", service.url)).send().await.expect("metrics").text().await.expect("text");
+    text.lines()
+        .filter(|line| line.split([' ', '{']).next() == Some(name))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_broker_is_away_redirects_go_on_and_their_clicks_wait_in_the_spool() {
+    let Some(broker) = OwnBroker::start().await else { return };
+    let Some(redis) = redis_or_skip() else { return };
+    let deployment = Deployment::new(broker.proxy.address.to_string(), redis).await;
+    let projector = deployment.projector();
+    let commands = deployment.command_api();
+    let queries = deployment.query_api();
+    let codes = some_links(&commands, 8).await;
+
+    let traffic = Traffic::start(&queries, &codes);
+    traffic.serve(300).await;
+    broker.proxy.take_down().await;
+    traffic.serve(300).await;
+    eventually("clicks wait in the spool while the broker is away", Duration::from_mins(1), async || {
+        metric(&queries, "click_spool_clicks").await > 0.0
+    })
+    .await;
+    eventually("appends fail once the delivery timeout passes", Duration::from_mins(1), async || {
+        metric(&queries, "click_append_failures_total").await > 0.0
+    })
+    .await;
+    traffic.serve(300).await;
+    broker.proxy.bring_up();
+    traffic.serve(300).await;
+    let served = traffic.finish().await;
+
+    clicks_reach(&queries, &served).await;
+    eventually("the spool is empty again", Duration::from_secs(10), async || {
+        metric(&queries, "click_spool_clicks").await == 0.0
+    })
+    .await;
+    for service in [queries, commands, projector] {
         service.terminate();
     }
 }

@@ -39,6 +39,8 @@ impl Deployment {
             ("KURZ_KAFKA__SCHEMA_REGISTRY_URL", self.registry.url()),
             ("KURZ_REDIS__URL", self.redis.config.url.clone()),
             ("KURZ_REDIS__KEY_PREFIX", self.redis.config.key_prefix.clone()),
+            // Fail appends within seconds while the broker is away (the default waits 30 s).
+            ("KURZ_KAFKA__DELIVERY_TIMEOUT_MS", "3000".into()),
             ("KURZ_LOG_FORMAT", "json".into()),
             ("RUST_LOG", "info".into()),
         ]
@@ -51,7 +53,9 @@ impl Deployment {
 
     pub fn query_api(&self) -> Service {
         let key = self.dir.path().join("secret.key");
-        Service::start("query-api", &self.environment(), &[("KURZ_SECRET_KEY_FILE", path(&key))])
+        let spool = self.dir.path().join(format!("spool-{}", unique_name("query-api")));
+        let extra = [("KURZ_SECRET_KEY_FILE", path(&key)), ("KURZ_CLICK_SPOOL_DIR", path(&spool))];
+        Service::start("query-api", &self.environment(), &extra)
     }
 
     pub fn projector(&self) -> Service {
@@ -90,7 +94,7 @@ impl Service {
                 let message = parsed["fields"]["message"].as_str().unwrap_or_default();
                 if message.ends_with("is serving") || message.ends_with("serving its ops endpoints") {
                     let _ = sender.send(parsed["fields"]["address"].as_str().unwrap_or_default().to_owned());
-                } else if parsed["level"] == "ERROR" || parsed.is_null() {
+                } else if parsed["level"] == "ERROR" || parsed["level"] == "WARN" || parsed.is_null() {
                     eprintln!("[{name}] {line}");
                 }
             }

@@ -1,6 +1,6 @@
 //! The event log on a Kafka topic.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -13,7 +13,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::{KafkaConfig, registry, topic};
 
@@ -30,7 +30,10 @@ const WAIT_POLL: Duration = Duration::from_millis(20);
 pub struct KafkaEventLog {
     topic: Arc<str>,
     partitions: u32,
-    producer: FutureProducer,
+    /// Replaced when it fails fatally (an idempotent producer that was fenced, e.g. after its
+    /// records timed out while the broker was away, never produces again).
+    producer: RwLock<FutureProducer>,
+    producer_config: ClientConfig,
     reader: Arc<Mutex<BaseConsumer>>,
     codec: Arc<Codec>,
 }
@@ -53,8 +56,8 @@ impl KafkaEventLog {
     pub async fn connect(config: &KafkaConfig) -> Result<Self, InfraError> {
         topic::ensure_topic(config).await?;
         let codec = registry::register_catalog(&config.schema_registry_url, &config.topic).await?;
-        let producer: FutureProducer = config
-            .client_config()
+        let mut producer_config = config.client_config();
+        producer_config
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("compression.type", "lz4")
@@ -62,9 +65,8 @@ impl KafkaEventLog {
             // Java's default partitioner, should another producer write keyed events; Kurz itself
             // names the partition of every record (`partition_for`).
             .set("partitioner", "murmur2_random")
-            .set("delivery.timeout.ms", config.delivery_timeout.as_millis().to_string())
-            .create()
-            .map_err(kafka("creating the Kafka producer"))?;
+            .set("delivery.timeout.ms", config.delivery_timeout.as_millis().to_string());
+        let producer: FutureProducer = producer_config.create().map_err(kafka("creating the Kafka producer"))?;
         let reader: BaseConsumer = config
             .client_config()
             .set("group.id", "kurz-log-reader")
@@ -76,7 +78,8 @@ impl KafkaEventLog {
         Ok(Self {
             topic: config.topic.as_str().into(),
             partitions: config.partitions,
-            producer,
+            producer: RwLock::new(producer),
+            producer_config,
             reader: Arc::new(Mutex::new(reader)),
             codec: Arc::new(codec),
         })
@@ -87,10 +90,63 @@ impl KafkaEventLog {
         Arc::clone(&self.codec)
     }
 
+    /// Queues every event on `producer` in order, then waits for all acknowledgements.
+    async fn produce(&self, producer: &FutureProducer, events: &[Event]) -> Result<Vec<Position>, ProduceFailure> {
+        let mut deliveries = Vec::with_capacity(events.len());
+        for event in events {
+            let payload = self.codec.encode(event).map_err(|error| InfraError::new("encoding an event", error))?;
+            let mut record = FutureRecord::to(&self.topic)
+                .key(event.code().as_str())
+                .payload(&payload)
+                .partition(partition_id(partition_for(event.code(), self.partitions)));
+            // Records are queued in the order given; the idempotent producer keeps that order.
+            let delivery = loop {
+                match producer.send_result(record) {
+                    Ok(delivery) => break delivery,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                        record = returned;
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    Err((error, _)) => return Err(error.into()),
+                }
+            };
+            deliveries.push(async move {
+                match delivery.await {
+                    Ok(Ok(delivery)) => Ok(Position {
+                        partition: u32::try_from(delivery.partition).expect("partitions are non-negative"),
+                        offset: offset(delivery.offset),
+                    }),
+                    Ok(Err((error, _))) => Err(error.into()),
+                    Err(canceled) => Err(InfraError::new("producing an event", canceled).into()),
+                }
+            });
+        }
+        try_join_all(deliveries).await
+    }
+
+    fn producer(&self) -> FutureProducer {
+        self.producer.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Replaces `failed` with a new producer (unless someone replaced it already).
+    fn renew(&self, failed: &FutureProducer) {
+        let mut current = self.producer.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !std::ptr::eq(current.client().native_ptr(), failed.client().native_ptr()) {
+            return;
+        }
+        match self.producer_config.create::<FutureProducer>() {
+            Ok(fresh) => {
+                tracing::warn!("the Kafka producer was fenced or failed fatally; continuing with a new one");
+                *current = fresh;
+            }
+            Err(error) => tracing::error!(%error, "cannot replace a failed Kafka producer"),
+        }
+    }
+
     /// Each partition's end offset (its high watermark). One blocking request per partition, off
     /// the async workers.
     async fn high_watermarks(&self, partitions: std::ops::Range<u32>) -> Result<Vec<u64>, InfraError> {
-        let producer = self.producer.clone();
+        let producer = self.producer();
         let topic = Arc::clone(&self.topic);
         tokio::task::spawn_blocking(move || {
             partitions
@@ -105,6 +161,36 @@ impl KafkaEventLog {
         })
         .await
         .map_err(|error| InfraError::new("reading end offsets", error))?
+    }
+}
+
+/// A failed append, and whether the producer can go on (an idempotent producer whose identity the
+/// broker no longer accepts — e.g. after its records timed out while the broker was away — cannot).
+struct ProduceFailure {
+    error: InfraError,
+    producer_broken: bool,
+}
+
+impl From<InfraError> for ProduceFailure {
+    fn from(error: InfraError) -> Self {
+        Self { error, producer_broken: false }
+    }
+}
+
+impl From<KafkaError> for ProduceFailure {
+    fn from(error: KafkaError) -> Self {
+        let producer_broken = matches!(
+            error.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::ProducerFenced
+                    | RDKafkaErrorCode::InvalidProducerEpoch
+                    | RDKafkaErrorCode::UnknownProducerId
+                    | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                    | RDKafkaErrorCode::InvalidProducerIdMapping
+                    | RDKafkaErrorCode::Fatal
+            )
+        );
+        Self { error: InfraError::new("producing an event", error), producer_broken }
     }
 }
 
@@ -123,36 +209,13 @@ impl EventLog for KafkaEventLog {
     }
 
     async fn append(&self, events: &[Event]) -> Result<Vec<Position>, InfraError> {
-        let mut deliveries = Vec::with_capacity(events.len());
-        for event in events {
-            let payload = self.codec.encode(event).map_err(|error| InfraError::new("encoding an event", error))?;
-            let mut record = FutureRecord::to(&self.topic)
-                .key(event.code().as_str())
-                .payload(&payload)
-                .partition(partition_id(partition_for(event.code(), self.partitions)));
-            // Records are queued in the order given; the idempotent producer keeps that order.
-            let delivery = loop {
-                match self.producer.send_result(record) {
-                    Ok(delivery) => break delivery,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                        record = returned;
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                    Err((error, _)) => return Err(InfraError::new("producing an event", error)),
-                }
-            };
-            deliveries.push(async move {
-                match delivery.await {
-                    Ok(Ok(delivery)) => Ok(Position {
-                        partition: u32::try_from(delivery.partition).expect("partitions are non-negative"),
-                        offset: offset(delivery.offset),
-                    }),
-                    Ok(Err((error, _))) => Err(InfraError::new("producing an event", error)),
-                    Err(canceled) => Err(InfraError::new("producing an event", canceled)),
-                }
-            });
-        }
-        try_join_all(deliveries).await
+        let producer = self.producer();
+        self.produce(&producer, events).await.map_err(|error| {
+            if error.producer_broken || producer.client().fatal_error().is_some() {
+                self.renew(&producer);
+            }
+            error.error
+        })
     }
 
     async fn read(&self, partition: u32, from: u64, max: usize) -> Result<Vec<LogRecord>, InfraError> {

@@ -1,0 +1,236 @@
+//! A bounded spool on local disk for clicks the event log could not take (broker away). Each batch
+//! is one file, written, synced and renamed into place before the recorder lets go of it, so a
+//! spooled click survives a crash of the process too; the recorder sends spooled batches, oldest
+//! first, once the log takes appends again, and deletes each file after the log acknowledged it.
+//!
+//! Files hold the clicks as the log would: framed Avro (the shipped schemas' local ids), each
+//! behind its length.
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use kurz_domain::Event;
+use kurz_schemas::{Catalog, Codec};
+
+const SUFFIX: &str = "clicks";
+
+#[derive(Debug)]
+struct Spooled {
+    sequence: u64,
+    bytes: u64,
+    clicks: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_sequence: u64,
+    files: VecDeque<Spooled>,
+    bytes: u64,
+    clicks: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("spool I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("spooled batch {0} does not decode: {1}")]
+    Corrupt(u64, String),
+}
+
+pub struct ClickSpool {
+    dir: PathBuf,
+    max_bytes: u64,
+    codec: Codec,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for ClickSpool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickSpool").field("dir", &self.dir).field("max_bytes", &self.max_bytes).finish_non_exhaustive()
+    }
+}
+
+/// A batch taken from the spool: remove it once the log has it.
+#[derive(Debug)]
+pub struct SpooledBatch {
+    pub sequence: u64,
+    pub events: Vec<Event>,
+}
+
+impl ClickSpool {
+    /// Opens the spool directory, picking up batches a previous run left behind.
+    pub fn open(dir: &Path, max_bytes: u64) -> Result<Self, SpoolError> {
+        std::fs::create_dir_all(dir)?;
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(sequence) = name.to_str().and_then(|n| n.strip_suffix(&format!(".{SUFFIX}"))) else { continue };
+            let Ok(sequence) = sequence.parse::<u64>() else { continue };
+            found.push((sequence, entry.metadata()?.len()));
+        }
+        found.sort_unstable();
+        let spool = Self {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            codec: Codec::local(Catalog::shipped()),
+            state: Mutex::default(),
+        };
+        {
+            let mut state = spool.lock();
+            for (sequence, bytes) in found {
+                let clicks = spool.read(sequence).map_or(0, |events| events.len() as u64);
+                state.files.push_back(Spooled { sequence, bytes, clicks });
+                state.bytes += bytes;
+                state.clicks += clicks;
+                state.next_sequence = sequence + 1;
+            }
+            if state.clicks > 0 {
+                tracing::info!(clicks = state.clicks, "clicks spooled by an earlier run will be sent");
+            }
+            publish_depth(&state);
+        }
+        Ok(spool)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn path(&self, sequence: u64) -> PathBuf {
+        self.dir.join(format!("{sequence:020}.{SUFFIX}"))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().files.is_empty()
+    }
+
+    /// Spools a batch durably. `Ok(false)` when the spool is full (the batch is not taken).
+    pub fn push(&self, events: &[Event]) -> Result<bool, SpoolError> {
+        let mut body = Vec::new();
+        for event in events {
+            let record = self.codec.encode(event).map_err(|e| SpoolError::Corrupt(0, e.to_string()))?;
+            body.extend_from_slice(&u32::try_from(record.len()).unwrap_or(u32::MAX).to_le_bytes());
+            body.extend_from_slice(&record);
+        }
+        let bytes = body.len() as u64;
+        let sequence = {
+            let mut state = self.lock();
+            if state.bytes + bytes > self.max_bytes {
+                return Ok(false);
+            }
+            state.next_sequence += 1;
+            state.next_sequence - 1
+        };
+        let path = self.path(sequence);
+        let partial = path.with_extension("partial");
+        let mut file = std::fs::File::create(&partial)?;
+        file.write_all(&body)?;
+        file.sync_all()?;
+        std::fs::rename(&partial, &path)?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        let mut state = self.lock();
+        let clicks = events.len() as u64;
+        // Sequences are taken in order but written concurrently: keep the queue sorted.
+        let at = state.files.partition_point(|spooled| spooled.sequence < sequence);
+        state.files.insert(at, Spooled { sequence, bytes, clicks });
+        state.bytes += bytes;
+        state.clicks += clicks;
+        publish_depth(&state);
+        Ok(true)
+    }
+
+    /// The oldest spooled batch, read back from disk.
+    pub fn oldest(&self) -> Result<Option<SpooledBatch>, SpoolError> {
+        let Some(sequence) = self.lock().files.front().map(|spooled| spooled.sequence) else { return Ok(None) };
+        let events = self.read(sequence)?;
+        Ok(Some(SpooledBatch { sequence, events }))
+    }
+
+    fn read(&self, sequence: u64) -> Result<Vec<Event>, SpoolError> {
+        let mut body = Vec::new();
+        std::fs::File::open(self.path(sequence))?.read_to_end(&mut body)?;
+        let mut events = Vec::new();
+        let mut rest = body.as_slice();
+        while !rest.is_empty() {
+            let corrupt = |why: &str| SpoolError::Corrupt(sequence, why.to_owned());
+            let (length, tail) = rest.split_first_chunk::<4>().ok_or_else(|| corrupt("truncated length"))?;
+            let length = u32::from_le_bytes(*length) as usize;
+            let record = tail.get(..length).ok_or_else(|| corrupt("truncated record"))?;
+            events.push(self.codec.decode(record).map_err(|e| SpoolError::Corrupt(sequence, e.to_string()))?);
+            rest = &tail[length..];
+        }
+        Ok(events)
+    }
+
+    /// Forgets a batch the log acknowledged.
+    pub fn remove(&self, sequence: u64) -> Result<(), SpoolError> {
+        std::fs::remove_file(self.path(sequence))?;
+        let mut state = self.lock();
+        if let Some(at) = state.files.iter().position(|spooled| spooled.sequence == sequence) {
+            let spooled = state.files.remove(at).expect("position is in range");
+            state.bytes -= spooled.bytes;
+            state.clicks -= spooled.clicks;
+        }
+        publish_depth(&state);
+        Ok(())
+    }
+}
+
+fn publish_depth(state: &State) {
+    metrics::gauge!("click_spool_clicks").set(state.clicks as f64);
+    metrics::gauge!("click_spool_bytes").set(state.bytes as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use kurz_domain::{Code, LinkClicked, Timestamp};
+
+    use super::*;
+
+    fn clicks(count: i64) -> Vec<Event> {
+        (0..count)
+            .map(|i| {
+                let code = Code::parse("abc").expect("valid");
+                Event::Clicked(LinkClicked::new(
+                    code,
+                    Timestamp::from_millis(i),
+                    Some("https://r.example/"),
+                    None,
+                    None,
+                ))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batches_come_back_oldest_first_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let spool = ClickSpool::open(dir.path(), 1 << 20).expect("opens");
+        assert!(spool.push(&clicks(3)).expect("push"));
+        assert!(spool.push(&clicks(5)).expect("push"));
+        drop(spool);
+
+        let spool = ClickSpool::open(dir.path(), 1 << 20).expect("reopens");
+        let first = spool.oldest().expect("read").expect("a batch");
+        assert_eq!(first.events, clicks(3));
+        spool.remove(first.sequence).expect("remove");
+        let second = spool.oldest().expect("read").expect("a batch");
+        assert_eq!(second.events, clicks(5));
+        spool.remove(second.sequence).expect("remove");
+        assert!(spool.is_empty());
+        assert!(spool.oldest().expect("read").is_none());
+    }
+
+    #[test]
+    fn a_full_spool_refuses_batches() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let spool = ClickSpool::open(dir.path(), 200).expect("opens");
+        assert!(spool.push(&clicks(1)).expect("push"));
+        assert!(!spool.push(&clicks(20)).expect("push"), "beyond the bound");
+        let taken = spool.oldest().expect("read").expect("the first batch");
+        assert_eq!(taken.events.len(), 1);
+    }
+}
