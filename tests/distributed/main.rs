@@ -105,6 +105,20 @@ async fn links_redirects_and_stats_across_separate_services() {
     assert_eq!(redirect(&queries, "unknown-code").await.0, StatusCode::NOT_FOUND);
 
     clicks_reach(&queries, &expected).await;
+    eventually("the projector reports no lag", Duration::from_secs(30), async || {
+        let text = client().get(format!("{}/metrics", projector.url)).send().await.expect("metrics");
+        let text = text.text().await.expect("text");
+        text.lines().any(|line| line.starts_with("projector_lag_records ") && line.ends_with(" 0"))
+    })
+    .await;
+
+    // A rebuild deletes the read models (before the worker reports its address) and replays the
+    // topic from offset 0 to the same links and stats.
+    projector.terminate();
+    let projector = deployment.projector_with(&["--rebuild"]);
+    clicks_reach(&queries, &expected).await;
+    let link = client().get(format!("{}/v1/links/launch-2026", queries.url)).send().await.expect("link");
+    assert_eq!(link.status(), StatusCode::OK, "links are rebuilt too");
 
     // Changes reach the query side's in-process cache within a second.
     let (code, _) = &expected[3];

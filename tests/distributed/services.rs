@@ -59,13 +59,17 @@ impl Deployment {
     }
 
     pub fn projector(&self) -> Service {
+        self.projector_with(&[])
+    }
+
+    pub fn projector_with(&self, args: &[&str]) -> Service {
         let extra = [
             ("KURZ_MODE", "distributed".into()),
             ("KURZ_GROUP_ID", self.group.clone()),
             // The broker's minimum: a killed worker's partitions move on after six seconds.
             ("KURZ_SESSION_TIMEOUT_MS", "6000".into()),
         ];
-        Service::start("projector", &self.environment(), &extra)
+        Service::start_with_args("projector", args, &self.environment(), &extra)
     }
 }
 
@@ -82,7 +86,17 @@ pub struct Service {
 
 impl Service {
     fn start(name: &'static str, environment: &[(&'static str, String)], extra: &[(&'static str, String)]) -> Self {
+        Self::start_with_args(name, &[], environment, extra)
+    }
+
+    fn start_with_args(
+        name: &'static str,
+        args: &[&str],
+        environment: &[(&'static str, String)],
+        extra: &[(&'static str, String)],
+    ) -> Self {
         let mut command = Command::new(binary(name));
+        command.args(args);
         command.envs(environment.iter().cloned()).envs(extra.iter().cloned());
         command.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = command.spawn().unwrap_or_else(|e| panic!("{name} starts: {e}"));
