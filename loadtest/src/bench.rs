@@ -30,14 +30,14 @@ pub struct ProjectorArgs {
 }
 
 const DAY_MS: i64 = 86_400_000;
-const START_MS: i64 = 1_795_219_200_000;
-const AGENTS: [&str; 3] = [
+pub const START_MS: i64 = 1_795_219_200_000;
+pub const AGENTS: [&str; 3] = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1",
     "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
 ];
 
-fn codes(links: u64) -> Vec<Code> {
+pub fn codes(links: u64) -> Vec<Code> {
     let generator = CodeGenerator::new(CodeKey::new([7; 16]));
     (0..).filter_map(|s| generator.code_for(s).ok()).take(usize::try_from(links).expect("fits")).collect()
 }
@@ -121,7 +121,7 @@ pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
 }
 
 /// User plus system CPU time of this process so far.
-fn cpu_seconds() -> f64 {
+pub fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
     let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();

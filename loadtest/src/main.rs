@@ -6,10 +6,12 @@
 //! - `ceiling`: serves the reference ceiling (started by `run` as a child process).
 //! - `projector`: folds clicks from an embedded log and times a full rebuild.
 //! - `cache-memory`: resident memory of the in-process link cache per link.
+//! - `kafka`: produce and projection throughput of distributed mode on a broker and Redis.
 
 mod bench;
 mod ceiling;
 mod client;
+mod kafka;
 mod report;
 mod run;
 mod scenario;
@@ -38,6 +40,8 @@ enum Command {
     Projector(bench::ProjectorArgs),
     /// Measure the in-process cache's resident memory per link.
     CacheMemory(bench::CacheMemoryArgs),
+    /// Measure produce and consumer-group projection throughput on a Kafka broker and Redis.
+    Kafka(kafka::KafkaArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,5 +52,6 @@ fn main() -> anyhow::Result<()> {
         Command::Ceiling(args) => runtime.block_on(ceiling::serve(args)),
         Command::Projector(args) => runtime.block_on(bench::projector(args)),
         Command::CacheMemory(args) => bench::cache_memory(&args),
+        Command::Kafka(args) => runtime.block_on(kafka::kafka(args)),
     }
 }

@@ -53,9 +53,15 @@ impl Default for Config {
 
 /// Applies to the read store, then tells the listeners which links changed.
 #[derive(Debug)]
-struct StoreSink {
+pub struct StoreSink {
     store: Arc<dyn ReadStore>,
     listeners: Vec<Arc<dyn LinkChangeListener>>,
+}
+
+impl StoreSink {
+    pub fn new(store: Arc<dyn ReadStore>, listeners: Vec<Arc<dyn LinkChangeListener>>) -> Self {
+        Self { store, listeners }
+    }
 }
 
 #[async_trait]
