@@ -12,12 +12,12 @@ use axum::Router;
 use kurz_command_api::{CodeAllocator, CommandService, CommandServiceParts};
 use kurz_domain::{CodeGenerator, CodeKey};
 use kurz_embedded::{EmbeddedLog, EmbeddedStore, LogOptions};
-use kurz_ports::{EventLog, ProjectionProgress as _, ReadStore};
+use kurz_ports::{EventLog, ProjectionProgress as _};
 use kurz_projector::{Progress, Projector, ProjectorOptions};
 use kurz_query_api::{
     ClickRecorder, ClickRecorderOptions, LinkCache, RedirectService, RedirectServiceParts, VisitorKey,
 };
-use kurz_service_kit::ops::{self, ReadinessCheck};
+use kurz_service_kit::ops;
 use kurz_service_kit::{Clock, problem};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -95,11 +95,7 @@ impl Application {
 
         let listener =
             TcpListener::bind(config.http.listen).await.with_context(|| format!("binding {}", config.http.listen))?;
-        let public_base_url: Arc<str> = if config.http.public_base_url.is_empty() {
-            format!("http://{}", listener.local_addr()?).into()
-        } else {
-            config.http.public_base_url.clone().into()
-        };
+        let public_base_url = config.http.base_url(listener.local_addr()?);
         let router = Router::new()
             .merge(kurz_command_api::routes(
                 commands,
@@ -109,7 +105,10 @@ impl Application {
                 redirects,
                 kurz_query_api::RoutesConfig { public_base_url, trust_forwarded_for: config.http.trust_forwarded_for },
             ))
-            .merge(ops::routes(readiness(log.clone(), store.clone(), projector.progress())))
+            .merge(ops::routes(vec![
+                ("event_log", ops::event_log_ready(log.clone())),
+                ("read_store", ops::read_store_ready(store.clone())),
+            ]))
             .fallback(problem::no_route)
             .method_not_allowed_fallback(problem::method_not_allowed)
             .layer(axum::middleware::from_fn(ops::track_requests));
@@ -177,23 +176,4 @@ impl SettleHandle {
             .collect();
         while !self.progress.wait_applied(&positions, Duration::from_mins(1)).await {}
     }
-}
-
-fn readiness(
-    log: Arc<EmbeddedLog>,
-    store: Arc<EmbeddedStore>,
-    progress: Progress,
-) -> Vec<(&'static str, ReadinessCheck)> {
-    let log_check: ReadinessCheck = Arc::new(move || {
-        let log = log.clone();
-        Box::pin(async move { log.end_offsets().await.map(drop).map_err(|e| e.to_string()) })
-    });
-    let store_check: ReadinessCheck = Arc::new(move || {
-        let (store, progress) = (store.clone(), progress.clone());
-        Box::pin(async move {
-            let partitions = u32::try_from(progress.applied().len()).unwrap_or(u32::MAX);
-            store.checkpoints(partitions).await.map(drop).map_err(|e| e.to_string())
-        })
-    });
-    vec![("event_log", log_check), ("read_store", store_check)]
 }

@@ -9,10 +9,9 @@ use anyhow::Context;
 use axum::Router;
 use kurz_domain::{CodeGenerator, CodeKey};
 use kurz_kafka::{KafkaConfig, KafkaEventLog};
-use kurz_ports::EventLog as _;
 use kurz_redis::{LinkChangePublisher, RedisCodeRegistry, RedisConfig, RedisConnection, RedisReadStore};
 use kurz_service_kit::config::HttpConfig;
-use kurz_service_kit::ops::{self, ReadinessCheck};
+use kurz_service_kit::ops;
 use kurz_service_kit::{Clock, problem, secrets};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -70,14 +69,13 @@ impl Application {
 
         let listener =
             TcpListener::bind(config.http.listen).await.with_context(|| format!("binding {}", config.http.listen))?;
-        let public_base_url: Arc<str> = if config.http.public_base_url.is_empty() {
-            format!("http://{}", listener.local_addr()?).into()
-        } else {
-            config.http.public_base_url.clone().into()
-        };
+        let public_base_url = config.http.base_url(listener.local_addr()?);
         let router = Router::new()
             .merge(routes(commands, RoutesConfig { public_base_url }))
-            .merge(ops::routes(readiness(log, store)))
+            .merge(ops::routes(vec![
+                ("event_log", ops::event_log_ready(log)),
+                ("read_store", ops::read_store_ready(store)),
+            ]))
             .fallback(problem::no_route)
             .method_not_allowed_fallback(problem::method_not_allowed)
             .layer(axum::middleware::from_fn(ops::track_requests));
@@ -98,18 +96,4 @@ impl Application {
         tracing::info!("command-api stopped");
         Ok(())
     }
-}
-
-fn readiness(log: Arc<KafkaEventLog>, store: Arc<RedisReadStore>) -> Vec<(&'static str, ReadinessCheck)> {
-    let log_check: ReadinessCheck = Arc::new(move || {
-        let log = log.clone();
-        Box::pin(async move { log.end_offsets().await.map(drop).map_err(|e| e.to_string()) })
-    });
-    let store_check: ReadinessCheck = Arc::new(move || {
-        let store = store.clone();
-        Box::pin(
-            async move { kurz_ports::ReadStore::checkpoints(&*store, 1).await.map(drop).map_err(|e| e.to_string()) },
-        )
-    });
-    vec![("event_log", log_check), ("read_store", store_check)]
 }

@@ -13,7 +13,7 @@ use kurz_kafka::{GroupConsumer, GroupOptions, GroupSink, KafkaConfig};
 use kurz_ports::{InfraError, LinkChangeListener, LogRecord, ReadStore};
 use kurz_redis::{LinkChangePublisher, RedisConfig, RedisConnection, RedisReadStore};
 use kurz_service_kit::config::HttpConfig;
-use kurz_service_kit::ops::{self, ReadinessCheck};
+use kurz_service_kit::ops;
 use kurz_service_kit::problem;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -115,12 +115,8 @@ impl Application {
         let consumer = GroupConsumer::join(&config.kafka, options, sink).await.context("joining the consumer group")?;
         let listener =
             TcpListener::bind(config.http.listen).await.with_context(|| format!("binding {}", config.http.listen))?;
-        let store_check: ReadinessCheck = Arc::new(move || {
-            let store = store.clone();
-            Box::pin(async move { store.checkpoints(1).await.map(drop).map_err(|e| e.to_string()) })
-        });
         let router = Router::new()
-            .merge(ops::routes(vec![("read_store", store_check)]))
+            .merge(ops::routes(vec![("read_store", ops::read_store_ready(store))]))
             .fallback(problem::no_route)
             .layer(axum::middleware::from_fn(ops::track_requests));
         Ok(Self { listener, router, consumer })

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use kurz_kafka::{KafkaConfig, KafkaEventLog};
-use kurz_ports::{EventLog as _, LinkChangeListener, ReadStore as _};
+use kurz_ports::LinkChangeListener;
 use kurz_redis::{RedisClickQuota, RedisConfig, RedisConnection, RedisReadStore, follow_link_changes};
 use kurz_service_kit::config::HttpConfig;
-use kurz_service_kit::ops::{self, ReadinessCheck};
+use kurz_service_kit::ops;
 use kurz_service_kit::{Clock, problem, secrets};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -108,17 +108,16 @@ impl Application {
 
         let listener =
             TcpListener::bind(config.http.listen).await.with_context(|| format!("binding {}", config.http.listen))?;
-        let public_base_url: Arc<str> = if config.http.public_base_url.is_empty() {
-            format!("http://{}", listener.local_addr()?).into()
-        } else {
-            config.http.public_base_url.clone().into()
-        };
+        let public_base_url = config.http.base_url(listener.local_addr()?);
         let router = Router::new()
             .merge(routes(
                 redirects,
                 RoutesConfig { public_base_url, trust_forwarded_for: config.http.trust_forwarded_for },
             ))
-            .merge(ops::routes(readiness(log, store)))
+            .merge(ops::routes(vec![
+                ("event_log", ops::event_log_ready(log)),
+                ("read_store", ops::read_store_ready(store)),
+            ]))
             .fallback(problem::no_route)
             .method_not_allowed_fallback(problem::method_not_allowed)
             .layer(axum::middleware::from_fn(ops::track_requests));
@@ -143,16 +142,4 @@ impl Application {
         tracing::info!("query-api stopped");
         served.context("http server")
     }
-}
-
-fn readiness(log: Arc<KafkaEventLog>, store: Arc<RedisReadStore>) -> Vec<(&'static str, ReadinessCheck)> {
-    let log_check: ReadinessCheck = Arc::new(move || {
-        let log = log.clone();
-        Box::pin(async move { log.end_offsets().await.map(drop).map_err(|e| e.to_string()) })
-    });
-    let store_check: ReadinessCheck = Arc::new(move || {
-        let store = store.clone();
-        Box::pin(async move { store.checkpoints(1).await.map(drop).map_err(|e| e.to_string()) })
-    });
-    vec![("event_log", log_check), ("read_store", store_check)]
 }

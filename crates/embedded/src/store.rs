@@ -1,12 +1,12 @@
 //! The embedded read store (`store.redb`): derived from the log, safe to delete.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kurz_domain::stats::{DayStats, LinkStats, StatsDelta};
-use kurz_domain::{Code, DayRange, Event, Link, evolve};
+use kurz_domain::stats::{DayStats, LinkStats};
+use kurz_domain::{Code, DayRange, Link};
+use kurz_ports::fold::{Folding, LinkRow, fold};
 use kurz_ports::{InfraError, LogRecord, ReadStore};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -37,22 +37,18 @@ enum StoreOp {
     ApplyLinkEvents { records: Vec<LogRecord>, answer: Answer<Vec<Code>> },
 }
 
-/// A link and the log offset of the last event folded into it. All events of a link are in one
-/// partition, so the offset orders them: an event at or below it is already in the row, whichever
-/// of the command side and the projector brings it first.
-#[derive(Debug, Serialize, Deserialize)]
-struct LinkRow {
+/// A link row as stored ([`LinkRow`], postcard).
+#[derive(Debug, Deserialize)]
+struct StoredRow {
     link: Link,
     last_offset: u64,
 }
 
-/// Which writer folds records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Folding {
-    /// The projector: every record, checkpoints moved with the effects.
-    Projection,
-    /// A command's own link events, right after their append: link rows only, checkpoints untouched.
-    Commanded,
+/// The same layout, serialised from a borrowed row.
+#[derive(Serialize)]
+struct StoredRowRef<'a> {
+    link: &'a Link,
+    last_offset: u64,
 }
 
 impl EmbeddedStore {
@@ -155,77 +151,39 @@ impl Writes for StoreWrites {
     fn rolled_back(&mut self, _: &Database) {}
 }
 
-/// Folds records into the read models. The projector skips records below their partition's
-/// checkpoint and moves it; either writer skips link events a row already holds.
+/// Folds records into the read models ([`fold`]) and writes the outcome in the caller's transaction.
 fn project(txn: &WriteTransaction, records: &[LogRecord], folding: Folding) -> Result<Vec<Code>, StoreFailure> {
     let mut checkpoints = txn.open_table(CHECKPOINTS)?;
     let mut links = txn.open_table(LINKS)?;
-    let mut next: HashMap<u32, u64> = HashMap::new();
-    let mut folded: HashMap<Code, Option<LinkRow>> = HashMap::new();
-    let mut changed: Vec<Code> = Vec::new();
-    let mut delta = StatsDelta::default();
-    for record in records {
-        if folding == Folding::Projection {
-            let partition = record.position.partition;
-            let checkpoint = match next.get(&partition) {
-                Some(offset) => *offset,
-                None => checkpoints.get(partition)?.map_or(0, |v| v.value()),
-            };
-            if record.position.offset < checkpoint {
-                continue;
-            }
-            next.insert(partition, record.position.offset + 1);
-        }
-        match &record.event {
-            Err(reason) => tracing::warn!(?record.position, %reason, "skipping an undecodable record"),
-            Ok(Event::Clicked(click)) => {
-                if folding == Folding::Projection {
-                    delta.record(click);
-                }
-            }
-            Ok(event) => {
-                let code = event.code();
-                let row = match folded.remove(code) {
-                    Some(row) => row,
-                    None => load_row(&links, code)?,
-                };
-                let offset = record.position.offset;
-                let row = match row {
-                    Some(row) if offset <= row.last_offset => Some(row),
-                    row => {
-                        if !changed.contains(code) {
-                            changed.push(code.clone());
-                        }
-                        evolve(row.map(|r| r.link), event).map(|link| LinkRow { link, last_offset: offset })
-                    }
-                };
-                folded.insert(code.clone(), row);
-            }
-        }
+    let folded = fold(
+        records,
+        folding,
+        |partition| Ok::<_, StoreFailure>(checkpoints.get(partition)?.map_or(0, |v| v.value())),
+        |code| load_row(&links, code),
+    )?;
+    for (code, row) in &folded.links {
+        let stored = StoredRowRef { link: &row.link, last_offset: row.last_offset };
+        links.insert(code.as_str(), postcard::to_stdvec(&stored)?.as_slice())?;
     }
-    for code in &changed {
-        if let Some(Some(row)) = folded.get(code) {
-            links.insert(code.as_str(), postcard::to_stdvec(row)?.as_slice())?;
-        }
-    }
-    for (partition, offset) in next {
-        checkpoints.insert(partition, offset)?;
+    for (partition, offset) in &folded.checkpoints {
+        checkpoints.insert(*partition, *offset)?;
     }
     let mut days = txn.open_table(DAYS)?;
-    for ((code, day), increment) in delta.into_days() {
+    for ((code, day), increment) in &folded.days {
         let key = (code.as_str(), day.days_since_epoch());
         let mut stats = match days.get(key)? {
             Some(row) => postcard::from_bytes::<DayStats>(row.value())?,
             None => DayStats::default(),
         };
-        stats.merge(&increment);
+        stats.merge(increment);
         days.insert(key, postcard::to_stdvec(&stats)?.as_slice())?;
     }
-    Ok(changed)
+    Ok(folded.changed)
 }
 
 fn load_row(links: &Table<&str, &[u8]>, code: &Code) -> Result<Option<LinkRow>, StoreFailure> {
-    Ok(links.get(code.as_str())?.map(|row| postcard::from_bytes(row.value())).transpose()?)
+    let row = links.get(code.as_str())?.map(|row| postcard::from_bytes::<StoredRow>(row.value())).transpose()?;
+    Ok(row.map(|row| LinkRow { link: row.link, last_offset: row.last_offset }))
 }
 
 #[async_trait]
@@ -236,7 +194,7 @@ impl ReadStore for EmbeddedStore {
         let lookup = || -> Result<Option<Link>, StoreFailure> {
             let txn = self.db.begin_read()?;
             let links = txn.open_table(LINKS)?;
-            let row: Option<LinkRow> =
+            let row: Option<StoredRow> =
                 links.get(code.as_str())?.map(|row| postcard::from_bytes(row.value())).transpose()?;
             Ok(row.map(|row| row.link))
         };

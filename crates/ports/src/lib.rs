@@ -4,6 +4,7 @@
 mod code_registry;
 mod error;
 mod event_log;
+pub mod fold;
 mod read_store;
 
 #[cfg(feature = "conformance")]

@@ -8,16 +8,17 @@
 //!   the same at 10 clicks and 10^8.
 //! - `checkpoints`: hash partition → offset of the next record to apply.
 //!
-//! A projection write is optimistic: it reads checkpoints, links and days, folds in Rust (the same
-//! fold as every store), then one script writes everything if the checkpoints are still what was
-//! read. Two projectors racing on a partition (a rebalance) cannot both apply a record: the loser
+//! A projection write is optimistic: it reads checkpoints, links and days, folds in Rust (the fold
+//! every store shares, `kurz_ports::fold`), then one script writes everything if the checkpoints are
+//! still what was read. Two projectors racing on a partition (a rebalance) cannot both apply a record: the loser
 //! reads again and skips what the winner applied.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
-use kurz_domain::stats::{DayStats, LinkStats, StatsDelta};
-use kurz_domain::{Code, Day, DayRange, Event, Link, evolve};
+use kurz_domain::stats::{DayStats, LinkStats};
+use kurz_domain::{Code, Day, DayRange, Event, Link};
+use kurz_ports::fold::{Folding, LinkRow, fold};
 use kurz_ports::{InfraError, LogRecord, ReadStore};
 use redis::{AsyncCommands, Script};
 
@@ -67,19 +68,6 @@ pub struct RedisReadStore {
 #[derive(Debug, thiserror::Error)]
 #[error("a stored row does not decode: {0}")]
 struct Corrupt(#[from] postcard::Error);
-
-/// Which writer folds records (as in every store).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Folding {
-    Projection,
-    Commanded,
-}
-
-/// A link as stored, with the offset of the last event folded into it.
-struct LinkRow {
-    link: Option<Link>,
-    last_offset: Option<u64>,
-}
 
 impl RedisReadStore {
     pub fn new(redis: RedisConnection) -> Self {
@@ -133,7 +121,7 @@ impl RedisReadStore {
         Ok(partitions.iter().copied().zip(offsets.into_iter().map(Option::unwrap_or_default)).collect())
     }
 
-    async fn load_links(&self, codes: &[Code]) -> Result<HashMap<Code, LinkRow>, InfraError> {
+    async fn load_links(&self, codes: &[Code]) -> Result<HashMap<Code, Option<LinkRow>>, InfraError> {
         if codes.is_empty() {
             return Ok(HashMap::new());
         }
@@ -147,8 +135,9 @@ impl RedisReadStore {
             .iter()
             .zip(rows)
             .map(|(code, (last_offset, row))| {
-                let link = row.map(|row| postcard::from_bytes(&row)).transpose().map_err(corrupt)?;
-                Ok((code.clone(), LinkRow { link, last_offset }))
+                let link: Option<Link> = row.map(|row| postcard::from_bytes(&row)).transpose().map_err(corrupt)?;
+                let row = link.zip(last_offset).map(|(link, last_offset)| LinkRow { link, last_offset });
+                Ok((code.clone(), row))
             })
             .collect()
     }
@@ -171,84 +160,45 @@ impl RedisReadStore {
         let mut partitions: Vec<u32> = records.iter().map(|r| r.position.partition).collect();
         partitions.sort_unstable();
         partitions.dedup();
-        let checkpoints =
+        let stored =
             if folding == Folding::Projection { self.load_checkpoints(&partitions).await? } else { HashMap::new() };
-        let fresh: Vec<&LogRecord> = records
-            .iter()
-            .filter(|r| folding == Folding::Commanded || r.position.offset >= checkpoints[&r.position.partition])
-            .collect();
-
-        let mut link_codes: Vec<Code> = fresh
+        let mut codes: Vec<Code> = records
             .iter()
             .filter_map(|r| match &r.event {
                 Ok(Event::Clicked(_)) | Err(_) => None,
                 Ok(event) => Some(event.code().clone()),
             })
             .collect();
-        link_codes.sort_unstable();
-        link_codes.dedup();
-        let mut rows = self.load_links(&link_codes).await?;
-
-        let mut changed: Vec<Code> = Vec::new();
-        let mut delta = StatsDelta::default();
-        for record in &fresh {
-            match &record.event {
-                Err(reason) => tracing::warn!(?record.position, %reason, "skipping an undecodable record"),
-                Ok(Event::Clicked(click)) => {
-                    if folding == Folding::Projection {
-                        delta.record(click);
-                    }
-                }
-                Ok(event) => {
-                    let row = rows.get_mut(event.code()).expect("every link event's row was loaded");
-                    let offset = record.position.offset;
-                    if row.last_offset.is_some_and(|last| offset <= last) {
-                        continue;
-                    }
-                    row.link = evolve(row.link.take(), event);
-                    row.last_offset = Some(offset);
-                    if !changed.contains(event.code()) {
-                        changed.push(event.code().clone());
-                    }
-                }
-            }
-        }
-
-        let increments: Vec<((Code, Day), DayStats)> = delta.into_days().collect();
-        let day_keys: Vec<(Code, Day)> = increments.iter().map(|(key, _)| key.clone()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        let mut rows = self.load_links(&codes).await?;
+        let folded = fold(
+            records,
+            folding,
+            |partition| Ok::<_, InfraError>(stored[&partition]),
+            |code| Ok(rows.remove(code).flatten()),
+        )?;
+        let day_keys: Vec<(Code, Day)> = folded.days.iter().map(|(key, _)| key.clone()).collect();
         let stored_days = self.load_days(&day_keys).await?;
 
         let mut invocation = self.write.key(self.checkpoints_key());
-        if folding == Folding::Projection {
-            let mut next: BTreeMap<u32, u64> = BTreeMap::new();
-            for record in &fresh {
-                let offset = next.entry(record.position.partition).or_default();
-                *offset = (*offset).max(record.position.offset + 1);
-            }
-            invocation.arg(next.len());
-            for (partition, next) in &next {
-                invocation.arg(partition).arg(checkpoints[partition]).arg(next);
-            }
-        } else {
-            invocation.arg(0);
+        invocation.arg(folded.checkpoints.len());
+        for (partition, next) in &folded.checkpoints {
+            invocation.arg(partition).arg(stored[partition]).arg(next);
         }
-        let written: Vec<&Code> = changed.iter().filter(|code| rows[*code].link.is_some()).collect();
-        invocation.arg(written.len());
-        for code in written {
-            let row = &rows[code];
-            let link = row.link.as_ref().expect("filtered to links that exist");
+        invocation.arg(folded.links.len());
+        for (code, row) in &folded.links {
             invocation.key(self.redis.key("link", Some(code.as_str())));
-            invocation.arg(row.last_offset.expect("a folded link has an offset"));
-            invocation.arg(postcard::to_stdvec(link).map_err(corrupt)?);
+            invocation.arg(row.last_offset).arg(postcard::to_stdvec(&row.link).map_err(corrupt)?);
         }
-        for (((code, day), increment), stored) in increments.into_iter().zip(stored_days) {
+        for (((code, day), increment), stored) in folded.days.iter().zip(stored_days) {
             let mut stats = stored.unwrap_or_default();
-            stats.merge(&increment);
+            stats.merge(increment);
             invocation.key(self.redis.key("days", Some(code.as_str())));
             invocation.arg(day.days_since_epoch()).arg(postcard::to_stdvec(&stats).map_err(corrupt)?);
         }
         let applied: i64 = invocation.invoke_async(&mut self.redis.manager()).await.map_err(redis_error(CONTEXT))?;
-        Ok((applied == 1).then_some(changed))
+        Ok((applied == 1).then_some(folded.changed))
     }
 
     async fn project(&self, records: Vec<LogRecord>, folding: Folding) -> Result<Vec<Code>, InfraError> {

@@ -43,6 +43,17 @@ pub struct HttpConfig {
     pub trust_forwarded_for: bool,
 }
 
+impl HttpConfig {
+    /// The origin of short links: `public_base_url`, or `http://` plus the address bound.
+    pub fn base_url(&self, bound: SocketAddr) -> std::sync::Arc<str> {
+        if self.public_base_url.is_empty() {
+            format!("http://{bound}").into()
+        } else {
+            self.public_base_url.as_str().into()
+        }
+    }
+}
+
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {

@@ -20,6 +20,22 @@ use serde_json::json;
 /// Checks one dependency; `Err` says what is wrong, for the `/ready` body.
 pub type ReadinessCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
+/// Ready while the event log answers (it lists its partitions' ends).
+pub fn event_log_ready(log: Arc<dyn kurz_ports::EventLog>) -> ReadinessCheck {
+    Arc::new(move || {
+        let log = Arc::clone(&log);
+        Box::pin(async move { log.end_offsets().await.map(drop).map_err(|e| e.to_string()) })
+    })
+}
+
+/// Ready while the read store answers (it reads a checkpoint).
+pub fn read_store_ready(store: Arc<dyn kurz_ports::ReadStore>) -> ReadinessCheck {
+    Arc::new(move || {
+        let store = Arc::clone(&store);
+        Box::pin(async move { store.checkpoints(1).await.map(drop).map_err(|e| e.to_string()) })
+    })
+}
+
 #[derive(Clone)]
 struct Checks(Arc<Vec<(&'static str, ReadinessCheck)>>);
 
