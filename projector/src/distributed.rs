@@ -22,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// `distributed` for this configuration (read first, to choose it).
+    pub mode: crate::Mode,
     /// Serves `/health`, `/ready` and `/metrics`.
     pub http: HttpConfig,
     pub kafka: KafkaConfig,
@@ -40,6 +42,7 @@ impl Default for Config {
     fn default() -> Self {
         let group = GroupOptions::default();
         Self {
+            mode: crate::Mode::Distributed,
             http: HttpConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8082)), ..HttpConfig::default() },
             kafka: KafkaConfig::default(),
             redis: RedisConfig::default(),

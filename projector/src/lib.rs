@@ -16,6 +16,17 @@ use kurz_ports::{EventLog, InfraError, LinkChangeListener, LogRecord, Position, 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+/// Which event log and read store a `projector` process works on.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The all-in-one process's files (`storage.data_dir`).
+    #[default]
+    Embedded,
+    /// Kafka and Redis, as a consumer-group worker.
+    Distributed,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct ProjectorOptions {
     /// Records read per partition and step.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use kurz_embedded::{EmbeddedLog, EmbeddedStore, LogOptions};
-use kurz_projector::{Projector, ProjectorOptions};
+use kurz_projector::{Mode, Projector, ProjectorOptions};
 use kurz_service_kit::{config, shutdown, telemetry};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -36,14 +36,6 @@ struct Config {
     storage: Storage,
 }
 
-#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Mode {
-    #[default]
-    Embedded,
-    Distributed,
-}
-
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(default)]
 struct Storage {
@@ -63,13 +55,13 @@ async fn main() -> anyhow::Result<()> {
     let rebuild = std::env::args().skip(1).any(|arg| arg == "--rebuild");
     let ModeOnly { mode } = config::load()?;
     if let Mode::Distributed = mode {
-        let config: kurz_projector::distributed::Config = config::load_ignoring(&["mode"])?;
+        let config: kurz_projector::distributed::Config = config::load()?;
         let app = kurz_projector::distributed::Application::build(config, rebuild).await?;
         let stop = CancellationToken::new();
         shutdown::cancel_on_signal(stop.clone());
         return app.run_until_stopped(stop).await;
     }
-    let config: Config = config::load_ignoring(&["mode"])?;
+    let config: Config = config::load()?;
     let (log_path, store_path) =
         (config.storage.data_dir.join("events.redb"), config.storage.data_dir.join("store.redb"));
     anyhow::ensure!(log_path.exists(), "no event log at {}", log_path.display());

@@ -343,3 +343,106 @@ async fn while_the_broker_is_away_redirects_go_on_and_their_clicks_wait_in_the_s
         service.terminate();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_is_claimed_once_under_1000_concurrent_creates_across_two_command_apis() {
+    let deployment = deployment!();
+    let (first, second) = (deployment.command_api(), deployment.command_api());
+    let client = client();
+    let creates: Vec<_> = (0..1000)
+        .map(|i| {
+            let url = format!("{}/v1/links", if i % 2 == 0 { &first.url } else { &second.url });
+            let body = json!({ "target_url": format!("https://example.com/{i}"), "alias": "one-winner" });
+            let client = client.clone();
+            tokio::spawn(async move { client.post(url).json(&body).send().await.expect("create").status() })
+        })
+        .collect();
+    let mut statuses: BTreeMap<u16, u32> = BTreeMap::new();
+    for create in creates {
+        *statuses.entry(create.await.expect("task").as_u16()).or_default() += 1;
+    }
+    assert_eq!(statuses, BTreeMap::from([(201, 1), (409, 999)]));
+    first.terminate();
+    second.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_link_stops_redirecting_on_every_query_api_within_a_second() {
+    let deployment = deployment!();
+    let commands = deployment.command_api();
+    let queries = [deployment.query_api(), deployment.query_api()];
+    let link = create(&commands, json!({ "target_url": "https://example.com/soon-gone" })).await;
+    let code = link["code"].as_str().expect("code");
+    for query in &queries {
+        // Twice: the second answer comes from the instance's in-process cache.
+        for _ in 0..2 {
+            assert_eq!(redirect(query, code).await.0, StatusCode::FOUND);
+        }
+    }
+    let deleted = client().delete(format!("{}/v1/links/{code}", commands.url)).send().await.expect("delete");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let answered = Instant::now();
+    for query in &queries {
+        eventually("the deletion reaches every query-api instance", Duration::from_secs(1), async || {
+            redirect(query, code).await.0 == StatusCode::GONE
+        })
+        .await;
+    }
+    assert!(answered.elapsed() < Duration::from_secs(1));
+    let [first, second] = queries;
+    for service in [first, second, commands] {
+        service.terminate();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_clicks_is_exact_across_two_query_apis() {
+    let deployment = deployment!();
+    let projector = deployment.projector();
+    let commands = deployment.command_api();
+    let queries = [deployment.query_api(), deployment.query_api()];
+    let link = create(&commands, json!({ "target_url": "https://example.com/limited", "max_clicks": 50 })).await;
+    let code = link["code"].as_str().expect("code").to_owned();
+    let redirects: Vec<_> = (0..200)
+        .map(|i| {
+            let url = format!("{}/{code}", queries[i % 2].url);
+            tokio::spawn(async move { client().get(url).send().await.expect("redirect").status().as_u16() })
+        })
+        .collect();
+    let mut statuses: BTreeMap<u16, u32> = BTreeMap::new();
+    for redirect in redirects {
+        *statuses.entry(redirect.await.expect("task")).or_default() += 1;
+    }
+    assert_eq!(statuses, BTreeMap::from([(302, 50), (410, 150)]));
+    clicks_reach(&queries[0], &[(code, 50)]).await;
+    let [first, second] = queries;
+    for service in [first, second, commands, projector] {
+        service.terminate();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_codes_are_cached_negatively() {
+    let deployment = deployment!();
+    let queries = deployment.query_api();
+    for _ in 0..20 {
+        for i in 0..50 {
+            assert_eq!(redirect(&queries, &format!("nothing-{i}")).await.0, StatusCode::NOT_FOUND);
+        }
+    }
+    let lookups = |result: &'static str| {
+        let queries = &queries;
+        async move {
+            let text = client().get(format!("{}/metrics", queries.url)).send().await.expect("metrics");
+            let text = text.text().await.expect("text");
+            let line = text
+                .lines()
+                .find(|line| line.starts_with(&format!("link_cache_total{{result=\"{result}\"}}")))
+                .map(str::to_owned);
+            line.and_then(|line| line.rsplit(' ').next()?.parse::<u64>().ok()).unwrap_or_default()
+        }
+    };
+    assert_eq!(lookups("miss").await, 50, "each unknown code reached the store once");
+    assert_eq!(lookups("hit").await, 950);
+    queries.terminate();
+}

@@ -145,24 +145,16 @@ impl Drop for Service {
 }
 
 /// The service binaries of this build, beside this test's directory (`target/<profile>/`). Built
-/// once per test run, so that a test of this package alone never runs stale binaries (a no-op under
-/// `cargo test --workspace`, which has just built them).
+/// once per test run with the workspace's test-time features (what `cargo test --workspace` has
+/// just built, so then nothing is compiled), so that a test of this package alone never runs stale
+/// binaries.
 fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
         let exe = std::env::current_exe().expect("test executable");
         let dir = exe.parent().and_then(Path::parent).expect("target directory").to_path_buf();
         let mut cargo = Command::new(env!("CARGO"));
-        cargo.args([
-            "build",
-            "--package",
-            "kurz-command-api",
-            "--package",
-            "kurz-query-api",
-            "--package",
-            "kurz-projector",
-        ]);
-        cargo.arg("--bins");
+        cargo.args(["build", "--workspace", "--bins", "--tests", "--locked"]);
         if dir.file_name().is_some_and(|profile| profile == "release") {
             cargo.arg("--release");
         }

@@ -7,19 +7,12 @@ use std::net::SocketAddr;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use figment::value::{Dict, Value};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub fn load<T: Serialize + DeserializeOwned + Default>() -> anyhow::Result<T> {
-    load_ignoring(&[])
-}
-
-/// As [`load`], leaving out top-level keys that another part of the process reads (e.g. `mode`).
-pub fn load_ignoring<T: Serialize + DeserializeOwned + Default>(ignored: &[&str]) -> anyhow::Result<T> {
     let file = std::env::var("KURZ_CONFIG").unwrap_or_else(|_| "kurz.toml".to_owned());
-    let invalid = |e: figment::Error| anyhow::anyhow!("invalid configuration: {e}");
-    let mut settings = Figment::from(Serialized::defaults(T::default()))
+    Figment::from(Serialized::defaults(T::default()))
         .merge(Toml::file(file))
         .merge(
             Env::prefixed("KURZ_")
@@ -27,10 +20,8 @@ pub fn load_ignoring<T: Serialize + DeserializeOwned + Default>(ignored: &[&str]
                 .split("__")
                 .ignore(&["config", "log_format"]),
         )
-        .extract::<Dict>()
-        .map_err(invalid)?;
-    settings.retain(|key, _| !ignored.iter().any(|i| key.eq_ignore_ascii_case(i)));
-    Value::from(settings).deserialize().map_err(invalid)
+        .extract()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
