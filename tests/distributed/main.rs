@@ -1,6 +1,7 @@
 //! Distributed mode end to end: command-api, projector and query-api as separate processes on a
 //! Kafka-protocol broker (tansu) and Redis, with the fault cases that must not lose a click.
 
+use std::io::Write as _;
 mod proxy;
 mod services;
 
@@ -269,7 +270,11 @@ impl OwnBroker {
                 std::env::var_os("KURZ_TEST_REQUIRE_SERVICES").is_none(),
                 "{test}: KURZ_TEST_TANSU_BIN is not set but KURZ_TEST_REQUIRE_SERVICES is"
             );
-            eprintln!("SKIPPED {test}: no tansu binary of its own (set KURZ_TEST_TANSU_BIN, or run scripts/test.sh)");
+            // Past the test harness's capture: a skip is shown even when the test "passes".
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: no tansu binary of its own (set KURZ_TEST_TANSU_BIN, or run scripts/test.sh)"
+            );
             return None;
         };
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("address").port();

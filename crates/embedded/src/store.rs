@@ -169,13 +169,13 @@ fn project(txn: &WriteTransaction, records: &[LogRecord], folding: Folding) -> R
         checkpoints.insert(*partition, *offset)?;
     }
     let mut days = txn.open_table(DAYS)?;
-    for ((code, day), increment) in &folded.days {
-        let key = (code.as_str(), day.days_since_epoch());
+    for increment in &folded.days {
+        let key = (increment.code.as_str(), increment.day.days_since_epoch());
         let mut stats = match days.get(key)? {
             Some(row) => postcard::from_bytes::<DayStats>(row.value())?,
             None => DayStats::default(),
         };
-        stats.merge(increment);
+        stats.merge(&increment.stats);
         days.insert(key, postcard::to_stdvec(&stats)?.as_slice())?;
     }
     Ok(folded.changed)

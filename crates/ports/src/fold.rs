@@ -37,19 +37,57 @@ pub struct Folded {
     /// Codes whose link changed, in the order of their first change.
     pub changed: Vec<Code>,
     /// Click statistics to add to each (link, day) row.
-    pub days: Vec<((Code, Day), DayStats)>,
+    pub days: Vec<DayIncrement>,
     /// For each partition whose checkpoint moves (projection only), the offset of the next record.
     pub checkpoints: BTreeMap<u32, u64>,
 }
 
+/// Clicks to add to one (link, day) row.
+#[derive(Debug)]
+pub struct DayIncrement {
+    pub code: Code,
+    pub day: Day,
+    pub stats: DayStats,
+    /// With day watermarks ([`fold_with_day_watermarks`]): the offset of the last click in
+    /// `stats`, the row's new watermark.
+    pub last_offset: Option<u64>,
+}
+
 /// Folds `records`. `checkpoint` gives a partition's stored checkpoint and `row` a link's stored
-/// row; each is asked at most once per partition or link.
+/// row; each is asked at most once per partition or link. For stores that write a batch atomically
+/// with its checkpoints.
 pub fn fold<E>(
+    records: &[LogRecord],
+    folding: Folding,
+    checkpoint: impl FnMut(u32) -> Result<u64, E>,
+    row: impl FnMut(&Code) -> Result<Option<LinkRow>, E>,
+) -> Result<Folded, E> {
+    fold_records(records, folding, checkpoint, row, None::<fn(&Code, Day) -> Result<Option<u64>, E>>)
+}
+
+/// As [`fold`], for stores that cannot write a batch atomically: every click-day row keeps the
+/// offset of the last click folded into it (`watermark`, asked once per row), and a click at or
+/// below it is skipped, so a batch applied partly before a crash is applied again without counting
+/// twice.
+pub fn fold_with_day_watermarks<E>(
+    records: &[LogRecord],
+    folding: Folding,
+    checkpoint: impl FnMut(u32) -> Result<u64, E>,
+    row: impl FnMut(&Code) -> Result<Option<LinkRow>, E>,
+    watermark: impl FnMut(&Code, Day) -> Result<Option<u64>, E>,
+) -> Result<Folded, E> {
+    fold_records(records, folding, checkpoint, row, Some(watermark))
+}
+
+fn fold_records<E>(
     records: &[LogRecord],
     folding: Folding,
     mut checkpoint: impl FnMut(u32) -> Result<u64, E>,
     mut row: impl FnMut(&Code) -> Result<Option<LinkRow>, E>,
+    mut watermark: Option<impl FnMut(&Code, Day) -> Result<Option<u64>, E>>,
 ) -> Result<Folded, E> {
+    // Per (link, day) with watermarks: the stored watermark and the last click folded.
+    let mut marks: HashMap<(Code, Day), (Option<u64>, Option<u64>)> = HashMap::new();
     let mut stored: HashMap<u32, u64> = HashMap::new();
     let mut next: BTreeMap<u32, u64> = BTreeMap::new();
     let mut rows: HashMap<Code, Option<LinkRow>> = HashMap::new();
@@ -71,6 +109,19 @@ pub fn fold<E>(
             Err(reason) => tracing::warn!(?record.position, %reason, "skipping an undecodable record"),
             Ok(Event::Clicked(click)) => {
                 if folding == Folding::Projection {
+                    if let Some(watermark) = watermark.as_mut() {
+                        let key = (click.code.clone(), click.clicked_at.day());
+                        if !marks.contains_key(&key) {
+                            let stored = watermark(&key.0, key.1)?;
+                            marks.insert(key.clone(), (stored, None));
+                        }
+                        let mark = marks.get_mut(&key).expect("inserted above");
+                        let offset = record.position.offset;
+                        if mark.0.is_some_and(|stored| offset <= stored) {
+                            continue;
+                        }
+                        mark.1 = Some(offset);
+                    }
                     delta.record(click);
                 }
             }
@@ -95,5 +146,64 @@ pub fn fold<E>(
         }
     }
     let links = changed.iter().filter_map(|code| Some((code.clone(), rows.remove(code)??))).collect();
-    Ok(Folded { links, changed, days: delta.into_days().collect(), checkpoints: next })
+    let days = delta
+        .into_days()
+        .map(|((code, day), stats)| {
+            let last_offset = marks.get(&(code.clone(), day)).and_then(|(_, last)| *last);
+            DayIncrement { code, day, stats, last_offset }
+        })
+        .collect();
+    Ok(Folded { links, changed, days, checkpoints: next })
+}
+
+#[cfg(test)]
+mod tests {
+    use kurz_domain::{LinkClicked, Timestamp};
+
+    use super::*;
+    use crate::Position;
+
+    const DAY_MS: i64 = 86_400_000;
+
+    fn at(day: i64) -> Timestamp {
+        Timestamp::from_millis(1_767_225_600_000 + day * DAY_MS)
+    }
+
+    fn click(offset: u64, day: i64) -> LogRecord {
+        let code = Code::parse("abc").expect("valid");
+        let at = at(day);
+        let event = Event::Clicked(LinkClicked::new(code, at, None, None, Some("visitor")));
+        LogRecord { position: Position { partition: 0, offset }, event: Ok(event) }
+    }
+
+    #[test]
+    fn day_watermarks_skip_clicks_a_row_already_holds() {
+        // Offsets 0–5 on the first day, 6–9 on the second; the first day's row already holds 0–3,
+        // as after a batch that was applied half-way before a crash.
+        let records: Vec<LogRecord> = (0..10).map(|offset| click(offset, i64::from(offset >= 6))).collect();
+        let first_day = at(0).day();
+        let folded = fold_with_day_watermarks(
+            &records,
+            Folding::Projection,
+            |_| Ok::<_, ()>(0),
+            |_| Ok(None),
+            |_, day| Ok((day == first_day).then_some(3)),
+        )
+        .expect("folds");
+        let mut days: Vec<(Day, u64, Option<u64>)> =
+            folded.days.iter().map(|d| (d.day, d.stats.clicks, d.last_offset)).collect();
+        days.sort_unstable();
+        assert_eq!(
+            days.iter().map(|(_, clicks, last)| (*clicks, *last)).collect::<Vec<_>>(),
+            [(2, Some(5)), (4, Some(9))]
+        );
+        assert_eq!(folded.checkpoints, BTreeMap::from([(0, 10)]));
+    }
+
+    #[test]
+    fn records_below_the_checkpoint_change_nothing() {
+        let records: Vec<LogRecord> = (0..4).map(|offset| click(offset, 0)).collect();
+        let folded = fold(&records, Folding::Projection, |_| Ok::<_, ()>(4), |_| Ok(None)).expect("folds");
+        assert!(folded.days.is_empty() && folded.checkpoints.is_empty() && folded.changed.is_empty());
+    }
 }

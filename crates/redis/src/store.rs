@@ -178,7 +178,7 @@ impl RedisReadStore {
             |partition| Ok::<_, InfraError>(stored[&partition]),
             |code| Ok(rows.remove(code).flatten()),
         )?;
-        let day_keys: Vec<(Code, Day)> = folded.days.iter().map(|(key, _)| key.clone()).collect();
+        let day_keys: Vec<(Code, Day)> = folded.days.iter().map(|d| (d.code.clone(), d.day)).collect();
         let stored_days = self.load_days(&day_keys).await?;
 
         let mut invocation = self.write.key(self.checkpoints_key());
@@ -191,11 +191,11 @@ impl RedisReadStore {
             invocation.key(self.redis.key("link", Some(code.as_str())));
             invocation.arg(row.last_offset).arg(postcard::to_stdvec(&row.link).map_err(corrupt)?);
         }
-        for (((code, day), increment), stored) in folded.days.iter().zip(stored_days) {
+        for (increment, stored) in folded.days.iter().zip(stored_days) {
             let mut stats = stored.unwrap_or_default();
-            stats.merge(increment);
-            invocation.key(self.redis.key("days", Some(code.as_str())));
-            invocation.arg(day.days_since_epoch()).arg(postcard::to_stdvec(&stats).map_err(corrupt)?);
+            stats.merge(&increment.stats);
+            invocation.key(self.redis.key("days", Some(increment.code.as_str())));
+            invocation.arg(increment.day.days_since_epoch()).arg(postcard::to_stdvec(&stats).map_err(corrupt)?);
         }
         let applied: i64 = invocation.invoke_async(&mut self.redis.manager()).await.map_err(redis_error(CONTEXT))?;
         Ok((applied == 1).then_some(folded.changed))

@@ -1,0 +1,73 @@
+//! Versioned CQL migrations, applied at startup. Every statement is idempotent (`IF NOT EXISTS`), so
+//! instances starting together may both run one; each applied version is recorded once.
+
+use kurz_ports::InfraError;
+use scylla::client::session::Session;
+
+/// One schema version. Append-only: a released migration never changes.
+#[derive(Debug)]
+pub struct Migration {
+    pub version: i32,
+    pub description: &'static str,
+    /// CQL with `{ks}` for the keyspace.
+    pub statements: &'static [&'static str],
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "links by code, click statistics per link and day, projection checkpoints",
+    statements: &[
+        // One partition per link: a redirect is one single-partition read.
+        "CREATE TABLE IF NOT EXISTS {ks}.links (code text PRIMARY KEY, link blob, last_offset bigint)",
+        // A link's days in one partition, in day order: a stats read is one range read, its cost set
+        // by the days asked for, never by the number of clicks.
+        "CREATE TABLE IF NOT EXISTS {ks}.click_days (code text, day int, stats blob, last_offset bigint, \
+         PRIMARY KEY (code, day)) WITH CLUSTERING ORDER BY (day ASC)",
+        "CREATE TABLE IF NOT EXISTS {ks}.checkpoints (partition int PRIMARY KEY, next_offset bigint)",
+    ],
+}];
+
+fn infra(context: &'static str) -> impl Fn(scylla::errors::ExecutionError) -> InfraError {
+    move |error| InfraError::new(context, error)
+}
+
+/// Creates the keyspace if missing and applies every migration not yet recorded.
+pub async fn migrate(session: &Session, keyspace: &str, replication: &str) -> Result<Vec<i32>, InfraError> {
+    let create = format!("CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}");
+    session.query_unpaged(create, ()).await.map_err(infra("creating the keyspace"))?;
+    let history = format!(
+        "CREATE TABLE IF NOT EXISTS {keyspace}.schema_migrations (version int PRIMARY KEY, description text, applied_at timestamp)"
+    );
+    session.query_unpaged(history, ()).await.map_err(infra("creating the migration history"))?;
+    let recorded = session
+        .query_unpaged(format!("SELECT version FROM {keyspace}.schema_migrations"), ())
+        .await
+        .map_err(infra("reading the migration history"))?
+        .into_rows_result()
+        .map_err(|error| InfraError::new("reading the migration history", error))?;
+    let applied: Vec<i32> = recorded
+        .rows::<(i32,)>()
+        .map_err(|error| InfraError::new("reading the migration history", error))?
+        .map(|row| row.map(|(version,)| version))
+        .collect::<Result<_, _>>()
+        .map_err(|error| InfraError::new("reading the migration history", error))?;
+    let mut newly = Vec::new();
+    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        for statement in migration.statements {
+            let statement = statement.replace("{ks}", keyspace);
+            session.query_unpaged(statement, ()).await.map_err(infra("applying a migration"))?;
+        }
+        let record = format!(
+            "INSERT INTO {keyspace}.schema_migrations (version, description, applied_at) \
+             VALUES (?, ?, toTimestamp(now())) IF NOT EXISTS"
+        );
+        session
+            .query_unpaged(record, (migration.version, migration.description))
+            .await
+            .map_err(infra("recording a migration"))?;
+        tracing::info!(version = migration.version, description = migration.description, "schema migration applied");
+        newly.push(migration.version);
+    }
+    session.await_schema_agreement().await.map_err(|error| InfraError::new("waiting for schema agreement", error))?;
+    Ok(newly)
+}
