@@ -9,10 +9,13 @@ use anyhow::Context;
 use axum::Router;
 use kurz_domain::{CodeGenerator, CodeKey};
 use kurz_kafka::{KafkaConfig, KafkaEventLog};
-use kurz_redis::{LinkChangePublisher, RedisCodeRegistry, RedisConfig, RedisConnection, RedisReadStore};
+use kurz_redis::{
+    CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisCodeRegistry, RedisConfig, RedisConnection,
+};
 use kurz_service_kit::config::HttpConfig;
 use kurz_service_kit::ops;
 use kurz_service_kit::{Clock, problem, secrets};
+use kurz_stores::{OpenedStore, ReadStoreConfig};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +27,10 @@ use crate::{CodeAllocator, CommandService, CommandServiceParts, RoutesConfig, ro
 pub struct Config {
     pub http: HttpConfig,
     pub kafka: KafkaConfig,
+    /// Alias claims, code leases, the link cache and its change announcements.
     pub redis: RedisConfig,
+    /// Where the read models live (Redis by default, or ScyllaDB).
+    pub read_store: ReadStoreConfig,
     /// The deployment's shared secrets (32 bytes; the same file for every instance).
     pub secret_key_file: PathBuf,
     /// Sequence numbers leased per Redis round trip.
@@ -37,6 +43,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             kafka: KafkaConfig::default(),
             redis: RedisConfig::default(),
+            read_store: ReadStoreConfig::default(),
             secret_key_file: PathBuf::from("secret.key"),
             lease_block: 1000,
         }
@@ -56,7 +63,9 @@ impl Application {
         let secrets = secrets::load(&config.secret_key_file)?;
         let log = Arc::new(KafkaEventLog::connect(&config.kafka).await.context("connecting to Kafka")?);
         let redis = RedisConnection::connect(&config.redis).await.context("connecting to Redis")?;
-        let store = Arc::new(RedisReadStore::new(redis.clone()));
+        let opened = OpenedStore::open(&config.read_store, &config.redis).await.context("opening the read store")?;
+        // Writes go through the cache too: a changed link leaves the Redis cache before the answer.
+        let store = Arc::new(CachedReadStore::new(redis.clone(), opened.store(), LinkCacheOptions::default()));
         let registry = Arc::new(RedisCodeRegistry::new(redis.clone()));
         let commands = Arc::new(CommandService::new(CommandServiceParts {
             log: log.clone(),

@@ -11,10 +11,11 @@ use async_trait::async_trait;
 use axum::Router;
 use kurz_kafka::{GroupConsumer, GroupOptions, GroupSink, KafkaConfig};
 use kurz_ports::{InfraError, LinkChangeListener, LogRecord, ReadStore};
-use kurz_redis::{LinkChangePublisher, RedisConfig, RedisConnection, RedisReadStore};
+use kurz_redis::{CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisConfig, RedisConnection};
 use kurz_service_kit::config::HttpConfig;
 use kurz_service_kit::ops;
 use kurz_service_kit::problem;
+use kurz_stores::{OpenedStore, ReadStoreConfig};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -27,7 +28,10 @@ pub struct Config {
     /// Serves `/health`, `/ready` and `/metrics`.
     pub http: HttpConfig,
     pub kafka: KafkaConfig,
+    /// The link cache and the link-change channel.
     pub redis: RedisConfig,
+    /// Where the read models live (Redis by default, or ScyllaDB).
+    pub read_store: ReadStoreConfig,
     /// Every projector of a deployment joins this consumer group.
     pub group_id: String,
     /// Most records applied in one read-store write.
@@ -46,6 +50,7 @@ impl Default for Config {
             http: HttpConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8082)), ..HttpConfig::default() },
             kafka: KafkaConfig::default(),
             redis: RedisConfig::default(),
+            read_store: ReadStoreConfig::default(),
             group_id: group.group_id,
             batch_size: group.batch_size,
             linger_ms: u64::try_from(group.linger.as_millis()).unwrap_or(u64::MAX),
@@ -102,11 +107,12 @@ impl Application {
     pub async fn build(config: Config, rebuild: bool) -> anyhow::Result<Self> {
         kurz_service_kit::telemetry::metrics();
         let redis = RedisConnection::connect(&config.redis).await.context("connecting to Redis")?;
-        let store = Arc::new(RedisReadStore::new(redis.clone()));
+        let opened = OpenedStore::open(&config.read_store, &config.redis).await.context("opening the read store")?;
         if rebuild {
-            let deleted = store.clear().await.context("deleting the read models")?;
-            tracing::info!(deleted, "read models deleted; rebuilding from offset 0");
+            opened.clear().await.context("deleting the read models")?;
+            tracing::info!("read models deleted; rebuilding from offset 0");
         }
+        let store = Arc::new(CachedReadStore::new(redis.clone(), opened.store(), LinkCacheOptions::default()));
         let sink =
             Arc::new(StoreSink { store: store.clone(), listeners: vec![Arc::new(LinkChangePublisher::start(redis))] });
         let options = GroupOptions {

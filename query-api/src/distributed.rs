@@ -9,10 +9,13 @@ use anyhow::Context;
 use axum::Router;
 use kurz_kafka::{KafkaConfig, KafkaEventLog};
 use kurz_ports::LinkChangeListener;
-use kurz_redis::{RedisClickQuota, RedisConfig, RedisConnection, RedisReadStore, follow_link_changes};
+use kurz_redis::{
+    CachedReadStore, LinkCacheOptions, RedisClickQuota, RedisConfig, RedisConnection, follow_link_changes,
+};
 use kurz_service_kit::config::HttpConfig;
 use kurz_service_kit::ops;
 use kurz_service_kit::{Clock, problem, secrets};
+use kurz_stores::{OpenedStore, ReadStoreConfig};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -28,7 +31,10 @@ use crate::{
 pub struct Config {
     pub http: HttpConfig,
     pub kafka: KafkaConfig,
+    /// The shared link cache, click quotas and the link-change channel.
     pub redis: RedisConfig,
+    /// Where the read models live (Redis by default, or ScyllaDB).
+    pub read_store: ReadStoreConfig,
     /// The deployment's shared secrets (32 bytes; the same file for every instance).
     pub secret_key_file: PathBuf,
     /// Links (and unknown codes) held in the in-process cache.
@@ -49,6 +55,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             kafka: KafkaConfig::default(),
             redis: RedisConfig::default(),
+            read_store: ReadStoreConfig::default(),
             secret_key_file: PathBuf::from("secret.key"),
             cache_capacity: 1_000_000,
             record_redirects: true,
@@ -76,7 +83,8 @@ impl Application {
         let secrets = secrets::load(&config.secret_key_file)?;
         let log = Arc::new(KafkaEventLog::connect(&config.kafka).await.context("connecting to Kafka")?);
         let redis = RedisConnection::connect(&config.redis).await.context("connecting to Redis")?;
-        let store = Arc::new(RedisReadStore::new(redis.clone()));
+        let opened = OpenedStore::open(&config.read_store, &config.redis).await.context("opening the read store")?;
+        let store = Arc::new(CachedReadStore::new(redis.clone(), opened.store(), LinkCacheOptions::default()));
         let cache = Arc::new(LinkCache::new(config.cache_capacity));
 
         let background_stop = CancellationToken::new();

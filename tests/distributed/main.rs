@@ -451,3 +451,67 @@ async fn unknown_codes_are_cached_negatively() {
     assert_eq!(lookups("hit").await, 950);
     queries.terminate();
 }
+
+/// A redis-server of this test's own, to take away; killed when dropped.
+struct OwnRedis {
+    process: std::process::Child,
+    url: String,
+}
+
+impl OwnRedis {
+    async fn start() -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("address").port();
+        let spawned = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        let Ok(process) = spawned else {
+            let thread = std::thread::current();
+            let test = thread.name().unwrap_or("a Redis outage test");
+            assert!(
+                std::env::var_os("KURZ_TEST_REQUIRE_SERVICES").is_none(),
+                "{test}: no redis-server to run but KURZ_TEST_REQUIRE_SERVICES is set"
+            );
+            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: no redis-server binary of its own");
+            return None;
+        };
+        eventually("the Redis listens", Duration::from_secs(10), async || {
+            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+        })
+        .await;
+        Some(Self { process, url: format!("redis://127.0.0.1:{port}") })
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_services_redis_down_redirects_stay_3xx() {
+    let mut deployment = deployment!();
+    let Some(service_redis) = OwnRedis::start().await else { return };
+    deployment.service_redis = Some(service_redis.url.clone());
+    let commands = deployment.command_api();
+    let queries = deployment.query_api();
+    let codes = some_links(&commands, 6).await;
+    // Half of the links in the query side's in-process cache, half only in the store.
+    for code in &codes[..3] {
+        assert_eq!(redirect(&queries, code).await.0, StatusCode::FOUND);
+    }
+
+    drop(service_redis);
+    for _ in 0..3 {
+        for code in &codes {
+            assert_eq!(redirect(&queries, code).await.0, StatusCode::FOUND, "{code} redirects without Redis");
+        }
+        assert_eq!(redirect(&queries, "never-created").await.0, StatusCode::NOT_FOUND);
+    }
+    assert!(metric(&queries, "link_cache_redis_errors_total").await > 0.0, "the cache outage was felt");
+    for service in [queries, commands] {
+        service.terminate();
+    }
+}

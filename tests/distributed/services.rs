@@ -19,6 +19,9 @@ pub struct Deployment {
     pub topic: String,
     pub group: String,
     pub dir: tempfile::TempDir,
+    /// The services' own Redis (cache, quotas, claims, change channel); the read store stays on
+    /// `redis`. Unset: both on `redis`.
+    pub service_redis: Option<String>,
 }
 
 impl Deployment {
@@ -26,7 +29,15 @@ impl Deployment {
         let registry = RegistryStandIn::start().await.expect("registry stand-in starts");
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("secret.key"), [7u8; 32]).expect("secret key written");
-        Self { brokers, redis, registry, topic: unique_name("e2e"), group: unique_name("projectors"), dir }
+        Self {
+            brokers,
+            redis,
+            registry,
+            topic: unique_name("e2e"),
+            group: unique_name("projectors"),
+            dir,
+            service_redis: None,
+        }
     }
 
     fn environment(&self) -> Vec<(&'static str, String)> {
@@ -37,8 +48,10 @@ impl Deployment {
             ("KURZ_KAFKA__PARTITIONS", "4".into()),
             ("KURZ_KAFKA__REPLICATION_FACTOR", "1".into()),
             ("KURZ_KAFKA__SCHEMA_REGISTRY_URL", self.registry.url()),
-            ("KURZ_REDIS__URL", self.redis.config.url.clone()),
+            ("KURZ_REDIS__URL", self.service_redis.clone().unwrap_or_else(|| self.redis.config.url.clone())),
             ("KURZ_REDIS__KEY_PREFIX", self.redis.config.key_prefix.clone()),
+            ("KURZ_READ_STORE__REDIS__URL", self.redis.config.url.clone()),
+            ("KURZ_READ_STORE__REDIS__KEY_PREFIX", self.redis.config.key_prefix.clone()),
             // Fail appends within seconds while the broker is away (the default waits 30 s).
             ("KURZ_KAFKA__DELIVERY_TIMEOUT_MS", "3000".into()),
             ("KURZ_LOG_FORMAT", "json".into()),

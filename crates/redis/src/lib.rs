@@ -8,12 +8,14 @@
 
 mod changes;
 mod connection;
+mod link_cache;
 mod quota;
 mod registry;
 mod store;
 
 pub use changes::{LinkChangePublisher, follow_link_changes};
 pub use connection::{RedisConfig, RedisConnection};
+pub use link_cache::{CachedReadStore, LinkCacheOptions};
 pub use quota::RedisClickQuota;
 pub use registry::RedisCodeRegistry;
 pub use store::RedisReadStore;

@@ -1,0 +1,63 @@
+//! The read store of a distributed deployment, chosen by configuration: Redis (one primary; the
+//! default, and what the tests here run on) or ScyllaDB (the read models at scale).
+
+use std::sync::Arc;
+
+use kurz_ports::{InfraError, ReadStore};
+use kurz_redis::{RedisConfig, RedisConnection, RedisReadStore};
+use kurz_scylla::{ScyllaConfig, ScyllaReadStore};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    #[default]
+    Redis,
+    Scylla,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReadStoreConfig {
+    pub kind: StoreKind,
+    /// With `kind = "redis"`: where the read models live; unset, the service's own Redis.
+    pub redis: Option<RedisConfig>,
+    /// With `kind = "scylla"`.
+    pub scylla: ScyllaConfig,
+}
+
+/// An opened read store, and what only a rebuild needs of it.
+#[derive(Debug, Clone)]
+pub enum OpenedStore {
+    Redis(Arc<RedisReadStore>),
+    Scylla(Arc<ScyllaReadStore>),
+}
+
+impl OpenedStore {
+    /// Opens the configured store; `service_redis` is the service's own Redis, the read store's
+    /// when no other is configured.
+    pub async fn open(config: &ReadStoreConfig, service_redis: &RedisConfig) -> Result<Self, InfraError> {
+        Ok(match config.kind {
+            StoreKind::Redis => {
+                let redis = config.redis.as_ref().unwrap_or(service_redis);
+                Self::Redis(Arc::new(RedisReadStore::new(RedisConnection::connect(redis).await?)))
+            }
+            StoreKind::Scylla => Self::Scylla(Arc::new(ScyllaReadStore::connect(&config.scylla).await?)),
+        })
+    }
+
+    pub fn store(&self) -> Arc<dyn ReadStore> {
+        match self {
+            Self::Redis(store) => Arc::clone(store) as Arc<dyn ReadStore>,
+            Self::Scylla(store) => Arc::clone(store) as Arc<dyn ReadStore>,
+        }
+    }
+
+    /// Deletes the read models, for a rebuild from offset 0.
+    pub async fn clear(&self) -> Result<(), InfraError> {
+        match self {
+            Self::Redis(store) => store.clear().await.map(drop),
+            Self::Scylla(store) => store.clear().await,
+        }
+    }
+}
