@@ -88,22 +88,22 @@ fn fold_records<E>(
 ) -> Result<Folded, E> {
     // Per (link, day) with watermarks: the stored watermark and the last click folded.
     let mut marks: HashMap<(Code, Day), (Option<u64>, Option<u64>)> = HashMap::new();
-    let mut stored: HashMap<u32, u64> = HashMap::new();
-    let mut next: BTreeMap<u32, u64> = BTreeMap::new();
+    // Per partition: the offset of the next record to apply, and whether the batch moved it.
+    let mut positions: BTreeMap<u32, (u64, bool)> = BTreeMap::new();
     let mut rows: HashMap<Code, Option<LinkRow>> = HashMap::new();
     let mut changed: Vec<Code> = Vec::new();
     let mut delta = StatsDelta::default();
     for record in records {
         if folding == Folding::Projection {
             let partition = record.position.partition;
-            let from = match (next.get(&partition), stored.get(&partition)) {
-                (Some(offset), _) | (None, Some(offset)) => *offset,
-                (None, None) => *stored.entry(partition).or_insert(checkpoint(partition)?),
+            let position = match positions.get_mut(&partition) {
+                Some(position) => position,
+                None => positions.entry(partition).or_insert((checkpoint(partition)?, false)),
             };
-            if record.position.offset < from {
+            if record.position.offset < position.0 {
                 continue;
             }
-            next.insert(partition, record.position.offset + 1);
+            *position = (record.position.offset + 1, true);
         }
         match &record.event {
             Err(reason) => tracing::warn!(?record.position, %reason, "skipping an undecodable record"),
@@ -149,11 +149,13 @@ fn fold_records<E>(
     let days = delta
         .into_days()
         .map(|((code, day), stats)| {
-            let last_offset = marks.get(&(code.clone(), day)).and_then(|(_, last)| *last);
+            let last_offset =
+                if marks.is_empty() { None } else { marks.get(&(code.clone(), day)).and_then(|(_, last)| *last) };
             DayIncrement { code, day, stats, last_offset }
         })
         .collect();
-    Ok(Folded { links, changed, days, checkpoints: next })
+    let checkpoints = positions.into_iter().filter(|(_, (_, moved))| *moved).map(|(p, (next, _))| (p, next)).collect();
+    Ok(Folded { links, changed, days, checkpoints })
 }
 
 #[cfg(test)]
