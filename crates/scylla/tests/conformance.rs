@@ -2,7 +2,6 @@
 //! `KURZ_TEST_SCYLLA_NODES=127.0.0.1:9042`. None can be installed where Kurz is built and tested,
 //! so without it every test here says by name that it is skipped (CI included).
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -15,13 +14,8 @@ fn scylla_or_skip() -> Option<Vec<String>> {
     match std::env::var("KURZ_TEST_SCYLLA_NODES") {
         Ok(nodes) if !nodes.is_empty() => Some(nodes.split(',').map(str::to_owned).collect()),
         _ => {
-            let thread = std::thread::current();
-            let test = thread.name().unwrap_or("a ScyllaDB test");
-            // Past the test harness's capture: a skip is shown even when the test "passes".
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: no ScyllaDB configured (set KURZ_TEST_SCYLLA_NODES=host:9042 to run it)"
-            );
+            let hint = "set KURZ_TEST_SCYLLA_NODES=host:9042 to run it; none can be installed here";
+            kurz_ports::conformance::skip("no ScyllaDB configured", hint, true);
             None
         }
     }

@@ -17,6 +17,22 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+/// Says by name that the calling test is skipped because `missing` could not be had (`hint`: how to
+/// provide it). With `KURZ_TEST_REQUIRE_SERVICES` set (CI) it fails instead, unless `optional` (for
+/// servers that cannot be installed where Kurz is tested, like ScyllaDB). Call it from the test's own
+/// thread, which is named after the test. The notice goes past the harness's output capture, so it
+/// shows even though the test "passes".
+pub fn skip(missing: &str, hint: &str, optional: bool) {
+    use std::io::Write as _;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    assert!(
+        optional || std::env::var_os("KURZ_TEST_REQUIRE_SERVICES").is_none(),
+        "{test}: {missing}, but KURZ_TEST_REQUIRE_SERVICES is set ({hint})"
+    );
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {missing} ({hint})");
+}
+
 /// Fresh storage for one test. `open` may be called again after every earlier handle was dropped,
 /// and must then give the same data (as a process restart would).
 #[async_trait]
