@@ -5,7 +5,8 @@
 //! Writers (command side, projector) go through the same decorator: after the store has a change,
 //! the link's cache entry is dropped and its epoch moves. A reader fills the cache only if the epoch
 //! is still the one it saw before reading the store, so an answer read before a change is never
-//! cached after it. Redis failing or slow only costs the cache: every lookup then goes to the store.
+//! cached after it. Hot links — cached when they changed — are read back from the store and cached
+//! again at once by the writer, so a popular link never falls through to the store after an update. Redis failing or slow only costs the cache: every lookup then goes to the store.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,13 +54,15 @@ impl CachedReadStore {
               end
               return 1",
         );
+        // Returns, per link, its new epoch if it was cached (hot), else 0.
         let invalidate = Script::new(
-            r"for i = 1, #KEYS, 2 do
-                redis.call('INCR', KEYS[i + 1])
+            r"local hot = {}
+              for i = 1, #KEYS, 2 do
+                local epoch = redis.call('INCR', KEYS[i + 1])
                 redis.call('EXPIRE', KEYS[i + 1], ARGV[1])
-                redis.call('DEL', KEYS[i])
+                hot[#hot + 1] = redis.call('DEL', KEYS[i]) == 1 and epoch or 0
               end
-              return 1",
+              return hot",
         );
         Self { redis, inner, options, fill, invalidate }
     }
@@ -111,8 +114,9 @@ impl CachedReadStore {
         }
     }
 
-    /// Drops changed links from the cache. A failure is logged, not returned: the change is in the
-    /// store, and the entry expires by itself.
+    /// Drops changed links from the cache, then caches hot ones (those that were cached) afresh from
+    /// the store. A failure is logged, not returned: the change is in the store, and the entry
+    /// expires by itself.
     async fn invalidate(&self, codes: &[Code]) {
         if codes.is_empty() {
             return;
@@ -123,11 +127,20 @@ impl CachedReadStore {
             invocation.key(value).key(epoch);
         }
         invocation.arg(EPOCH_TTL_SECONDS);
-        if let Err(error) =
-            invocation.invoke_async::<i64>(&mut self.redis.manager()).await.map_err(redis_error("link cache"))
-        {
-            metrics::counter!("link_cache_redis_errors_total").increment(1);
-            tracing::warn!(%error, codes = codes.len(), "cannot drop changed links from the Redis cache; they expire by themselves");
+        let epochs = match invocation.invoke_async::<Vec<i64>>(&mut self.redis.manager()).await {
+            Ok(epochs) => epochs,
+            Err(error) => {
+                metrics::counter!("link_cache_redis_errors_total").increment(1);
+                let error = redis_error("link cache")(error);
+                tracing::warn!(%error, codes = codes.len(), "cannot drop changed links from the Redis cache; they expire by themselves");
+                return;
+            }
+        };
+        for (code, epoch) in codes.iter().zip(epochs).filter(|(_, epoch)| *epoch > 0) {
+            if let Ok(link) = self.inner.link(code).await {
+                self.fill(code, link.as_ref(), Some(epoch.to_string())).await;
+                metrics::counter!("link_cache_redis_rewarmed_total").increment(1);
+            }
         }
     }
 }
