@@ -206,7 +206,9 @@ impl GroupConsumer {
         let sink = Arc::clone(&self.consumer.context().sink);
         while !self.stop.load(Ordering::SeqCst) {
             let batch = self.collect_batch();
-            if batch.is_empty() {
+            // Stopping: the batch is read again at the next start. (A rebalance during the stop may
+            // have started partitions at committed offsets rather than the sink's checkpoints.)
+            if batch.is_empty() || self.stop.load(Ordering::SeqCst) {
                 continue;
             }
             let mut backoff = Duration::from_millis(50);
