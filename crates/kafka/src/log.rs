@@ -85,11 +85,6 @@ impl KafkaEventLog {
         })
     }
 
-    /// The codec of this topic's registry ids, for consumers of the same topic.
-    pub fn codec(&self) -> Arc<Codec> {
-        Arc::clone(&self.codec)
-    }
-
     /// Queues every event on `producer` in order, then waits for all acknowledgements.
     async fn produce(&self, producer: &FutureProducer, events: &[Event]) -> Result<Vec<Position>, ProduceFailure> {
         let mut deliveries = Vec::with_capacity(events.len());
