@@ -9,9 +9,7 @@ use anyhow::Context;
 use axum::Router;
 use kurz_domain::{CodeGenerator, CodeKey};
 use kurz_kafka::{KafkaConfig, KafkaEventLog};
-use kurz_redis::{
-    CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisCodeRegistry, RedisConfig, RedisConnection,
-};
+use kurz_redis::{CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisConfig, RedisConnection};
 use kurz_service_kit::config::HttpConfig;
 use kurz_service_kit::ops;
 use kurz_service_kit::{Clock, problem, secrets};
@@ -66,7 +64,7 @@ impl Application {
         let opened = OpenedStore::open(&config.read_store, &config.redis).await.context("opening the read store")?;
         // Writes go through the cache too: a changed link leaves the Redis cache before the answer.
         let store = Arc::new(CachedReadStore::new(redis.clone(), opened.store(), LinkCacheOptions::default()));
-        let registry = Arc::new(RedisCodeRegistry::new(redis.clone()));
+        let registry = opened.code_registry(redis.clone()).await.context("opening the code registry")?;
         let commands = Arc::new(CommandService::new(CommandServiceParts {
             log: log.clone(),
             store: store.clone(),

@@ -10,13 +10,18 @@
 //! - checkpoints are written last (`USING TIMESTAMP` = offset: they only move forward), and only say
 //!   where to resume: a batch that failed half-way is applied again and the rows skip what they hold.
 //!
-//! Tests: the read-store conformance suite runs against a real cluster when `KURZ_TEST_SCYLLA_NODES`
+//! Alias claims and leased code sequences live here too when ScyllaDB holds the read models: only
+//! lightweight transactions write them (see `registry`).
+//!
+//! Tests: the read-store and code-registry conformance suites runs against a real cluster when `KURZ_TEST_SCYLLA_NODES`
 //! is set (e.g. `127.0.0.1:9042`), and says by name that it is skipped otherwise.
 
 mod config;
 mod migrations;
+mod registry;
 mod store;
 
 pub use config::ScyllaConfig;
 pub use migrations::{MIGRATIONS, Migration, migrate};
+pub use registry::ScyllaCodeRegistry;
 pub use store::ScyllaReadStore;

@@ -13,19 +13,29 @@ pub struct Migration {
     pub statements: &'static [&'static str],
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "links by code, click statistics per link and day, projection checkpoints",
-    statements: &[
-        // One partition per link: a redirect is one single-partition read.
-        "CREATE TABLE IF NOT EXISTS {ks}.links (code text PRIMARY KEY, link blob, last_offset bigint)",
-        // A link's days in one partition, in day order: a stats read is one range read, its cost set
-        // by the days asked for, never by the number of clicks.
-        "CREATE TABLE IF NOT EXISTS {ks}.click_days (code text, day int, stats blob, last_offset bigint, \
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "links by code, click statistics per link and day, projection checkpoints",
+        statements: &[
+            // One partition per link: a redirect is one single-partition read.
+            "CREATE TABLE IF NOT EXISTS {ks}.links (code text PRIMARY KEY, link blob, last_offset bigint)",
+            // A link's days in one partition, in day order: a stats read is one range read, its cost set
+            // by the days asked for, never by the number of clicks.
+            "CREATE TABLE IF NOT EXISTS {ks}.click_days (code text, day int, stats blob, last_offset bigint, \
          PRIMARY KEY (code, day)) WITH CLUSTERING ORDER BY (day ASC)",
-        "CREATE TABLE IF NOT EXISTS {ks}.checkpoints (partition int PRIMARY KEY, next_offset bigint)",
-    ],
-}];
+            "CREATE TABLE IF NOT EXISTS {ks}.checkpoints (partition int PRIMARY KEY, next_offset bigint)",
+        ],
+    },
+    Migration {
+        version: 2,
+        description: "code claims and leased code sequences (written only with lightweight transactions)",
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS {ks}.code_claims (code text PRIMARY KEY)",
+            "CREATE TABLE IF NOT EXISTS {ks}.code_sequences (name text PRIMARY KEY, next bigint)",
+        ],
+    },
+];
 
 fn infra(context: &'static str) -> impl Fn(scylla::errors::ExecutionError) -> InfraError {
     move |error| InfraError::new(context, error)

@@ -1,6 +1,7 @@
 //! The read store on ScyllaDB. See the crate documentation for how writes stay idempotent.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -14,7 +15,7 @@ use scylla::response::query_result::QueryResult;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlValue, Row};
 
-use crate::{ScyllaConfig, migrate};
+use crate::{ScyllaCodeRegistry, ScyllaConfig, migrate};
 
 const CONTEXT: &str = "ScyllaDB read store";
 /// Requests in flight at once while applying a batch.
@@ -39,12 +40,12 @@ struct Statements {
 
 #[derive(Debug)]
 pub struct ScyllaReadStore {
-    session: Session,
+    session: Arc<Session>,
     keyspace: String,
     statements: Statements,
 }
 
-fn infra<E: std::error::Error + Send + Sync + 'static>(error: E) -> InfraError {
+pub(crate) fn infra<E: std::error::Error + Send + Sync + 'static>(error: E) -> InfraError {
     InfraError::new(CONTEXT, error)
 }
 
@@ -75,7 +76,7 @@ impl ScyllaReadStore {
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
             builder = builder.user(user, password);
         }
-        let session = builder.build().await.map_err(infra)?;
+        let session = Arc::new(builder.build().await.map_err(infra)?);
         migrate(&session, &keyspace, &config.replication).await?;
         let ks = &keyspace;
         let prepare = async |cql: String| session.prepare(cql).await.map_err(infra);
@@ -106,7 +107,12 @@ impl ScyllaReadStore {
         Ok(Self { session, keyspace, statements })
     }
 
-    /// Deletes the read models for a rebuild from offset 0.
+    /// The code registry on the same cluster and keyspace.
+    pub async fn code_registry(&self) -> Result<ScyllaCodeRegistry, InfraError> {
+        ScyllaCodeRegistry::prepare(Arc::clone(&self.session), &self.keyspace).await
+    }
+
+    /// Deletes the read models for a rebuild from offset 0 (claims and sequences stay).
     pub async fn clear(&self) -> Result<(), InfraError> {
         for table in ["links", "click_days", "checkpoints"] {
             self.session.query_unpaged(format!("TRUNCATE {}.{table}", self.keyspace), ()).await.map_err(infra)?;
@@ -268,7 +274,7 @@ async fn all<T, F: Future<Output = Result<T, InfraError>>>(requests: Vec<F>) -> 
 }
 
 /// A lightweight transaction's `[applied]` column.
-fn was_applied(result: QueryResult) -> Result<bool, InfraError> {
+pub(crate) fn was_applied(result: QueryResult) -> Result<bool, InfraError> {
     let rows = result.into_rows_result().map_err(infra)?;
     let row = rows.maybe_first_row::<Row>().map_err(infra)?;
     Ok(matches!(row.and_then(|row| row.columns.into_iter().next().flatten()), Some(CqlValue::Boolean(true))))

@@ -1,4 +1,4 @@
-//! The read-store conformance suite against ScyllaDB (or Cassandra), when one is configured:
+//! The read-store and code-registry conformance suites against ScyllaDB (or Cassandra), when one is configured:
 //! `KURZ_TEST_SCYLLA_NODES=127.0.0.1:9042`. None can be installed where Kurz is built and tested,
 //! so without it every test here says by name that it is skipped (CI included).
 
@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
-use kurz_ports::ReadStore;
 use kurz_ports::conformance::Storage;
+use kurz_ports::{CodeRegistry, ReadStore};
 use kurz_scylla::{ScyllaConfig, ScyllaReadStore};
 
 fn scylla_or_skip() -> Option<Vec<String>> {
@@ -43,6 +43,14 @@ impl Storage<dyn ReadStore> for FreshKeyspace {
     }
 }
 
+#[async_trait]
+impl Storage<dyn CodeRegistry> for FreshKeyspace {
+    async fn open(&self) -> Arc<dyn CodeRegistry> {
+        let store = ScyllaReadStore::connect(&self.config).await.expect("connects to the test cluster");
+        Arc::new(store.code_registry().await.expect("prepares"))
+    }
+}
+
 macro_rules! fresh_keyspace {
     () => {
         match scylla_or_skip() {
@@ -53,3 +61,4 @@ macro_rules! fresh_keyspace {
 }
 
 kurz_ports::read_store_conformance!(fresh_keyspace!());
+kurz_ports::code_registry_conformance!(fresh_keyspace!());

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use kurz_ports::{InfraError, ReadStore};
-use kurz_redis::{RedisConfig, RedisConnection, RedisReadStore};
+use kurz_ports::{CodeRegistry, InfraError, ReadStore};
+use kurz_redis::{RedisCodeRegistry, RedisConfig, RedisConnection, RedisReadStore};
 use kurz_scylla::{ScyllaConfig, ScyllaReadStore};
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +51,15 @@ impl OpenedStore {
             Self::Redis(store) => Arc::clone(store) as Arc<dyn ReadStore>,
             Self::Scylla(store) => Arc::clone(store) as Arc<dyn ReadStore>,
         }
+    }
+
+    /// Where alias claims and code leases live: with ScyllaDB, there (conditional writes, durable
+    /// once answered); with a Redis read store, in the service's Redis.
+    pub async fn code_registry(&self, service_redis: RedisConnection) -> Result<Arc<dyn CodeRegistry>, InfraError> {
+        Ok(match self {
+            Self::Redis(_) => Arc::new(RedisCodeRegistry::new(service_redis)),
+            Self::Scylla(store) => Arc::new(store.code_registry().await?),
+        })
     }
 
     /// Deletes the read models, for a rebuild from offset 0.
