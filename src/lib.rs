@@ -17,8 +17,8 @@ use kurz_projector::{Progress, Projector, ProjectorOptions};
 use kurz_query_api::{
     ClickRecorder, ClickRecorderOptions, LinkCache, RedirectService, RedirectServiceParts, VisitorKey,
 };
+use kurz_service_kit::Clock;
 use kurz_service_kit::ops;
-use kurz_service_kit::{Clock, problem};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -93,25 +93,23 @@ impl Application {
             visitor_key: VisitorKey(secrets.visitor_key),
         }));
 
-        let listener =
-            TcpListener::bind(config.http.listen).await.with_context(|| format!("binding {}", config.http.listen))?;
+        let listener = config.http.bind().await?;
         let public_base_url = config.http.base_url(listener.local_addr()?);
-        let router = Router::new()
-            .merge(kurz_command_api::routes(
-                commands,
-                kurz_command_api::RoutesConfig { public_base_url: public_base_url.clone() },
-            ))
-            .merge(kurz_query_api::routes(
-                redirects,
-                kurz_query_api::RoutesConfig { public_base_url, trust_forwarded_for: config.http.trust_forwarded_for },
-            ))
-            .merge(ops::routes(vec![
+        let api = kurz_command_api::routes(
+            commands,
+            kurz_command_api::RoutesConfig { public_base_url: public_base_url.clone() },
+        )
+        .merge(kurz_query_api::routes(
+            redirects,
+            kurz_query_api::RoutesConfig { public_base_url, trust_forwarded_for: config.http.trust_forwarded_for },
+        ));
+        let router = ops::service(
+            api,
+            vec![
                 ("event_log", ops::event_log_ready(log.clone())),
                 ("read_store", ops::read_store_ready(store.clone())),
-            ]))
-            .fallback(problem::no_route)
-            .method_not_allowed_fallback(problem::method_not_allowed)
-            .layer(axum::middleware::from_fn(ops::track_requests));
+            ],
+        );
 
         Ok(Self { listener, router, projector, clicks, clicks_task, clicks_stop, log, cache })
     }

@@ -12,7 +12,7 @@ use kurz_kafka::{KafkaConfig, KafkaEventLog};
 use kurz_redis::{CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisConfig, RedisConnection};
 use kurz_service_kit::config::HttpConfig;
 use kurz_service_kit::ops;
-use kurz_service_kit::{Clock, problem, secrets};
+use kurz_service_kit::{Clock, secrets};
 use kurz_stores::{OpenedStore, ReadStoreConfig};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -74,18 +74,12 @@ impl Application {
             listeners: vec![Arc::new(LinkChangePublisher::start(redis))],
         }));
 
-        let listener =
-            TcpListener::bind(config.http.listen).await.with_context(|| format!("binding {}", config.http.listen))?;
+        let listener = config.http.bind().await?;
         let public_base_url = config.http.base_url(listener.local_addr()?);
-        let router = Router::new()
-            .merge(routes(commands, RoutesConfig { public_base_url }))
-            .merge(ops::routes(vec![
-                ("event_log", ops::event_log_ready(log)),
-                ("read_store", ops::read_store_ready(store)),
-            ]))
-            .fallback(problem::no_route)
-            .method_not_allowed_fallback(problem::method_not_allowed)
-            .layer(axum::middleware::from_fn(ops::track_requests));
+        let router = ops::service(
+            routes(commands, RoutesConfig { public_base_url }),
+            vec![("event_log", ops::event_log_ready(log)), ("read_store", ops::read_store_ready(store))],
+        );
         Ok(Self { listener, router })
     }
 

@@ -14,7 +14,6 @@ use kurz_ports::{InfraError, LinkChangeListener, LogRecord, ReadStore};
 use kurz_redis::{CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisConfig, RedisConnection};
 use kurz_service_kit::config::HttpConfig;
 use kurz_service_kit::ops;
-use kurz_service_kit::problem;
 use kurz_stores::{OpenedStore, ReadStoreConfig};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -122,12 +121,8 @@ impl Application {
             session_timeout: Duration::from_millis(config.session_timeout_ms),
         };
         let consumer = GroupConsumer::join(&config.kafka, options, sink).await.context("joining the consumer group")?;
-        let listener =
-            TcpListener::bind(config.http.listen).await.with_context(|| format!("binding {}", config.http.listen))?;
-        let router = Router::new()
-            .merge(ops::routes(vec![("read_store", ops::read_store_ready(store))]))
-            .fallback(problem::no_route)
-            .layer(axum::middleware::from_fn(ops::track_requests));
+        let listener = config.http.bind().await?;
+        let router = ops::service(Router::new(), vec![("read_store", ops::read_store_ready(store))]);
         Ok(Self { listener, router, consumer })
     }
 

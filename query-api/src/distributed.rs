@@ -14,7 +14,7 @@ use kurz_redis::{
 };
 use kurz_service_kit::config::HttpConfig;
 use kurz_service_kit::ops;
-use kurz_service_kit::{Clock, problem, secrets};
+use kurz_service_kit::{Clock, secrets};
 use kurz_stores::{OpenedStore, ReadStoreConfig};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -114,21 +114,12 @@ impl Application {
             visitor_key: VisitorKey(secrets.visitor_key),
         }));
 
-        let listener =
-            TcpListener::bind(config.http.listen).await.with_context(|| format!("binding {}", config.http.listen))?;
+        let listener = config.http.bind().await?;
         let public_base_url = config.http.base_url(listener.local_addr()?);
-        let router = Router::new()
-            .merge(routes(
-                redirects,
-                RoutesConfig { public_base_url, trust_forwarded_for: config.http.trust_forwarded_for },
-            ))
-            .merge(ops::routes(vec![
-                ("event_log", ops::event_log_ready(log)),
-                ("read_store", ops::read_store_ready(store)),
-            ]))
-            .fallback(problem::no_route)
-            .method_not_allowed_fallback(problem::method_not_allowed)
-            .layer(axum::middleware::from_fn(ops::track_requests));
+        let router = ops::service(
+            routes(redirects, RoutesConfig { public_base_url, trust_forwarded_for: config.http.trust_forwarded_for }),
+            vec![("event_log", ops::event_log_ready(log)), ("read_store", ops::read_store_ready(store))],
+        );
         Ok(Self { listener, router, clicks, clicks_task, background_stop, changes_task })
     }
 

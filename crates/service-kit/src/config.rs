@@ -35,6 +35,11 @@ pub struct HttpConfig {
 }
 
 impl HttpConfig {
+    /// Binds `listen`, naming the address on failure.
+    pub async fn bind(&self) -> anyhow::Result<tokio::net::TcpListener> {
+        tokio::net::TcpListener::bind(self.listen).await.map_err(|e| anyhow::anyhow!("binding {}: {e}", self.listen))
+    }
+
     /// The origin of short links: `public_base_url`, or `http://` plus the address bound.
     pub fn base_url(&self, bound: SocketAddr) -> std::sync::Arc<str> {
         if self.public_base_url.is_empty() {
@@ -53,4 +58,40 @@ impl Default for HttpConfig {
             trust_forwarded_for: false,
         }
     }
+}
+
+/// Tests every distributed service binary runs: it refuses a deployment it cannot serve, and says
+/// why. `refusal_tests!(env!("CARGO_BIN_EXE_<name>"))` in the service's `tests/`; the test crate
+/// needs `tempfile`.
+#[macro_export]
+macro_rules! refusal_tests {
+    ($binary:expr) => {
+        fn run(environment: &[(&str, &str)]) -> std::process::Output {
+            std::process::Command::new($binary)
+                .env("KURZ_HTTP__LISTEN", "127.0.0.1:0")
+                .envs(environment.iter().copied())
+                .output()
+                .expect("the binary runs")
+        }
+
+        #[test]
+        fn without_the_shared_secret_key_file_it_refuses_to_start_and_says_how_to_make_one() {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let missing = dir.path().join("missing.key");
+            let output = run(&[("KURZ_SECRET_KEY_FILE", missing.to_str().expect("utf-8 path"))]);
+            assert!(!output.status.success());
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains("missing.key"), "names the file: {stderr}");
+            assert!(stderr.contains("head -c 32 /dev/urandom"), "says how to create it: {stderr}");
+        }
+
+        #[test]
+        fn an_invalid_setting_is_named() {
+            let output = run(&[("KURZ_KAFKA__PARTITIONS", "lots")]);
+            assert!(!output.status.success());
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains("invalid configuration"), "{stderr}");
+            assert!(stderr.to_lowercase().contains("kafka.partitions"), "names the setting: {stderr}");
+        }
+    };
 }

@@ -49,6 +49,15 @@ pub fn routes(checks: Vec<(&'static str, ReadinessCheck)>) -> Router {
         .route("/metrics", get(move || std::future::ready(prometheus.render())))
 }
 
+/// A service's whole router: its API, the ops routes, problem+json answers for unknown routes and
+/// methods, and request metrics on everything.
+pub fn service(api: Router, checks: Vec<(&'static str, ReadinessCheck)>) -> Router {
+    api.merge(routes(checks))
+        .fallback(crate::problem::no_route)
+        .method_not_allowed_fallback(crate::problem::method_not_allowed)
+        .layer(axum::middleware::from_fn(track_requests))
+}
+
 async fn ready(State(Checks(checks)): State<Checks>) -> Response {
     let mut report = serde_json::Map::new();
     let mut all_ready = true;

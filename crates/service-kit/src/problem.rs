@@ -77,13 +77,11 @@ impl IntoResponse for Problem {
 }
 
 /// Answers requests no route matched.
-#[expect(clippy::unused_async, reason = "axum handlers are async")]
 pub async fn no_route() -> Problem {
     Problem::not_found("no such resource")
 }
 
 /// Answers requests with a method the route does not allow.
-#[expect(clippy::unused_async, reason = "axum handlers are async")]
 pub async fn method_not_allowed() -> Problem {
     Problem::new(
         StatusCode::METHOD_NOT_ALLOWED,
