@@ -69,7 +69,7 @@ impl Application {
         let commands = Arc::new(CommandService::new(CommandServiceParts {
             log: log.clone(),
             store: store.clone(),
-            registry: log.clone(),
+            creations: log.clone(),
             codes: CodeAllocator::new(
                 CodeGenerator::new(CodeKey::new(secrets.code_key)),
                 log.clone(),

@@ -22,20 +22,16 @@ impl CodeAllocator {
         Self { generator, registry, block: Mutex::new(0..0), block_size: block_size.max(1) }
     }
 
-    /// A fresh code, already claimed in the registry.
-    pub async fn allocate(&self) -> Result<Code, InfraError> {
+    /// A code never handed out before by any allocator. Not claimed: a custom alias may hold it.
+    pub async fn next_code(&self) -> Result<Code, InfraError> {
         loop {
             let sequence = self.next_sequence().await?;
-            let code = match self.generator.code_for(sequence) {
-                Ok(code) => code,
-                Err(GenerateError::Reserved(_)) => continue,
+            match self.generator.code_for(sequence) {
+                Ok(code) => return Ok(code),
+                Err(GenerateError::Reserved(_)) => {}
                 Err(exhausted @ GenerateError::Exhausted(_)) => {
                     return Err(InfraError::new("generating a code", exhausted));
                 }
-            };
-            // The permutation never repeats a code, but a custom alias may have taken it first.
-            if self.registry.claim(&code).await? {
-                return Ok(code);
             }
         }
     }

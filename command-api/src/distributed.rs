@@ -9,6 +9,7 @@ use anyhow::Context;
 use axum::Router;
 use kurz_domain::{CodeGenerator, CodeKey};
 use kurz_kafka::{KafkaConfig, KafkaEventLog};
+use kurz_ports::ClaimThenAppend;
 use kurz_redis::{CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisConfig, RedisConnection};
 use kurz_service_kit::config::HttpConfig;
 use kurz_service_kit::ops;
@@ -68,7 +69,7 @@ impl Application {
         let commands = Arc::new(CommandService::new(CommandServiceParts {
             log: log.clone(),
             store: store.clone(),
-            registry: registry.clone(),
+            creations: Arc::new(ClaimThenAppend { registry: registry.clone(), log: log.clone() }),
             codes: CodeAllocator::new(CodeGenerator::new(CodeKey::new(secrets.code_key)), registry, config.lease_block),
             clock: Clock::system(),
             listeners: vec![Arc::new(LinkChangePublisher::start(redis))],

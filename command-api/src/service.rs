@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use kurz_domain::aggregate::{LinkChanges, ensure_future_expiry};
 use kurz_domain::{Code, Command, Event, Link, LinkClicked, LinkSpec, Rejection, decide, evolve};
-use kurz_ports::{CodeRegistry, EventLog, InfraError, LinkChangeListener, LogRecord, ReadStore, partition_for};
+use kurz_ports::{
+    CreationLog, EventLog, InfraError, LinkChangeListener, LogRecord, Position, ReadStore, partition_for,
+};
 use kurz_service_kit::Clock;
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -33,7 +35,8 @@ const LOCK_STRIPES: u32 = 1024;
 pub struct CommandServiceParts {
     pub log: Arc<dyn EventLog>,
     pub store: Arc<dyn ReadStore>,
-    pub registry: Arc<dyn CodeRegistry>,
+    /// Claims a new link's code and appends its creation.
+    pub creations: Arc<dyn CreationLog>,
     pub codes: CodeAllocator,
     pub clock: Clock,
     /// Told about links a command changed (to evict cached copies), as the projector would be.
@@ -44,7 +47,7 @@ pub struct CommandServiceParts {
 pub struct CommandService {
     log: Arc<dyn EventLog>,
     store: Arc<dyn ReadStore>,
-    registry: Arc<dyn CodeRegistry>,
+    creations: Arc<dyn CreationLog>,
     codes: CodeAllocator,
     clock: Clock,
     listeners: Vec<Arc<dyn LinkChangeListener>>,
@@ -53,9 +56,9 @@ pub struct CommandService {
 
 impl CommandService {
     pub fn new(parts: CommandServiceParts) -> Self {
-        let CommandServiceParts { log, store, registry, codes, clock, listeners } = parts;
+        let CommandServiceParts { log, store, creations, codes, clock, listeners } = parts;
         let locks = (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect();
-        Self { log, store, registry, codes, clock, listeners, locks }
+        Self { log, store, creations, codes, clock, listeners, locks }
     }
 
     pub fn now(&self) -> kurz_domain::Timestamp {
@@ -67,23 +70,25 @@ impl CommandService {
         let custom_alias = new.alias.is_some();
         // Refuse a past expiry before a code is spent on the request.
         ensure_future_expiry(&new.spec, now)?;
-        let code = match new.alias {
+        let (events, positions) = match new.alias {
             Some(alias) => {
-                if !self.registry.claim(&alias).await? {
-                    return Err(Rejection::AlreadyExists(alias).into());
+                let events = decide(None, Command::Create { code: alias.clone(), custom_alias, spec: new.spec }, now)?;
+                match self.creations.claim_and_append(&alias, &events).await? {
+                    Some(positions) => (events, positions),
+                    None => return Err(Rejection::AlreadyExists(alias).into()),
                 }
-                alias
             }
-            None => self.codes.allocate().await?,
+            None => loop {
+                // The permutation never repeats a code, but a custom alias may have taken it first.
+                let code = self.codes.next_code().await?;
+                let command = Command::Create { code: code.clone(), custom_alias, spec: new.spec.clone() };
+                let events = decide(None, command, now)?;
+                if let Some(positions) = self.creations.claim_and_append(&code, &events).await? {
+                    break (events, positions);
+                }
+            },
         };
-        let events = decide(None, Command::Create { code: code.clone(), custom_alias, spec: new.spec }, now)?;
-        if let Err(error) = self.publish(&events).await {
-            // The link never reached the log: the code may be claimed again.
-            if let Err(release) = self.registry.release(&code).await {
-                tracing::error!(%code, error = %release, "cannot release the claim of a failed create");
-            }
-            return Err(error.into());
-        }
+        self.show(&events, positions).await;
         metrics::counter!("links_created_total").increment(1);
         Ok(fold(None, &events).expect("a creation yields a link"))
     }
@@ -122,13 +127,19 @@ impl CommandService {
         Ok(count)
     }
 
-    /// Appends durably, then folds the events into the link rows at once (read-your-writes) and
-    /// evicts cached copies. The projector folds the same events later, to the same result.
+    /// Appends durably, then shows the events at once.
     async fn publish(&self, events: &[Event]) -> Result<(), InfraError> {
         if events.is_empty() {
             return Ok(());
         }
         let positions = self.log.append(events).await?;
+        self.show(events, positions).await;
+        Ok(())
+    }
+
+    /// Folds appended events into the link rows (read-your-writes) and evicts cached copies. The
+    /// projector folds the same events later, to the same result.
+    async fn show(&self, events: &[Event], positions: Vec<Position>) {
         let records =
             positions.into_iter().zip(events).map(|(position, event)| LogRecord { position, event: Ok(event.clone()) });
         match self.store.apply_link_events(records.collect()).await {
@@ -144,7 +155,6 @@ impl CommandService {
                 tracing::warn!(%error, "answering before the read models show the command");
             }
         }
-        Ok(())
     }
 
     async fn lock(&self, code: &Code) -> MutexGuard<'_, ()> {

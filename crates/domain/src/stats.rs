@@ -33,13 +33,14 @@ pub struct DayStats {
 
 impl DayStats {
     pub fn record(&mut self, click: &LinkClicked) {
-        self.record_classified(click, Agent::classify(click.user_agent.as_deref()));
+        let site = analytics::referrer_site(click.referrer.as_deref());
+        self.record_classified(click, Agent::classify(click.user_agent.as_deref()), &site);
     }
 
-    fn record_classified(&mut self, click: &LinkClicked, agent: Agent) {
+    fn record_classified(&mut self, click: &LinkClicked, agent: Agent, site: &str) {
         self.clicks += 1;
         self.last_clicked_at = self.last_clicked_at.max(Some(click.clicked_at));
-        self.add_referrer(&analytics::referrer_site(click.referrer.as_deref()), 1);
+        self.add_referrer(site, 1);
         add(&mut self.browsers, agent.browser, 1);
         add(&mut self.operating_systems, agent.operating_system, 1);
         add(&mut self.devices, agent.device, 1);
@@ -90,12 +91,18 @@ fn visitor_hash(visitor: &str) -> u64 {
     hasher.finish()
 }
 
+/// A fast hasher for maps that live for one batch (foldhash, seeded per process): hashing is a large
+/// share of folding a click, and SipHash's stronger guarantees buy nothing for such short-lived maps.
+pub type BatchHasher = foldhash::fast::RandomState;
+
 /// The per-link, per-day increments of a batch of clicks.
 #[derive(Debug, Clone, Default)]
 pub struct StatsDelta {
-    links: HashMap<Code, HashMap<Day, DayStats>>,
+    links: HashMap<Code, HashMap<Day, DayStats, BatchHasher>, BatchHasher>,
     /// A batch repeats a few user agents many times: each is classified once.
-    agents: HashMap<String, Agent>,
+    agents: HashMap<String, Agent, BatchHasher>,
+    /// Likewise referrers: each is reduced to its site once.
+    sites: HashMap<String, Box<str>, BatchHasher>,
 }
 
 impl StatsDelta {
@@ -107,15 +114,30 @@ impl StatsDelta {
                 None => *self.agents.entry(ua.to_owned()).or_insert_with(|| Agent::classify(Some(ua))),
             },
         };
+        let site = match click.referrer.as_deref() {
+            None => analytics::DIRECT,
+            Some(referrer) => match self.sites.get(referrer) {
+                Some(site) => site,
+                None => self
+                    .sites
+                    .entry(referrer.to_owned())
+                    .or_insert_with(|| analytics::referrer_site(Some(referrer)).into()),
+            },
+        };
         let days = match self.links.get_mut(&click.code) {
             Some(days) => days,
             None => self.links.entry(click.code.clone()).or_default(),
         };
-        days.entry(click.clicked_at.day()).or_default().record_classified(click, agent);
+        days.entry(click.clicked_at.day()).or_default().record_classified(click, agent, site);
     }
 
     pub fn is_empty(&self) -> bool {
         self.links.is_empty()
+    }
+
+    /// How many (link, day) rows the increments touch.
+    pub fn days(&self) -> usize {
+        self.links.values().map(HashMap::len).sum()
     }
 
     pub fn into_days(self) -> impl Iterator<Item = ((Code, Day), DayStats)> {

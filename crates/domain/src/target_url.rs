@@ -128,6 +128,8 @@ mod tests {
             host in "[a-z][a-z0-9-]{0,20}(\\.[a-z]{2,6}){1,2}",
             path in "(/[A-Za-z0-9._~-]{0,12}){0,4}",
         ) {
+            // A label starting "xn--" is an encoded international name and must be valid Punycode.
+            prop_assume!(!host.starts_with("xn--"));
             let url = TargetUrl::parse(&format!("{scheme}://{host}{path}")).expect("valid");
             prop_assert!(url.as_str().starts_with(&scheme.to_ascii_lowercase()));
         }

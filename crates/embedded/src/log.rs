@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kurz_domain::link::MaxClicks;
 use kurz_domain::{Code, Event};
-use kurz_ports::{ClickQuota, CodeRegistry, EventLog, InfraError, LogRecord, Position, partition_for};
+use kurz_ports::{ClickQuota, CodeRegistry, CreationLog, EventLog, InfraError, LogRecord, Position, partition_for};
 use kurz_schemas::{Catalog, Codec};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use tokio::sync::watch;
@@ -48,11 +48,33 @@ pub struct EmbeddedLog {
 }
 
 enum LogOp {
-    Append { records: Vec<(u32, Vec<u8>)>, answer: Answer<Vec<Position>> },
-    Claim { code: Code, answer: Answer<bool> },
-    Release { code: Code, answer: Answer<()> },
-    Lease { count: u64, answer: Answer<Range<u64>> },
-    TakeClick { code: Code, max: MaxClicks, answer: Answer<bool> },
+    Append {
+        records: Vec<(u32, Vec<u8>)>,
+        answer: Answer<Vec<Position>>,
+    },
+    /// A link's creation: its code's claim and its events in one transaction.
+    Create {
+        code: Code,
+        records: Vec<(u32, Vec<u8>)>,
+        answer: Answer<Option<Vec<Position>>>,
+    },
+    Claim {
+        code: Code,
+        answer: Answer<bool>,
+    },
+    Release {
+        code: Code,
+        answer: Answer<()>,
+    },
+    Lease {
+        count: u64,
+        answer: Answer<Range<u64>>,
+    },
+    TakeClick {
+        code: Code,
+        max: MaxClicks,
+        answer: Answer<bool>,
+    },
 }
 
 impl EmbeddedLog {
@@ -69,6 +91,19 @@ impl EmbeddedLog {
         let writer = GroupCommitter::start("kurz-log-writer", Arc::clone(&db), state, Priority::Normal);
         let codec = Arc::new(Codec::local(Catalog::shipped()));
         Ok(Self { writer, db, codec, partitions, ends })
+    }
+}
+
+impl EmbeddedLog {
+    /// Framed Avro records with their partitions, encoded before they reach the writer thread.
+    fn records(&self, events: &[Event]) -> Result<Vec<(u32, Vec<u8>)>, InfraError> {
+        events
+            .iter()
+            .map(|event| {
+                let bytes = self.codec.encode(event).map_err(|e| InfraError::new("encoding an event", e))?;
+                Ok((partition_for(event.code(), self.partitions), bytes))
+            })
+            .collect()
     }
 }
 
@@ -122,42 +157,31 @@ impl Writes for LogWrites {
     /// the process dies before that append, nothing was acknowledged and forgetting the claim is
     /// right. An append, and a click taken against a quota, are answered only once on disk.
     fn needs_fsync(op: &LogOp) -> bool {
-        matches!(op, LogOp::Append { .. } | LogOp::TakeClick { .. })
+        matches!(op, LogOp::Append { .. } | LogOp::Create { .. } | LogOp::TakeClick { .. })
     }
 
     fn apply(&mut self, txn: &WriteTransaction, op: LogOp) -> Result<Reply, (redb::Error, Reply)> {
         match op {
-            LogOp::Append { records, answer } => {
-                let mut positions = Vec::with_capacity(records.len());
-                let appended = (|| -> Result<(), redb::Error> {
-                    let mut events = txn.open_table(EVENTS)?;
-                    for (partition, bytes) in &records {
-                        let offset = self.next[*partition as usize];
-                        events.insert((*partition, offset), bytes.as_slice())?;
-                        self.next[*partition as usize] += 1;
-                        positions.push(Position { partition: *partition, offset });
+            LogOp::Append { records, answer } => match self.append(txn, &records) {
+                Ok(positions) => Ok(reply_with(CONTEXT, answer, positions)),
+                Err(e) => Err((e, reply_with(CONTEXT, answer, Vec::new()))),
+            },
+            LogOp::Create { code, records, answer } => {
+                let created = (|| -> Result<Option<Vec<Position>>, redb::Error> {
+                    if !claim(txn, &code)? {
+                        return Ok(None);
                     }
-                    Ok(())
+                    self.append(txn, &records).map(Some)
                 })();
-                match appended {
-                    Ok(()) => Ok(reply_with(CONTEXT, answer, positions)),
-                    Err(e) => Err((e, reply_with(CONTEXT, answer, positions))),
+                match created {
+                    Ok(positions) => Ok(reply_with(CONTEXT, answer, positions)),
+                    Err(e) => Err((e, reply_with(CONTEXT, answer, None))),
                 }
             }
-            LogOp::Claim { code, answer } => {
-                let claimed = (|| -> Result<bool, redb::Error> {
-                    let mut claims = txn.open_table(CLAIMS)?;
-                    if claims.get(code.as_str())?.is_some() {
-                        return Ok(false);
-                    }
-                    claims.insert(code.as_str(), ())?;
-                    Ok(true)
-                })();
-                match claimed {
-                    Ok(claimed) => Ok(reply_with(CONTEXT, answer, claimed)),
-                    Err(e) => Err((e, reply_with(CONTEXT, answer, false))),
-                }
-            }
+            LogOp::Claim { code, answer } => match claim(txn, &code) {
+                Ok(claimed) => Ok(reply_with(CONTEXT, answer, claimed)),
+                Err(e) => Err((e, reply_with(CONTEXT, answer, false))),
+            },
             LogOp::Release { code, answer } => {
                 let released = (|| -> Result<(), redb::Error> {
                     txn.open_table(CLAIMS)?.remove(code.as_str())?;
@@ -190,6 +214,7 @@ impl Writes for LogWrites {
     fn reject(op: LogOp) -> Reply {
         match op {
             LogOp::Append { answer, .. } => reply_with(CONTEXT, answer, Vec::new()),
+            LogOp::Create { answer, .. } => reply_with(CONTEXT, answer, None),
             LogOp::Claim { answer, .. } | LogOp::TakeClick { answer, .. } => reply_with(CONTEXT, answer, false),
             LogOp::Release { answer, .. } => reply_with(CONTEXT, answer, ()),
             LogOp::Lease { answer, .. } => reply_with(CONTEXT, answer, 0..0),
@@ -216,6 +241,32 @@ impl Writes for LogWrites {
     }
 }
 
+impl LogWrites {
+    /// Appends within the group's transaction; on an error the whole group rolls back, and
+    /// [`Writes::rolled_back`] reloads the offsets advanced here.
+    fn append(&mut self, txn: &WriteTransaction, records: &[(u32, Vec<u8>)]) -> Result<Vec<Position>, redb::Error> {
+        let mut events = txn.open_table(EVENTS)?;
+        records
+            .iter()
+            .map(|(partition, bytes)| {
+                let offset = self.next[*partition as usize];
+                events.insert((*partition, offset), bytes.as_slice())?;
+                self.next[*partition as usize] += 1;
+                Ok(Position { partition: *partition, offset })
+            })
+            .collect()
+    }
+}
+
+fn claim(txn: &WriteTransaction, code: &Code) -> Result<bool, redb::Error> {
+    let mut claims = txn.open_table(CLAIMS)?;
+    if claims.get(code.as_str())?.is_some() {
+        return Ok(false);
+    }
+    claims.insert(code.as_str(), ())?;
+    Ok(true)
+}
+
 fn take_click(txn: &WriteTransaction, code: &Code, max: MaxClicks) -> Result<bool, redb::Error> {
     let mut quotas = txn.open_table(QUOTAS)?;
     let taken = quotas.get(code.as_str())?.map_or(0, |v| v.value());
@@ -233,13 +284,7 @@ impl EventLog for EmbeddedLog {
     }
 
     async fn append(&self, events: &[Event]) -> Result<Vec<Position>, InfraError> {
-        let records = events
-            .iter()
-            .map(|event| {
-                let bytes = self.codec.encode(event).map_err(|e| InfraError::new("encoding an event", e))?;
-                Ok((partition_for(event.code(), self.partitions), bytes))
-            })
-            .collect::<Result<Vec<_>, InfraError>>()?;
+        let records = self.records(events)?;
         self.writer.ask(CONTEXT, |answer| LogOp::Append { records, answer }).await
     }
 
@@ -290,6 +335,15 @@ impl CodeRegistry for EmbeddedLog {
 
     async fn lease_sequences(&self, count: u64) -> Result<Range<u64>, InfraError> {
         self.writer.ask(CONTEXT, |answer| LogOp::Lease { count, answer }).await
+    }
+}
+
+#[async_trait]
+impl CreationLog for EmbeddedLog {
+    async fn claim_and_append(&self, code: &Code, events: &[Event]) -> Result<Option<Vec<Position>>, InfraError> {
+        let records = self.records(events)?;
+        let code = code.clone();
+        self.writer.ask(CONTEXT, |answer| LogOp::Create { code, records, answer }).await
     }
 }
 

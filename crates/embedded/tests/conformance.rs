@@ -6,7 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use kurz_embedded::{EmbeddedLog, EmbeddedStore, LogOptions};
 use kurz_ports::conformance::Storage;
-use kurz_ports::{ClickQuota, CodeRegistry, EventLog, ReadStore};
+use kurz_ports::conformance::creation_log::Creations;
+use kurz_ports::{ClaimThenAppend, ClickQuota, CodeRegistry, EventLog, ReadStore};
 
 /// A fresh directory per test; `open` reopens the same files, as a restarted process would.
 struct Files {
@@ -46,6 +47,27 @@ impl Storage<dyn CodeRegistry> for Files {
 }
 
 #[async_trait]
+impl Storage<Creations> for Files {
+    async fn open(&self) -> Arc<Creations> {
+        let log = self.log();
+        Arc::new(Creations { creations: log.clone(), log: log.clone(), registry: log })
+    }
+}
+
+/// The generic claim-then-append creation over the embedded registry and log, which the
+/// distributed services use over Redis (or ScyllaDB) and Kafka.
+struct SeparateSteps(Files);
+
+#[async_trait]
+impl Storage<Creations> for SeparateSteps {
+    async fn open(&self) -> Arc<Creations> {
+        let log = self.0.log();
+        let creations = Arc::new(ClaimThenAppend { registry: log.clone(), log: log.clone() });
+        Arc::new(Creations { creations, log: log.clone(), registry: log })
+    }
+}
+
+#[async_trait]
 impl Storage<dyn ReadStore> for Files {
     async fn open(&self) -> Arc<dyn ReadStore> {
         self.store()
@@ -65,6 +87,14 @@ mod event_log {
 
 mod code_registry {
     kurz_ports::code_registry_conformance!(super::Files::new());
+}
+
+mod creation_log {
+    kurz_ports::creation_log_conformance!(super::Files::new());
+}
+
+mod claim_then_append {
+    kurz_ports::creation_log_conformance!(super::SeparateSteps(super::Files::new()));
 }
 
 mod read_store {
@@ -92,27 +122,32 @@ fn a_file_is_opened_by_one_process_at_a_time() {
 
 #[tokio::test]
 async fn a_store_of_another_layout_is_dropped_for_a_rebuild() {
-    use kurz_ports::{LogRecord, Position};
+    use redb::TableDefinition;
     let files = Files::new();
     {
-        let store = files.store();
-        let record = LogRecord {
-            position: Position { partition: 0, offset: 0 },
-            event: Ok(kurz_ports::conformance::fixtures::created("layout")),
-        };
-        store.apply(vec![record]).await.expect("apply");
-    }
-    {
+        // The third layout: codes keyed as `&str`.
         let db = redb::Database::create(files.path("store.redb")).expect("open");
         let txn = db.begin_write().expect("txn");
-        txn.open_table(redb::TableDefinition::<&str, u64>::new("meta"))
-            .expect("meta")
-            .insert("format", 1)
+        txn.open_table(TableDefinition::<&str, &[u8]>::new("links"))
+            .expect("links")
+            .insert("layout", [1u8].as_slice())
+            .expect("row");
+        txn.open_table(TableDefinition::<(&str, i32), &[u8]>::new("click_days")).expect("days");
+        txn.open_table(TableDefinition::<u32, u64>::new("checkpoints"))
+            .expect("checkpoints")
+            .insert(0, 7)
             .expect("mark");
+        txn.open_table(TableDefinition::<&str, u64>::new("meta")).expect("meta").insert("format", 3).expect("mark");
         txn.commit().expect("commit");
     }
     let store = files.store();
     assert_eq!(store.checkpoints(1).await.expect("checkpoints"), vec![0], "rebuild starts from offset 0");
     let code = kurz_domain::Code::parse("layout").expect("valid");
     assert!(store.link(&code).await.expect("read").is_none());
+    let record = kurz_ports::LogRecord {
+        position: kurz_ports::Position { partition: 0, offset: 0 },
+        event: Ok(kurz_ports::conformance::fixtures::created("layout")),
+    };
+    store.apply(vec![record]).await.expect("the rebuilt store takes writes");
+    assert!(store.link(&code).await.expect("read").is_some());
 }

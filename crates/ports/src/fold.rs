@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use kurz_domain::stats::{DayStats, StatsDelta};
+use kurz_domain::stats::{BatchHasher, DayStats, StatsDelta};
 use kurz_domain::{Code, Day, Event, Link, evolve};
 
 use crate::LogRecord;
@@ -79,6 +79,9 @@ pub fn fold_with_day_watermarks<E>(
     fold_records(records, folding, checkpoint, row, Some(watermark))
 }
 
+/// A click-day row's stored watermark, and the offset of the last click the batch folds into it.
+type Marks = (Option<u64>, Option<u64>);
+
 fn fold_records<E>(
     records: &[LogRecord],
     folding: Folding,
@@ -87,10 +90,10 @@ fn fold_records<E>(
     mut watermark: Option<impl FnMut(&Code, Day) -> Result<Option<u64>, E>>,
 ) -> Result<Folded, E> {
     // Per (link, day) with watermarks: the stored watermark and the last click folded.
-    let mut marks: HashMap<(Code, Day), (Option<u64>, Option<u64>)> = HashMap::new();
+    let mut marks: HashMap<(Code, Day), Marks, BatchHasher> = HashMap::default();
     // Per partition: the offset of the next record to apply, and whether the batch moved it.
     let mut positions: BTreeMap<u32, (u64, bool)> = BTreeMap::new();
-    let mut rows: HashMap<Code, Option<LinkRow>> = HashMap::new();
+    let mut rows: HashMap<Code, Option<LinkRow>, BatchHasher> = HashMap::default();
     let mut changed: Vec<Code> = Vec::new();
     let mut delta = StatsDelta::default();
     for record in records {
@@ -146,14 +149,12 @@ fn fold_records<E>(
         }
     }
     let links = changed.iter().filter_map(|code| Some((code.clone(), rows.remove(code)??))).collect();
-    let days = delta
-        .into_days()
-        .map(|((code, day), stats)| {
-            let last_offset =
-                if marks.is_empty() { None } else { marks.get(&(code.clone(), day)).and_then(|(_, last)| *last) };
-            DayIncrement { code, day, stats, last_offset }
-        })
-        .collect();
+    let mut days = Vec::with_capacity(delta.days());
+    days.extend(delta.into_days().map(|((code, day), stats)| {
+        let last_offset =
+            if marks.is_empty() { None } else { marks.get(&(code.clone(), day)).and_then(|(_, last)| *last) };
+        DayIncrement { code, day, stats, last_offset }
+    }));
     let checkpoints = positions.into_iter().filter(|(_, (_, moved))| *moved).map(|(p, (next, _))| (p, next)).collect();
     Ok(Folded { links, changed, days, checkpoints })
 }

@@ -2,6 +2,7 @@
 //! `conformance`) that every adapter — embedded, Kafka, ScyllaDB, Redis — must pass.
 
 mod code_registry;
+mod creation_log;
 mod error;
 mod event_log;
 pub mod fold;
@@ -11,6 +12,7 @@ mod read_store;
 pub mod conformance;
 
 pub use code_registry::CodeRegistry;
+pub use creation_log::{ClaimThenAppend, CreationLog};
 pub use error::InfraError;
 pub use event_log::{EventLog, LogRecord, Position, partition_for};
 pub use read_store::{ClickQuota, LinkChangeListener, ProjectionProgress, ReadStore};

@@ -9,6 +9,7 @@
 
 pub mod click_quota;
 pub mod code_registry;
+pub mod creation_log;
 pub mod event_log;
 pub mod fixtures;
 pub mod read_store;
@@ -101,6 +102,20 @@ macro_rules! code_registry_conformance {
             released_codes_can_be_claimed_again,
             leases_never_overlap,
             claims_and_leases_survive_a_restart,
+        );
+    };
+}
+
+#[macro_export]
+macro_rules! creation_log_conformance {
+    ($storage:expr) => {
+        $crate::conformance_tests!(
+            $storage,
+            $crate::conformance::creation_log,
+            a_creation_claims_its_code_and_appends_its_events,
+            a_claimed_code_appends_nothing,
+            racing_creations_have_one_winner,
+            creations_survive_a_restart,
         );
     };
 }
