@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -67,6 +68,9 @@ impl Default for Config {
 }
 
 /// A built, bound, not yet running query API.
+/// How long startup waits to follow link changes before serving anyway.
+const FIRST_SUBSCRIPTION: Duration = Duration::from_secs(5);
+
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
@@ -88,15 +92,24 @@ impl Application {
         let cache = Arc::new(LinkCache::new(config.cache_capacity));
 
         let background_stop = CancellationToken::new();
+        let (following, mut followed) = tokio::sync::watch::channel(false);
         let changes_task = tokio::spawn(follow_link_changes(
             config.redis.clone(),
             cache.clone() as Arc<dyn LinkChangeListener>,
             {
                 let cache = cache.clone();
-                move || cache.clear()
+                move || {
+                    cache.clear();
+                    following.send_replace(true);
+                }
             },
             background_stop.clone(),
         ));
+        // Each (re)subscription empties the in-process cache, since changes may have been missed: wait
+        // for the first one, so that nothing cached by the first requests is thrown away.
+        if tokio::time::timeout(FIRST_SUBSCRIPTION, followed.wait_for(|followed| *followed)).await.is_err() {
+            tracing::warn!("not following link changes yet; serving, and emptying the cache once subscribed");
+        }
         let spool = ClickSpool::open(&config.click_spool_dir, config.click_spool_max_bytes)
             .with_context(|| format!("opening the click spool in {}", config.click_spool_dir.display()))?;
         let (clicks, clicks_task) = ClickRecorder::start_spooled(
