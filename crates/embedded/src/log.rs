@@ -25,6 +25,9 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Clicks taken against `max_clicks`: taken before the click's event is appended, so not derivable.
 const QUOTAS: TableDefinition<&str, u64> = TableDefinition::new("click_quotas");
 const PARTITIONS_KEY: &str = "partitions";
+/// redb's page cache for the log. Records are read once per consumer, near the tail, where pages are
+/// fresh: a large cache only fills with pages a rebuild never reads again (redb's default is 1 GiB).
+const LOG_CACHE_BYTES: usize = 64 << 20;
 const NEXT_SEQUENCE_KEY: &str = "next_sequence";
 
 #[derive(Debug, Clone, Copy)]
@@ -80,7 +83,10 @@ enum LogOp {
 impl EmbeddedLog {
     pub fn open(path: &Path, options: LogOptions) -> Result<Self, OpenError> {
         let name = path.display().to_string();
-        let db = Database::create(path).map_err(|source| OpenError::Database { path: name.clone(), source })?;
+        let db = Database::builder()
+            .set_cache_size(LOG_CACHE_BYTES)
+            .create(path)
+            .map_err(|source| OpenError::Database { path: name.clone(), source })?;
         let partitions = prepare(&db, options.partitions, &name)?;
         let next = next_offsets(&db, partitions).map_err(|source| OpenError::Setup { path: name.clone(), source })?;
         let next_sequence =

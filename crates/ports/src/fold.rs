@@ -3,7 +3,7 @@
 //! statistics they add, and where the checkpoints move. Stores load what it asks for and write what
 //! it returns, in one atomic write.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use kurz_domain::stats::{BatchHasher, DayStats, StatsDelta};
 use kurz_domain::{Code, Day, Event, Link, evolve};
@@ -95,6 +95,8 @@ fn fold_records<E>(
     let mut positions: BTreeMap<u32, (u64, bool)> = BTreeMap::new();
     let mut rows: HashMap<Code, Option<LinkRow>, BatchHasher> = HashMap::default();
     let mut changed: Vec<Code> = Vec::new();
+    // Membership of `changed`: a rebuild's batches hold thousands of link events.
+    let mut seen_changed: HashSet<Code, BatchHasher> = HashSet::default();
     let mut delta = StatsDelta::default();
     for record in records {
         if folding == Folding::Projection {
@@ -138,7 +140,7 @@ fn fold_records<E>(
                 let folded = match current {
                     Some(current) if offset <= current.last_offset => Some(current),
                     current => {
-                        if !changed.contains(code) {
+                        if seen_changed.insert(code.clone()) {
                             changed.push(code.clone());
                         }
                         evolve(current.map(|r| r.link), event).map(|link| LinkRow { link, last_offset: offset })
