@@ -25,10 +25,10 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Clicks taken against `max_clicks`: taken before the click's event is appended, so not derivable.
 const QUOTAS: TableDefinition<&str, u64> = TableDefinition::new("click_quotas");
 const PARTITIONS_KEY: &str = "partitions";
+const NEXT_SEQUENCE_KEY: &str = "next_sequence";
 /// redb's page cache for the log. Records are read once per consumer, near the tail, where pages are
 /// fresh: a large cache only fills with pages a rebuild never reads again (redb's default is 1 GiB).
 const LOG_CACHE_BYTES: usize = 64 << 20;
-const NEXT_SEQUENCE_KEY: &str = "next_sequence";
 
 #[derive(Debug, Clone, Copy)]
 pub struct LogOptions {
@@ -98,9 +98,7 @@ impl EmbeddedLog {
         let codec = Arc::new(Codec::local(Catalog::shipped()));
         Ok(Self { writer, db, codec, partitions, ends })
     }
-}
 
-impl EmbeddedLog {
     /// Framed Avro records with their partitions, encoded before they reach the writer thread.
     fn records(&self, events: &[Event]) -> Result<Vec<(u32, Vec<u8>)>, InfraError> {
         events
