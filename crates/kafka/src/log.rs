@@ -86,10 +86,15 @@ impl KafkaEventLog {
     }
 
     /// Queues every event on `producer` in order, then waits for all acknowledgements.
+    /// Errors once a record was handed to the producer are marked as of unknown outcome: the broker
+    /// may have written it although no acknowledgement came back.
     async fn produce(&self, producer: &FutureProducer, events: &[Event]) -> Result<Vec<Position>, ProduceFailure> {
         let mut deliveries = Vec::with_capacity(events.len());
         for event in events {
-            let payload = self.codec.encode(event).map_err(|error| InfraError::new("encoding an event", error))?;
+            let handed_over = !deliveries.is_empty();
+            let payload = self.codec.encode(event).map_err(|error| {
+                ProduceFailure::from(InfraError::new("encoding an event", error)).after(handed_over)
+            })?;
             let mut record = FutureRecord::to(&self.topic)
                 .key(event.code().as_str())
                 .payload(&payload)
@@ -102,7 +107,7 @@ impl KafkaEventLog {
                         record = returned;
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
-                    Err((error, _)) => return Err(error.into()),
+                    Err((error, _)) => return Err(ProduceFailure::from(error).after(handed_over)),
                 }
             };
             deliveries.push(async move {
@@ -111,8 +116,10 @@ impl KafkaEventLog {
                         partition: u32::try_from(delivery.partition).expect("partitions are non-negative"),
                         offset: offset(delivery.offset),
                     }),
-                    Ok(Err((error, _))) => Err(error.into()),
-                    Err(canceled) => Err(InfraError::new("producing an event", canceled).into()),
+                    Ok(Err((error, _))) => Err(ProduceFailure::from(error).after(true)),
+                    Err(canceled) => {
+                        Err(ProduceFailure::from(InfraError::new("producing an event", canceled)).after(true))
+                    }
                 }
             });
         }
@@ -164,6 +171,16 @@ impl KafkaEventLog {
 struct ProduceFailure {
     error: InfraError,
     producer_broken: bool,
+}
+
+impl ProduceFailure {
+    /// Marks the outcome unknown when some record had already been handed to the producer.
+    fn after(mut self, handed_over: bool) -> Self {
+        if handed_over {
+            self.error = self.error.with_unknown_outcome();
+        }
+        self
+    }
 }
 
 impl From<InfraError> for ProduceFailure {

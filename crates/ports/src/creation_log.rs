@@ -16,7 +16,9 @@ pub trait CreationLog: Send + Sync + std::fmt::Debug {
 }
 
 /// A creation over a code registry and an event log that are separate services: claim, append, and
-/// give the claim back if the append fails.
+/// give the claim back if the append certainly failed. After an append whose outcome is unknown (a
+/// broker timeout), the claim stays: the event may have landed, and a second link under the same code
+/// would be worse than a code that is never used.
 #[derive(Debug)]
 pub struct ClaimThenAppend {
     pub registry: Arc<dyn CodeRegistry>,
@@ -31,6 +33,10 @@ impl CreationLog for ClaimThenAppend {
         }
         match self.log.append(events).await {
             Ok(positions) => Ok(Some(positions)),
+            Err(error) if error.outcome_unknown() => {
+                tracing::warn!(%code, %error, "keeping the claim of a create whose event may have been appended");
+                Err(error)
+            }
             Err(error) => {
                 if let Err(release) = self.registry.release(code).await {
                     tracing::error!(%code, error = %release, "cannot release the claim of a failed create");
@@ -38,5 +44,85 @@ impl CreationLog for ClaimThenAppend {
                 Err(error)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::ops::Range;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::LogRecord;
+
+    #[derive(Debug, Default)]
+    struct Registry(Mutex<HashSet<String>>);
+
+    #[async_trait]
+    impl CodeRegistry for Registry {
+        async fn claim(&self, code: &Code) -> Result<bool, InfraError> {
+            Ok(self.0.lock().expect("lock").insert(code.as_str().to_owned()))
+        }
+
+        async fn release(&self, code: &Code) -> Result<(), InfraError> {
+            self.0.lock().expect("lock").remove(code.as_str());
+            Ok(())
+        }
+
+        async fn lease_sequences(&self, _: u64) -> Result<Range<u64>, InfraError> {
+            unreachable!("creations lease nothing")
+        }
+    }
+
+    /// A log whose appends fail, with an outcome known or not.
+    #[derive(Debug)]
+    struct FailingLog {
+        outcome_unknown: bool,
+    }
+
+    #[async_trait]
+    impl EventLog for FailingLog {
+        fn partitions(&self) -> u32 {
+            1
+        }
+
+        async fn append(&self, _: &[Event]) -> Result<Vec<Position>, InfraError> {
+            let error = InfraError::new("producing an event", "request timed out");
+            Err(if self.outcome_unknown { error.with_unknown_outcome() } else { error })
+        }
+
+        async fn read(&self, _: u32, _: u64, _: usize) -> Result<Vec<LogRecord>, InfraError> {
+            Ok(Vec::new())
+        }
+
+        async fn end_offsets(&self) -> Result<Vec<u64>, InfraError> {
+            Ok(vec![0])
+        }
+
+        async fn wait_for_records(&self, _: &[u64], _: Duration) {}
+    }
+
+    async fn claimed_after_a_failed_append(outcome_unknown: bool) -> bool {
+        let registry = Arc::new(Registry::default());
+        let creations = ClaimThenAppend { registry: registry.clone(), log: Arc::new(FailingLog { outcome_unknown }) };
+        let code = Code::parse("mike").expect("valid");
+        let spec = kurz_domain::LinkSpec::new(kurz_domain::TargetUrl::parse("https://example.com/").expect("valid"));
+        let created_at = kurz_domain::Timestamp::from_millis(0);
+        let event =
+            Event::Created(kurz_domain::LinkCreated { code: code.clone(), spec, custom_alias: true, created_at });
+        assert!(creations.claim_and_append(&code, &[event]).await.is_err());
+        !registry.claim(&code).await.expect("claim")
+    }
+
+    #[tokio::test]
+    async fn a_certainly_failed_append_gives_the_claim_back() {
+        assert!(!claimed_after_a_failed_append(false).await);
+    }
+
+    #[tokio::test]
+    async fn an_append_that_may_have_landed_keeps_the_claim() {
+        assert!(claimed_after_a_failed_append(true).await);
     }
 }

@@ -8,10 +8,24 @@ pub struct InfraError {
     context: &'static str,
     #[source]
     source: Box<dyn Error + Send + Sync>,
+    outcome_unknown: bool,
 }
 
 impl InfraError {
     pub fn new(context: &'static str, source: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
-        Self { context, source: source.into() }
+        Self { context, source: source.into(), outcome_unknown: false }
+    }
+
+    /// Marks a failed write that may still have taken effect (it reached the server, and no answer
+    /// came back): the caller must not act as if it never happened.
+    #[must_use]
+    pub fn with_unknown_outcome(mut self) -> Self {
+        self.outcome_unknown = true;
+        self
+    }
+
+    /// Whether the failed write may have taken effect. `false` means it certainly did not.
+    pub fn outcome_unknown(&self) -> bool {
+        self.outcome_unknown
     }
 }
