@@ -47,7 +47,7 @@ impl Default for ProjectorOptions {
         Self {
             batch_size: 50_000,
             idle_wait: Duration::from_millis(500),
-            linger: Duration::from_millis(100),
+            linger: Duration::from_millis(250),
             live_link_events_per_write: 250,
         }
     }
