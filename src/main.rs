@@ -1,8 +1,6 @@
 //! `kurz`: the whole URL shortener in one process, on the embedded event log and store.
 
-use kurz::{Application, Config};
-use kurz_service_kit::{config, shutdown, telemetry};
-use tokio_util::sync::CancellationToken;
+use kurz::Application;
 
 // Many small, short-lived allocations (events, rows, headers): mimalloc handles them with less
 // overhead and fragmentation than the system allocator.
@@ -11,10 +9,5 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init_logging();
-    let config: Config = config::load()?;
-    let app = Application::build(config).await?;
-    let stop = CancellationToken::new();
-    shutdown::cancel_on_signal(stop.clone());
-    app.run_until_stopped(stop).await
+    kurz_service_kit::app::serve(Application::build, Application::run_until_stopped).await
 }

@@ -55,11 +55,9 @@ async fn main() -> anyhow::Result<()> {
     let rebuild = std::env::args().skip(1).any(|arg| arg == "--rebuild");
     let ModeOnly { mode } = config::load()?;
     if let Mode::Distributed = mode {
-        let config: kurz_projector::distributed::Config = config::load()?;
-        let app = kurz_projector::distributed::Application::build(config, rebuild).await?;
-        let stop = CancellationToken::new();
-        shutdown::cancel_on_signal(stop.clone());
-        return app.run_until_stopped(stop).await;
+        use kurz_projector::distributed::{Application, Config};
+        let build = |config: Config| Application::build(config, rebuild);
+        return kurz_service_kit::app::serve(build, Application::run_until_stopped).await;
     }
     let config: Config = config::load()?;
     let (log_path, store_path) =

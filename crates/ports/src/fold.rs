@@ -79,6 +79,20 @@ pub fn fold_with_day_watermarks<E>(
     fold_records(records, folding, checkpoint, row, Some(watermark))
 }
 
+/// Repeats an optimistic projection write until no other writer overtook it: `attempt` gives
+/// `Ok(None)` when something it read (`what`: a checkpoint, a click-day row) changed before its write.
+pub async fn until_not_overtaken<T, E, F>(what: &str, mut attempt: impl FnMut() -> F) -> Result<T, E>
+where
+    F: Future<Output = Result<Option<T>, E>>,
+{
+    loop {
+        if let Some(done) = attempt().await? {
+            return Ok(done);
+        }
+        tracing::info!(overtaken_by = what, "another writer (projector?) got in first; folding the batch again");
+    }
+}
+
 /// A click-day row's stored watermark, and the offset of the last click the batch folds into it.
 type Marks = (Option<u64>, Option<u64>);
 

@@ -205,12 +205,7 @@ impl RedisReadStore {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        loop {
-            if let Some(changed) = self.try_project(&records, folding).await? {
-                return Ok(changed);
-            }
-            tracing::info!("a checkpoint moved under this projection write (another projector?); reading again");
-        }
+        kurz_ports::fold::until_not_overtaken("a checkpoint", || self.try_project(&records, folding)).await
     }
 }
 

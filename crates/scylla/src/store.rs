@@ -258,12 +258,7 @@ impl ScyllaReadStore {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        loop {
-            if let Some(changed) = self.try_project(&records, folding).await? {
-                return Ok(changed);
-            }
-            tracing::info!("a click-day row changed under this projection write (another projector?); reading again");
-        }
+        kurz_ports::fold::until_not_overtaken("a click-day row", || self.try_project(&records, folding)).await
     }
 }
 

@@ -1,5 +1,6 @@
 //! What every Kurz service shares, so that each binary stays a few lines long.
 
+pub mod app;
 pub mod clock;
 pub mod config;
 pub mod json;
