@@ -27,6 +27,10 @@ pub struct ProjectorArgs {
     /// Where to put the files (default: a temporary directory, removed afterwards).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Rebuild from the log already in `--dir` (left by an earlier run) instead of writing a new one:
+    /// repeated rebuilds of one log, to compare builds on the same input.
+    #[arg(long, requires = "dir")]
+    reuse_log: bool,
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -51,7 +55,14 @@ pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
     let codes = codes(args.links);
 
     let filled = Instant::now();
-    {
+    if args.reuse_log {
+        anyhow::ensure!(log_path.exists(), "--reuse-log: no log at {}", log_path.display());
+    } else {
+        anyhow::ensure!(
+            !log_path.exists(),
+            "a log is already at {} (pass --reuse-log to rebuild it)",
+            log_path.display()
+        );
         let log = EmbeddedLog::open(&log_path, options)?;
         let created = codes.iter().map(|code| {
             Ok(Event::Created(LinkCreated {

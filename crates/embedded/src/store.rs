@@ -1,5 +1,6 @@
 //! The embedded read store (`store.redb`): derived from the log, safe to delete.
 
+use std::cmp::Ordering;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -162,24 +163,77 @@ fn project(txn: &WriteTransaction, records: &[LogRecord], folding: Folding) -> R
         |partition| Ok::<_, StoreFailure>(checkpoints.get(partition)?.map_or(0, |v| v.value())),
         |code| load_row(&links, code),
     )?;
-    for (code, row) in &folded.links {
+    // Rows are written in key order: each insert then lands in or beside the B-tree leaf the
+    // previous one dirtied, instead of copying a random leaf per row (the fold's order is a hash
+    // order).
+    let mut link_order: Vec<(RowKey, &LinkRow)> =
+        folded.links.iter().map(|(code, row)| (RowKey::new(code, 0), row)).collect();
+    link_order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (key, row) in link_order {
         let stored = StoredRowRef { link: &row.link, last_offset: row.last_offset };
-        links.insert(code.as_str().as_bytes(), postcard::to_stdvec(&stored)?.as_slice())?;
+        links.insert(key.bytes, postcard::to_stdvec(&stored)?.as_slice())?;
     }
     for (partition, offset) in &folded.checkpoints {
         checkpoints.insert(*partition, *offset)?;
     }
     let mut days = txn.open_table(DAYS)?;
-    for increment in &folded.days {
-        let key = (increment.code.as_str().as_bytes(), increment.day.days_since_epoch());
+    let mut day_order: Vec<(RowKey, &DayStats)> = folded
+        .days
+        .iter()
+        .map(|increment| (RowKey::new(&increment.code, increment.day.days_since_epoch()), &increment.stats))
+        .collect();
+    day_order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (key, increment) in day_order {
+        let key = (key.bytes, key.day);
         let mut stats = match days.get(key)? {
             Some(row) => postcard::from_bytes::<DayStats>(row.value())?,
             None => DayStats::default(),
         };
-        stats.merge(&increment.stats);
+        stats.merge(increment);
         days.insert(key, postcard::to_stdvec(&stats)?.as_slice())?;
     }
     Ok(folded.changed)
+}
+
+/// A row's key, ordered as redb orders it (code bytes, then day) but mostly compared as integers:
+/// a batch sorts tens of thousands of keys, and a code's first eight bytes nearly always decide.
+#[derive(PartialEq, Eq)]
+struct RowKey<'a> {
+    prefix: u64,
+    bytes: &'a [u8],
+    day: i32,
+}
+
+impl<'a> RowKey<'a> {
+    fn new(code: &'a Code, day: i32) -> Self {
+        let bytes = code.as_str().as_bytes();
+        let mut prefix = [0; 8];
+        let len = bytes.len().min(8);
+        prefix[..len].copy_from_slice(&bytes[..len]);
+        Self { prefix: u64::from_be_bytes(prefix), bytes, day }
+    }
+}
+
+impl Ord for RowKey<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.prefix
+            .cmp(&other.prefix)
+            .then_with(|| {
+                // Keys of at most 8 bytes with equal prefixes: the shorter key is the smaller.
+                if self.bytes.len() <= 8 && other.bytes.len() <= 8 {
+                    self.bytes.len().cmp(&other.bytes.len())
+                } else {
+                    self.bytes.cmp(other.bytes)
+                }
+            })
+            .then(self.day.cmp(&other.day))
+    }
+}
+
+impl PartialOrd for RowKey<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 fn load_row(links: &Table<&[u8], &[u8]>, code: &Code) -> Result<Option<LinkRow>, StoreFailure> {
@@ -245,5 +299,25 @@ impl ReadStore for EmbeddedStore {
             return Ok(Vec::new());
         }
         self.writer.ask(CONTEXT, |answer| StoreOp::ApplyLinkEvents { records, answer }).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_keys_sort_as_redb_orders_their_bytes() {
+        let codes: Vec<Code> =
+            ["bbb", "aaa", "aab", "abcdefgh", "abcdefg", "abcdefgh2", "abcdefgh10", "abcdefgi", "BBB", "a-1", "a_1"]
+                .iter()
+                .map(|c| Code::parse(c).expect("valid code"))
+                .collect();
+        let mut keys: Vec<RowKey> =
+            codes.iter().flat_map(|code| [3, -2, 0].map(|day| RowKey::new(code, day))).collect();
+        keys.sort_unstable();
+        let mut expected: Vec<(&[u8], i32)> = keys.iter().map(|k| (k.bytes, k.day)).collect();
+        expected.sort_unstable();
+        assert_eq!(keys.iter().map(|k| (k.bytes, k.day)).collect::<Vec<_>>(), expected);
     }
 }
