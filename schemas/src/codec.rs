@@ -9,7 +9,7 @@ use kurz_domain::Event;
 
 use crate::catalog::{Catalog, EventKind, SchemaVersion};
 use crate::mapping::{self, FieldError};
-use crate::records::{LinkClickedV1, LinkCreatedV1, LinkDeletedV1, LinkUpdatedV1};
+use crate::records::{LinkClickedV1, LinkClickedV1Fields, LinkCreatedV1, LinkDeletedV1, LinkUpdatedV1};
 use crate::wire::{self, FramingError};
 
 /// Encodes with the latest schema of each event and decodes records written with any known schema id
@@ -111,7 +111,9 @@ impl Codec {
                 EventKind::LinkCreated => direct.read_deser::<LinkCreatedV1>(&mut body).map_err(avro)?.try_into(),
                 EventKind::LinkUpdated => direct.read_deser::<LinkUpdatedV1>(&mut body).map_err(avro)?.try_into(),
                 EventKind::LinkDeleted => direct.read_deser::<LinkDeletedV1>(&mut body).map_err(avro)?.try_into(),
-                EventKind::LinkClicked => direct.read_deser::<LinkClickedV1>(&mut body).map_err(avro)?.try_into(),
+                EventKind::LinkClicked => {
+                    LinkClickedV1::from(direct.read_deser::<LinkClickedV1Fields>(&mut body).map_err(avro)?).try_into()
+                }
             },
             None => mapping::from_value(reader.kind, reader.resolving.read_value(&mut body).map_err(avro)?),
         };

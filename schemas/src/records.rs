@@ -203,6 +203,18 @@ impl From<&LinkClicked> for LinkClickedV1 {
     }
 }
 
+/// [`LinkClickedV1`]'s fields by position, for decoding only: apache-avro then reads a record as a
+/// sequence instead of matching every field's name (the hottest record: clicks).
+#[derive(Debug, Deserialize)]
+#[serde(rename = "LinkClicked")]
+pub struct LinkClickedV1Fields(String, i64, Option<String>, Option<String>, Option<String>);
+
+impl From<LinkClickedV1Fields> for LinkClickedV1 {
+    fn from(LinkClickedV1Fields(code, clicked_at, referrer, user_agent, visitor_id): LinkClickedV1Fields) -> Self {
+        Self { code, clicked_at, referrer, user_agent, visitor_id }
+    }
+}
+
 impl TryFrom<LinkClickedV1> for Event {
     type Error = FieldError;
 
