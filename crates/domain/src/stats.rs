@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hasher;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
@@ -68,6 +69,19 @@ impl DayStats {
         self.visitors.merge(&other.visitors);
     }
 
+    /// Adds a batch's clicks on the same link and day.
+    pub fn add(&mut self, delta: &DayDelta) {
+        self.clicks += delta.clicks;
+        self.last_clicked_at = self.last_clicked_at.max(delta.last_clicked_at);
+        for source in &delta.sources {
+            self.add_referrer(&source.site, source.clicks);
+            add(&mut self.browsers, source.agent.browser, source.clicks);
+            add(&mut self.operating_systems, source.agent.operating_system, source.clicks);
+            add(&mut self.devices, source.agent.device, source.clicks);
+        }
+        self.visitors.merge(&delta.visitors);
+    }
+
     fn add_referrer(&mut self, referrer: &str, count: u64) {
         let known = self.referrers.contains_key(referrer);
         let referrer = if known || self.referrers.len() < MAX_REFERRERS_PER_DAY { referrer } else { OTHER };
@@ -95,14 +109,53 @@ fn visitor_hash(visitor: &str) -> u64 {
 /// share of folding a click, and SipHash's stronger guarantees buy nothing for such short-lived maps.
 pub type BatchHasher = foldhash::fast::RandomState;
 
+/// What a batch of clicks adds to one link's day: clicks counted per source (a user agent's class
+/// and a referrer site) rather than per breakdown. A batch repeats a few sources many times, and
+/// counting into a short list costs less per click than four maps of owned strings; the maps are
+/// updated once per source when the delta is added to a stored row ([`DayStats::add`]).
+#[derive(Debug, Clone, Default)]
+pub struct DayDelta {
+    clicks: u64,
+    last_clicked_at: Option<Timestamp>,
+    /// In order of first appearance, which decides the referrers kept under the per-day cap.
+    sources: Vec<Source>,
+    visitors: Hll,
+}
+
+#[derive(Debug, Clone)]
+struct Source {
+    agent: Agent,
+    /// Shared with the batch's referrer memo ([`StatsDelta`]), so a source is told apart by pointer.
+    site: Arc<str>,
+    clicks: u64,
+}
+
+impl DayDelta {
+    fn record(&mut self, click: &LinkClicked, agent: Agent, site: &Arc<str>) {
+        self.clicks += 1;
+        self.last_clicked_at = self.last_clicked_at.max(Some(click.clicked_at));
+        match self.sources.iter_mut().find(|s| Arc::ptr_eq(&s.site, site) && s.agent == agent) {
+            Some(source) => source.clicks += 1,
+            None => self.sources.push(Source { agent, site: Arc::clone(site), clicks: 1 }),
+        }
+        if let Some(visitor) = &click.visitor_id {
+            self.visitors.add_hash(visitor_hash(visitor));
+        }
+    }
+
+    pub fn clicks(&self) -> u64 {
+        self.clicks
+    }
+}
+
 /// The per-link, per-day increments of a batch of clicks.
 #[derive(Debug, Clone, Default)]
 pub struct StatsDelta {
-    links: HashMap<Code, HashMap<Day, DayStats, BatchHasher>, BatchHasher>,
+    links: HashMap<Code, HashMap<Day, DayDelta, BatchHasher>, BatchHasher>,
     /// A batch repeats a few user agents many times: each is classified once.
     agents: HashMap<String, Agent, BatchHasher>,
     /// Likewise referrers: each is reduced to its site once.
-    sites: HashMap<String, Box<str>, BatchHasher>,
+    sites: HashMap<Option<String>, Arc<str>, BatchHasher>,
 }
 
 impl StatsDelta {
@@ -114,21 +167,18 @@ impl StatsDelta {
                 None => *self.agents.entry(ua.to_owned()).or_insert_with(|| Agent::classify(Some(ua))),
             },
         };
-        let site = match click.referrer.as_deref() {
-            None => analytics::DIRECT,
-            Some(referrer) => match self.sites.get(referrer) {
-                Some(site) => site,
-                None => self
-                    .sites
-                    .entry(referrer.to_owned())
-                    .or_insert_with(|| analytics::referrer_site(Some(referrer)).into()),
-            },
+        let site = match self.sites.get(&click.referrer) {
+            Some(site) => site,
+            None => self
+                .sites
+                .entry(click.referrer.clone())
+                .or_insert_with(|| analytics::referrer_site(click.referrer.as_deref()).into()),
         };
         let days = match self.links.get_mut(&click.code) {
             Some(days) => days,
             None => self.links.entry(click.code.clone()).or_default(),
         };
-        days.entry(click.clicked_at.day()).or_default().record_classified(click, agent, site);
+        days.entry(click.clicked_at.day()).or_default().record(click, agent, site);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -140,10 +190,10 @@ impl StatsDelta {
         self.links.values().map(HashMap::len).sum()
     }
 
-    pub fn into_days(self) -> impl Iterator<Item = ((Code, Day), DayStats)> {
+    pub fn into_days(self) -> impl Iterator<Item = ((Code, Day), DayDelta)> {
         self.links
             .into_iter()
-            .flat_map(|(code, days)| days.into_iter().map(move |(day, stats)| ((code.clone(), day), stats)))
+            .flat_map(|(code, days)| days.into_iter().map(move |(day, delta)| ((code.clone(), day), delta)))
     }
 }
 
@@ -211,8 +261,15 @@ mod tests {
         for c in clicks {
             delta.record(c);
         }
-        let days: Vec<((Code, Day), DayStats)> = delta.into_days().collect();
-        LinkStats::from_days(days.iter().map(|((_, day), stats)| (*day, stats)))
+        let days: Vec<(Day, DayStats)> = delta
+            .into_days()
+            .map(|((_, day), delta)| {
+                let mut stats = DayStats::default();
+                stats.add(&delta);
+                (day, stats)
+            })
+            .collect();
+        LinkStats::from_days(days.iter().map(|(day, stats)| (*day, stats)))
     }
 
     #[test]
@@ -246,6 +303,42 @@ mod tests {
         clicks[15..].iter().for_each(|c| right.record(c));
         left.merge(&right);
         assert_eq!(left, whole);
+    }
+
+    #[test]
+    fn a_batch_delta_adds_what_recording_each_click_adds() {
+        let agents = [
+            "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1",
+            "curl/8.5.0",
+        ];
+        // More referrer sites than a day keeps, repeated, with and without agents and visitors.
+        let clicks: Vec<LinkClicked> = (0..MAX_REFERRERS_PER_DAY * 3)
+            .map(|i| {
+                let referrer =
+                    (i % 7 != 0).then(|| format!("https://site{}.example/p", i % (MAX_REFERRERS_PER_DAY + 40)));
+                let agent = (i % 5 != 0).then_some(agents[i % 3]);
+                let visitor = (i % 4 != 0).then(|| format!("v{}", i % 90));
+                LinkClicked::new(
+                    Code::parse("abc").expect("valid"),
+                    Timestamp::from_millis(i64::try_from(i).expect("small")),
+                    referrer.as_deref(),
+                    agent,
+                    visitor.as_deref(),
+                )
+            })
+            .collect();
+        let (mut each, mut batch) = (DayStats::default(), StatsDelta::default());
+        for click in &clicks {
+            each.record(click);
+            batch.record(click);
+        }
+        let mut days = batch.into_days();
+        let ((_, _), delta) = days.next().expect("one day");
+        assert!(days.next().is_none());
+        let mut added = DayStats::default();
+        added.add(&delta);
+        assert_eq!(added, each);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kurz_domain::stats::{DayStats, LinkStats};
+use kurz_domain::stats::{DayDelta, DayStats, LinkStats};
 use kurz_domain::{Code, DayRange, Link};
 use kurz_ports::fold::{Folding, LinkRow, fold};
 use kurz_ports::{InfraError, LogRecord, ReadStore};
@@ -184,7 +184,7 @@ fn project(txn: &WriteTransaction, records: &[LogRecord], folding: Folding) -> R
         checkpoints.insert(*partition, *offset)?;
     }
     let mut days = txn.open_table(DAYS)?;
-    let mut day_order: Vec<(RowKey, &DayStats)> = folded
+    let mut day_order: Vec<(RowKey, &DayDelta)> = folded
         .days
         .iter()
         .map(|increment| (RowKey::new(&increment.code, increment.day.days_since_epoch()), &increment.stats))
@@ -196,7 +196,7 @@ fn project(txn: &WriteTransaction, records: &[LogRecord], folding: Folding) -> R
             Some(row) => postcard::from_bytes::<DayStats>(row.value())?,
             None => DayStats::default(),
         };
-        stats.merge(increment);
+        stats.add(increment);
         days.insert(key, postcard::to_stdvec(&stats)?.as_slice())?;
     }
     Ok(folded.changed)

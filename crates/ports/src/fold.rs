@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use kurz_domain::stats::{BatchHasher, DayStats, StatsDelta};
+use kurz_domain::stats::{BatchHasher, DayDelta, StatsDelta};
 use kurz_domain::{Code, Day, Event, Link, evolve};
 
 use crate::LogRecord;
@@ -47,7 +47,7 @@ pub struct Folded {
 pub struct DayIncrement {
     pub code: Code,
     pub day: Day,
-    pub stats: DayStats,
+    pub stats: DayDelta,
     /// With day watermarks ([`fold_with_day_watermarks`]): the offset of the last click in
     /// `stats`, the row's new watermark.
     pub last_offset: Option<u64>,
@@ -210,7 +210,7 @@ mod tests {
         )
         .expect("folds");
         let mut days: Vec<(Day, u64, Option<u64>)> =
-            folded.days.iter().map(|d| (d.day, d.stats.clicks, d.last_offset)).collect();
+            folded.days.iter().map(|d| (d.day, d.stats.clicks(), d.last_offset)).collect();
         days.sort_unstable();
         assert_eq!(
             days.iter().map(|(_, clicks, last)| (*clicks, *last)).collect::<Vec<_>>(),

@@ -193,7 +193,7 @@ impl RedisReadStore {
         }
         for (increment, stored) in folded.days.iter().zip(stored_days) {
             let mut stats = stored.unwrap_or_default();
-            stats.merge(&increment.stats);
+            stats.add(&increment.stats);
             invocation.key(self.redis.key("days", Some(increment.code.as_str())));
             invocation.arg(increment.day.days_since_epoch()).arg(postcard::to_stdvec(&stats).map_err(corrupt)?);
         }
