@@ -1,13 +1,12 @@
 //! The embedded read store (`store.redb`): derived from the log, safe to delete.
 
-use std::cmp::Ordering;
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kurz_domain::stats::{DayDelta, DayStats, LinkStats};
+use kurz_domain::stats::{DayStats, LinkStats};
 use kurz_domain::{Code, DayRange, Link};
-use kurz_ports::fold::{Folding, LinkRow, fold};
+use kurz_ports::fold::{DayIncrement, Folding, LinkRow, fold};
 use kurz_ports::{InfraError, LogRecord, ReadStore};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -172,75 +171,39 @@ fn project(txn: &WriteTransaction, records: &[LogRecord], folding: Folding) -> R
     )?;
     // Rows are written in key order: each insert then lands in or beside the B-tree leaf the
     // previous one dirtied, instead of copying a random leaf per row (the fold's order is a hash
-    // order).
-    let mut link_order: Vec<(RowKey, &LinkRow)> =
-        folded.links.iter().map(|(code, row)| (RowKey::new(code, 0), row)).collect();
-    link_order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for (key, row) in link_order {
-        let stored = StoredRowRef { link: &row.link, last_offset: row.last_offset };
-        links.insert(key.bytes, postcard::to_stdvec(&stored)?.as_slice())?;
+    // order). A link's days come together, so links are sorted, then each link's few days.
+    let mut row = Vec::new();
+    let mut link_order: Vec<&(Code, LinkRow)> = folded.links.iter().collect();
+    link_order.sort_unstable_by(|(a, _), (b, _)| a.as_str().as_bytes().cmp(b.as_str().as_bytes()));
+    for (code, link) in link_order {
+        row.clear();
+        row = postcard::to_extend(&StoredRowRef { link: &link.link, last_offset: link.last_offset }, row)?;
+        links.insert(code.as_str().as_bytes(), row.as_slice())?;
     }
     for (partition, offset) in &folded.checkpoints {
         checkpoints.insert(*partition, *offset)?;
     }
     let mut days = txn.open_table(DAYS)?;
-    let mut day_order: Vec<(RowKey, &DayDelta)> = folded
-        .days
-        .iter()
-        .map(|increment| (RowKey::new(&increment.code, increment.day.days_since_epoch()), &increment.stats))
-        .collect();
-    day_order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for (key, increment) in day_order {
-        let key = (key.bytes, key.day);
-        let mut stats = match days.get(key)? {
-            Some(row) => postcard::from_bytes::<DayStats>(row.value())?,
-            None => DayStats::default(),
-        };
-        stats.add(increment);
-        days.insert(key, postcard::to_stdvec(&stats)?.as_slice())?;
+    let mut link_days: Vec<&[DayIncrement]> = folded.days.chunk_by(|a, b| a.code == b.code).collect();
+    link_days.sort_unstable_by(|a, b| a[0].code.as_str().as_bytes().cmp(b[0].code.as_str().as_bytes()));
+    let mut day_order: Vec<&DayIncrement> = Vec::new();
+    for increments in link_days {
+        day_order.clear();
+        day_order.extend(increments);
+        day_order.sort_unstable_by_key(|increment| increment.day);
+        for increment in &day_order {
+            let key = (increment.code.as_str().as_bytes(), increment.day.days_since_epoch());
+            let mut stats = match days.get(key)? {
+                Some(stored) => postcard::from_bytes::<DayStats>(stored.value())?,
+                None => DayStats::default(),
+            };
+            stats.add(&increment.stats);
+            row.clear();
+            row = postcard::to_extend(&stats, row)?;
+            days.insert(key, row.as_slice())?;
+        }
     }
     Ok(folded.changed)
-}
-
-/// A row's key, ordered as redb orders it (code bytes, then day) but mostly compared as integers:
-/// a batch sorts tens of thousands of keys, and a code's first eight bytes nearly always decide.
-#[derive(PartialEq, Eq)]
-struct RowKey<'a> {
-    prefix: u64,
-    bytes: &'a [u8],
-    day: i32,
-}
-
-impl<'a> RowKey<'a> {
-    fn new(code: &'a Code, day: i32) -> Self {
-        let bytes = code.as_str().as_bytes();
-        let mut prefix = [0; 8];
-        let len = bytes.len().min(8);
-        prefix[..len].copy_from_slice(&bytes[..len]);
-        Self { prefix: u64::from_be_bytes(prefix), bytes, day }
-    }
-}
-
-impl Ord for RowKey<'_> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.prefix
-            .cmp(&other.prefix)
-            .then_with(|| {
-                // Keys of at most 8 bytes with equal prefixes: the shorter key is the smaller.
-                if self.bytes.len() <= 8 && other.bytes.len() <= 8 {
-                    self.bytes.len().cmp(&other.bytes.len())
-                } else {
-                    self.bytes.cmp(other.bytes)
-                }
-            })
-            .then(self.day.cmp(&other.day))
-    }
-}
-
-impl PartialOrd for RowKey<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
 }
 
 fn load_row(links: &Table<&[u8], &[u8]>, code: &Code) -> Result<Option<LinkRow>, StoreFailure> {
@@ -312,25 +275,5 @@ impl ReadStore for EmbeddedStore {
             return Ok(Vec::new());
         }
         self.writer.ask(CONTEXT, |answer| StoreOp::ApplyLinkEvents { records, answer }).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn row_keys_sort_as_redb_orders_their_bytes() {
-        let codes: Vec<Code> =
-            ["bbb", "aaa", "aab", "abcdefgh", "abcdefg", "abcdefgh2", "abcdefgh10", "abcdefgi", "BBB", "a-1", "a_1"]
-                .iter()
-                .map(|c| Code::parse(c).expect("valid code"))
-                .collect();
-        let mut keys: Vec<RowKey> =
-            codes.iter().flat_map(|code| [3, -2, 0].map(|day| RowKey::new(code, day))).collect();
-        keys.sort_unstable();
-        let mut expected: Vec<(&[u8], i32)> = keys.iter().map(|k| (k.bytes, k.day)).collect();
-        expected.sort_unstable();
-        assert_eq!(keys.iter().map(|k| (k.bytes, k.day)).collect::<Vec<_>>(), expected);
     }
 }

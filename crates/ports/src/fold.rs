@@ -36,7 +36,7 @@ pub struct Folded {
     pub links: Vec<(Code, LinkRow)>,
     /// Codes whose link changed, in the order of their first change.
     pub changed: Vec<Code>,
-    /// Click statistics to add to each (link, day) row.
+    /// Click statistics to add to each (link, day) row; a link's rows are next to each other.
     pub days: Vec<DayIncrement>,
     /// For each partition whose checkpoint moves (projection only), the offset of the next record.
     pub checkpoints: BTreeMap<u32, u64>,
@@ -217,6 +217,20 @@ mod tests {
             [(2, Some(5)), (4, Some(9))]
         );
         assert_eq!(folded.checkpoints, BTreeMap::from([(0, 10)]));
+    }
+
+    #[test]
+    fn a_links_day_rows_come_together() {
+        let records: Vec<LogRecord> = (0..60u32)
+            .map(|offset| {
+                let code = Code::parse(&format!("code{}", offset % 3)).expect("valid");
+                let event = Event::Clicked(LinkClicked::new(code, at(i64::from(offset % 5)), None, None, None));
+                LogRecord { position: Position { partition: 0, offset: u64::from(offset) }, event: Ok(event) }
+            })
+            .collect();
+        let folded = fold(&records, Folding::Projection, |_| Ok::<_, ()>(0), |_| Ok(None)).expect("folds");
+        assert_eq!(folded.days.len(), 15);
+        assert_eq!(folded.days.chunk_by(|a, b| a.code == b.code).count(), 3);
     }
 
     #[test]
