@@ -8,8 +8,9 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use kurz_domain::Event;
 
 use crate::catalog::{Catalog, EventKind, SchemaVersion};
+use crate::click_reader;
 use crate::mapping::{self, FieldError};
-use crate::records::{LinkClickedV1, LinkClickedV1Fields, LinkCreatedV1, LinkDeletedV1, LinkUpdatedV1};
+use crate::records::{LinkClickedV1, LinkCreatedV1, LinkDeletedV1, LinkUpdatedV1};
 use crate::wire::{self, FramingError};
 
 /// Encodes with the latest schema of each event and decodes records written with any known schema id
@@ -28,6 +29,8 @@ struct Reader {
     resolving: GenericDatumReader<'static>,
     /// Present when this version is the latest: reads without resolution.
     direct: Option<GenericDatumReader<'static>>,
+    /// For the latest `LinkClicked` schema: its records are read without apache-avro.
+    read_clicks_directly: bool,
 }
 
 impl std::fmt::Debug for Codec {
@@ -81,9 +84,12 @@ impl Codec {
                 let (latest_version, latest) = catalog.latest(version.kind);
                 let resolving =
                     GenericDatumReader::builder(schema).reader_schema(latest).build().expect("shipped schemas resolve");
-                let direct = (latest_version.local_id == version.local_id)
-                    .then(|| GenericDatumReader::builder(schema).build().expect("shipped schemas resolve"));
-                (id_of(version), Reader { kind: version.kind, resolving, direct })
+                let is_latest = latest_version.local_id == version.local_id;
+                let direct =
+                    is_latest.then(|| GenericDatumReader::builder(schema).build().expect("shipped schemas resolve"));
+                let read_clicks_directly =
+                    is_latest && version.kind == EventKind::LinkClicked && click_reader::fits(schema);
+                (id_of(version), Reader { kind: version.kind, resolving, direct, read_clicks_directly })
             })
             .collect();
         Self { writers, readers }
@@ -111,9 +117,11 @@ impl Codec {
                 EventKind::LinkCreated => direct.read_deser::<LinkCreatedV1>(&mut body).map_err(avro)?.try_into(),
                 EventKind::LinkUpdated => direct.read_deser::<LinkUpdatedV1>(&mut body).map_err(avro)?.try_into(),
                 EventKind::LinkDeleted => direct.read_deser::<LinkDeletedV1>(&mut body).map_err(avro)?.try_into(),
-                EventKind::LinkClicked => {
-                    LinkClickedV1::from(direct.read_deser::<LinkClickedV1Fields>(&mut body).map_err(avro)?).try_into()
-                }
+                EventKind::LinkClicked => match reader.read_clicks_directly.then(|| click_reader::read(body)).flatten()
+                {
+                    Some(click) => click.try_into(),
+                    None => direct.read_deser::<LinkClickedV1>(&mut body).map_err(avro)?.try_into(),
+                },
             },
             None => mapping::from_value(reader.kind, reader.resolving.read_value(&mut body).map_err(avro)?),
         };
@@ -123,6 +131,8 @@ impl Codec {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     const FIXTURES: &[&[u8]] = &[
@@ -144,6 +154,66 @@ mod tests {
         for record in FIXTURES {
             let expected = direct.decode(record).expect("direct decode");
             assert_eq!(resolving.decode(record).expect("resolving decode"), expected);
+        }
+    }
+
+    /// The shipped codec and one that reads clicks through apache-avro only.
+    fn with_and_without_click_reader() -> (Codec, Codec) {
+        let mut apache_only = Codec::local(Catalog::shipped());
+        for reader in apache_only.readers.values_mut() {
+            reader.read_clicks_directly = false;
+        }
+        (Codec::local(Catalog::shipped()), apache_only)
+    }
+
+    #[test]
+    fn the_latest_click_schema_is_read_without_apache_avro() {
+        let codec = Codec::local(Catalog::shipped());
+        let (latest, _) = Catalog::shipped().latest(EventKind::LinkClicked);
+        assert!(codec.readers[&latest.local_id].read_clicks_directly, "teach click_reader the new LinkClicked schema");
+    }
+
+    fn click() -> impl Strategy<Value = Event> {
+        let text = || proptest::option::of(any::<String>());
+        ("[A-Za-z0-9_-]{3,64}", any::<i64>(), text(), text(), text()).prop_map(
+            |(code, at, referrer, user_agent, visitor)| {
+                Event::Clicked(kurz_domain::LinkClicked::new(
+                    kurz_domain::Code::parse(&code).expect("generated valid"),
+                    kurz_domain::Timestamp::from_millis(at),
+                    referrer.as_deref(),
+                    user_agent.as_deref(),
+                    visitor.as_deref(),
+                ))
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn the_click_reader_decodes_what_apache_avro_decodes(event in click()) {
+            let (fast, apache_only) = with_and_without_click_reader();
+            let record = fast.encode(&event).expect("encodes");
+            prop_assert_eq!(fast.decode(&record).expect("fast decode"), event.clone());
+            prop_assert_eq!(apache_only.decode(&record).expect("apache-avro decode"), event);
+        }
+
+        #[test]
+        fn damaged_clicks_get_apache_avros_answer(
+            event in click(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+            keep in any::<prop::sample::Index>(),
+        ) {
+            let (fast, apache_only) = with_and_without_click_reader();
+            let mut record = fast.encode(&event).expect("encodes");
+            // Bytes changed after the 5-byte header, and the record cut short somewhere.
+            let body = record.len() - 5;
+            for (at, byte) in edits {
+                record[5 + at.index(body)] = byte;
+            }
+            record.truncate(5 + keep.index(body + 1));
+            let (ours, theirs) = (fast.decode(&record), apache_only.decode(&record));
+            prop_assert_eq!(ours.is_ok(), theirs.is_ok(), "{:?} vs {:?}", ours, theirs);
+            prop_assert_eq!(ours.ok(), theirs.ok());
         }
     }
 }

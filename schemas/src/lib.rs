@@ -6,6 +6,7 @@
 //! through Avro schema resolution into the latest version.
 
 mod catalog;
+mod click_reader;
 mod codec;
 mod mapping;
 mod records;

@@ -48,11 +48,11 @@ pub struct LinkDeletedV1 {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename = "LinkClicked")]
 pub struct LinkClickedV1 {
-    code: String,
-    clicked_at: i64,
-    referrer: Option<String>,
-    user_agent: Option<String>,
-    visitor_id: Option<String>,
+    pub(crate) code: String,
+    pub(crate) clicked_at: i64,
+    pub(crate) referrer: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) visitor_id: Option<String>,
 }
 
 /// The fields a link's specification shares between creation and update.
@@ -200,18 +200,6 @@ impl From<&LinkClicked> for LinkClickedV1 {
             user_agent: e.user_agent.clone(),
             visitor_id: e.visitor_id.clone(),
         }
-    }
-}
-
-/// [`LinkClickedV1`]'s fields by position, for decoding only: apache-avro then reads a record as a
-/// sequence instead of matching every field's name (the hottest record: clicks).
-#[derive(Debug, Deserialize)]
-#[serde(rename = "LinkClicked")]
-pub struct LinkClickedV1Fields(String, i64, Option<String>, Option<String>, Option<String>);
-
-impl From<LinkClickedV1Fields> for LinkClickedV1 {
-    fn from(LinkClickedV1Fields(code, clicked_at, referrer, user_agent, visitor_id): LinkClickedV1Fields) -> Self {
-        Self { code, clicked_at, referrer, user_agent, visitor_id }
     }
 }
 
