@@ -2,7 +2,7 @@
 //! a stats query returns (what the query side reads). Stored per link and day, so a query over any
 //! range reads at most one row per day, however many clicks there were.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hasher;
 use std::sync::Arc;
 
@@ -73,11 +73,13 @@ impl DayStats {
     pub fn add(&mut self, delta: &DayDelta) {
         self.clicks += delta.clicks;
         self.last_clicked_at = self.last_clicked_at.max(delta.last_clicked_at);
-        for source in &delta.sources {
-            self.add_referrer(&source.site, source.clicks);
-            add(&mut self.browsers, source.agent.browser, source.clicks);
-            add(&mut self.operating_systems, source.agent.operating_system, source.clicks);
-            add(&mut self.devices, source.agent.device, source.clicks);
+        for (site, clicks) in &delta.sites {
+            self.add_referrer(site, *clicks);
+        }
+        for (_, agent, clicks) in &delta.agents {
+            add(&mut self.browsers, agent.browser, *clicks);
+            add(&mut self.operating_systems, agent.operating_system, *clicks);
+            add(&mut self.devices, agent.device, *clicks);
         }
         self.visitors.merge(&delta.visitors);
     }
@@ -109,37 +111,47 @@ fn visitor_hash(visitor: &str) -> u64 {
 /// share of folding a click, and SipHash's stronger guarantees buy nothing for such short-lived maps.
 pub type BatchHasher = foldhash::fast::RandomState;
 
-/// What a batch of clicks adds to one link's day: clicks counted per source (a user agent's class
-/// and a referrer site) rather than per breakdown. A batch repeats a few sources many times, and
-/// counting into a short list costs less per click than four maps of owned strings; the maps are
-/// updated once per source when the delta is added to a stored row ([`DayStats::add`]).
+/// What a batch of clicks adds to one link's day: clicks counted per referrer site and per agent
+/// class rather than into the four breakdown maps. A batch repeats a few of each many times, and
+/// counting into short lists costs less per click than maps of owned strings; the maps are updated
+/// once per site and class when the delta is added to a stored row ([`DayStats::add`]).
 #[derive(Debug, Clone, Default)]
 pub struct DayDelta {
     clicks: u64,
     last_clicked_at: Option<Timestamp>,
-    /// In order of first appearance, which decides the referrers kept under the per-day cap.
-    sources: Vec<Source>,
+    /// In order of first appearance, at most [`MAX_REFERRERS_PER_DAY`] and then [`OTHER`], as in a
+    /// stored row: the order decides which sites are kept.
+    sites: Vec<(Arc<str>, u64)>,
+    /// By the class's index in the batch ([`StatsDelta`]): at most one entry per class.
+    agents: Vec<(u32, Agent, u64)>,
     visitors: Hll,
 }
 
-#[derive(Debug, Clone)]
-struct Source {
-    agent: Agent,
-    /// Shared with the batch's referrer memo ([`StatsDelta`]), so a source is told apart by pointer.
-    site: Arc<str>,
-    clicks: u64,
-}
-
 impl DayDelta {
-    fn record(&mut self, click: &LinkClicked, agent: Agent, site: &Arc<str>) {
+    /// `site` is shared with the batch's memo of sites, so it is told apart by pointer.
+    fn record(&mut self, click: &LinkClicked, (class, agent): (u32, Agent), site: &Arc<str>, other: &Arc<str>) {
         self.clicks += 1;
         self.last_clicked_at = self.last_clicked_at.max(Some(click.clicked_at));
-        match self.sources.iter_mut().find(|s| Arc::ptr_eq(&s.site, site) && s.agent == agent) {
-            Some(source) => source.clicks += 1,
-            None => self.sources.push(Source { agent, site: Arc::clone(site), clicks: 1 }),
+        if let Some((_, clicks)) = self.sites.iter_mut().find(|(known, _)| Arc::ptr_eq(known, site)) {
+            *clicks += 1;
+        } else if self.sites.len() < MAX_REFERRERS_PER_DAY {
+            self.sites.push((Arc::clone(site), 1));
+        } else {
+            self.count_other(other);
+        }
+        match self.agents.iter_mut().find(|(known, _, _)| *known == class) {
+            Some((_, _, clicks)) => *clicks += 1,
+            None => self.agents.push((class, agent, 1)),
         }
         if let Some(visitor) = &click.visitor_id {
             self.visitors.add_hash(visitor_hash(visitor));
+        }
+    }
+
+    fn count_other(&mut self, other: &Arc<str>) {
+        match self.sites.iter_mut().find(|(known, _)| Arc::ptr_eq(known, other)) {
+            Some((_, clicks)) => *clicks += 1,
+            None => self.sites.push((Arc::clone(other), 1)),
         }
     }
 
@@ -152,33 +164,48 @@ impl DayDelta {
 #[derive(Debug, Clone, Default)]
 pub struct StatsDelta {
     links: HashMap<Code, HashMap<Day, DayDelta, BatchHasher>, BatchHasher>,
-    /// A batch repeats a few user agents many times: each is classified once.
-    agents: HashMap<String, Agent, BatchHasher>,
-    /// Likewise referrers: each is reduced to its site once.
+    /// A batch repeats a few user agents many times: each is classified once, into a class of
+    /// `classes` (by index).
+    agents: HashMap<Option<String>, u32, BatchHasher>,
+    classes: Vec<Agent>,
+    /// Likewise referrers: each is reduced to its site once, one `Arc` per distinct site.
     sites: HashMap<Option<String>, Arc<str>, BatchHasher>,
+    distinct_sites: HashSet<Arc<str>, BatchHasher>,
+    /// The site the clicks beyond a day's distinct referrers are counted under.
+    other: Option<Arc<str>>,
 }
 
 impl StatsDelta {
     pub fn record(&mut self, click: &LinkClicked) {
-        let agent = match click.user_agent.as_deref() {
-            None => Agent::classify(None),
-            Some(ua) => match self.agents.get(ua) {
-                Some(agent) => *agent,
-                None => *self.agents.entry(ua.to_owned()).or_insert_with(|| Agent::classify(Some(ua))),
-            },
+        let class = self.class_of(click);
+        let agent = (class, self.classes[class as usize]);
+        let site = if let Some(site) = self.sites.get(&click.referrer) {
+            site
+        } else {
+            let site = distinct_site(&mut self.distinct_sites, click.referrer.as_deref());
+            self.sites.entry(click.referrer.clone()).or_insert(site)
         };
-        let site = match self.sites.get(&click.referrer) {
-            Some(site) => site,
-            None => self
-                .sites
-                .entry(click.referrer.clone())
-                .or_insert_with(|| analytics::referrer_site(click.referrer.as_deref()).into()),
-        };
+        let other = self.other.get_or_insert_with(|| Arc::from(OTHER));
         let days = match self.links.get_mut(&click.code) {
             Some(days) => days,
             None => self.links.entry(click.code.clone()).or_default(),
         };
-        days.entry(click.clicked_at.day()).or_default().record(click, agent, site);
+        days.entry(click.clicked_at.day()).or_default().record(click, agent, site, other);
+    }
+
+    /// The index in `classes` of the click's user agent class.
+    fn class_of(&mut self, click: &LinkClicked) -> u32 {
+        if let Some(class) = self.agents.get(&click.user_agent) {
+            return *class;
+        }
+        let agent = Agent::classify(click.user_agent.as_deref());
+        let class = self.classes.iter().position(|known| *known == agent).unwrap_or_else(|| {
+            self.classes.push(agent);
+            self.classes.len() - 1
+        });
+        let class = u32::try_from(class).expect("a few hundred agent classes at most");
+        self.agents.insert(click.user_agent.clone(), class);
+        class
     }
 
     pub fn is_empty(&self) -> bool {
@@ -195,6 +222,18 @@ impl StatsDelta {
             .into_iter()
             .flat_map(|(code, days)| days.into_iter().map(move |(day, delta)| ((code.clone(), day), delta)))
     }
+}
+
+/// The referrer's site, as the one `Arc` the batch holds for it: a day's delta tells sites apart by
+/// pointer.
+fn distinct_site(distinct: &mut HashSet<Arc<str>, BatchHasher>, referrer: Option<&str>) -> Arc<str> {
+    let site = analytics::referrer_site(referrer);
+    if let Some(known) = distinct.get(site.as_ref()) {
+        return Arc::clone(known);
+    }
+    let site: Arc<str> = site.into();
+    distinct.insert(Arc::clone(&site));
+    site
 }
 
 /// What a stats query answers, folded from the day rows in its range.
@@ -313,10 +352,11 @@ mod tests {
             "curl/8.5.0",
         ];
         // More referrer sites than a day keeps, repeated, with and without agents and visitors.
-        let clicks: Vec<LinkClicked> = (0..MAX_REFERRERS_PER_DAY * 3)
+        let clicks: Vec<LinkClicked> = (0..MAX_REFERRERS_PER_DAY * 6)
             .map(|i| {
-                let referrer =
-                    (i % 7 != 0).then(|| format!("https://site{}.example/p", i % (MAX_REFERRERS_PER_DAY + 40)));
+                // Several pages per site: the cap counts sites, not referrers.
+                let site = i % (MAX_REFERRERS_PER_DAY + 40);
+                let referrer = (i % 7 != 0).then(|| format!("https://site{site}.example/page{}", i / 240 % 3));
                 let agent = (i % 5 != 0).then_some(agents[i % 3]);
                 let visitor = (i % 4 != 0).then(|| format!("v{}", i % 90));
                 LinkClicked::new(
