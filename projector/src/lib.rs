@@ -155,9 +155,11 @@ impl Projector {
             (max > 0).then(|| self.log.read(partition, *offset, max))
         });
         // Partitions are read concurrently: one round trip to the log, not one per partition.
+        let reads = try_join_all(reads).await?;
         let mut next = from.to_vec();
-        let mut batch = Vec::new();
-        for records in try_join_all(reads).await? {
+        // Sized once: a batch grown by doubling reallocates and faults in fresh pages at every step.
+        let mut batch = Vec::with_capacity(reads.iter().map(Vec::len).sum());
+        for records in reads {
             if let Some(last) = records.last() {
                 next[last.position.partition as usize] = last.position.offset + 1;
             }
@@ -206,20 +208,21 @@ enum Pace {
 }
 
 /// Splits a batch after every `limit` link events; clicks ride along, they are cheap to fold.
-fn split_by_link_events(batch: Vec<LogRecord>, limit: usize) -> Vec<Vec<LogRecord>> {
-    let mut writes = vec![Vec::new()];
-    let mut link_events = 0;
-    for record in batch {
-        let is_link_event = matches!(&record.event, Ok(event) if !matches!(event, kurz_domain::Event::Clicked(_)));
-        if is_link_event {
-            if link_events == limit.max(1) {
-                writes.push(Vec::new());
-                link_events = 0;
-            }
-            link_events += 1;
-        }
-        writes.last_mut().expect("never empty").push(record);
-    }
+fn split_by_link_events(mut batch: Vec<LogRecord>, limit: usize) -> Vec<Vec<LogRecord>> {
+    let is_link_event =
+        |record: &LogRecord| matches!(&record.event, Ok(event) if !matches!(event, kurz_domain::Event::Clicked(_)));
+    let starts: Vec<usize> = batch
+        .iter()
+        .enumerate()
+        .filter(|(_, record)| is_link_event(record))
+        .map(|(index, _)| index)
+        .skip(limit.max(1))
+        .step_by(limit.max(1))
+        .collect();
+    // Cut from the back, so each cut moves only its own write; a batch of clicks is not moved at all.
+    let mut writes: Vec<Vec<LogRecord>> = starts.iter().rev().map(|start| batch.split_off(*start)).collect();
+    writes.push(batch);
+    writes.reverse();
     writes
 }
 
@@ -269,5 +272,7 @@ mod tests {
             writes.iter().map(|w| w.iter().filter(|r| !matches!(r.event, Ok(Event::Clicked(_)))).count()).collect();
         assert_eq!(link_events, vec![2, 2, 2]);
         assert_eq!(writes.concat(), batch, "nothing lost, nothing reordered");
+        let clicks: Vec<LogRecord> = (0..5).map(|offset| record(offset, false)).collect();
+        assert_eq!(split_by_link_events(clicks.clone(), 2), vec![clicks], "clicks alone are one write");
     }
 }

@@ -8,7 +8,7 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use kurz_domain::Event;
 
 use crate::catalog::{Catalog, EventKind, SchemaVersion};
-use crate::click_reader;
+use crate::direct_clicks;
 use crate::mapping::{self, FieldError};
 use crate::records::{LinkClickedV1, LinkCreatedV1, LinkDeletedV1, LinkUpdatedV1};
 use crate::wire::{self, FramingError};
@@ -20,6 +20,8 @@ use crate::wire::{self, FramingError};
 /// serde structs of `records`; older ones go through Avro schema resolution.
 pub struct Codec {
     writers: HashMap<EventKind, (u32, GenericDatumWriter<'static>)>,
+    /// The latest `LinkClicked` schema has the layout `direct_clicks` writes.
+    write_clicks_directly: bool,
     readers: HashMap<u32, Reader>,
 }
 
@@ -29,7 +31,7 @@ struct Reader {
     resolving: GenericDatumReader<'static>,
     /// Present when this version is the latest: reads without resolution.
     direct: Option<GenericDatumReader<'static>>,
-    /// For the latest `LinkClicked` schema: its records are read without apache-avro.
+    /// For the latest `LinkClicked` schema: its records are read without apache-avro (`direct_clicks`).
     read_clicks_directly: bool,
 }
 
@@ -88,17 +90,22 @@ impl Codec {
                 let direct =
                     is_latest.then(|| GenericDatumReader::builder(schema).build().expect("shipped schemas resolve"));
                 let read_clicks_directly =
-                    is_latest && version.kind == EventKind::LinkClicked && click_reader::fits(schema);
+                    is_latest && version.kind == EventKind::LinkClicked && direct_clicks::fits(schema);
                 (id_of(version), Reader { kind: version.kind, resolving, direct, read_clicks_directly })
             })
             .collect();
-        Self { writers, readers }
+        let write_clicks_directly = direct_clicks::fits(catalog.latest(EventKind::LinkClicked).1);
+        Self { writers, write_clicks_directly, readers }
     }
 
     pub fn encode(&self, event: &Event) -> Result<Vec<u8>, EncodeError> {
         let (schema_id, writer) = &self.writers[&mapping::kind_of(event)];
         let mut framed = wire::frame(*schema_id, &[]);
         let written = match event {
+            Event::Clicked(e) if self.write_clicks_directly => {
+                direct_clicks::write(e, &mut framed);
+                Ok(framed.len())
+            }
             Event::Created(e) => writer.write_ser(&mut framed, &LinkCreatedV1::from(e)),
             Event::Updated(e) => writer.write_ser(&mut framed, &LinkUpdatedV1::from(e)),
             Event::Deleted(e) => writer.write_ser(&mut framed, &LinkDeletedV1::from(e)),
@@ -117,11 +124,12 @@ impl Codec {
                 EventKind::LinkCreated => direct.read_deser::<LinkCreatedV1>(&mut body).map_err(avro)?.try_into(),
                 EventKind::LinkUpdated => direct.read_deser::<LinkUpdatedV1>(&mut body).map_err(avro)?.try_into(),
                 EventKind::LinkDeleted => direct.read_deser::<LinkDeletedV1>(&mut body).map_err(avro)?.try_into(),
-                EventKind::LinkClicked => match reader.read_clicks_directly.then(|| click_reader::read(body)).flatten()
-                {
-                    Some(click) => click.try_into(),
-                    None => direct.read_deser::<LinkClickedV1>(&mut body).map_err(avro)?.try_into(),
-                },
+                EventKind::LinkClicked => {
+                    match reader.read_clicks_directly.then(|| direct_clicks::read(body)).flatten() {
+                        Some(click) => click.try_into(),
+                        None => direct.read_deser::<LinkClickedV1>(&mut body).map_err(avro)?.try_into(),
+                    }
+                }
             },
             None => mapping::from_value(reader.kind, reader.resolving.read_value(&mut body).map_err(avro)?),
         };
@@ -157,9 +165,10 @@ mod tests {
         }
     }
 
-    /// The shipped codec and one that reads clicks through apache-avro only.
-    fn with_and_without_click_reader() -> (Codec, Codec) {
+    /// The shipped codec and one that reads and writes clicks through apache-avro only.
+    fn with_and_without_direct_clicks() -> (Codec, Codec) {
         let mut apache_only = Codec::local(Catalog::shipped());
+        apache_only.write_clicks_directly = false;
         for reader in apache_only.readers.values_mut() {
             reader.read_clicks_directly = false;
         }
@@ -167,10 +176,11 @@ mod tests {
     }
 
     #[test]
-    fn the_latest_click_schema_is_read_without_apache_avro() {
+    fn the_latest_click_schema_is_read_and_written_without_apache_avro() {
         let codec = Codec::local(Catalog::shipped());
         let (latest, _) = Catalog::shipped().latest(EventKind::LinkClicked);
-        assert!(codec.readers[&latest.local_id].read_clicks_directly, "teach click_reader the new LinkClicked schema");
+        assert!(codec.readers[&latest.local_id].read_clicks_directly, "teach direct_clicks the new LinkClicked schema");
+        assert!(codec.write_clicks_directly, "teach direct_clicks the new LinkClicked schema");
     }
 
     fn click() -> impl Strategy<Value = Event> {
@@ -190,9 +200,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn the_click_reader_decodes_what_apache_avro_decodes(event in click()) {
-            let (fast, apache_only) = with_and_without_click_reader();
+        fn direct_clicks_encode_and_decode_as_apache_avro_does(event in click()) {
+            let (fast, apache_only) = with_and_without_direct_clicks();
             let record = fast.encode(&event).expect("encodes");
+            prop_assert_eq!(&record, &apache_only.encode(&event).expect("apache-avro encodes"));
             prop_assert_eq!(fast.decode(&record).expect("fast decode"), event.clone());
             prop_assert_eq!(apache_only.decode(&record).expect("apache-avro decode"), event);
         }
@@ -203,7 +214,7 @@ mod tests {
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
             keep in any::<prop::sample::Index>(),
         ) {
-            let (fast, apache_only) = with_and_without_click_reader();
+            let (fast, apache_only) = with_and_without_direct_clicks();
             let mut record = fast.encode(&event).expect("encodes");
             // Bytes changed after the 5-byte header, and the record cut short somewhere.
             let body = record.len() - 5;

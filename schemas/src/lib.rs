@@ -6,8 +6,8 @@
 //! through Avro schema resolution into the latest version.
 
 mod catalog;
-mod click_reader;
 mod codec;
+mod direct_clicks;
 mod mapping;
 mod records;
 mod wire;

@@ -36,6 +36,11 @@ pub trait Writes: Send + 'static {
     /// Answers an op that was not applied because its group failed.
     fn reject(op: Self::Op) -> Reply;
 
+    /// Writes what the group's ops left pending, just before its transaction commits.
+    fn before_commit(&mut self, _txn: &WriteTransaction) -> Result<(), redb::Error> {
+        Ok(())
+    }
+
     /// The group's transaction committed.
     fn committed(&mut self) {}
 
@@ -170,6 +175,9 @@ fn commit<W: Writes>(
                 return Err((error, replies));
             }
         }
+    }
+    if let Err(error) = writes.before_commit(&txn) {
+        return Err((error, replies));
     }
     match txn.commit() {
         Ok(()) => Ok(replies),

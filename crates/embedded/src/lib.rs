@@ -10,6 +10,7 @@
 
 mod group_commit;
 mod log;
+mod rows;
 mod store;
 
 pub use log::{EmbeddedLog, LogOptions};

@@ -11,15 +11,20 @@ use kurz_domain::link::MaxClicks;
 use kurz_domain::{Code, Event};
 use kurz_ports::{ClickQuota, CodeRegistry, CreationLog, EventLog, InfraError, LogRecord, Position, partition_for};
 use kurz_schemas::{Catalog, Codec};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 use tokio::sync::watch;
 
 use crate::OpenError;
 use crate::group_commit::{Answer, GroupCommitter, Priority, Reply, Writes, reply_with};
+use crate::rows::{self, PendingRows};
 
-/// Framed Avro records by (partition, offset): the same bytes a Kafka topic would hold.
 const CONTEXT: &str = "embedded event log";
-const EVENTS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("events");
+/// Framed Avro records, the same bytes a Kafka topic would hold, in rows of records appended
+/// together (see [`rows`]), keyed by (partition, offset of the row's first record).
+const EVENT_ROWS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("event_rows");
+/// The layout before [`EVENT_ROWS`]: one record per row, keyed by (partition, offset). A log found
+/// in it is moved into the current layout when opened.
+const RECORD_PER_ROW: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("events");
 const CLAIMS: TableDefinition<&str, ()> = TableDefinition::new("claimed_codes");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Clicks taken against `max_clicks`: taken before the click's event is appended, so not derivable.
@@ -93,7 +98,7 @@ impl EmbeddedLog {
             read_meta(&db, NEXT_SEQUENCE_KEY).map_err(|source| OpenError::Setup { path: name, source })?.unwrap_or(0);
         let (ends_sender, ends) = watch::channel(next.clone());
         let db = Arc::new(db);
-        let state = LogWrites { next, next_sequence, ends: ends_sender };
+        let state = LogWrites { next, pending: PendingRows::default(), next_sequence, ends: ends_sender };
         let writer = GroupCommitter::start("kurz-log-writer", Arc::clone(&db), state, Priority::Normal);
         let codec = Arc::new(Codec::local(Catalog::shipped()));
         Ok(Self { writer, db, codec, partitions, ends })
@@ -101,13 +106,12 @@ impl EmbeddedLog {
 
     /// Framed Avro records with their partitions, encoded before they reach the writer thread.
     fn records(&self, events: &[Event]) -> Result<Vec<(u32, Vec<u8>)>, InfraError> {
-        events
-            .iter()
-            .map(|event| {
-                let bytes = self.codec.encode(event).map_err(|e| InfraError::new("encoding an event", e))?;
-                Ok((partition_for(event.code(), self.partitions), bytes))
-            })
-            .collect()
+        let mut records = Vec::with_capacity(events.len());
+        for event in events {
+            let bytes = self.codec.encode(event).map_err(|e| InfraError::new("encoding an event", e))?;
+            records.push((partition_for(event.code(), self.partitions), bytes));
+        }
+        Ok(records)
     }
 }
 
@@ -115,7 +119,7 @@ fn prepare(db: &Database, configured: u32, path: &str) -> Result<u32, OpenError>
     let setup = |e: redb::Error| OpenError::Setup { path: path.to_owned(), source: e };
     let txn = db.begin_write().map_err(|e| setup(e.into()))?;
     let stored = {
-        txn.open_table(EVENTS).map_err(|e| setup(e.into()))?;
+        txn.open_table(EVENT_ROWS).map_err(|e| setup(e.into()))?;
         txn.open_table(CLAIMS).map_err(|e| setup(e.into()))?;
         txn.open_table(QUOTAS).map_err(|e| setup(e.into()))?;
         let mut meta = txn.open_table(META).map_err(|e| setup(e.into()))?;
@@ -125,21 +129,59 @@ fn prepare(db: &Database, configured: u32, path: &str) -> Result<u32, OpenError>
         }
         stored
     };
-    txn.commit().map_err(|e| setup(e.into()))?;
     match stored.map(|s| u32::try_from(s).unwrap_or(u32::MAX)) {
         Some(stored) if stored != configured => {
             Err(OpenError::Partitions { path: path.to_owned(), stored, configured })
         }
-        _ => Ok(configured),
+        _ => {
+            let moved = move_to_shared_rows(&txn).map_err(setup)?;
+            txn.commit().map_err(|e| setup(e.into()))?;
+            if moved > 0 {
+                tracing::info!(path, records = moved, "moved the event log to shared rows");
+            }
+            Ok(configured)
+        }
     }
+}
+
+/// Moves a log written one record per row into shared rows, in the transaction that opens it, and
+/// returns how many records moved.
+fn move_to_shared_rows(txn: &WriteTransaction) -> Result<u64, redb::Error> {
+    if !txn.list_tables()?.any(|table| table.name() == RECORD_PER_ROW.name()) {
+        return Ok(0);
+    }
+    let mut moved = 0;
+    {
+        let old = txn.open_table(RECORD_PER_ROW)?;
+        let mut pending = PendingRows::default();
+        for entry in old.iter()? {
+            let (key, value) = entry?;
+            let (partition, offset) = key.value();
+            pending.push(partition, offset, value.value());
+            moved += 1;
+        }
+        pending.write(&mut txn.open_table(EVENT_ROWS)?)?;
+    }
+    txn.delete_table(RECORD_PER_ROW)?;
+    Ok(moved)
 }
 
 fn next_offsets(db: &Database, partitions: u32) -> Result<Vec<u64>, redb::Error> {
     let txn = db.begin_read()?;
-    let events = txn.open_table(EVENTS)?;
+    let table = txn.open_table(EVENT_ROWS)?;
     (0..partitions)
-        .map(|p| Ok(events.range((p, 0)..=(p, u64::MAX))?.next_back().transpose()?.map_or(0, |(k, _)| k.value().1 + 1)))
+        .map(|p| {
+            let Some((key, row)) = table.range((p, 0)..=(p, u64::MAX))?.next_back().transpose()? else {
+                return Ok(0);
+            };
+            let records = rows::records(row.value()).collect::<Result<Vec<_>, _>>().map_err(damaged)?;
+            Ok(key.value().1 + records.len() as u64)
+        })
         .collect()
+}
+
+fn damaged(error: rows::Damaged) -> redb::Error {
+    redb::Error::Corrupted(error.to_string())
 }
 
 fn read_meta(db: &Database, key: &str) -> Result<Option<u64>, redb::Error> {
@@ -150,6 +192,7 @@ fn read_meta(db: &Database, key: &str) -> Result<Option<u64>, redb::Error> {
 
 struct LogWrites {
     next: Vec<u64>,
+    pending: PendingRows,
     next_sequence: u64,
     ends: watch::Sender<Vec<u64>>,
 }
@@ -166,16 +209,13 @@ impl Writes for LogWrites {
 
     fn apply(&mut self, txn: &WriteTransaction, op: LogOp) -> Result<Reply, (redb::Error, Reply)> {
         match op {
-            LogOp::Append { records, answer } => match self.append(txn, &records) {
-                Ok(positions) => Ok(reply_with(CONTEXT, answer, positions)),
-                Err(e) => Err((e, reply_with(CONTEXT, answer, Vec::new()))),
-            },
+            LogOp::Append { records, answer } => Ok(reply_with(CONTEXT, answer, self.append(&records))),
             LogOp::Create { code, records, answer } => {
                 let created = (|| -> Result<Option<Vec<Position>>, redb::Error> {
                     if !claim(txn, &code)? {
                         return Ok(None);
                     }
-                    self.append(txn, &records).map(Some)
+                    Ok(Some(self.append(&records)))
                 })();
                 match created {
                     Ok(positions) => Ok(reply_with(CONTEXT, answer, positions)),
@@ -225,6 +265,13 @@ impl Writes for LogWrites {
         }
     }
 
+    fn before_commit(&mut self, txn: &WriteTransaction) -> Result<(), redb::Error> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.pending.write(&mut txn.open_table(EVENT_ROWS)?)
+    }
+
     fn committed(&mut self) {
         self.ends.send_if_modified(|ends| {
             let moved = *ends != self.next;
@@ -234,6 +281,7 @@ impl Writes for LogWrites {
     }
 
     fn rolled_back(&mut self, db: &Database) {
+        self.pending.clear();
         let partitions = u32::try_from(self.next.len()).expect("partition count fits u32");
         match (next_offsets(db, partitions), read_meta(db, NEXT_SEQUENCE_KEY)) {
             (Ok(next), Ok(sequence)) => {
@@ -246,17 +294,17 @@ impl Writes for LogWrites {
 }
 
 impl LogWrites {
-    /// Appends within the group's transaction; on an error the whole group rolls back, and
-    /// [`Writes::rolled_back`] reloads the offsets advanced here.
-    fn append(&mut self, txn: &WriteTransaction, records: &[(u32, Vec<u8>)]) -> Result<Vec<Position>, redb::Error> {
-        let mut events = txn.open_table(EVENTS)?;
+    /// Gives the records their offsets and leaves them pending, for [`Writes::before_commit`] to
+    /// write in rows shared with the rest of the group's records. On an error the whole group rolls
+    /// back, and [`Writes::rolled_back`] reloads the offsets advanced here.
+    fn append(&mut self, records: &[(u32, Vec<u8>)]) -> Vec<Position> {
         records
             .iter()
             .map(|(partition, bytes)| {
                 let offset = self.next[*partition as usize];
-                events.insert((*partition, offset), bytes.as_slice())?;
+                self.pending.push(*partition, offset, bytes);
                 self.next[*partition as usize] += 1;
-                Ok(Position { partition: *partition, offset })
+                Position { partition: *partition, offset }
             })
             .collect()
     }
@@ -294,19 +342,29 @@ impl EventLog for EmbeddedLog {
 
     async fn read(&self, partition: u32, from: u64, max: usize) -> Result<Vec<LogRecord>, InfraError> {
         let (db, codec) = (Arc::clone(&self.db), Arc::clone(&self.codec));
+        let committed = self.ends.borrow().get(partition as usize).map_or(0, |end| end.saturating_sub(from));
+        let expected = usize::try_from(committed).unwrap_or(usize::MAX).min(max);
         let read = move || -> Result<Vec<LogRecord>, redb::Error> {
             let txn = db.begin_read()?;
-            let events = txn.open_table(EVENTS)?;
-            events
-                .range((partition, from)..=(partition, u64::MAX))?
-                .take(max)
-                .map(|entry| {
-                    let (key, value) = entry?;
-                    let (partition, offset) = key.value();
-                    let event = codec.decode(value.value()).map_err(|e| e.to_string());
-                    Ok(LogRecord { position: Position { partition, offset }, event })
-                })
-                .collect()
+            let table = txn.open_table(EVENT_ROWS)?;
+            let row_holding_from = table.range((partition, 0)..=(partition, from))?.next_back().transpose()?;
+            let start = row_holding_from.map_or(from, |(key, _)| key.value().1);
+            let mut read = Vec::with_capacity(expected);
+            for entry in table.range((partition, start)..=(partition, u64::MAX))? {
+                let (key, row) = entry?;
+                for (offset, record) in (key.value().1..).zip(rows::records(row.value())) {
+                    let record = record.map_err(damaged)?;
+                    if offset < from {
+                        continue;
+                    }
+                    if read.len() == max {
+                        return Ok(read);
+                    }
+                    let event = codec.decode(record).map_err(|e| e.to_string());
+                    read.push(LogRecord { position: Position { partition, offset }, event });
+                }
+            }
+            Ok(read)
         };
         tokio::task::spawn_blocking(read)
             .await

@@ -56,6 +56,33 @@ pub async fn reads_start_anywhere_and_respect_the_limit(storage: impl Storage<dy
     assert!(log.read(partition, 20, 10).await.expect("read").is_empty(), "nothing beyond the end");
 }
 
+/// Appends of one event and of thousands, read from offsets inside, at and around each append's
+/// edges: an adapter that stores appends in batches must not let them show.
+pub async fn reads_start_anywhere_after_appends_of_every_size(storage: impl Storage<dyn EventLog>) {
+    let log = storage.open().await;
+    let mut events = Vec::new();
+    for (round, size) in [1_i64, 1200, 3, 1, 700].into_iter().enumerate() {
+        let round = i64::try_from(round).expect("few rounds");
+        let batch: Vec<_> =
+            (0..size).map(|i| clicked("india", round * 10_000 + i, &format!("visitor-{round}-{i}"))).collect();
+        log.append(&batch).await.expect("append");
+        events.extend(batch);
+    }
+    let partition = partition_for(&code("india"), log.partitions());
+    let total = events.len() as u64;
+    let edges = [0, 1, 2, 1200, 1201, 1202, 1203, 1204, 1205, total - 2, total - 1, total];
+    for from in (0..total).step_by(97).chain(edges) {
+        let read = log.read(partition, from, 5).await.expect("read");
+        let offsets: Vec<u64> = read.iter().map(|r| r.position.offset).collect();
+        assert_eq!(offsets, (from..total.min(from + 5)).collect::<Vec<_>>(), "reading from {from}");
+        for record in read {
+            let index = usize::try_from(record.position.offset).expect("small offsets");
+            assert_eq!(record.event.expect("decodes"), events[index], "offset {}", record.position.offset);
+        }
+    }
+    assert_eq!(read_all(&*log, partition).await.len(), events.len());
+}
+
 pub async fn end_offsets_follow_appends(storage: impl Storage<dyn EventLog>) {
     let log = storage.open().await;
     let before = log.end_offsets().await.expect("offsets");

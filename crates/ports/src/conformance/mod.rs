@@ -50,6 +50,7 @@ macro_rules! event_log_conformance {
             appends_are_read_back_in_order_with_their_positions,
             events_of_one_code_stay_in_one_partition_in_order,
             reads_start_anywhere_and_respect_the_limit,
+            reads_start_anywhere_after_appends_of_every_size,
             end_offsets_follow_appends,
             waiting_ends_when_records_arrive_or_time_runs_out,
             concurrent_appends_get_distinct_positions,
