@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kurz_domain::stats::StatsDelta;
+use kurz_domain::stats::{DayStats, StatsDelta};
 use kurz_domain::{Code, CodeGenerator, CodeKey, Event, LinkClicked, LinkCreated, LinkSpec, TargetUrl, Timestamp};
 use kurz_schemas::{Catalog, Codec};
 
@@ -64,6 +64,20 @@ fn projection_fold(c: &mut Criterion) {
             }
             black_box(delta)
         });
+    });
+    // A hot link's day row, read and written back once per projection batch: a visitor sketch that
+    // has gone dense (thousands of visitors) and a few referrers and agents.
+    let mut row = DayStats::default();
+    for i in 0..20_000 {
+        row.record(&click(i));
+    }
+    let stored = postcard::to_stdvec(&row).expect("serialises");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("store_hot_day_row", |b| {
+        b.iter(|| black_box(postcard::to_stdvec(black_box(&row)).expect("serialises")));
+    });
+    group.bench_function("load_hot_day_row", |b| {
+        b.iter(|| black_box(postcard::from_bytes::<DayStats>(black_box(&stored)).expect("deserialises")));
     });
     group.finish();
 }

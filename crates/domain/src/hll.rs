@@ -126,35 +126,70 @@ impl PartialEq for Hll {
 impl Eq for Hll {}
 
 /// Stored form: the few set registers while they are few, all registers once that is smaller.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 enum StoredHll {
+    /// Rows written before the packed forms, one serde element per register; still read.
     Sparse(Vec<(u16, u8)>),
     Dense(Vec<u8>),
+    /// Three bytes per set register (index as a little-endian u16, rank), copied whole: visiting
+    /// each register was most of the cost of storing a day's stats row.
+    PackedSparse(serde_bytes::ByteBuf),
+    PackedDense(serde_bytes::ByteBuf),
 }
+
+/// [`StoredHll`]'s name and the indices of its packed variants, which is how a row names them.
+const STORED_HLL: &str = "StoredHll";
+const PACKED_SPARSE: (u32, &str) = (2, "PackedSparse");
+const PACKED_DENSE: (u32, &str) = (3, "PackedDense");
 
 impl Serialize for Hll {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match &self.registers {
-            Registers::Sparse(set) => StoredHll::Sparse(set.clone()).serialize(serializer),
-            Registers::Dense(registers) => StoredHll::Dense(registers.to_vec()).serialize(serializer),
+            Registers::Sparse(set) => {
+                let packed: Vec<u8> = set
+                    .iter()
+                    .flat_map(|(index, rank)| {
+                        let [low, high] = index.to_le_bytes();
+                        [low, high, *rank]
+                    })
+                    .collect();
+                let (index, name) = PACKED_SPARSE;
+                serializer.serialize_newtype_variant(STORED_HLL, index, name, serde_bytes::Bytes::new(&packed))
+            }
+            Registers::Dense(registers) => {
+                let (index, name) = PACKED_DENSE;
+                serializer.serialize_newtype_variant(STORED_HLL, index, name, serde_bytes::Bytes::new(registers))
+            }
         }
     }
 }
 
 impl<'de> Deserialize<'de> for Hll {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let sparse = |set: Vec<(u16, u8)>| {
+            let sorted = set.windows(2).all(|pair| pair[0].0 < pair[1].0);
+            if !sorted || set.last().is_some_and(|(i, _)| usize::from(*i) >= REGISTERS) {
+                return Err(serde::de::Error::custom("sparse registers out of order or range"));
+            }
+            Ok(Registers::Sparse(set))
+        };
+        let dense = |registers: Vec<u8>| {
+            if registers.len() != REGISTERS {
+                return Err(serde::de::Error::custom("wrong register count"));
+            }
+            Ok(Registers::Dense(registers.into_boxed_slice()))
+        };
         let registers = match StoredHll::deserialize(deserializer)? {
-            StoredHll::Sparse(set) => {
-                let sorted = set.windows(2).all(|pair| pair[0].0 < pair[1].0);
-                if !sorted || set.last().is_some_and(|(i, _)| usize::from(*i) >= REGISTERS) {
-                    return Err(serde::de::Error::custom("sparse registers out of order or range"));
+            StoredHll::Sparse(set) => sparse(set)?,
+            StoredHll::Dense(registers) => dense(registers)?,
+            StoredHll::PackedSparse(packed) => {
+                let triples = packed.chunks_exact(3);
+                if !triples.remainder().is_empty() {
+                    return Err(serde::de::Error::custom("packed sparse registers cut short"));
                 }
-                Registers::Sparse(set)
+                sparse(triples.map(|t| (u16::from_le_bytes([t[0], t[1]]), t[2])).collect())?
             }
-            StoredHll::Dense(registers) if registers.len() == REGISTERS => {
-                Registers::Dense(registers.into_boxed_slice())
-            }
-            StoredHll::Dense(_) => return Err(serde::de::Error::custom("wrong register count")),
+            StoredHll::PackedDense(registers) => dense(registers.into_vec())?,
         };
         Ok(Self { registers })
     }
@@ -221,7 +256,32 @@ mod tests {
             let hll = sketch(0..n);
             let bytes = serde_json::to_vec(&hll).expect("serialises");
             assert_eq!(serde_json::from_slice::<Hll>(&bytes).expect("deserialises"), hll);
+            let bytes = postcard::to_stdvec(&hll).expect("serialises");
+            assert_eq!(postcard::from_bytes::<Hll>(&bytes).expect("deserialises"), hll);
         }
         assert!(serde_json::from_str::<Hll>(r#"{"Sparse":[[5,1],[3,1]]}"#).is_err(), "unsorted registers are refused");
+        assert!(serde_json::from_str::<Hll>(r#"{"PackedSparse":[5,0,1,3,0,1]}"#).is_err(), "unsorted packed registers");
+        assert!(serde_json::from_str::<Hll>(r#"{"PackedSparse":[5,0]}"#).is_err(), "a packed register cut short");
+        assert!(serde_json::from_str::<Hll>(r#"{"PackedDense":[1,2,3]}"#).is_err(), "too few dense registers");
+    }
+
+    /// The forms rows were stored in before the packed ones, by variant index as postcard stores them.
+    #[derive(serde::Serialize)]
+    enum StoredBeforePacking {
+        Sparse(Vec<(u16, u8)>),
+        Dense(Vec<u8>),
+    }
+
+    #[test]
+    fn rows_stored_before_packing_still_read() {
+        for n in [5u64, 5000] {
+            let hll = sketch(0..n);
+            let earlier = match &hll.registers {
+                Registers::Sparse(set) => StoredBeforePacking::Sparse(set.clone()),
+                Registers::Dense(registers) => StoredBeforePacking::Dense(registers.to_vec()),
+            };
+            let bytes = postcard::to_stdvec(&earlier).expect("serialises");
+            assert_eq!(postcard::from_bytes::<Hll>(&bytes).expect("deserialises"), hll, "n = {n}");
+        }
     }
 }
