@@ -25,6 +25,9 @@ const EVENT_ROWS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("eve
 /// The layout before [`EVENT_ROWS`]: one record per row, keyed by (partition, offset). A log found
 /// in it is moved into the current layout when opened.
 const RECORD_PER_ROW: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("events");
+/// Records moved out of [`RECORD_PER_ROW`] between writes of the rows they fill, so that a large
+/// log is not held in memory whole.
+const MOVED_PER_WRITE: u64 = 16_384;
 const CLAIMS: TableDefinition<&str, ()> = TableDefinition::new("claimed_codes");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Clicks taken against `max_clicks`: taken before the click's event is appended, so not derivable.
@@ -153,14 +156,18 @@ fn move_to_shared_rows(txn: &WriteTransaction) -> Result<u64, redb::Error> {
     let mut moved = 0;
     {
         let old = txn.open_table(RECORD_PER_ROW)?;
+        let mut rows = txn.open_table(EVENT_ROWS)?;
         let mut pending = PendingRows::default();
         for entry in old.iter()? {
             let (key, value) = entry?;
             let (partition, offset) = key.value();
             pending.push(partition, offset, value.value());
             moved += 1;
+            if moved % MOVED_PER_WRITE == 0 {
+                pending.write(&mut rows)?;
+            }
         }
-        pending.write(&mut txn.open_table(EVENT_ROWS)?)?;
+        pending.write(&mut rows)?;
     }
     txn.delete_table(RECORD_PER_ROW)?;
     Ok(moved)
