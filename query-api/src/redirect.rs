@@ -143,6 +143,26 @@ impl RedirectService {
             IpAddr::V6(ip) => hasher.write(&ip.octets()),
         }
         hasher.write(user_agent.unwrap_or_default().as_bytes());
-        format!("{:016x}", hasher.finish())
+        hex(hasher.finish())
+    }
+}
+
+/// `format!("{:016x}")` without the formatting machinery, which cost ~500 instructions on every
+/// recorded redirect (callgrind).
+fn hex(value: u64) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    (0..16)
+        .rev()
+        .map(|nibble| char::from(DIGITS[usize::try_from((value >> (nibble * 4)) & 0xf).unwrap_or(0)]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_spells_what_formatting_spells() {
+        for value in [0, 1, 0xabc, 0x0123_4567_89ab_cdef, u64::MAX] {
+            assert_eq!(super::hex(value), format!("{value:016x}"));
+        }
     }
 }

@@ -57,6 +57,12 @@ pub enum CodeError {
 
 impl Code {
     pub fn parse(input: &str) -> Result<Self, CodeError> {
+        // Every click decoded from the log parses its code: a valid code is ASCII, so one pass over
+        // its bytes settles it; anything else takes the character walk that names the error.
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+        if (MIN_LEN..=MAX_LEN).contains(&input.len()) && input.bytes().all(allowed) {
+            return Ok(Self(CompactString::from(input)));
+        }
         let len = input.chars().count();
         if !(MIN_LEN..=MAX_LEN).contains(&len) {
             return Err(CodeError::Length(len));
