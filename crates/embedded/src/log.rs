@@ -11,12 +11,14 @@ use kurz_domain::link::MaxClicks;
 use kurz_domain::{Code, Event};
 use kurz_ports::{ClickQuota, CodeRegistry, CreationLog, EventLog, InfraError, LogRecord, Position, partition_for};
 use kurz_schemas::{Catalog, Codec};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
+use redb::{
+    Database, Key, ReadableDatabase, ReadableTable, Table, TableDefinition, TableHandle, Value, WriteTransaction,
+};
 use tokio::sync::watch;
 
 use crate::OpenError;
 use crate::group_commit::{Answer, GroupCommitter, Priority, Reply, Writes, reply_with};
-use crate::rows::{self, PendingRows};
+use crate::rows::{self, PendingRows, RowTable};
 
 const CONTEXT: &str = "embedded event log";
 /// Framed Avro records, the same bytes a Kafka topic would hold, in rows of records appended
@@ -204,8 +206,43 @@ struct LogWrites {
     ends: watch::Sender<Vec<u64>>,
 }
 
+/// The log's tables, each opened by the first op of a group that needs it.
+pub struct LogTables<'txn> {
+    txn: &'txn WriteTransaction,
+    rows: Option<RowTable<'txn>>,
+    claims: Option<Table<'txn, &'static str, ()>>,
+    quotas: Option<Table<'txn, &'static str, u64>>,
+    meta: Option<Table<'txn, &'static str, u64>>,
+}
+
+impl<'txn> LogTables<'txn> {
+    fn claims(&mut self) -> Result<&mut Table<'txn, &'static str, ()>, redb::TableError> {
+        opened(&mut self.claims, self.txn, CLAIMS)
+    }
+
+    fn quotas(&mut self) -> Result<&mut Table<'txn, &'static str, u64>, redb::TableError> {
+        opened(&mut self.quotas, self.txn, QUOTAS)
+    }
+
+    fn meta(&mut self) -> Result<&mut Table<'txn, &'static str, u64>, redb::TableError> {
+        opened(&mut self.meta, self.txn, META)
+    }
+}
+
+fn opened<'t, 'txn, K: Key + 'static, V: Value + 'static>(
+    slot: &'t mut Option<Table<'txn, K, V>>,
+    txn: &'txn WriteTransaction,
+    definition: TableDefinition<K, V>,
+) -> Result<&'t mut Table<'txn, K, V>, redb::TableError> {
+    if slot.is_none() {
+        *slot = Some(txn.open_table(definition)?);
+    }
+    Ok(slot.as_mut().expect("opened above"))
+}
+
 impl Writes for LogWrites {
     type Op = LogOp;
+    type Tables<'txn> = LogTables<'txn>;
 
     /// A claim or lease becomes durable with the append that follows it (commits are ordered); if
     /// the process dies before that append, nothing was acknowledged and forgetting the claim is
@@ -214,12 +251,16 @@ impl Writes for LogWrites {
         matches!(op, LogOp::Append { .. } | LogOp::Create { .. } | LogOp::TakeClick { .. })
     }
 
-    fn apply(&mut self, txn: &WriteTransaction, op: LogOp) -> Result<Reply, (redb::Error, Reply)> {
+    fn open_tables(txn: &WriteTransaction) -> Result<LogTables<'_>, redb::Error> {
+        Ok(LogTables { txn, rows: None, claims: None, quotas: None, meta: None })
+    }
+
+    fn apply(&mut self, tables: &mut LogTables<'_>, op: LogOp) -> Result<Reply, (redb::Error, Reply)> {
         match op {
             LogOp::Append { records, answer } => Ok(reply_with(CONTEXT, answer, self.append(&records))),
             LogOp::Create { code, records, answer } => {
                 let created = (|| -> Result<Option<Vec<Position>>, redb::Error> {
-                    if !claim(txn, &code)? {
+                    if !claim(tables, &code)? {
                         return Ok(None);
                     }
                     Ok(Some(self.append(&records)))
@@ -229,13 +270,13 @@ impl Writes for LogWrites {
                     Err(e) => Err((e, reply_with(CONTEXT, answer, None))),
                 }
             }
-            LogOp::Claim { code, answer } => match claim(txn, &code) {
+            LogOp::Claim { code, answer } => match claim(tables, &code) {
                 Ok(claimed) => Ok(reply_with(CONTEXT, answer, claimed)),
                 Err(e) => Err((e, reply_with(CONTEXT, answer, false))),
             },
             LogOp::Release { code, answer } => {
                 let released = (|| -> Result<(), redb::Error> {
-                    txn.open_table(CLAIMS)?.remove(code.as_str())?;
+                    tables.claims()?.remove(code.as_str())?;
                     Ok(())
                 })();
                 match released {
@@ -246,7 +287,7 @@ impl Writes for LogWrites {
             LogOp::Lease { count, answer } => {
                 let range = self.next_sequence..self.next_sequence.saturating_add(count);
                 let leased = (|| -> Result<(), redb::Error> {
-                    txn.open_table(META)?.insert(NEXT_SEQUENCE_KEY, range.end)?;
+                    tables.meta()?.insert(NEXT_SEQUENCE_KEY, range.end)?;
                     Ok(())
                 })();
                 self.next_sequence = range.end;
@@ -255,7 +296,7 @@ impl Writes for LogWrites {
                     Err(e) => Err((e, reply_with(CONTEXT, answer, range))),
                 }
             }
-            LogOp::TakeClick { code, max, answer } => match take_click(txn, &code, max) {
+            LogOp::TakeClick { code, max, answer } => match take_click(tables, &code, max) {
                 Ok(granted) => Ok(reply_with(CONTEXT, answer, granted)),
                 Err(e) => Err((e, reply_with(CONTEXT, answer, false))),
             },
@@ -272,11 +313,11 @@ impl Writes for LogWrites {
         }
     }
 
-    fn before_commit(&mut self, txn: &WriteTransaction) -> Result<(), redb::Error> {
+    fn before_commit(&mut self, tables: &mut LogTables<'_>) -> Result<(), redb::Error> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        self.pending.write(&mut txn.open_table(EVENT_ROWS)?)
+        self.pending.write(opened(&mut tables.rows, tables.txn, EVENT_ROWS)?)
     }
 
     fn committed(&mut self) {
@@ -319,12 +360,12 @@ impl LogWrites {
 
 /// A claimed code maps to `()`, so inserting it again changes nothing: one B-tree descent per claim
 /// instead of a lookup and then an insert.
-fn claim(txn: &WriteTransaction, code: &Code) -> Result<bool, redb::Error> {
-    Ok(txn.open_table(CLAIMS)?.insert(code.as_str(), ())?.is_none())
+fn claim(tables: &mut LogTables<'_>, code: &Code) -> Result<bool, redb::Error> {
+    Ok(tables.claims()?.insert(code.as_str(), ())?.is_none())
 }
 
-fn take_click(txn: &WriteTransaction, code: &Code, max: MaxClicks) -> Result<bool, redb::Error> {
-    let mut quotas = txn.open_table(QUOTAS)?;
+fn take_click(tables: &mut LogTables<'_>, code: &Code, max: MaxClicks) -> Result<bool, redb::Error> {
+    let quotas = tables.quotas()?;
     let taken = quotas.get(code.as_str())?.map_or(0, |v| v.value());
     if taken >= max.get() {
         return Ok(false);

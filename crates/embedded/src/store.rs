@@ -125,18 +125,34 @@ storage_errors!(redb::TransactionError, redb::TableError, redb::StorageError);
 
 struct StoreWrites;
 
+/// Every projection reads and writes all three.
+struct StoreTables<'txn> {
+    checkpoints: Table<'txn, u32, u64>,
+    links: Table<'txn, &'static [u8], &'static [u8]>,
+    days: Table<'txn, (&'static [u8], i32), &'static [u8]>,
+}
+
 impl Writes for StoreWrites {
     type Op = StoreOp;
+    type Tables<'txn> = StoreTables<'txn>;
 
     /// Projections are replayed from the log after a crash (the checkpoint commits with them).
     fn needs_fsync(_: &StoreOp) -> bool {
         false
     }
 
-    fn apply(&mut self, txn: &WriteTransaction, op: StoreOp) -> Result<Reply, (redb::Error, Reply)> {
+    fn open_tables(txn: &WriteTransaction) -> Result<StoreTables<'_>, redb::Error> {
+        Ok(StoreTables {
+            checkpoints: txn.open_table(CHECKPOINTS)?,
+            links: txn.open_table(LINKS)?,
+            days: txn.open_table(DAYS)?,
+        })
+    }
+
+    fn apply(&mut self, tables: &mut StoreTables<'_>, op: StoreOp) -> Result<Reply, (redb::Error, Reply)> {
         let (projected, answer) = match op {
-            StoreOp::Apply { records, answer } => (project(txn, &records, Folding::Projection), answer),
-            StoreOp::ApplyLinkEvents { records, answer } => (project(txn, &records, Folding::Commanded), answer),
+            StoreOp::Apply { records, answer } => (project(tables, &records, Folding::Projection), answer),
+            StoreOp::ApplyLinkEvents { records, answer } => (project(tables, &records, Folding::Commanded), answer),
         };
         match projected {
             Ok(changed) => Ok(reply_with(CONTEXT, answer, changed)),
@@ -159,15 +175,14 @@ impl Writes for StoreWrites {
     fn rolled_back(&mut self, _: &Database) {}
 }
 
-/// Folds records into the read models ([`fold`]) and writes the outcome in the caller's transaction.
-fn project(txn: &WriteTransaction, records: &[LogRecord], folding: Folding) -> Result<Vec<Code>, StoreFailure> {
-    let mut checkpoints = txn.open_table(CHECKPOINTS)?;
-    let mut links = txn.open_table(LINKS)?;
+/// Folds records into the read models ([`fold`]) and writes the outcome in the group's transaction.
+fn project(tables: &mut StoreTables<'_>, records: &[LogRecord], folding: Folding) -> Result<Vec<Code>, StoreFailure> {
+    let StoreTables { checkpoints, links, days } = tables;
     let folded = fold(
         records,
         folding,
         |partition| Ok::<_, StoreFailure>(checkpoints.get(partition)?.map_or(0, |v| v.value())),
-        |code| load_row(&links, code),
+        |code| load_row(links, code),
     )?;
     // Rows are written in key order: each insert then lands in or beside the B-tree leaf the
     // previous one dirtied, instead of copying a random leaf per row (the fold's order is a hash
@@ -183,7 +198,6 @@ fn project(txn: &WriteTransaction, records: &[LogRecord], folding: Folding) -> R
     for (partition, offset) in &folded.checkpoints {
         checkpoints.insert(*partition, *offset)?;
     }
-    let mut days = txn.open_table(DAYS)?;
     let mut link_days: Vec<&[DayIncrement]> = folded.days.chunk_by(|a, b| a.code == b.code).collect();
     link_days.sort_unstable_by(|a, b| a[0].code.as_str().as_bytes().cmp(b[0].code.as_str().as_bytes()));
     let mut day_order: Vec<&DayIncrement> = Vec::new();
