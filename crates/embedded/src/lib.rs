@@ -8,6 +8,7 @@
 //! in one transaction and answers all callers after one fsync, so durability costs one disk flush per
 //! group rather than per request.
 
+mod claims;
 mod group_commit;
 mod log;
 mod rows;

@@ -17,20 +17,17 @@ use redb::{
 use tokio::sync::watch;
 
 use crate::OpenError;
+use crate::claims::{self, CLAIMED_THROUGH, CLAIMS, ClaimTable, Claims};
 use crate::group_commit::{Answer, GroupCommitter, Priority, Reply, Writes, reply_with};
-use crate::rows::{self, PendingRows, RowTable};
+use crate::rows::{self, EVENT_ROWS, PendingRows, RowTable};
 
 const CONTEXT: &str = "embedded event log";
-/// Framed Avro records, the same bytes a Kafka topic would hold, in rows of records appended
-/// together (see [`rows`]), keyed by (partition, offset of the row's first record).
-const EVENT_ROWS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("event_rows");
 /// The layout before [`EVENT_ROWS`]: one record per row, keyed by (partition, offset). A log found
 /// in it is moved into the current layout when opened.
 const RECORD_PER_ROW: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("events");
 /// Records moved out of [`RECORD_PER_ROW`] between writes of the rows they fill, so that a large
 /// log is not held in memory whole.
 const MOVED_PER_WRITE: u64 = 16_384;
-const CLAIMS: TableDefinition<&str, ()> = TableDefinition::new("claimed_codes");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Clicks taken against `max_clicks`: taken before the click's event is appended, so not derivable.
 const QUOTAS: TableDefinition<&str, u64> = TableDefinition::new("click_quotas");
@@ -98,14 +95,16 @@ impl EmbeddedLog {
             .create(path)
             .map_err(|source| OpenError::Database { path: name.clone(), source })?;
         let partitions = prepare(&db, options.partitions, &name)?;
-        let next = next_offsets(&db, partitions).map_err(|source| OpenError::Setup { path: name.clone(), source })?;
-        let next_sequence =
-            read_meta(&db, NEXT_SEQUENCE_KEY).map_err(|source| OpenError::Setup { path: name, source })?.unwrap_or(0);
+        let setup = |source: redb::Error| OpenError::Setup { path: name.clone(), source };
+        let next = next_offsets(&db, partitions).map_err(setup)?;
+        let next_sequence = read_meta(&db, NEXT_SEQUENCE_KEY).map_err(setup)?.unwrap_or(0);
+        let codec = Arc::new(Codec::local(Catalog::shipped()));
+        let claims = db.begin_read().map_err(redb::Error::from).and_then(|txn| claims::recover(&txn, &codec, &next));
+        let claims = claims.map_err(setup)?;
         let (ends_sender, ends) = watch::channel(next.clone());
         let db = Arc::new(db);
-        let state = LogWrites { next, pending: PendingRows::default(), next_sequence, ends: ends_sender };
+        let state = LogWrites { next, pending: PendingRows::default(), claims, next_sequence, ends: ends_sender };
         let writer = GroupCommitter::start("kurz-log-writer", Arc::clone(&db), state, Priority::Normal);
-        let codec = Arc::new(Codec::local(Catalog::shipped()));
         Ok(Self { writer, db, codec, partitions, ends })
     }
 
@@ -140,6 +139,8 @@ fn prepare(db: &Database, configured: u32, path: &str) -> Result<u32, OpenError>
         }
         _ => {
             let moved = move_to_shared_rows(&txn).map_err(setup)?;
+            let ends = ends_of(&txn.open_table(EVENT_ROWS).map_err(|e| setup(e.into()))?, configured).map_err(setup)?;
+            claims::mark_covered_if_unmarked(&txn, &ends).map_err(setup)?;
             txn.commit().map_err(|e| setup(e.into()))?;
             if moved > 0 {
                 tracing::info!(path, records = moved, "moved the event log to shared rows");
@@ -176,8 +177,10 @@ fn move_to_shared_rows(txn: &WriteTransaction) -> Result<u64, redb::Error> {
 }
 
 fn next_offsets(db: &Database, partitions: u32) -> Result<Vec<u64>, redb::Error> {
-    let txn = db.begin_read()?;
-    let table = txn.open_table(EVENT_ROWS)?;
+    ends_of(&db.begin_read()?.open_table(EVENT_ROWS)?, partitions)
+}
+
+fn ends_of(table: &impl ReadableTable<(u32, u64), &'static [u8]>, partitions: u32) -> Result<Vec<u64>, redb::Error> {
     (0..partitions)
         .map(|p| {
             let Some((key, row)) = table.range((p, 0)..=(p, u64::MAX))?.next_back().transpose()? else {
@@ -202,6 +205,7 @@ fn read_meta(db: &Database, key: &str) -> Result<Option<u64>, redb::Error> {
 struct LogWrites {
     next: Vec<u64>,
     pending: PendingRows,
+    claims: Claims,
     next_sequence: u64,
     ends: watch::Sender<Vec<u64>>,
 }
@@ -210,13 +214,14 @@ struct LogWrites {
 pub struct LogTables<'txn> {
     txn: &'txn WriteTransaction,
     rows: Option<RowTable<'txn>>,
-    claims: Option<Table<'txn, &'static str, ()>>,
+    claims: Option<ClaimTable<'txn>>,
+    claimed_through: Option<Table<'txn, u32, u64>>,
     quotas: Option<Table<'txn, &'static str, u64>>,
     meta: Option<Table<'txn, &'static str, u64>>,
 }
 
 impl<'txn> LogTables<'txn> {
-    fn claims(&mut self) -> Result<&mut Table<'txn, &'static str, ()>, redb::TableError> {
+    fn claims(&mut self) -> Result<&mut ClaimTable<'txn>, redb::TableError> {
         opened(&mut self.claims, self.txn, CLAIMS)
     }
 
@@ -252,7 +257,7 @@ impl Writes for LogWrites {
     }
 
     fn open_tables(txn: &WriteTransaction) -> Result<LogTables<'_>, redb::Error> {
-        Ok(LogTables { txn, rows: None, claims: None, quotas: None, meta: None })
+        Ok(LogTables { txn, rows: None, claims: None, claimed_through: None, quotas: None, meta: None })
     }
 
     fn apply(&mut self, tables: &mut LogTables<'_>, op: LogOp) -> Result<Reply, (redb::Error, Reply)> {
@@ -260,7 +265,7 @@ impl Writes for LogWrites {
             LogOp::Append { records, answer } => Ok(reply_with(CONTEXT, answer, self.append(&records))),
             LogOp::Create { code, records, answer } => {
                 let created = (|| -> Result<Option<Vec<Position>>, redb::Error> {
-                    if !claim(tables, &code)? {
+                    if !self.claims.claim_for_creation(tables.claims()?, &code)? {
                         return Ok(None);
                     }
                     Ok(Some(self.append(&records)))
@@ -270,13 +275,17 @@ impl Writes for LogWrites {
                     Err(e) => Err((e, reply_with(CONTEXT, answer, None))),
                 }
             }
-            LogOp::Claim { code, answer } => match claim(tables, &code) {
-                Ok(claimed) => Ok(reply_with(CONTEXT, answer, claimed)),
-                Err(e) => Err((e, reply_with(CONTEXT, answer, false))),
-            },
+            LogOp::Claim { code, answer } => {
+                let claimed =
+                    (|| -> Result<bool, redb::Error> { Ok(self.claims.claim_alone(tables.claims()?, &code)?) })();
+                match claimed {
+                    Ok(claimed) => Ok(reply_with(CONTEXT, answer, claimed)),
+                    Err(e) => Err((e, reply_with(CONTEXT, answer, false))),
+                }
+            }
             LogOp::Release { code, answer } => {
                 let released = (|| -> Result<(), redb::Error> {
-                    tables.claims()?.remove(code.as_str())?;
+                    self.claims.release(tables.claims()?, &code)?;
                     Ok(())
                 })();
                 match released {
@@ -314,13 +323,19 @@ impl Writes for LogWrites {
     }
 
     fn before_commit(&mut self, tables: &mut LogTables<'_>) -> Result<(), redb::Error> {
-        if self.pending.is_empty() {
-            return Ok(());
+        if !self.pending.is_empty() {
+            self.pending.write(opened(&mut tables.rows, tables.txn, EVENT_ROWS)?)?;
         }
-        self.pending.write(opened(&mut tables.rows, tables.txn, EVENT_ROWS)?)
+        if self.claims.writes_chunk() {
+            let claimed = opened(&mut tables.claims, tables.txn, CLAIMS)?;
+            let through = opened(&mut tables.claimed_through, tables.txn, CLAIMED_THROUGH)?;
+            self.claims.write_chunk(claimed, through)?;
+        }
+        Ok(())
     }
 
     fn committed(&mut self) {
+        self.claims.committed(&self.next);
         self.ends.send_if_modified(|ends| {
             let moved = *ends != self.next;
             ends.clone_from(&self.next);
@@ -330,6 +345,7 @@ impl Writes for LogWrites {
 
     fn rolled_back(&mut self, db: &Database) {
         self.pending.clear();
+        self.claims.rolled_back();
         let partitions = u32::try_from(self.next.len()).expect("partition count fits u32");
         match (next_offsets(db, partitions), read_meta(db, NEXT_SEQUENCE_KEY)) {
             (Ok(next), Ok(sequence)) => {
@@ -356,12 +372,6 @@ impl LogWrites {
             })
             .collect()
     }
-}
-
-/// A claimed code maps to `()`, so inserting it again changes nothing: one B-tree descent per claim
-/// instead of a lookup and then an insert.
-fn claim(tables: &mut LogTables<'_>, code: &Code) -> Result<bool, redb::Error> {
-    Ok(tables.claims()?.insert(code.as_str(), ())?.is_none())
 }
 
 fn take_click(tables: &mut LogTables<'_>, code: &Code, max: MaxClicks) -> Result<bool, redb::Error> {
@@ -391,24 +401,15 @@ impl EventLog for EmbeddedLog {
         let expected = usize::try_from(committed).unwrap_or(usize::MAX).min(max);
         let read = move || -> Result<Vec<LogRecord>, redb::Error> {
             let txn = db.begin_read()?;
-            let table = txn.open_table(EVENT_ROWS)?;
-            let row_holding_from = table.range((partition, 0)..=(partition, from))?.next_back().transpose()?;
-            let start = row_holding_from.map_or(from, |(key, _)| key.value().1);
             let mut read = Vec::with_capacity(expected);
-            for entry in table.range((partition, start)..=(partition, u64::MAX))? {
-                let (key, row) = entry?;
-                for (offset, record) in (key.value().1..).zip(rows::records(row.value())) {
-                    let record = record.map_err(damaged)?;
-                    if offset < from {
-                        continue;
-                    }
-                    if read.len() == max {
-                        return Ok(read);
-                    }
-                    let event = codec.decode(record).map_err(|e| e.to_string());
-                    read.push(LogRecord { position: Position { partition, offset }, event });
+            rows::scan(&txn.open_table(EVENT_ROWS)?, partition, from, |offset, record| {
+                if read.len() == max {
+                    return false;
                 }
-            }
+                let event = codec.decode(record).map_err(|e| e.to_string());
+                read.push(LogRecord { position: Position { partition, offset }, event });
+                true
+            })?;
             Ok(read)
         };
         tokio::task::spawn_blocking(read)

@@ -5,7 +5,11 @@
 //! per partition and group commit costs one insert per hundreds of clicks, and a rebuild reads a few
 //! large rows instead of many small ones. Kafka stores record batches for the same reason.
 
-use redb::Table;
+use redb::{ReadableTable, Table, TableDefinition};
+
+/// Framed Avro records, the same bytes a Kafka topic would hold, in rows of records appended
+/// together, keyed by (partition, offset of the row's first record).
+pub const EVENT_ROWS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("event_rows");
 
 /// Rows are cut at about this size, so that a reader starting mid-row skips little.
 const MAX_ROW_BYTES: usize = 32 << 10;
@@ -19,6 +23,27 @@ pub type RowTable<'txn> = Table<'txn, (u32, u64), &'static [u8]>;
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("a row of the embedded event log is cut short")]
 pub struct Damaged;
+
+/// Hands `each` the records of `partition` from offset `from` on, in order, while it returns `true`.
+pub fn scan(
+    table: &impl ReadableTable<(u32, u64), &'static [u8]>,
+    partition: u32,
+    from: u64,
+    mut each: impl FnMut(u64, &[u8]) -> bool,
+) -> Result<(), redb::Error> {
+    let row_holding_from = table.range((partition, 0)..=(partition, from))?.next_back().transpose()?;
+    let start = row_holding_from.map_or(from, |(key, _)| key.value().1);
+    for entry in table.range((partition, start)..=(partition, u64::MAX))? {
+        let (key, row) = entry?;
+        for (offset, record) in (key.value().1..).zip(records(row.value())) {
+            let record = record.map_err(|damaged| redb::Error::Corrupted(damaged.to_string()))?;
+            if offset >= from && !each(offset, record) {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
 
 /// The records of one stored row, in offset order.
 pub fn records(row: &[u8]) -> Records<'_> {

@@ -1,13 +1,15 @@
-//! A log written by an earlier build, one record per row, opens with every record where it was.
+//! A log written by an earlier build, one record per row and every claim in the claims table, opens
+//! with every record where it was and every code still claimed.
 
 use kurz_embedded::{EmbeddedLog, LogOptions};
-use kurz_ports::conformance::fixtures::{clicked, created};
-use kurz_ports::{EventLog, partition_for};
+use kurz_ports::conformance::fixtures::{clicked, code, created};
+use kurz_ports::{CodeRegistry, EventLog, partition_for};
 use kurz_schemas::{Catalog, Codec};
 use redb::{Database, ReadableDatabase, TableDefinition, TableHandle};
 
 const RECORD_PER_ROW: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("events");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const CLAIMS: TableDefinition<&str, ()> = TableDefinition::new("claimed_codes");
 const PARTITIONS: u32 = 4;
 
 #[tokio::test]
@@ -31,6 +33,10 @@ async fn a_log_of_one_record_per_row_is_moved_into_shared_rows_on_open() {
                 next[partition as usize] += 1;
             }
             txn.open_table(META).expect("meta").insert("partitions", u64::from(PARTITIONS)).expect("insert");
+            let mut claims = txn.open_table(CLAIMS).expect("claims");
+            for claimed in ["kilo", "lima"] {
+                claims.insert(claimed, ()).expect("insert");
+            }
         }
         txn.commit().expect("commit");
     }
@@ -48,6 +54,10 @@ async fn a_log_of_one_record_per_row_is_moved_into_shared_rows_on_open() {
         assert!(read == written, "partition {partition}: every record moved, in order");
         lengths.push(read.len() as u64);
     }
+    for claimed in ["kilo", "lima"] {
+        assert!(!log.claim(&code(claimed)).await.expect("claim"), "{claimed} is still claimed");
+    }
+    assert!(log.claim(&code("mike")).await.expect("claim"));
     let appended = log.append(&[clicked("kilo", 10_000, "after")]).await.expect("append");
     assert_eq!(appended[0].offset, lengths[appended[0].partition as usize], "offsets go on where the old rows ended");
     drop(log);
