@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
@@ -22,6 +23,9 @@ pub fn init_logging() {
     drop(installed);
 }
 
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// The process's Prometheus recorder, installed on first use. Metrics are process-wide, so several
 /// apps in one process (as in tests) share it.
 pub fn metrics() -> PrometheusHandle {
@@ -29,11 +33,50 @@ pub fn metrics() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let buckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets(&buckets)
                 .expect("buckets are not empty")
                 .install_recorder()
-                .expect("no other metrics recorder is installed")
+                .expect("no other metrics recorder is installed");
+            start_upkeep(handle.clone());
+            handle
         })
         .clone()
+}
+
+/// The recorder keeps every histogram sample until a scrape or an upkeep folds it into the buckets:
+/// without upkeep, an unscraped process grew by 8 bytes per request (3.5 MB/s at 140k redirects/s).
+/// A thread of its own, because the recorder may be installed outside any async runtime.
+fn start_upkeep(handle: PrometheusHandle) {
+    let started = std::thread::Builder::new().name("kurz-metrics-upkeep".to_owned()).spawn(move || {
+        loop {
+            std::thread::sleep(UPKEEP_EVERY);
+            handle.run_upkeep();
+        }
+    });
+    if let Err(error) = started {
+        tracing::warn!(%error, "cannot start the metrics upkeep; histogram samples wait for scrapes");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without upkeep, every histogram sample of an unscraped process stays in memory.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn installing_the_recorder_starts_its_upkeep() {
+        let _handle = metrics();
+        let threads = std::fs::read_dir("/proc/self/task").expect("the process's threads are listed");
+        let names: Vec<String> = threads
+            .filter_map(|thread| std::fs::read_to_string(thread.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim().to_owned())
+            .collect();
+        // Thread names are cut at 15 bytes.
+        assert!(
+            names.iter().any(|name| "kurz-metrics-upkeep".starts_with(name.as_str()) && name.len() >= 12),
+            "{names:?}"
+        );
+    }
 }
