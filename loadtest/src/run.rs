@@ -41,8 +41,9 @@ pub struct RunArgs {
     /// Seconds of unmeasured traffic first.
     #[arg(long, default_value_t = 2)]
     warmup: u64,
-    /// Total requests per second to pace at; latency counts from the scheduled send time. Without it,
-    /// every user sends as fast as answers come (saturation).
+    /// Total requests per second to pace at; latency counts from the scheduled send time (or from the
+    /// send, when only the user's own timer woke late). Without it, every user sends as fast as answers
+    /// come (saturation).
     #[arg(long)]
     rate: Option<u64>,
     /// Popularity skew of the seeded codes; 0 is uniform.
@@ -174,6 +175,17 @@ fn start_ceiling(links: &std::path::Path) -> anyhow::Result<(Child, SocketAddr)>
     Ok((child, address))
 }
 
+/// When a request's latency starts. Paced, from the scheduled time if the server still held the user
+/// then (so a stall is not hidden by the requests it delayed), and from the send if the user was only
+/// waiting on its own timer: tokio's timers wake up to a millisecond late, which is the generator's
+/// delay, not the server's. Unpaced, from the send.
+fn latency_start(scheduled: Option<Instant>, ready_at: Instant, now: Instant) -> Instant {
+    match scheduled {
+        Some(at) if ready_at > at => at,
+        _ => now,
+    }
+}
+
 async fn measure(name: &str, address: SocketAddr, args: &RunArgs, codes: &Arc<Vec<String>>) -> Summary {
     let progress = Arc::new(Progress::default());
     let done = CancellationToken::new();
@@ -193,6 +205,8 @@ async fn measure(name: &str, address: SocketAddr, args: &RunArgs, codes: &Arc<Ve
                 let mut tally = Tally::default();
                 // Spread paced users over one interval so they do not fire in lockstep.
                 let mut scheduled = interval.map(|i| Instant::now() + i.mul_f64(user as f64 / connections as f64));
+                // When this user's previous answer arrived.
+                let mut ready_at = Instant::now();
                 loop {
                     if let Some(at) = scheduled {
                         tokio::time::sleep_until(at.into()).await;
@@ -202,8 +216,9 @@ async fn measure(name: &str, address: SocketAddr, args: &RunArgs, codes: &Arc<Ve
                         break;
                     }
                     let request = picker.next();
-                    let sent = scheduled.unwrap_or(now);
+                    let sent = latency_start(scheduled, ready_at, now);
                     let result = connection.send(&request).await;
+                    ready_at = Instant::now();
                     let measured = now >= measure_from;
                     if measured {
                         if budget.fetch_sub(1, Ordering::Relaxed) == 1 {
@@ -235,4 +250,25 @@ async fn measure(name: &str, address: SocketAddr, args: &RunArgs, codes: &Arc<Ve
     let _ = reporter.await;
     let seconds = (Instant::now().min(measure_until) - measure_from).as_secs_f64().max(0.001);
     Summary::new(name, &total, seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_paced_request_held_up_by_the_server_counts_from_its_scheduled_time() {
+        let at = Instant::now();
+        let answered = at + Duration::from_millis(3);
+        assert_eq!(latency_start(Some(at), answered, answered), at);
+    }
+
+    #[test]
+    fn a_paced_request_sent_late_by_its_own_timer_counts_from_the_send() {
+        let ready = Instant::now();
+        let at = ready + Duration::from_millis(1);
+        let woke = at + Duration::from_micros(900);
+        assert_eq!(latency_start(Some(at), ready, woke), woke);
+        assert_eq!(latency_start(None, ready, woke), woke);
+    }
 }
