@@ -25,8 +25,9 @@ pub const CLAIMS: TableDefinition<&str, ()> = TableDefinition::new("claimed_code
 pub const CLAIMED_THROUGH: TableDefinition<u32, u64> = TableDefinition::new("claims_written_through");
 /// Claims gathered in memory before they are set aside as a batch to write.
 const BATCH_CLAIMS: usize = 16_384;
-/// Claims of the batch each group commit writes: a whole batch in one commit stalled the creations
-/// committed with it for tens of milliseconds.
+/// Claims of the batch each group commit writes, at least: a whole batch in one commit stalled the
+/// creations committed with it for tens of milliseconds. A group writes at least twice the claims it
+/// adds, so that claims never pile up in memory faster than they are written.
 const CHUNK_CLAIMS: usize = 1_024;
 /// A batch is also set aside this often while the log grows, which bounds how much of the log a
 /// restart reads to find the claims not yet written.
@@ -101,7 +102,8 @@ impl Claims {
         let Some(batch) = &mut self.batch else {
             return Ok(());
         };
-        let end = (batch.written + CHUNK_CLAIMS).min(batch.codes.len());
+        let chunk = CHUNK_CLAIMS.max(2 * self.in_group.len());
+        let end = (batch.written + chunk).min(batch.codes.len());
         for code in &batch.codes[batch.written..end] {
             table.insert(code.as_str(), ())?;
         }
