@@ -186,14 +186,10 @@ fn ends_of(table: &impl ReadableTable<(u32, u64), &'static [u8]>, partitions: u3
             let Some((key, row)) = table.range((p, 0)..=(p, u64::MAX))?.next_back().transpose()? else {
                 return Ok(0);
             };
-            let records = rows::records(row.value()).collect::<Result<Vec<_>, _>>().map_err(damaged)?;
+            let records = rows::records(row.value()).collect::<Result<Vec<_>, _>>()?;
             Ok(key.value().1 + records.len() as u64)
         })
         .collect()
-}
-
-fn damaged(error: rows::Damaged) -> redb::Error {
-    redb::Error::Corrupted(error.to_string())
 }
 
 fn read_meta(db: &Database, key: &str) -> Result<Option<u64>, redb::Error> {

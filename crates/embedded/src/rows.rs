@@ -24,6 +24,12 @@ pub type RowTable<'txn> = Table<'txn, (u32, u64), &'static [u8]>;
 #[error("a row of the embedded event log is cut short")]
 pub struct Damaged;
 
+impl From<Damaged> for redb::Error {
+    fn from(damaged: Damaged) -> Self {
+        Self::Corrupted(damaged.to_string())
+    }
+}
+
 /// Hands `each` the records of `partition` from offset `from` on, in order, while it returns `true`.
 pub fn scan(
     table: &impl ReadableTable<(u32, u64), &'static [u8]>,
@@ -36,7 +42,7 @@ pub fn scan(
     for entry in table.range((partition, start)..=(partition, u64::MAX))? {
         let (key, row) = entry?;
         for (offset, record) in (key.value().1..).zip(records(row.value())) {
-            let record = record.map_err(|damaged| redb::Error::Corrupted(damaged.to_string()))?;
+            let record = record?;
             if offset >= from && !each(offset, record) {
                 return Ok(());
             }
