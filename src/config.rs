@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
+use kurz_service_kit::auth::AuthConfig;
 use kurz_service_kit::config::HttpConfig;
+use kurz_service_kit::limits::LimitsConfig;
+use kurz_service_kit::targets::TargetsConfig;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -13,6 +16,9 @@ pub struct Config {
     pub cache: CacheConfig,
     pub clicks: ClicksConfig,
     pub codes: CodesConfig,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub targets: TargetsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

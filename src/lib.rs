@@ -8,18 +8,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
 use kurz_command_api::{CodeAllocator, CommandService, CommandServiceParts};
 use kurz_domain::{CodeGenerator, CodeKey};
-use kurz_embedded::{EmbeddedLog, EmbeddedStore, LogOptions};
+use kurz_embedded::{EmbeddedKeyStore, EmbeddedLog, EmbeddedStore, LogOptions};
 use kurz_ports::{EventLog, ProjectionProgress as _};
 use kurz_projector::{Progress, Projector, ProjectorOptions};
 use kurz_query_api::{
     ClickRecorder, ClickRecorderOptions, LinkCache, RedirectService, RedirectServiceParts, VisitorKey,
 };
-use kurz_service_kit::Clock;
-use kurz_service_kit::ops;
-use tokio::net::TcpListener;
+use kurz_service_kit::auth::{self, Keys};
+use kurz_service_kit::config::{HttpConfig, Listeners};
+use kurz_service_kit::gate::ApiGate;
+use kurz_service_kit::limits::Limits;
+use kurz_service_kit::ops::{self, ServiceRouters};
+use kurz_service_kit::targets::TargetRules;
+use kurz_service_kit::{Clock, server};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::config::Config;
@@ -27,8 +30,11 @@ pub use crate::config::Config;
 /// A built, bound, not yet running Kurz.
 #[derive(Debug)]
 pub struct Application {
-    listener: TcpListener,
-    router: Router,
+    listeners: Listeners,
+    routers: ServiceRouters,
+    http: HttpConfig,
+    targets: Arc<TargetRules>,
+    limits: Arc<Limits>,
     projector: Arc<Projector>,
     clicks: ClickRecorder,
     clicks_task: tokio::task::JoinHandle<()>,
@@ -54,6 +60,16 @@ impl Application {
                 .context("opening the event log")?,
         );
         let store = Arc::new(EmbeddedStore::open(&data_dir.join("store.redb")).context("opening the read store")?);
+        let key_store = Arc::new(EmbeddedKeyStore::open(&data_dir.join("keys.redb")).context("opening the key store")?);
+        let bootstrap = match &config.auth.bootstrap_key_file {
+            Some(path) => auth::bootstrap_key(path, false)?,
+            None => auth::bootstrap_key(&data_dir.join("admin.key"), true)?,
+        };
+        let keys = Arc::new(Keys::new(key_store, Some(bootstrap), &config.auth));
+        let listeners = config.http.bind_all().await?;
+        let public_base_url = config.http.base_url(listeners.local_addr());
+        let targets = TargetRules::load(&config.targets, &public_base_url)?;
+        let limits = Limits::new(&config.limits);
 
         let cache = Arc::new(LinkCache::new(config.cache.capacity));
         let projector = Projector::resume(log.clone(), store.clone(), ProjectorOptions::default())
@@ -77,6 +93,7 @@ impl Application {
             ),
             clock: clock.clone(),
             listeners: vec![cache.clone()],
+            targets: targets.clone(),
         }));
         let clicks_stop = CancellationToken::new();
         let (clicks, clicks_task) = ClickRecorder::start(
@@ -91,31 +108,57 @@ impl Application {
             clicks: config.clicks.record_redirects.then(|| clicks.clone()),
             clock,
             visitor_key: VisitorKey(secrets.visitor_key),
+            targets: targets.clone(),
         }));
 
-        let listener = config.http.bind().await?;
-        let public_base_url = config.http.base_url(listener.local_addr()?);
-        let api = kurz_command_api::routes(
+        let trust_forwarded_for = config.http.trust_forwarded_for;
+        let commands = kurz_command_api::routes(
             commands,
+            keys.clone(),
             kurz_command_api::RoutesConfig { public_base_url: public_base_url.clone() },
-        )
-        .merge(kurz_query_api::routes(
+        );
+        let queries = kurz_query_api::routes(
             redirects,
-            kurz_query_api::RoutesConfig { public_base_url, trust_forwarded_for: config.http.trust_forwarded_for },
-        ));
-        let router = ops::service(
-            api,
+            kurz_query_api::RoutesConfig { public_base_url, trust_forwarded_for, limits: limits.clone() },
+        );
+        let gate = ApiGate { keys, limits: limits.clone(), trust_forwarded_for };
+        let routers = ops::service(
+            queries.public,
+            gate.guard(commands.merge(queries.api)),
             vec![
                 ("event_log", ops::event_log_ready(log.clone())),
                 ("read_store", ops::read_store_ready(store.clone())),
             ],
+            listeners.admin.is_some(),
         );
 
-        Ok(Self { listener, router, projector, clicks, clicks_task, clicks_stop, log, cache })
+        Ok(Self {
+            listeners,
+            routers,
+            http: config.http,
+            targets,
+            limits,
+            projector,
+            clicks,
+            clicks_task,
+            clicks_stop,
+            log,
+            cache,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listeners.local_addr()
+    }
+
+    /// The main listener's router (to send requests in-process).
+    pub fn router(&self) -> axum::Router {
+        self.routers.main.clone()
+    }
+
+    /// The admin listener's address, when `http.admin_listen` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.listeners.admin_addr()
     }
 
     /// A handle for tests and tools to wait until Kurz has settled.
@@ -130,16 +173,17 @@ impl Application {
     /// Serves until `stop` is cancelled, then drains: in-flight requests finish, queued clicks are
     /// appended, the projector finishes its step, and the files are closed.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
-        let Self { listener, router, projector, clicks, clicks_task, clicks_stop, log, cache: _ } = self;
-        tracing::info!(address = %listener.local_addr()?, "kurz is serving");
+        let Self { listeners, routers, http, targets, limits, projector, clicks, clicks_task, clicks_stop, log, cache } =
+            self;
+        tracing::info!(address = %listeners.local_addr(), admin = ?listeners.admin_addr(), "kurz is serving");
+        limits.start_upkeep(stop.clone());
+        targets.watch(vec![Arc::new(move |_| cache.clear())], stop.clone());
         let projector_stop = CancellationToken::new();
         let projector_task = tokio::spawn({
             let (projector, stop) = (projector.clone(), projector_stop.clone());
             async move { projector.run(stop).await }
         });
-        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
+        let served = server::serve_all(listeners, routers, &http, stop).await;
         clicks_stop.cancel();
         clicks_task.await.context("click recorder")?;
         drop(clicks);

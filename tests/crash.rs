@@ -42,14 +42,15 @@ fn start_kurz(data_dir: &Path) -> (Child, String) {
 async fn kill_9_loses_no_acknowledged_link() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (mut kurz, base) = start_kurz(dir.path());
+    let key = std::fs::read_to_string(dir.path().join("admin.key")).expect("admin key").trim().to_owned();
     let client = common::client();
     let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let killed = Arc::new(AtomicBool::new(false));
 
     let writers: Vec<_> = (0..4)
         .map(|writer| {
-            let (client, base, acknowledged, killed) =
-                (client.clone(), base.clone(), acknowledged.clone(), killed.clone());
+            let (client, base, acknowledged, killed, key) =
+                (client.clone(), base.clone(), acknowledged.clone(), killed.clone(), key.clone());
             tokio::spawn(async move {
                 for i in 0.. {
                     if killed.load(Ordering::SeqCst) {
@@ -57,7 +58,11 @@ async fn kill_9_loses_no_acknowledged_link() {
                     }
                     let target = format!("https://example.com/{writer}/{i}");
                     let body = json!({"target_url": target});
-                    let Ok(response) = client.post(format!("{base}/v1/links")).json(&body).send().await else { break };
+                    let Ok(response) =
+                        client.post(format!("{base}/v1/links")).bearer_auth(&key).json(&body).send().await
+                    else {
+                        break;
+                    };
                     if response.status() != StatusCode::CREATED {
                         break;
                     }

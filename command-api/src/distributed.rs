@@ -6,17 +6,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
 use kurz_domain::{CodeGenerator, CodeKey};
 use kurz_kafka::{KafkaConfig, KafkaEventLog};
 use kurz_ports::ClaimThenAppend;
 use kurz_redis::{CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisConfig, RedisConnection};
-use kurz_service_kit::config::HttpConfig;
-use kurz_service_kit::ops;
-use kurz_service_kit::{Clock, secrets};
+use kurz_service_kit::auth::AuthConfig;
+use kurz_service_kit::config::{HttpConfig, Listeners};
+use kurz_service_kit::gate::ApiGate;
+use kurz_service_kit::limits::{Limits, LimitsConfig};
+use kurz_service_kit::ops::{self, ServiceRouters};
+use kurz_service_kit::targets::{TargetRules, TargetsConfig};
+use kurz_service_kit::{Clock, secrets, server};
 use kurz_stores::{OpenedStore, ReadStoreConfig};
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{CodeAllocator, CommandService, CommandServiceParts, RoutesConfig, routes};
@@ -34,6 +36,9 @@ pub struct Config {
     pub secret_key_file: PathBuf,
     /// Sequence numbers leased per Redis round trip.
     pub lease_block: u64,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub targets: TargetsConfig,
 }
 
 impl Default for Config {
@@ -45,6 +50,9 @@ impl Default for Config {
             read_store: ReadStoreConfig::default(),
             secret_key_file: PathBuf::from("secret.key"),
             lease_block: 1000,
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            targets: TargetsConfig::default(),
         }
     }
 }
@@ -52,8 +60,10 @@ impl Default for Config {
 /// A built, bound, not yet running command API.
 #[derive(Debug)]
 pub struct Application {
-    listener: TcpListener,
-    router: Router,
+    listeners: Listeners,
+    routers: ServiceRouters,
+    http: HttpConfig,
+    limits: Arc<Limits>,
 }
 
 impl Application {
@@ -66,6 +76,11 @@ impl Application {
         // Writes go through the cache too: a changed link leaves the Redis cache before the answer.
         let store = Arc::new(CachedReadStore::new(redis.clone(), opened.store(), LinkCacheOptions::default()));
         let registry = opened.code_registry(redis.clone()).await.context("opening the code registry")?;
+        let keys = Arc::new(kurz_stores::api_keys(&config.auth, redis.clone())?);
+        let listeners = config.http.bind_all().await?;
+        let public_base_url = config.http.base_url(listeners.local_addr());
+        let targets = TargetRules::load(&config.targets, &public_base_url)?;
+        let limits = Limits::new(&config.limits);
         let commands = Arc::new(CommandService::new(CommandServiceParts {
             log: log.clone(),
             store: store.clone(),
@@ -73,28 +88,37 @@ impl Application {
             codes: CodeAllocator::new(CodeGenerator::new(CodeKey::new(secrets.code_key)), registry, config.lease_block),
             clock: Clock::system(),
             listeners: vec![Arc::new(LinkChangePublisher::start(redis))],
+            targets,
         }));
 
-        let listener = config.http.bind().await?;
-        let public_base_url = config.http.base_url(listener.local_addr()?);
-        let router = ops::service(
-            routes(commands, RoutesConfig { public_base_url }),
+        let gate = ApiGate {
+            keys: keys.clone(),
+            limits: limits.clone(),
+            trust_forwarded_for: config.http.trust_forwarded_for,
+        };
+        let routers = ops::service(
+            axum::Router::new(),
+            gate.guard(routes(commands, keys, RoutesConfig { public_base_url })),
             vec![("event_log", ops::event_log_ready(log)), ("read_store", ops::read_store_ready(store))],
+            listeners.admin.is_some(),
         );
-        Ok(Self { listener, router })
+        Ok(Self { listeners, routers, http: config.http, limits })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listeners.local_addr()
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.listeners.admin_addr()
     }
 
     /// Serves until `stop`, then lets in-flight requests finish.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
-        tracing::info!(address = %self.local_addr(), "command-api is serving");
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-            .context("http server")?;
+        let Self { listeners, routers, http, limits } = self;
+        tracing::info!(address = %listeners.local_addr(), admin = ?listeners.admin_addr(), "command-api is serving");
+        limits.start_upkeep(stop.clone());
+        server::serve_all(listeners, routers, &http, stop).await.context("http server")?;
         tracing::info!("command-api stopped");
         Ok(())
     }

@@ -3,27 +3,29 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{patch, post};
+use axum::routing::{delete, patch, post};
 use axum::{Json, Router};
 use kurz_domain::aggregate::LinkChanges;
-use kurz_domain::link::{MaxClicks, Metadata, RedirectStatus, Tags};
-use kurz_domain::{Code, LinkClicked, LinkSpec, Rejection, TargetUrl, Timestamp};
+use kurz_domain::link::{DisabledReason, MaxClicks, Metadata, RedirectStatus, Tags};
+use kurz_domain::{Code, KeyId, LinkClicked, LinkSpec, Owner, Permission, Rejection, Role, TargetUrl, Timestamp};
+use kurz_service_kit::auth::{BOOTSTRAP_ID, Caller, Keys};
+use kurz_service_kit::path::Segment;
 use kurz_service_kit::representation::LinkBody;
-use kurz_service_kit::time_format::parse_millis;
+use kurz_service_kit::time_format::{format_millis, parse_millis};
 use kurz_service_kit::{ApiJson, Problem};
 use serde::{Deserialize, Deserializer};
+use serde_json::json;
 
 use crate::service::{CommandError, CommandService, NewLink};
 
 /// Larger than any valid link (8 KiB URL, 32 tags, 32 metadata entries) with room to spare.
 const LINK_BODY_LIMIT: usize = 128 * 1024;
 const CLICKS_BODY_LIMIT: usize = 2 * 1024 * 1024;
+const KEY_BODY_LIMIT: usize = 4 * 1024;
 pub const MAX_CLICKS_PER_BATCH: usize = 1000;
-/// Reported clicks happened already; this much allows for the reporter's clock running ahead.
-const CLICK_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 
 #[derive(Debug, Clone)]
 pub struct RoutesConfig {
@@ -34,15 +36,20 @@ pub struct RoutesConfig {
 #[derive(Clone)]
 struct AppState {
     service: Arc<CommandService>,
+    keys: Arc<Keys>,
     config: RoutesConfig,
 }
 
-pub fn routes(service: Arc<CommandService>, config: RoutesConfig) -> Router {
-    let state = AppState { service, config };
+/// The command side's `/v1/…` routes. Every one needs an API key: put them behind
+/// [`kurz_service_kit::gate::ApiGate`].
+pub fn routes(service: Arc<CommandService>, keys: Arc<Keys>, config: RoutesConfig) -> Router {
+    let state = AppState { service, keys, config };
     Router::new()
         .route("/v1/links", post(create).layer(DefaultBodyLimit::max(LINK_BODY_LIMIT)))
-        .route("/v1/links/{code}", patch(update).delete(delete).layer(DefaultBodyLimit::max(LINK_BODY_LIMIT)))
+        .route("/v1/links/{code}", patch(update).delete(delete_link).layer(DefaultBodyLimit::max(LINK_BODY_LIMIT)))
         .route("/v1/clicks", post(record_clicks).layer(DefaultBodyLimit::max(CLICKS_BODY_LIMIT)))
+        .route("/v1/keys", post(create_key).get(list_keys).layer(DefaultBodyLimit::max(KEY_BODY_LIMIT)))
+        .route("/v1/keys/{id}", delete(revoke_key))
         .with_state(state)
 }
 
@@ -56,6 +63,10 @@ struct CreateLinkBody {
     redirect_status: Option<u16>,
     tags: Option<Vec<String>>,
     metadata: Option<BTreeMap<String, String>>,
+    /// Whom the link belongs to: the key's own owner unless an admin names another.
+    owner: Option<String>,
+    enabled: Option<bool>,
+    disabled_reason: Option<String>,
 }
 
 /// JSON Merge Patch (RFC 7396): an absent field stays, `null` clears an optional one.
@@ -71,6 +82,9 @@ struct UpdateLinkBody {
     redirect_status: Option<u16>,
     tags: Option<Vec<String>>,
     metadata: Option<BTreeMap<String, String>>,
+    /// `false` switches the link off (410 until switched on again), `true` on.
+    enabled: Option<bool>,
+    disabled_reason: Option<String>,
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
@@ -119,12 +133,26 @@ fn metadata(raw: BTreeMap<String, String>) -> Result<Metadata, Problem> {
     Metadata::parse(raw).map_err(|e| Problem::invalid_field("metadata", e))
 }
 
-impl TryFrom<CreateLinkBody> for NewLink {
-    type Error = Problem;
+/// `enabled` and `disabled_reason` as a change of the link's switch: `None` leaves it as it is.
+#[expect(clippy::option_option, reason = "unchanged, switched on, switched off with a reason")]
+fn switch(enabled: Option<bool>, reason: Option<String>) -> Result<Option<Option<DisabledReason>>, Problem> {
+    match (enabled, reason) {
+        (None, None) => Ok(None),
+        (Some(true), None) => Ok(Some(None)),
+        (Some(false), reason) => DisabledReason::parse(reason.unwrap_or_default())
+            .map(|reason| Some(Some(reason)))
+            .map_err(|e| Problem::invalid_field("disabled_reason", e)),
+        (_, Some(_)) => Err(Problem::invalid_field("disabled_reason", "is only taken with \"enabled\": false")),
+    }
+}
 
-    fn try_from(body: CreateLinkBody) -> Result<Self, Problem> {
+impl NewLink {
+    fn parse(body: CreateLinkBody, caller: &Caller) -> Result<Self, Problem> {
         let alias =
             body.alias.map(|a| Code::parse_alias(&a).map_err(|e| Problem::invalid_field("alias", e))).transpose()?;
+        let requested_owner =
+            body.owner.map(|o| Owner::parse(&o).map_err(|e| Problem::invalid_field("owner", e))).transpose()?;
+        let owner = caller.0.owner_for_new_link(requested_owner).map_err(|e| forbidden(&e.to_string()))?;
         let spec = LinkSpec {
             target: target("target_url", &body.target_url)?,
             expires_at: body.expires_at.map(|raw| timestamp("expires_at", &raw)).transpose()?,
@@ -132,9 +160,14 @@ impl TryFrom<CreateLinkBody> for NewLink {
             redirect_status: body.redirect_status.map(redirect_status).transpose()?.unwrap_or_default(),
             tags: body.tags.map(tags).transpose()?.unwrap_or_default(),
             metadata: body.metadata.map(metadata).transpose()?.unwrap_or_default(),
+            disabled: switch(body.enabled, body.disabled_reason)?.flatten(),
         };
-        Ok(Self { alias, spec })
+        Ok(Self { alias, owner, spec })
     }
+}
+
+fn forbidden(detail: &str) -> Problem {
+    Problem::new(StatusCode::FORBIDDEN, "forbidden", "The key's role does not allow this", detail)
 }
 
 impl TryFrom<UpdateLinkBody> for LinkChanges {
@@ -148,6 +181,7 @@ impl TryFrom<UpdateLinkBody> for LinkChanges {
             redirect_status: body.redirect_status.map(redirect_status).transpose()?,
             tags: body.tags.map(tags).transpose()?,
             metadata: body.metadata.map(metadata).transpose()?,
+            disabled: switch(body.enabled, body.disabled_reason)?,
         })
     }
 }
@@ -163,8 +197,11 @@ fn problem_for(error: CommandError) -> Problem {
             Rejection::NotFound(code) => Problem::not_found(format!("no link has code {code}")),
             Rejection::Deleted(code) => Problem::gone(format!("link {code} has been deleted")),
             Rejection::ExpiryNotInFuture => Problem::invalid_field("expires_at", "must be in the future"),
+            Rejection::ClickTimeOutOfRange => Problem::invalid_field("clicked_at", rejection),
+            Rejection::TargetRefused(refusal) => Problem::invalid_field("target_url", refusal),
         },
         CommandError::Infra(error) => Problem::unavailable(&error),
+        CommandError::InBatch { index, rejection } => Problem::invalid_field(format!("items[{index}]"), rejection),
     }
 }
 
@@ -173,9 +210,14 @@ fn path_code(raw: &str) -> Result<Code, Problem> {
     Code::parse(raw).map_err(|_| Problem::not_found(format!("no link has code {raw}")))
 }
 
-async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<CreateLinkBody>) -> Result<Response, Problem> {
-    let new = NewLink::try_from(body)?;
-    let link = state.service.create(new).await.map_err(problem_for)?;
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateLinkBody>,
+) -> Result<Response, Problem> {
+    caller.require(Permission::WriteLinks)?;
+    let new = NewLink::parse(body, &caller)?;
+    let link = state.service.create(new, Some(caller.0.key_id.clone())).await.map_err(problem_for)?;
     let location = format!("/v1/links/{}", link.code);
     let body = LinkBody::new(&link, &state.config.public_base_url);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(body)).into_response())
@@ -183,39 +225,49 @@ async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<CreateLink
 
 async fn update(
     State(state): State<AppState>,
-    Path(code): Path<String>,
+    caller: Caller,
+    Segment(code): Segment,
     ApiJson(body): ApiJson<UpdateLinkBody>,
 ) -> Result<Json<LinkBody>, Problem> {
+    let by = caller.require(Permission::WriteLinks)?.clone();
     let code = path_code(&code)?;
     let changes = LinkChanges::try_from(body)?;
-    let link = state.service.update(code, changes).await.map_err(problem_for)?;
+    let link = state.service.update(code, changes, by).await.map_err(problem_for)?;
     Ok(Json(LinkBody::new(&link, &state.config.public_base_url)))
 }
 
-async fn delete(State(state): State<AppState>, Path(code): Path<String>) -> Result<StatusCode, Problem> {
+async fn delete_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segment(code): Segment,
+) -> Result<StatusCode, Problem> {
+    let by = caller.require(Permission::WriteLinks)?.clone();
     let code = path_code(&code)?;
-    state.service.delete(code).await.map_err(problem_for)?;
+    state.service.delete(code, by).await.map_err(problem_for)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn record_clicks(State(state): State<AppState>, ApiJson(body): ApiJson<ClicksBody>) -> Result<Response, Problem> {
+/// A reporter's visitor ids count within its own key's namespace, so they can neither collide
+/// with the pseudonyms of redirects' visitors nor with another reporter's.
+fn reported_visitor(key_id: &KeyId, visitor_id: Option<&str>) -> Option<String> {
+    visitor_id.map(str::trim).filter(|v| !v.is_empty()).map(|v| format!("{key_id}:{v}"))
+}
+
+async fn record_clicks(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ClicksBody>,
+) -> Result<Response, Problem> {
+    let key_id = caller.require(Permission::RecordClicks)?.key_id.clone();
     if body.clicks.is_empty() || body.clicks.len() > MAX_CLICKS_PER_BATCH {
         return Err(Problem::invalid_field("clicks", format!("must hold 1 to {MAX_CLICKS_PER_BATCH} clicks")));
     }
     let now = state.service.now();
-    let codes: Vec<String> = body.clicks.iter().map(|c| c.code.clone()).collect();
     let mut clicks = Vec::with_capacity(body.clicks.len());
     for (i, click) in body.clicks.into_iter().enumerate() {
         let code = Code::parse(&click.code).map_err(|e| Problem::invalid_field(format!("clicks[{i}].code"), e))?;
         let clicked_at = match &click.clicked_at {
-            Some(raw) => {
-                let field = format!("clicks[{i}].clicked_at");
-                let at = timestamp(&field, raw)?;
-                if at.as_millis() > now.as_millis() + CLICK_CLOCK_SKEW_MS {
-                    return Err(Problem::invalid_field(field, "lies in the future"));
-                }
-                at
-            }
+            Some(raw) => timestamp(&format!("clicks[{i}].clicked_at"), raw)?,
             None => now,
         };
         clicks.push(LinkClicked::new(
@@ -223,15 +275,86 @@ async fn record_clicks(State(state): State<AppState>, ApiJson(body): ApiJson<Cli
             clicked_at,
             click.referrer.as_deref(),
             click.user_agent.as_deref(),
-            click.visitor_id.as_deref(),
+            reported_visitor(&key_id, click.visitor_id.as_deref()).as_deref(),
         ));
     }
     let accepted = state.service.record_clicks(clicks).await.map_err(|error| match error {
-        CommandError::Rejected(Rejection::NotFound(code)) => {
-            let index = codes.iter().position(|c| c == code.as_str()).unwrap_or_default();
+        CommandError::InBatch { index, rejection: Rejection::NotFound(code) } => {
             Problem::invalid_field(format!("clicks[{index}].code"), format!("names no link ({code})"))
+        }
+        CommandError::InBatch { index, rejection } => {
+            Problem::invalid_field(format!("clicks[{index}].clicked_at"), rejection)
         }
         other => problem_for(other),
     })?;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "accepted": accepted }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": accepted }))).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKeyBody {
+    owner: String,
+    role: String,
+}
+
+fn key_body(key: &kurz_ports::StoredKey) -> serde_json::Value {
+    json!({
+        "id": key.id.as_str(),
+        "owner": key.owner.as_str(),
+        "role": key.role.as_str(),
+        "created_at": format_millis(key.created_at.as_millis()),
+        "revoked_at": key.revoked_at.map(|at| format_millis(at.as_millis())),
+    })
+}
+
+async fn create_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateKeyBody>,
+) -> Result<Response, Problem> {
+    caller.require(Permission::ManageKeys)?;
+    let owner = Owner::parse(&body.owner).map_err(|e| Problem::invalid_field("owner", e))?;
+    let role = Role::parse(&body.role).map_err(|e| Problem::invalid_field("role", e))?;
+    let (stored, key) = state
+        .keys
+        .create(owner, role, state.service.now())
+        .await
+        .map_err(|e| Problem::unavailable(e.as_ref() as &dyn std::error::Error))?;
+    tracing::info!(key_id = %stored.id, owner = %stored.owner, role = role.as_str(), by = %caller.0.key_id, "api key created");
+    let mut body = key_body(&stored);
+    body["key"] = json!(key);
+    body.as_object_mut().map(|o| o.remove("revoked_at"));
+    let location = format!("/v1/keys/{}", stored.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(body)).into_response())
+}
+
+async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<serde_json::Value>, Problem> {
+    caller.require(Permission::ManageKeys)?;
+    let keys = state.keys.list().await.map_err(|e| Problem::unavailable(&e))?;
+    Ok(Json(json!({
+        "items": keys.iter().map(key_body).collect::<Vec<_>>(),
+        "bootstrap_key": state.keys.has_bootstrap(),
+    })))
+}
+
+async fn revoke_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segment(id): Segment,
+) -> Result<StatusCode, Problem> {
+    caller.require(Permission::ManageKeys)?;
+    if id == BOOTSTRAP_ID {
+        return Err(Problem::conflict(
+            "the bootstrap key comes from a file (auth.bootstrap_key_file); replace the file and restart to change it",
+        ));
+    }
+    let not_found = || Problem::not_found(format!("no API key has id {id}"));
+    let key_id = KeyId::parse(&id).map_err(|_| not_found())?;
+    match state.keys.revoke(&key_id, state.service.now()).await.map_err(|e| Problem::unavailable(&e))? {
+        Some(_) => {
+            tracing::info!(key_id = %key_id, by = %caller.0.key_id, "api key revoked");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        None => Err(not_found()),
+    }
 }

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use kurz_domain::aggregate::{LinkChanges, ensure_future_expiry};
-use kurz_domain::{Code, Command, Event, Link, LinkClicked, LinkSpec, Rejection, decide, evolve};
+use kurz_domain::{Actor, Code, Command, Event, KeyId, Link, LinkClicked, LinkSpec, Owner, Rejection, decide, evolve};
 use kurz_ports::{
     CreationLog, EventLog, InfraError, LinkChangeListener, LogRecord, Position, ReadStore, partition_for,
 };
 use kurz_service_kit::Clock;
+use kurz_service_kit::targets::TargetRules;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::codes::CodeAllocator;
@@ -18,12 +19,16 @@ pub enum CommandError {
     Rejected(#[from] Rejection),
     #[error(transparent)]
     Infra(#[from] InfraError),
+    /// One item of a batch was refused, and with it the whole batch.
+    #[error("item {index}: {rejection}")]
+    InBatch { index: usize, rejection: Rejection },
 }
 
 /// A create request after parsing: the alias, if the caller chose one, and the specification.
 #[derive(Debug, Clone)]
 pub struct NewLink {
     pub alias: Option<Code>,
+    pub owner: Owner,
     pub spec: LinkSpec,
 }
 
@@ -41,6 +46,8 @@ pub struct CommandServiceParts {
     pub clock: Clock,
     /// Told about links a command changed (to evict cached copies), as the projector would be.
     pub listeners: Vec<Arc<dyn LinkChangeListener>>,
+    /// Which targets links may point to.
+    pub targets: Arc<TargetRules>,
 }
 
 #[derive(Debug)]
@@ -51,28 +58,38 @@ pub struct CommandService {
     codes: CodeAllocator,
     clock: Clock,
     listeners: Vec<Arc<dyn LinkChangeListener>>,
+    targets: Arc<TargetRules>,
     locks: Vec<Mutex<()>>,
 }
 
 impl CommandService {
     pub fn new(parts: CommandServiceParts) -> Self {
-        let CommandServiceParts { log, store, creations, codes, clock, listeners } = parts;
+        let CommandServiceParts { log, store, creations, codes, clock, listeners, targets } = parts;
         let locks = (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect();
-        Self { log, store, creations, codes, clock, listeners, locks }
+        Self { log, store, creations, codes, clock, listeners, targets, locks }
     }
 
     pub fn now(&self) -> kurz_domain::Timestamp {
         self.clock.now()
     }
 
-    pub async fn create(&self, new: NewLink) -> Result<Link, CommandError> {
+    pub async fn create(&self, new: NewLink, key_id: Option<KeyId>) -> Result<Link, CommandError> {
         let now = self.clock.now();
         let custom_alias = new.alias.is_some();
-        // Refuse a past expiry before a code is spent on the request.
+        // Refuse a past expiry or a refused target before a code is spent on the request.
         ensure_future_expiry(&new.spec, now)?;
-        let (events, positions) = match new.alias {
+        self.targets.current().check(&new.spec.target).map_err(Rejection::from)?;
+        let NewLink { alias, owner, spec } = new;
+        let create = |code: Code| Command::Create {
+            code,
+            custom_alias,
+            owner: owner.clone(),
+            spec: spec.clone(),
+            key_id: key_id.clone(),
+        };
+        let (events, positions) = match alias {
             Some(alias) => {
-                let events = decide(None, Command::Create { code: alias.clone(), custom_alias, spec: new.spec }, now)?;
+                let events = decide(None, create(alias.clone()), now)?;
                 match self.creations.claim_and_append(&alias, &events).await? {
                     Some(positions) => (events, positions),
                     None => return Err(Rejection::AlreadyExists(alias).into()),
@@ -81,8 +98,7 @@ impl CommandService {
             None => loop {
                 // The permutation never repeats a code, but a custom alias may have taken it first.
                 let code = self.codes.next_code().await?;
-                let command = Command::Create { code: code.clone(), custom_alias, spec: new.spec.clone() };
-                let events = decide(None, command, now)?;
+                let events = decide(None, create(code.clone()), now)?;
                 if let Some(positions) = self.creations.claim_and_append(&code, &events).await? {
                     break (events, positions);
                 }
@@ -93,18 +109,21 @@ impl CommandService {
         Ok(fold(None, &events).expect("a creation yields a link"))
     }
 
-    pub async fn update(&self, code: Code, changes: LinkChanges) -> Result<Link, CommandError> {
+    pub async fn update(&self, code: Code, changes: LinkChanges, by: Actor) -> Result<Link, CommandError> {
+        if let Some(target) = &changes.target {
+            self.targets.current().check(target).map_err(Rejection::from)?;
+        }
         let _serialised = self.lock(&code).await;
         let state = self.store.link(&code).await?;
-        let events = decide(state.as_ref(), Command::Update { code, changes }, self.clock.now())?;
+        let events = decide(state.as_ref(), Command::Update { code, changes, by }, self.clock.now())?;
         self.publish(&events).await?;
         Ok(fold(state, &events).expect("an update applies to an existing link"))
     }
 
-    pub async fn delete(&self, code: Code) -> Result<(), CommandError> {
+    pub async fn delete(&self, code: Code, by: Actor) -> Result<(), CommandError> {
         let _serialised = self.lock(&code).await;
         let state = self.store.link(&code).await?;
-        let events = decide(state.as_ref(), Command::Delete { code }, self.clock.now())?;
+        let events = decide(state.as_ref(), Command::Delete { code, by }, self.clock.now())?;
         self.publish(&events).await?;
         Ok(())
     }
@@ -115,11 +134,12 @@ impl CommandService {
         let mut events = Vec::with_capacity(clicks.len());
         let mut known: std::collections::HashMap<Code, Option<Link>> = std::collections::HashMap::new();
         let now = self.clock.now();
-        for click in clicks {
+        for (index, click) in clicks.into_iter().enumerate() {
             if !known.contains_key(&click.code) {
                 known.insert(click.code.clone(), self.store.link(&click.code).await?);
             }
-            events.extend(decide(known[&click.code].as_ref(), Command::RecordClick(click), now)?);
+            let decided = decide(known[&click.code].as_ref(), Command::RecordClick(click), now);
+            events.extend(decided.map_err(|rejection| CommandError::InBatch { index, rejection })?);
         }
         let count = events.len();
         self.log.append(&events).await?;

@@ -41,6 +41,8 @@ fn avro(c: &mut Criterion) {
         spec: LinkSpec::new(TargetUrl::parse("https://shop.example.com/sale?utm_source=kurz").expect("valid")),
         custom_alias: true,
         created_at: Timestamp::from_millis(1_795_219_200_000),
+        owner: kurz_domain::Owner::admin(),
+        key_id: None,
     });
     let mut group = c.benchmark_group("avro");
     group.throughput(Throughput::Elements(1));

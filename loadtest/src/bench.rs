@@ -70,6 +70,8 @@ pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
                 spec: LinkSpec::new(TargetUrl::parse(&format!("https://example.com/{code}"))?),
                 custom_alias: false,
                 created_at: Timestamp::from_millis(START_MS),
+                owner: kurz_domain::Owner::admin(),
+                key_id: None,
             }))
         });
         let created: Vec<Event> = created.collect::<Result<_, kurz_domain::TargetUrlError>>()?;
@@ -153,6 +155,7 @@ pub fn cache_memory(args: &CacheMemoryArgs) -> anyhow::Result<()> {
     for code in &codes {
         let link = Link {
             code: code.clone(),
+            owner: kurz_domain::Owner::admin(),
             // A typical campaign URL: ~60 bytes.
             spec: LinkSpec::new(TargetUrl::parse(&format!(
                 "https://shop.example.com/products/{code}?utm_source=kurz"
@@ -162,7 +165,7 @@ pub fn cache_memory(args: &CacheMemoryArgs) -> anyhow::Result<()> {
             updated_at: Timestamp::from_millis(START_MS),
             deleted_at: None,
         };
-        cache.insert_unless_changed(code, Some(CachedLink::from(&link)), cache.generation());
+        cache.insert_unless_changed(code, Some(CachedLink::new(&link, false)), cache.generation());
     }
     let after = resident_bytes();
     let grown = after.saturating_sub(before);

@@ -2,6 +2,7 @@
 //! less than what it measures. Redirects are never followed — the 30x is the response measured.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -14,12 +15,21 @@ use crate::scenario::Request;
 
 pub struct Connection {
     address: SocketAddr,
+    /// The API key sent with creates (`Authorization: Bearer`).
+    key: Option<Arc<str>>,
     sender: Option<SendRequest<Full<Bytes>>>,
 }
 
 impl Connection {
-    pub fn new(address: SocketAddr) -> Self {
-        Self { address, sender: None }
+    pub fn new(address: SocketAddr, key: Option<Arc<str>>) -> Self {
+        Self { address, key, sender: None }
+    }
+
+    fn authorised(&self, builder: hyper::http::request::Builder) -> hyper::http::request::Builder {
+        match &self.key {
+            Some(key) => builder.header(hyper::header::AUTHORIZATION, format!("Bearer {key}")),
+            None => builder,
+        }
     }
 
     async fn sender(&mut self) -> anyhow::Result<&mut SendRequest<Full<Bytes>>> {
@@ -36,17 +46,18 @@ impl Connection {
     /// Sends one request and reads the whole answer; returns its status.
     pub async fn send(&mut self, request: &Request) -> anyhow::Result<StatusCode> {
         let host = self.address.to_string();
-        let sender = self.sender().await?;
-        sender.ready().await?;
         let builder = hyper::Request::builder().header(hyper::header::HOST, host);
         let request = match request {
             Request::Redirect(path) => builder.method(Method::GET).uri(path.as_str()).body(Full::new(Bytes::new()))?,
-            Request::Create(body) => builder
+            Request::Create(body) => self
+                .authorised(builder)
                 .method(Method::POST)
                 .uri("/v1/links")
                 .header(hyper::header::CONTENT_TYPE, "application/json")
                 .body(Full::new(Bytes::from(body.clone())))?,
         };
+        let sender = self.sender().await?;
+        sender.ready().await?;
         let response = match sender.send_request(request).await {
             Ok(response) => response,
             Err(error) => {
@@ -62,15 +73,16 @@ impl Connection {
     /// `POST /v1/links` returning the created code.
     pub async fn create(&mut self, target: &str) -> anyhow::Result<String> {
         let host = self.address.to_string();
-        let sender = self.sender().await?;
-        sender.ready().await?;
         let body = serde_json::json!({ "target_url": target }).to_string();
-        let request = hyper::Request::builder()
+        let request = self
+            .authorised(hyper::Request::builder())
             .method(Method::POST)
             .uri("/v1/links")
             .header(hyper::header::HOST, host)
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))?;
+        let sender = self.sender().await?;
+        sender.ready().await?;
         let response = sender.send_request(request).await?;
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();

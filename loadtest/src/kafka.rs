@@ -68,6 +68,8 @@ pub async fn kafka(args: KafkaArgs) -> anyhow::Result<()> {
                 spec: LinkSpec::new(TargetUrl::parse(&format!("https://example.com/{code}"))?),
                 custom_alias: false,
                 created_at: Timestamp::from_millis(START_MS),
+                owner: kurz_domain::Owner::admin(),
+                key_id: None,
             }))
         })
         .collect::<Result<_, kurz_domain::TargetUrlError>>()?;

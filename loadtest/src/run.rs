@@ -61,6 +61,12 @@ pub struct RunArgs {
     /// Allow a target that is not on this machine.
     #[arg(long)]
     allow_remote: bool,
+    /// The API key to seed (and create) links with; by default the one in `--key-file`.
+    #[arg(long)]
+    key: Option<String>,
+    /// A file holding the API key (the all-in-one Kurz writes its admin key to `data/admin.key`).
+    #[arg(long, default_value = "data/admin.key")]
+    key_file: PathBuf,
 }
 
 #[derive(Debug, Serialize)]
@@ -80,18 +86,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.duration <= MAX_DURATION_S, "--duration is at most {MAX_DURATION_S} s");
     anyhow::ensure!(args.connections > 0, "--connections must be positive");
     let kurz = resolve(&args.target, args.allow_remote)?;
+    let key: Option<Arc<str>> = match &args.key {
+        Some(key) => Some(key.as_str().into()),
+        None => std::fs::read_to_string(&args.key_file).ok().map(|text| text.trim().into()),
+    };
     eprintln!("seeding {} links into {kurz}", args.links);
-    let links = seed(kurz, args.links).await?;
+    let links = seed(kurz, args.links, key.clone()).await?;
     let codes: Arc<Vec<String>> = Arc::new(links.keys().cloned().collect());
 
-    let kurz_summary = measure("kurz", kurz, &args, &codes).await;
+    let kurz_summary = measure("kurz", kurz, &args, &codes, key.clone()).await;
     let ceiling_summary = if args.no_ceiling {
         None
     } else {
         let links_file = tempfile::NamedTempFile::new()?;
         std::fs::write(links_file.path(), serde_json::to_vec(&links)?)?;
         let (mut child, ceiling) = start_ceiling(links_file.path())?;
-        let summary = measure("ceiling", ceiling, &args, &codes).await;
+        let summary = measure("ceiling", ceiling, &args, &codes, key).await;
         child.kill().ok();
         child.wait().ok();
         Some(summary)
@@ -140,12 +150,13 @@ fn resolve(target: &str, allow_remote: bool) -> anyhow::Result<SocketAddr> {
     Ok(address)
 }
 
-async fn seed(address: SocketAddr, count: usize) -> anyhow::Result<HashMap<String, String>> {
+async fn seed(address: SocketAddr, count: usize, key: Option<Arc<str>>) -> anyhow::Result<HashMap<String, String>> {
     let workers = 32.min(count.max(1));
     let tasks: Vec<_> = (0..workers)
         .map(|worker| {
+            let key = key.clone();
             tokio::spawn(async move {
-                let mut connection = Connection::new(address);
+                let mut connection = Connection::new(address, key);
                 let mut links = Vec::new();
                 for i in (worker..count).step_by(workers) {
                     let target = format!("https://example.com/seeded/{i}");
@@ -186,7 +197,13 @@ fn latency_start(scheduled: Option<Instant>, ready_at: Instant, now: Instant) ->
     }
 }
 
-async fn measure(name: &str, address: SocketAddr, args: &RunArgs, codes: &Arc<Vec<String>>) -> Summary {
+async fn measure(
+    name: &str,
+    address: SocketAddr,
+    args: &RunArgs,
+    codes: &Arc<Vec<String>>,
+    key: Option<Arc<str>>,
+) -> Summary {
     let progress = Arc::new(Progress::default());
     let done = CancellationToken::new();
     let reporter = tokio::spawn(progress_line(name.to_owned(), progress.clone(), done.clone()));
@@ -198,10 +215,10 @@ async fn measure(name: &str, address: SocketAddr, args: &RunArgs, codes: &Arc<Ve
     let interval = args.rate.map(|rate| Duration::from_secs_f64(connections as f64 / rate.max(1) as f64));
     let users: Vec<_> = (0..args.connections)
         .map(|user| {
-            let (progress, budget, done) = (progress.clone(), budget.clone(), done.clone());
+            let (progress, budget, done, key) = (progress.clone(), budget.clone(), done.clone(), key.clone());
             let mut picker = Picker::new(args.scenario, codes.clone(), args.zipf_exponent, args.unknown_share, user);
             tokio::spawn(async move {
-                let mut connection = Connection::new(address);
+                let mut connection = Connection::new(address, key);
                 let mut tally = Tally::default();
                 // Spread paced users over one interval so they do not fire in lockstep.
                 let mut scheduled = interval.map(|i| Instant::now() + i.mul_f64(user as f64 / connections as f64));

@@ -16,7 +16,6 @@ use kurz_service_kit::config::HttpConfig;
 use kurz_service_kit::ops;
 use kurz_stores::{OpenedStore, ReadStoreConfig};
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,8 +93,9 @@ impl GroupSink for StoreSink {
 /// A joined, bound, not yet running projector worker.
 #[derive(Debug)]
 pub struct Application {
-    listener: TcpListener,
-    router: Router,
+    listeners: kurz_service_kit::config::Listeners,
+    routers: ops::ServiceRouters,
+    http: HttpConfig,
     consumer: GroupConsumer,
 }
 
@@ -121,23 +121,28 @@ impl Application {
             session_timeout: Duration::from_millis(config.session_timeout_ms),
         };
         let consumer = GroupConsumer::join(&config.kafka, options, sink).await.context("joining the consumer group")?;
-        let listener = config.http.bind().await?;
-        let router = ops::service(Router::new(), vec![("read_store", ops::read_store_ready(store))]);
-        Ok(Self { listener, router, consumer })
+        let listeners = config.http.bind_all().await?;
+        let routers = ops::service(
+            Router::new(),
+            Router::new(),
+            vec![("read_store", ops::read_store_ready(store))],
+            listeners.admin.is_some(),
+        );
+        Ok(Self { listeners, routers, http: config.http, consumer })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listeners.local_addr()
     }
 
     /// Projects until `stop`; the batch under way is applied and committed before the worker
     /// leaves the group.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
-        let Self { listener, router, consumer } = self;
-        tracing::info!(address = %listener.local_addr()?, "projector is serving its ops endpoints");
+        let Self { listeners, routers, http, consumer } = self;
+        tracing::info!(address = %listeners.local_addr(), "projector is serving its ops endpoints");
         let halt = consumer.stop_handle();
         let worker = tokio::task::spawn_blocking(move || consumer.run());
-        let served = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await;
+        let served = kurz_service_kit::server::serve_all(listeners, routers, &http, stop).await;
         halt.stop();
         worker.await.context("consumer thread")?;
         tracing::info!("projector stopped");

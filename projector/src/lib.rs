@@ -256,7 +256,7 @@ mod tests {
     fn record(offset: u64, link_event: bool) -> LogRecord {
         let code = Code::parse("abc").expect("valid");
         let event = if link_event {
-            Event::Deleted(LinkDeleted { code, deleted_at: Timestamp::from_millis(0) })
+            Event::Deleted(LinkDeleted { code, deleted_at: Timestamp::from_millis(0), key_id: None })
         } else {
             Event::Clicked(LinkClicked::new(code, Timestamp::from_millis(0), None, None, None))
         };

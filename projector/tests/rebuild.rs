@@ -17,6 +17,8 @@ async fn rebuild_replaces_a_stale_store_with_the_logs_truth() {
             spec: LinkSpec::new(TargetUrl::parse("https://example.com/").expect("valid")),
             custom_alias: true,
             created_at: Timestamp::from_millis(0),
+            owner: kurz_domain::Owner::admin(),
+            key_id: None,
         };
         let mut events = vec![Event::Created(created)];
         events.extend(

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use kurz_domain::link::{MaxClicks, RedirectStatus};
+use kurz_domain::link::{MaxClicks, RedirectFacts, RedirectStatus};
 use kurz_domain::{Code, Link, Timestamp};
 use kurz_ports::LinkChangeListener;
 
@@ -19,6 +19,10 @@ const DELETED: u8 = 0b0000_0100;
 const EXHAUSTED: u8 = 0b0000_1000;
 const HAS_EXPIRY: u8 = 0b0001_0000;
 const HAS_LIMIT: u8 = 0b0010_0000;
+const DISABLED: u8 = 0b0100_0000;
+/// The operator's blocklist covered the target when the entry was made; a new blocklist clears the
+/// cache.
+const BLOCKED: u8 = 0b1000_0000;
 const STATUSES: [RedirectStatus; 4] = [
     RedirectStatus::MovedPermanently,
     RedirectStatus::Found,
@@ -41,6 +45,19 @@ impl CachedLink {
 
     pub fn exhausted(&self) -> bool {
         self.flags() & EXHAUSTED != 0
+    }
+
+    /// What the domain decides a redirect on ([`RedirectFacts::availability`]).
+    #[inline]
+    pub fn facts(&self) -> RedirectFacts {
+        let flags = self.flags();
+        RedirectFacts {
+            deleted: flags & DELETED != 0,
+            blocked: flags & BLOCKED != 0,
+            disabled: flags & DISABLED != 0,
+            expires_at: self.expires_at(),
+            exhausted: flags & EXHAUSTED != 0,
+        }
     }
 
     fn field(&self, index: usize) -> i64 {
@@ -75,8 +92,9 @@ impl CachedLink {
     }
 }
 
-impl From<&Link> for CachedLink {
-    fn from(link: &Link) -> Self {
+impl CachedLink {
+    /// `blocked`: whether the operator's blocklist covers the link's target.
+    pub fn new(link: &Link, blocked: bool) -> Self {
         let status =
             u8::try_from(STATUSES.iter().position(|s| *s == link.spec.redirect_status).expect("a known status"))
                 .expect("four statuses");
@@ -84,6 +102,12 @@ impl From<&Link> for CachedLink {
         let mut bytes = vec![0];
         if link.deleted_at.is_some() {
             flags |= DELETED;
+        }
+        if link.spec.disabled.is_some() {
+            flags |= DISABLED;
+        }
+        if blocked {
+            flags |= BLOCKED;
         }
         if let Some(at) = link.spec.expires_at {
             flags |= HAS_EXPIRY;
@@ -108,6 +132,8 @@ impl std::fmt::Debug for CachedLink {
             .field("max_clicks", &self.max_clicks())
             .field("deleted", &self.deleted())
             .field("exhausted", &self.exhausted())
+            .field("disabled", &(self.flags() & DISABLED != 0))
+            .field("blocked", &(self.flags() & BLOCKED != 0))
             .finish()
     }
 }
@@ -189,6 +215,7 @@ mod tests {
     fn link() -> Link {
         Link {
             code: code(),
+            owner: kurz_domain::Owner::admin(),
             spec: LinkSpec::new(TargetUrl::parse("https://example.com").expect("valid")),
             custom_alias: false,
             created_at: Timestamp::from_millis(0),
@@ -198,7 +225,7 @@ mod tests {
     }
 
     fn cached() -> CachedLink {
-        CachedLink::from(&link())
+        CachedLink::new(&link(), false)
     }
 
     #[test]
@@ -208,8 +235,10 @@ mod tests {
         full.spec.expires_at = Some(Timestamp::from_millis(-5));
         full.spec.max_clicks = Some(MaxClicks::new(MaxClicks::MAX.into()).expect("valid"));
         full.deleted_at = Some(Timestamp::from_millis(1));
-        for link in [link(), full] {
-            let cached = CachedLink::from(&link);
+        full.spec.disabled = Some(kurz_domain::DisabledReason::default());
+        for (link, blocked) in [(link(), false), (full, true)] {
+            let cached = CachedLink::new(&link, blocked);
+            assert_eq!(cached.facts(), link.redirect_facts(blocked));
             assert_eq!(cached.target(), link.spec.target.as_str().as_bytes());
             assert_eq!(cached.status(), link.spec.redirect_status);
             assert_eq!(cached.expires_at(), link.spec.expires_at);

@@ -7,18 +7,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
 use kurz_kafka::{KafkaConfig, KafkaEventLog};
 use kurz_ports::LinkChangeListener;
 use kurz_redis::{
     CachedReadStore, LinkCacheOptions, RedisClickQuota, RedisConfig, RedisConnection, follow_link_changes,
 };
-use kurz_service_kit::config::HttpConfig;
-use kurz_service_kit::ops;
-use kurz_service_kit::{Clock, secrets};
+use kurz_service_kit::auth::AuthConfig;
+use kurz_service_kit::config::{HttpConfig, Listeners};
+use kurz_service_kit::gate::ApiGate;
+use kurz_service_kit::limits::{Limits, LimitsConfig};
+use kurz_service_kit::ops::{self, ServiceRouters};
+use kurz_service_kit::targets::{TargetRules, TargetsConfig};
+use kurz_service_kit::{Clock, secrets, server};
 use kurz_stores::{OpenedStore, ReadStoreConfig};
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -48,6 +50,9 @@ pub struct Config {
     pub click_spool_dir: PathBuf,
     /// The spool's bound; beyond it clicks are dropped and counted (`clicks_dropped_total`).
     pub click_spool_max_bytes: u64,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub targets: TargetsConfig,
 }
 
 impl Default for Config {
@@ -63,6 +68,9 @@ impl Default for Config {
             click_queue_capacity: 100_000,
             click_spool_dir: PathBuf::from("click-spool"),
             click_spool_max_bytes: 1 << 30,
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            targets: TargetsConfig::default(),
         }
     }
 }
@@ -73,8 +81,12 @@ const FIRST_SUBSCRIPTION: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub struct Application {
-    listener: TcpListener,
-    router: Router,
+    listeners: Listeners,
+    routers: ServiceRouters,
+    http: HttpConfig,
+    targets: Arc<TargetRules>,
+    limits: Arc<Limits>,
+    cache: Arc<LinkCache>,
     clicks: ClickRecorder,
     clicks_task: JoinHandle<()>,
     background_stop: CancellationToken,
@@ -90,6 +102,11 @@ impl Application {
         let opened = OpenedStore::open(&config.read_store, &config.redis).await.context("opening the read store")?;
         let store = Arc::new(CachedReadStore::new(redis.clone(), opened.store(), LinkCacheOptions::default()));
         let cache = Arc::new(LinkCache::new(config.cache_capacity));
+        let keys = Arc::new(kurz_stores::api_keys(&config.auth, redis.clone())?);
+        let listeners = config.http.bind_all().await?;
+        let public_base_url = config.http.base_url(listeners.local_addr());
+        let targets = TargetRules::load(&config.targets, &public_base_url)?;
+        let limits = Limits::new(&config.limits);
 
         let background_stop = CancellationToken::new();
         let (following, mut followed) = tokio::sync::watch::channel(false);
@@ -121,32 +138,62 @@ impl Application {
         let redirects = Arc::new(RedirectService::new(RedirectServiceParts {
             store: store.clone(),
             quota: Arc::new(RedisClickQuota::new(redis)),
-            cache,
+            cache: cache.clone(),
             clicks: config.record_redirects.then(|| clicks.clone()),
             clock: Clock::system(),
             visitor_key: VisitorKey(secrets.visitor_key),
+            targets: targets.clone(),
         }));
 
-        let listener = config.http.bind().await?;
-        let public_base_url = config.http.base_url(listener.local_addr()?);
-        let router = ops::service(
-            routes(redirects, RoutesConfig { public_base_url, trust_forwarded_for: config.http.trust_forwarded_for }),
+        let trust_forwarded_for = config.http.trust_forwarded_for;
+        let queries = routes(redirects, RoutesConfig { public_base_url, trust_forwarded_for, limits: limits.clone() });
+        let gate = ApiGate { keys, limits: limits.clone(), trust_forwarded_for };
+        let routers = ops::service(
+            queries.public,
+            gate.guard(queries.api),
             vec![("event_log", ops::event_log_ready(log)), ("read_store", ops::read_store_ready(store))],
+            listeners.admin.is_some(),
         );
-        Ok(Self { listener, router, clicks, clicks_task, background_stop, changes_task })
+        Ok(Self {
+            listeners,
+            routers,
+            http: config.http,
+            targets,
+            limits,
+            cache,
+            clicks,
+            clicks_task,
+            background_stop,
+            changes_task,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listeners.local_addr()
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.listeners.admin_addr()
     }
 
     /// Serves until `stop`, then drains: in-flight requests finish and queued clicks are appended.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
-        let Self { listener, router, clicks, clicks_task, background_stop, changes_task } = self;
-        tracing::info!(address = %listener.local_addr()?, "query-api is serving");
-        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
+        let Self {
+            listeners,
+            routers,
+            http,
+            targets,
+            limits,
+            cache,
+            clicks,
+            clicks_task,
+            background_stop,
+            changes_task,
+        } = self;
+        tracing::info!(address = %listeners.local_addr(), admin = ?listeners.admin_addr(), "query-api is serving");
+        limits.start_upkeep(background_stop.clone());
+        targets.watch(vec![Arc::new(move |_| cache.clear())], background_stop.clone());
+        let served = server::serve_all(listeners, routers, &http, stop).await;
         background_stop.cancel();
         clicks_task.await.context("click recorder")?;
         drop(clicks);

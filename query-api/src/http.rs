@@ -1,17 +1,21 @@
 //! The query API over HTTP.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use kurz_domain::stats::LinkStats;
-use kurz_domain::{Code, Day, DayRange};
+use kurz_domain::{Code, Day, DayRange, Link, Permission};
 use kurz_service_kit::Problem;
+use kurz_service_kit::auth::Caller;
+use kurz_service_kit::gate::client_address;
+use kurz_service_kit::limits::Limits;
+use kurz_service_kit::path::Segment;
 use kurz_service_kit::representation::LinkBody;
 use kurz_service_kit::time_format::{format_date, format_millis, parse_date};
 use serde::Deserialize;
@@ -24,7 +28,21 @@ pub struct RoutesConfig {
     pub public_base_url: Arc<str>,
     /// Take the visitor's address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// The unknown-code (enumeration) and global limits of the redirect path.
+    pub limits: Arc<Limits>,
 }
+
+/// The query side's routes: `public` serves redirects (no key), `api` the `/v1/…` reads, which
+/// need an API key ([`kurz_service_kit::gate::ApiGate`]).
+#[derive(Debug)]
+pub struct Routes {
+    pub public: Router,
+    pub api: Router,
+}
+
+/// A stats query may span at most this many days (an open end is this far from the other end): a
+/// stats read costs one row per day.
+pub const MAX_STATS_DAYS: i32 = 3660;
 
 #[derive(Clone)]
 struct AppState {
@@ -32,12 +50,15 @@ struct AppState {
     config: RoutesConfig,
 }
 
-pub fn routes(service: Arc<RedirectService>, config: RoutesConfig) -> Router {
-    Router::new()
-        .route("/{code}", get(redirect))
-        .route("/v1/links/{code}", get(link))
-        .route("/v1/links/{code}/stats", get(stats))
-        .with_state(AppState { service, config })
+pub fn routes(service: Arc<RedirectService>, config: RoutesConfig) -> Routes {
+    let state = AppState { service, config };
+    Routes {
+        public: Router::new().route("/{code}", get(redirect)).with_state(state.clone()),
+        api: Router::new()
+            .route("/v1/links/{code}", get(link))
+            .route("/v1/links/{code}/stats", get(stats))
+            .with_state(state),
+    }
 }
 
 fn not_found(raw: &str) -> Problem {
@@ -48,10 +69,16 @@ async fn redirect(State(state): State<AppState>, request: Request) -> Response {
     // The route has one segment: the path is the code (a code never needs percent-decoding).
     let raw = request.uri().path().trim_start_matches('/');
     let headers = request.headers();
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().copied();
+    let address = || client_address(headers, peer.as_ref(), state.config.trust_forwarded_for);
+    let limits = &state.config.limits;
+    if let Err(refusal) = limits.global().and_then(|()| limits.penalty(address)) {
+        return refusal.into_response();
+    }
     let visit = (request.method() != Method::HEAD).then(|| Visit {
         referrer: header_text(headers, header::REFERER),
         user_agent: header_text(headers, header::USER_AGENT),
-        address: client_address(&request, state.config.trust_forwarded_for),
+        address: address(),
     });
     match state.service.redirect(raw, visit).await {
         Ok(Outcome::Redirect { status, location, cacheable }) => {
@@ -61,7 +88,10 @@ async fn redirect(State(state): State<AppState>, request: Request) -> Response {
             (status, [(header::LOCATION, location), (header::CACHE_CONTROL, HeaderValue::from_static(cache_control))])
                 .into_response()
         }
-        Ok(Outcome::NotFound) => not_found(raw).into_response(),
+        Ok(Outcome::NotFound) => match limits.unknown_code(address()) {
+            Ok(()) => not_found(raw).into_response(),
+            Err(refusal) => refusal.into_response(),
+        },
         Ok(Outcome::Gone(reason)) => {
             Problem::gone(format!("link {raw} is no longer available: {reason}")).into_response()
         }
@@ -73,26 +103,23 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn client_address(request: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
-    if trust_forwarded_for {
-        let forwarded = header_text(request.headers(), header::HeaderName::from_static("x-forwarded-for"))
-            .and_then(|list| list.split(',').next())
-            .and_then(|first| first.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())
-}
-
-async fn link(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Json<LinkBody>, Problem> {
-    let code = Code::parse(&raw).map_err(|_| not_found(&raw))?;
+/// The link `caller` may read: another owner's link is answered as missing.
+async fn readable_link(state: &AppState, caller: &Caller, raw: &str) -> Result<Link, Problem> {
+    let actor = caller.require(Permission::ReadLinks)?;
+    let code = Code::parse(raw).map_err(|_| not_found(raw))?;
     match state.service.link(&code).await {
-        Ok(Some(link)) if link.deleted_at.is_some() => Err(Problem::gone(format!("link {raw} has been deleted"))),
-        Ok(Some(link)) => Ok(Json(LinkBody::new(&link, &state.config.public_base_url))),
-        Ok(None) => Err(not_found(&raw)),
+        Ok(Some(link)) if actor.sees(&link.owner) => Ok(link),
+        Ok(_) => Err(not_found(raw)),
         Err(error) => Err(Problem::unavailable(&error)),
     }
+}
+
+async fn link(State(state): State<AppState>, caller: Caller, Segment(raw): Segment) -> Result<Json<LinkBody>, Problem> {
+    let link = readable_link(&state, &caller, &raw).await?;
+    if link.deleted_at.is_some() {
+        return Err(Problem::gone(format!("link {raw} has been deleted")));
+    }
+    Ok(Json(LinkBody::new(&link, &state.config.public_base_url)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,11 +131,11 @@ struct StatsQuery {
 
 async fn stats(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    caller: Caller,
+    Segment(raw): Segment,
     params: Result<Query<StatsQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(query) = params.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let code = Code::parse(&raw).map_err(|_| not_found(&raw))?;
     let day = |field: &str, raw: &Option<String>| {
         raw.as_deref()
             .map(|text| parse_date(text).map(Day::from_days_since_epoch).map_err(|e| Problem::invalid_field(field, e)))
@@ -118,11 +145,17 @@ async fn stats(
     if range.is_empty() {
         return Err(Problem::invalid_field("from", "must not be after to"));
     }
-    if state.service.link(&code).await.map_err(|e| Problem::unavailable(&e))?.is_none() {
-        return Err(not_found(&raw));
+    let link = readable_link(&state, &caller, &raw).await?;
+    // An open end stands for tomorrow (clocks differ) or for MAX_STATS_DAYS before the other end.
+    let tomorrow = state.service.now().day().days_since_epoch().saturating_add(1);
+    let to = range.to.map_or(tomorrow, Day::days_since_epoch);
+    let from = range.from.map_or(to.saturating_sub(MAX_STATS_DAYS - 1), Day::days_since_epoch);
+    if to.saturating_sub(from) >= MAX_STATS_DAYS {
+        return Err(Problem::invalid_field("from", format!("the range may span at most {MAX_STATS_DAYS} days")));
     }
-    let link_stats = state.service.stats(&code, range).await.map_err(|e| Problem::unavailable(&e))?;
-    Ok(Json(stats_body(&code, range, &link_stats)))
+    let bounded = DayRange { from: Some(Day::from_days_since_epoch(from)), to: Some(Day::from_days_since_epoch(to)) };
+    let link_stats = state.service.stats(&link.code, bounded).await.map_err(|e| Problem::unavailable(&e))?;
+    Ok(Json(stats_body(&link.code, range, &link_stats)))
 }
 
 fn stats_body(code: &Code, range: DayRange, stats: &LinkStats) -> Value {

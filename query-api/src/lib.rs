@@ -13,6 +13,6 @@ mod spool;
 
 pub use cache::{CachedLink, LinkCache};
 pub use clicks::{ClickRecorder, ClickRecorderOptions};
-pub use http::{RoutesConfig, routes};
+pub use http::{MAX_STATS_DAYS, Routes, RoutesConfig, routes};
 pub use redirect::{Outcome, RedirectService, RedirectServiceParts, VisitorKey};
 pub use spool::{ClickSpool, SpoolError};

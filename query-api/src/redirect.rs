@@ -7,9 +7,10 @@ use std::sync::Arc;
 use axum::http::HeaderValue;
 use kurz_domain::link::RedirectStatus;
 use kurz_domain::stats::LinkStats;
-use kurz_domain::{Code, DayRange, Link, LinkClicked};
+use kurz_domain::{Availability, Code, DayRange, Link, LinkClicked};
 use kurz_ports::{ClickQuota, InfraError, ReadStore};
 use kurz_service_kit::Clock;
+use kurz_service_kit::targets::TargetRules;
 use siphasher::sip::SipHasher13;
 
 use crate::cache::{CachedLink, Entry, LinkCache};
@@ -36,6 +37,8 @@ pub struct RedirectServiceParts {
     pub clicks: Option<ClickRecorder>,
     pub clock: Clock,
     pub visitor_key: VisitorKey,
+    /// The operator's blocklist: a link whose target it covers does not redirect.
+    pub targets: Arc<TargetRules>,
 }
 
 #[derive(Debug)]
@@ -74,18 +77,10 @@ impl RedirectService {
             return Ok(Outcome::NotFound);
         };
         let now = self.parts.clock.now();
-        let gone = if link.deleted() {
-            Some("deleted")
-        } else if link.expires_at().is_some_and(|at| at <= now) {
-            Some("expired")
-        } else if link.exhausted() {
-            Some("out of clicks")
-        } else {
-            None
-        };
-        if let Some(reason) = gone {
+        let availability = link.facts().availability(now);
+        if availability != Availability::Active {
             self.metrics.gone.increment(1);
-            return Ok(Outcome::Gone(reason));
+            return Ok(Outcome::Gone(availability.reason()));
         }
         if let Some(visit) = visit {
             // Only codes that parse are ever cached or stored.
@@ -95,7 +90,7 @@ impl RedirectService {
             {
                 self.parts.cache.insert_unless_changed(&code, Some(link.exhaust()), generation);
                 self.metrics.gone.increment(1);
-                return Ok(Outcome::Gone("out of clicks"));
+                return Ok(Outcome::Gone(Availability::Exhausted.reason()));
             }
             if let Some(clicks) = &self.parts.clicks {
                 clicks.record(LinkClicked::new(
@@ -118,6 +113,10 @@ impl RedirectService {
         self.parts.store.link(code).await
     }
 
+    pub fn now(&self) -> kurz_domain::Timestamp {
+        self.parts.clock.now()
+    }
+
     pub async fn stats(&self, code: &Code, range: DayRange) -> Result<LinkStats, InfraError> {
         self.parts.store.stats(code, range).await
     }
@@ -131,7 +130,10 @@ impl RedirectService {
         // Text that is no code names no link; there is nothing to ask the store or to cache.
         let Ok(code) = Code::parse(raw) else { return Ok(None) };
         self.metrics.cache_miss.increment(1);
-        let entry = self.parts.store.link(&code).await?.map(|link| CachedLink::from(&link));
+        let entry = self.parts.store.link(&code).await?.map(|link| {
+            let blocked = self.parts.targets.current().blocked(&link.spec.target).is_some();
+            CachedLink::new(&link, blocked)
+        });
         self.parts.cache.insert_unless_changed(&code, entry.clone(), generation);
         Ok(entry)
     }

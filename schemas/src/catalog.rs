@@ -62,6 +62,24 @@ const VERSIONS: &[SchemaVersion] = &[
         local_id: 4,
         text: include_str!("../avro/link_clicked/v1.avsc"),
     },
+    SchemaVersion {
+        kind: EventKind::LinkCreated,
+        version: 2,
+        local_id: 5,
+        text: include_str!("../avro/link_created/v2.avsc"),
+    },
+    SchemaVersion {
+        kind: EventKind::LinkUpdated,
+        version: 2,
+        local_id: 6,
+        text: include_str!("../avro/link_updated/v2.avsc"),
+    },
+    SchemaVersion {
+        kind: EventKind::LinkDeleted,
+        version: 2,
+        local_id: 7,
+        text: include_str!("../avro/link_deleted/v2.avsc"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

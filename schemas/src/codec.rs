@@ -10,7 +10,7 @@ use kurz_domain::Event;
 use crate::catalog::{Catalog, EventKind, SchemaVersion};
 use crate::direct_clicks;
 use crate::mapping::{self, FieldError};
-use crate::records::{LinkClickedV1, LinkCreatedV1, LinkDeletedV1, LinkUpdatedV1};
+use crate::records::{LinkClickedV1, LinkCreatedV2, LinkDeletedV2, LinkUpdatedV2};
 use crate::wire::{self, FramingError};
 
 /// Encodes with the latest schema of each event and decodes records written with any known schema id
@@ -106,9 +106,9 @@ impl Codec {
                 direct_clicks::write(e, &mut framed);
                 Ok(framed.len())
             }
-            Event::Created(e) => writer.write_ser(&mut framed, &LinkCreatedV1::from(e)),
-            Event::Updated(e) => writer.write_ser(&mut framed, &LinkUpdatedV1::from(e)),
-            Event::Deleted(e) => writer.write_ser(&mut framed, &LinkDeletedV1::from(e)),
+            Event::Created(e) => writer.write_ser(&mut framed, &LinkCreatedV2::from(e)),
+            Event::Updated(e) => writer.write_ser(&mut framed, &LinkUpdatedV2::from(e)),
+            Event::Deleted(e) => writer.write_ser(&mut framed, &LinkDeletedV2::from(e)),
             Event::Clicked(e) => writer.write_ser(&mut framed, &LinkClickedV1::from(e)),
         };
         written.map_err(|source| EncodeError { event: event.name(), source })?;
@@ -121,9 +121,9 @@ impl Codec {
         let avro = |source| DecodeError::Avro { schema_id, source };
         let decoded = match &reader.direct {
             Some(direct) => match reader.kind {
-                EventKind::LinkCreated => direct.read_deser::<LinkCreatedV1>(&mut body).map_err(avro)?.try_into(),
-                EventKind::LinkUpdated => direct.read_deser::<LinkUpdatedV1>(&mut body).map_err(avro)?.try_into(),
-                EventKind::LinkDeleted => direct.read_deser::<LinkDeletedV1>(&mut body).map_err(avro)?.try_into(),
+                EventKind::LinkCreated => direct.read_deser::<LinkCreatedV2>(&mut body).map_err(avro)?.try_into(),
+                EventKind::LinkUpdated => direct.read_deser::<LinkUpdatedV2>(&mut body).map_err(avro)?.try_into(),
+                EventKind::LinkDeleted => direct.read_deser::<LinkDeletedV2>(&mut body).map_err(avro)?.try_into(),
                 EventKind::LinkClicked => {
                     match reader.read_clicks_directly.then(|| direct_clicks::read(body)).flatten() {
                         Some(click) => click.try_into(),
@@ -150,6 +150,10 @@ mod tests {
         include_bytes!("../fixtures/link_deleted.v1.bin"),
         include_bytes!("../fixtures/link_clicked.v1.bin"),
         include_bytes!("../fixtures/link_clicked_minimal.v1.bin"),
+        include_bytes!("../fixtures/link_created.v2.bin"),
+        include_bytes!("../fixtures/link_created_minimal.v2.bin"),
+        include_bytes!("../fixtures/link_updated.v2.bin"),
+        include_bytes!("../fixtures/link_deleted.v2.bin"),
     ];
 
     #[test]

@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use apache_avro::types::Value;
-use kurz_domain::link::{MaxClicks, Metadata, RedirectStatus, Tags};
-use kurz_domain::{Code, Event, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, TargetUrl, Timestamp};
+use kurz_domain::{Code, Event, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, Timestamp};
 
 use crate::catalog::EventKind;
+use crate::records::{SpecFields, key_id, owner, spec};
 
 pub fn kind_of(event: &Event) -> EventKind {
     match event {
@@ -37,13 +37,22 @@ pub fn from_value(kind: EventKind, value: Value) -> Result<Event, FieldError> {
         EventKind::LinkCreated => Event::Created(LinkCreated {
             created_at: record.timestamp("created_at")?,
             custom_alias: record.boolean("custom_alias")?,
+            owner: owner(&record.string("owner")?)?,
+            key_id: key_id(record.optional_string("key_id")?.as_deref())?,
             spec: record.spec()?,
             code,
         }),
-        EventKind::LinkUpdated => {
-            Event::Updated(LinkUpdated { updated_at: record.timestamp("updated_at")?, spec: record.spec()?, code })
-        }
-        EventKind::LinkDeleted => Event::Deleted(LinkDeleted { deleted_at: record.timestamp("deleted_at")?, code }),
+        EventKind::LinkUpdated => Event::Updated(LinkUpdated {
+            updated_at: record.timestamp("updated_at")?,
+            key_id: key_id(record.optional_string("key_id")?.as_deref())?,
+            spec: record.spec()?,
+            code,
+        }),
+        EventKind::LinkDeleted => Event::Deleted(LinkDeleted {
+            deleted_at: record.timestamp("deleted_at")?,
+            key_id: key_id(record.optional_string("key_id")?.as_deref())?,
+            code,
+        }),
         EventKind::LinkClicked => Event::Clicked(LinkClicked {
             clicked_at: record.timestamp("clicked_at")?,
             referrer: record.optional_string("referrer")?,
@@ -103,18 +112,17 @@ impl Record {
         }
     }
 
+    fn long(&mut self, field: &'static str) -> Result<Option<i64>, FieldError> {
+        match self.take(field)? {
+            Value::Null => Ok(None),
+            Value::Long(n) => Ok(Some(n)),
+            other => Err(invalid(field, format!("expected a long or null, got {other:?}"))),
+        }
+    }
+
     fn spec(&mut self) -> Result<LinkSpec, FieldError> {
-        let target = TargetUrl::parse(&self.string("target_url")?).map_err(|e| invalid("target_url", e))?;
-        let max_clicks = match self.take("max_clicks")? {
-            Value::Null => None,
-            Value::Long(n) => Some(MaxClicks::new(i128::from(n)).map_err(|e| invalid("max_clicks", e))?),
-            other => return Err(invalid("max_clicks", format!("expected a long or null, got {other:?}"))),
-        };
         let redirect_status = match self.take("redirect_status")? {
-            Value::Int(n) => u16::try_from(n)
-                .ok()
-                .and_then(|n| RedirectStatus::from_code(n).ok())
-                .ok_or_else(|| invalid("redirect_status", format!("{n} is not a redirect status")))?,
+            Value::Int(n) => n,
             other => return Err(invalid("redirect_status", format!("expected an int, got {other:?}"))),
         };
         let tags = match self.take("tags")? {
@@ -137,13 +145,15 @@ impl Record {
                 .collect::<Result<BTreeMap<_, _>, _>>()?,
             other => return Err(invalid("metadata", format!("expected a map, got {other:?}"))),
         };
-        Ok(LinkSpec {
-            target,
-            expires_at: self.optional_timestamp("expires_at")?,
-            max_clicks,
+        spec(SpecFields {
+            target_url: self.string("target_url")?,
+            expires_at: self.optional_timestamp("expires_at")?.map(Timestamp::as_millis),
+            max_clicks: self.long("max_clicks")?,
             redirect_status,
-            tags: Tags::parse(tags).map_err(|e| invalid("tags", e))?,
-            metadata: Metadata::parse(metadata).map_err(|e| invalid("metadata", e))?,
+            tags,
+            metadata,
+            enabled: self.boolean("enabled")?,
+            disabled_reason: self.optional_string("disabled_reason")?,
         })
     }
 }

@@ -5,15 +5,17 @@
 
 use std::collections::BTreeMap;
 
-use kurz_domain::link::{MaxClicks, Metadata, RedirectStatus, Tags};
-use kurz_domain::{Code, Event, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, TargetUrl, Timestamp};
+use kurz_domain::link::{DisabledReason, MaxClicks, Metadata, RedirectStatus, Tags};
+use kurz_domain::{
+    Code, Event, KeyId, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, Owner, TargetUrl, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::mapping::FieldError;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename = "LinkCreated")]
-pub struct LinkCreatedV1 {
+pub struct LinkCreatedV2 {
     code: String,
     target_url: String,
     created_at: i64,
@@ -23,11 +25,15 @@ pub struct LinkCreatedV1 {
     tags: Vec<String>,
     metadata: BTreeMap<String, String>,
     custom_alias: bool,
+    owner: String,
+    key_id: Option<String>,
+    enabled: bool,
+    disabled_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename = "LinkUpdated")]
-pub struct LinkUpdatedV1 {
+pub struct LinkUpdatedV2 {
     code: String,
     target_url: String,
     updated_at: i64,
@@ -36,13 +42,17 @@ pub struct LinkUpdatedV1 {
     redirect_status: i32,
     tags: Vec<String>,
     metadata: BTreeMap<String, String>,
+    key_id: Option<String>,
+    enabled: bool,
+    disabled_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename = "LinkDeleted")]
-pub struct LinkDeletedV1 {
+pub struct LinkDeletedV2 {
     code: String,
     deleted_at: i64,
+    key_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -56,13 +66,15 @@ pub struct LinkClickedV1 {
 }
 
 /// The fields a link's specification shares between creation and update.
-struct SpecFields {
-    target_url: String,
-    expires_at: Option<i64>,
-    max_clicks: Option<i64>,
-    redirect_status: i32,
-    tags: Vec<String>,
-    metadata: BTreeMap<String, String>,
+pub(crate) struct SpecFields {
+    pub(crate) target_url: String,
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) max_clicks: Option<i64>,
+    pub(crate) redirect_status: i32,
+    pub(crate) tags: Vec<String>,
+    pub(crate) metadata: BTreeMap<String, String>,
+    pub(crate) enabled: bool,
+    pub(crate) disabled_reason: Option<String>,
 }
 
 fn spec_fields(spec: &LinkSpec) -> SpecFields {
@@ -73,6 +85,8 @@ fn spec_fields(spec: &LinkSpec) -> SpecFields {
         redirect_status: i32::from(spec.redirect_status.code()),
         tags: spec.tags.as_slice().to_vec(),
         metadata: spec.metadata.as_map().clone(),
+        enabled: spec.disabled.is_none(),
+        disabled_reason: spec.disabled.as_ref().map(|r| r.as_str().to_owned()).filter(|r| !r.is_empty()),
     }
 }
 
@@ -80,7 +94,23 @@ fn invalid(field: &'static str, problem: impl std::fmt::Display) -> FieldError {
     FieldError { field, problem: problem.to_string() }
 }
 
-fn spec(fields: SpecFields) -> Result<LinkSpec, FieldError> {
+pub(crate) fn owner(raw: &str) -> Result<Owner, FieldError> {
+    Owner::parse(raw).map_err(|e| invalid("owner", e))
+}
+
+pub(crate) fn key_id(raw: Option<&str>) -> Result<Option<KeyId>, FieldError> {
+    raw.map(KeyId::parse).transpose().map_err(|e| invalid("key_id", e))
+}
+
+pub(crate) fn spec(fields: SpecFields) -> Result<LinkSpec, FieldError> {
+    let disabled = if fields.enabled {
+        None
+    } else {
+        Some(
+            DisabledReason::parse(fields.disabled_reason.unwrap_or_default())
+                .map_err(|e| invalid("disabled_reason", e))?,
+        )
+    };
     let status = u16::try_from(fields.redirect_status)
         .ok()
         .and_then(|n| RedirectStatus::from_code(n).ok())
@@ -96,6 +126,7 @@ fn spec(fields: SpecFields) -> Result<LinkSpec, FieldError> {
         redirect_status: status,
         tags: Tags::parse(fields.tags).map_err(|e| invalid("tags", e))?,
         metadata: Metadata::parse(fields.metadata).map_err(|e| invalid("metadata", e))?,
+        disabled,
     })
 }
 
@@ -103,7 +134,7 @@ fn code(raw: &str) -> Result<Code, FieldError> {
     Code::parse(raw).map_err(|e| invalid("code", e))
 }
 
-impl From<&LinkCreated> for LinkCreatedV1 {
+impl From<&LinkCreated> for LinkCreatedV2 {
     fn from(e: &LinkCreated) -> Self {
         let s = spec_fields(&e.spec);
         Self {
@@ -116,14 +147,18 @@ impl From<&LinkCreated> for LinkCreatedV1 {
             tags: s.tags,
             metadata: s.metadata,
             custom_alias: e.custom_alias,
+            owner: e.owner.to_string(),
+            key_id: e.key_id.as_ref().map(ToString::to_string),
+            enabled: s.enabled,
+            disabled_reason: s.disabled_reason,
         }
     }
 }
 
-impl TryFrom<LinkCreatedV1> for Event {
+impl TryFrom<LinkCreatedV2> for Event {
     type Error = FieldError;
 
-    fn try_from(r: LinkCreatedV1) -> Result<Self, FieldError> {
+    fn try_from(r: LinkCreatedV2) -> Result<Self, FieldError> {
         let fields = SpecFields {
             target_url: r.target_url,
             expires_at: r.expires_at,
@@ -131,17 +166,21 @@ impl TryFrom<LinkCreatedV1> for Event {
             redirect_status: r.redirect_status,
             tags: r.tags,
             metadata: r.metadata,
+            enabled: r.enabled,
+            disabled_reason: r.disabled_reason,
         };
         Ok(Self::Created(LinkCreated {
             code: code(&r.code)?,
+            owner: owner(&r.owner)?,
             spec: spec(fields)?,
             custom_alias: r.custom_alias,
             created_at: Timestamp::from_millis(r.created_at),
+            key_id: key_id(r.key_id.as_deref())?,
         }))
     }
 }
 
-impl From<&LinkUpdated> for LinkUpdatedV1 {
+impl From<&LinkUpdated> for LinkUpdatedV2 {
     fn from(e: &LinkUpdated) -> Self {
         let s = spec_fields(&e.spec);
         Self {
@@ -153,14 +192,17 @@ impl From<&LinkUpdated> for LinkUpdatedV1 {
             redirect_status: s.redirect_status,
             tags: s.tags,
             metadata: s.metadata,
+            key_id: e.key_id.as_ref().map(ToString::to_string),
+            enabled: s.enabled,
+            disabled_reason: s.disabled_reason,
         }
     }
 }
 
-impl TryFrom<LinkUpdatedV1> for Event {
+impl TryFrom<LinkUpdatedV2> for Event {
     type Error = FieldError;
 
-    fn try_from(r: LinkUpdatedV1) -> Result<Self, FieldError> {
+    fn try_from(r: LinkUpdatedV2) -> Result<Self, FieldError> {
         let fields = SpecFields {
             target_url: r.target_url,
             expires_at: r.expires_at,
@@ -168,26 +210,37 @@ impl TryFrom<LinkUpdatedV1> for Event {
             redirect_status: r.redirect_status,
             tags: r.tags,
             metadata: r.metadata,
+            enabled: r.enabled,
+            disabled_reason: r.disabled_reason,
         };
         Ok(Self::Updated(LinkUpdated {
             code: code(&r.code)?,
             spec: spec(fields)?,
             updated_at: Timestamp::from_millis(r.updated_at),
+            key_id: key_id(r.key_id.as_deref())?,
         }))
     }
 }
 
-impl From<&LinkDeleted> for LinkDeletedV1 {
+impl From<&LinkDeleted> for LinkDeletedV2 {
     fn from(e: &LinkDeleted) -> Self {
-        Self { code: e.code.to_string(), deleted_at: e.deleted_at.as_millis() }
+        Self {
+            code: e.code.to_string(),
+            deleted_at: e.deleted_at.as_millis(),
+            key_id: e.key_id.as_ref().map(ToString::to_string),
+        }
     }
 }
 
-impl TryFrom<LinkDeletedV1> for Event {
+impl TryFrom<LinkDeletedV2> for Event {
     type Error = FieldError;
 
-    fn try_from(r: LinkDeletedV1) -> Result<Self, FieldError> {
-        Ok(Self::Deleted(LinkDeleted { code: code(&r.code)?, deleted_at: Timestamp::from_millis(r.deleted_at) }))
+    fn try_from(r: LinkDeletedV2) -> Result<Self, FieldError> {
+        Ok(Self::Deleted(LinkDeleted {
+            code: code(&r.code)?,
+            deleted_at: Timestamp::from_millis(r.deleted_at),
+            key_id: key_id(r.key_id.as_deref())?,
+        }))
     }
 }
 

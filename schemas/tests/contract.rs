@@ -6,8 +6,10 @@ use std::path::PathBuf;
 
 use apache_avro::Schema;
 use apache_avro::schema_compatibility::SchemaCompatibility;
-use kurz_domain::link::{MaxClicks, Metadata, RedirectStatus, Tags};
-use kurz_domain::{Code, Event, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, TargetUrl, Timestamp};
+use kurz_domain::link::{DisabledReason, MaxClicks, Metadata, RedirectStatus, Tags};
+use kurz_domain::{
+    Code, Event, KeyId, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, Owner, TargetUrl, Timestamp,
+};
 use kurz_schemas::{Catalog, Codec, DecodeError, EventKind, unframe};
 
 fn code() -> Code {
@@ -22,7 +24,31 @@ fn full_spec() -> LinkSpec {
         redirect_status: RedirectStatus::TemporaryRedirect,
         tags: Tags::parse(vec!["spring".into(), "mail".into()]).expect("valid"),
         metadata: Metadata::parse(BTreeMap::from([("owner".into(), "growth".into())])).expect("valid"),
+        disabled: Some(DisabledReason::parse("under review".into()).expect("valid")),
     }
+}
+
+fn key() -> KeyId {
+    KeyId::parse("3f9a1c").expect("valid")
+}
+
+/// The event as schema version 1 carried it: the fields version 2 added take their defaults.
+fn as_v1(event: &Event) -> Event {
+    let mut event = event.clone();
+    match &mut event {
+        Event::Created(e) => {
+            e.owner = Owner::admin();
+            e.key_id = None;
+            e.spec.disabled = None;
+        }
+        Event::Updated(e) => {
+            e.key_id = None;
+            e.spec.disabled = None;
+        }
+        Event::Deleted(e) => e.key_id = None,
+        Event::Clicked(_) => {}
+    }
+    event
 }
 
 /// One event of each kind with every optional field set, and one with every optional field empty.
@@ -31,19 +57,31 @@ fn samples() -> Vec<(&'static str, Event)> {
     vec![
         (
             "link_created",
-            Event::Created(LinkCreated { code: code(), spec: full_spec(), custom_alias: true, created_at: at }),
+            Event::Created(LinkCreated {
+                code: code(),
+                owner: Owner::parse("growth-team").expect("valid"),
+                spec: full_spec(),
+                custom_alias: true,
+                created_at: at,
+                key_id: Some(key()),
+            }),
         ),
         (
             "link_created_minimal",
             Event::Created(LinkCreated {
                 code: code(),
+                owner: Owner::admin(),
                 spec: LinkSpec::new(TargetUrl::parse("http://a.example").expect("valid")),
                 custom_alias: false,
                 created_at: at,
+                key_id: None,
             }),
         ),
-        ("link_updated", Event::Updated(LinkUpdated { code: code(), spec: full_spec(), updated_at: at })),
-        ("link_deleted", Event::Deleted(LinkDeleted { code: code(), deleted_at: at })),
+        (
+            "link_updated",
+            Event::Updated(LinkUpdated { code: code(), spec: full_spec(), updated_at: at, key_id: Some(key()) }),
+        ),
+        ("link_deleted", Event::Deleted(LinkDeleted { code: code(), deleted_at: at, key_id: Some(key()) })),
         (
             "link_clicked",
             Event::Clicked(LinkClicked::new(
@@ -113,24 +151,35 @@ fn the_compatibility_check_catches_a_breaking_change() {
 }
 
 /// Records written by every published schema version, committed once and never rewritten: whatever
-/// the schemas become, these must still decode to the same events. Regenerate only for a new version,
-/// with `KURZ_WRITE_FIXTURES=1`, and commit the new files beside the old ones.
+/// the schemas become, these must still decode to the same events (a version-1 record with the
+/// defaults of the fields added since). Regenerate only for a new version, with
+/// `KURZ_WRITE_FIXTURES=1`, and commit the new files beside the old ones.
 #[test]
 fn records_written_by_published_versions_still_decode() {
     let codec = codec();
+    let catalog = Catalog::shipped();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     for (name, event) in samples() {
-        let path = dir.join(format!("{name}.v1.bin"));
-        if std::env::var_os("KURZ_WRITE_FIXTURES").is_some() && !path.exists() {
-            std::fs::write(&path, codec.encode(&event).expect("encodes")).expect("fixture written");
+        let kind = match &event {
+            Event::Created(_) => EventKind::LinkCreated,
+            Event::Updated(_) => EventKind::LinkUpdated,
+            Event::Deleted(_) => EventKind::LinkDeleted,
+            Event::Clicked(_) => EventKind::LinkClicked,
+        };
+        let latest = catalog.latest(kind).0.version;
+        for version in 1..=latest {
+            let path = dir.join(format!("{name}.v{version}.bin"));
+            if version == latest && std::env::var_os("KURZ_WRITE_FIXTURES").is_some() && !path.exists() {
+                std::fs::write(&path, codec.encode(&event).expect("encodes")).expect("fixture written");
+            }
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let expected = if version == 1 { as_v1(&event) } else { event.clone() };
+            assert_eq!(codec.decode(&bytes).expect("decodes"), expected, "{name} v{version}");
+            if version == latest {
+                let encoded = codec.encode(&event).expect("encodes");
+                assert_eq!(encoded, bytes, "{name}: the encoding of the current version changed");
+            }
         }
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_eq!(codec.decode(&bytes).expect("decodes"), event, "{name}");
-        assert_eq!(
-            codec.encode(&event).expect("encodes"),
-            bytes,
-            "{name}: the encoding of the current version changed"
-        );
     }
 }
 

@@ -15,7 +15,13 @@ use tokio_util::sync::CancellationToken;
 
 pub struct TestApp {
     pub base: String,
+    /// The admin listener's base URL, when `http.admin_listen` is set.
+    pub admin_base: Option<String>,
+    /// The main listener's router, for requests sent in-process.
+    pub router: axum::Router,
     pub client: Client,
+    /// The bootstrap admin key the app wrote to `admin.key` in its data directory.
+    pub admin_key: String,
     pub data_dir: PathBuf,
     pub time: ManualTime,
     settle: SettleHandle,
@@ -50,10 +56,24 @@ pub async fn spawn_app_with(data_dir: &Path, adjust: impl FnOnce(&mut Config)) -
     let (clock, time) = Clock::manual(Timestamp::from_millis(START));
     let app = Application::build_with_clock(config, clock).await.expect("app builds");
     let base = format!("http://{}", app.local_addr());
+    let admin_base = app.admin_addr().map(|address| format!("http://{address}"));
+    let router = app.router();
     let settle = app.settle_handle();
     let stop = CancellationToken::new();
     let task = tokio::spawn(app.run_until_stopped(stop.clone()));
-    TestApp { base, client: client(), data_dir: data_dir.to_path_buf(), time, settle, stop, task }
+    let admin_key = std::fs::read_to_string(data_dir.join("admin.key")).expect("admin key written").trim().to_owned();
+    TestApp {
+        base,
+        admin_base,
+        router,
+        client: client(),
+        admin_key,
+        data_dir: data_dir.to_path_buf(),
+        time,
+        settle,
+        stop,
+        task,
+    }
 }
 
 impl TestApp {
@@ -73,24 +93,39 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client.post(self.url(path)).json(body).send().await.expect("request")
+        self.client.post(self.url(path)).bearer_auth(&self.admin_key).json(body).send().await.expect("request")
     }
 
     /// A POST with a body sent as is, under the given content type.
     pub async fn post_raw(&self, path: &str, content_type: &str, body: &'static str) -> Response {
-        self.client.post(self.url(path)).header("content-type", content_type).body(body).send().await.expect("request")
+        let request = self.client.post(self.url(path)).bearer_auth(&self.admin_key);
+        request.header("content-type", content_type).body(body).send().await.expect("request")
     }
 
     pub async fn patch_json(&self, path: &str, body: &Value) -> Response {
-        self.client.patch(self.url(path)).json(body).send().await.expect("request")
+        self.client.patch(self.url(path)).bearer_auth(&self.admin_key).json(body).send().await.expect("request")
     }
 
+    /// A GET with the admin key (redirects ignore it).
     pub async fn get(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).send().await.expect("request")
+        self.client.get(self.url(path)).bearer_auth(&self.admin_key).send().await.expect("request")
     }
 
     pub async fn delete(&self, path: &str) -> Response {
-        self.client.delete(self.url(path)).send().await.expect("request")
+        self.client.delete(self.url(path)).bearer_auth(&self.admin_key).send().await.expect("request")
+    }
+
+    /// A request with `key` instead of the admin key.
+    pub fn with_key(&self, method: reqwest::Method, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(key)
+    }
+
+    /// Creates an API key with the admin key; returns its id and key text.
+    pub async fn create_key(&self, owner: &str, role: &str) -> (String, String) {
+        let response = self.post_json("/v1/keys", &json!({"owner": owner, "role": role})).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.expect("json");
+        (body["id"].as_str().expect("id").to_owned(), body["key"].as_str().expect("key").to_owned())
     }
 
     /// Creates a link and returns its body; panics unless the answer is 201.

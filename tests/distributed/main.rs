@@ -24,8 +24,12 @@ macro_rules! deployment {
     }};
 }
 
+/// A client that sends the deployment's admin key with every request (redirects ignore it).
 fn client() -> Client {
-    Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+    let mut headers = reqwest::header::HeaderMap::new();
+    let bearer = format!("Bearer {}", services::ADMIN_KEY);
+    headers.insert(reqwest::header::AUTHORIZATION, bearer.parse().expect("header value"));
+    Client::builder().redirect(reqwest::redirect::Policy::none()).default_headers(headers).build().expect("client")
 }
 
 async fn create(commands: &Service, body: Value) -> Value {
@@ -362,6 +366,59 @@ async fn an_alias_is_claimed_once_under_1000_concurrent_creates_across_two_comma
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_is_refused_by_every_instance_within_a_second() {
+    let deployment = deployment!();
+    let commands = [deployment.command_api(), deployment.command_api()];
+    let queries = [deployment.query_api(), deployment.query_api()];
+    let made = client()
+        .post(format!("{}/v1/keys", commands[0].url))
+        .json(&json!({"owner": "alice", "role": "user"}))
+        .send()
+        .await
+        .expect("key created");
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let made: Value = made.json().await.expect("json");
+    let (id, key) = (made["id"].as_str().expect("id").to_owned(), made["key"].as_str().expect("key").to_owned());
+    let bare = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let link = bare
+        .post(format!("{}/v1/links", commands[1].url))
+        .bearer_auth(&key)
+        .json(&json!({"target_url": "https://example.com/alice", "alias": "alices-link"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(link.status(), StatusCode::CREATED);
+    // Every instance has checked the key (and keeps what it read for a moment).
+    let status_on = async |service: &Service| {
+        let write = service.name == "command-api";
+        let request = if write {
+            bare.patch(format!("{}/v1/links/alices-link", service.url)).json(&json!({"tags": ["x"]}))
+        } else {
+            bare.get(format!("{}/v1/links/alices-link", service.url))
+        };
+        request.bearer_auth(&key).send().await.expect("request").status()
+    };
+    for service in commands.iter().chain(&queries) {
+        assert_eq!(status_on(service).await, StatusCode::OK, "{} accepts the key", service.name);
+    }
+    let revoked = client().delete(format!("{}/v1/keys/{id}", commands[1].url)).send().await.expect("revoke");
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    let answered = Instant::now();
+    for service in commands.iter().chain(&queries) {
+        eventually("every instance refuses the revoked key", Duration::from_secs(1), async || {
+            status_on(service).await == StatusCode::UNAUTHORIZED
+        })
+        .await;
+    }
+    assert!(answered.elapsed() < Duration::from_secs(1), "{:?}", answered.elapsed());
+    let [first, second] = commands;
+    let [third, fourth] = queries;
+    for service in [first, second, third, fourth] {
+        service.terminate();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_link_stops_redirecting_on_every_query_api_within_a_second() {
     let deployment = deployment!();
     let commands = deployment.command_api();
@@ -418,7 +475,9 @@ async fn max_clicks_is_exact_across_two_query_apis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_codes_are_cached_negatively() {
-    let deployment = deployment!();
+    let mut deployment = deployment!();
+    // 1000 lookups of unknown codes from one address: far over the enumeration limit.
+    deployment.api_settings.push(("KURZ_LIMITS__UNKNOWN_CODES_PER_ADDRESS_PER_MINUTE", "0".into()));
     let queries = deployment.query_api();
     for _ in 0..20 {
         for i in 0..50 {

@@ -22,13 +22,19 @@ pub struct Deployment {
     /// The services' own Redis (cache, quotas, claims, change channel); the read store stays on
     /// `redis`. Unset: both on `redis`.
     pub service_redis: Option<String>,
+    /// Further settings for the command and query APIs.
+    pub api_settings: Vec<(&'static str, String)>,
 }
+
+/// The bootstrap admin key every test deployment is configured with.
+pub const ADMIN_KEY: &str = "kurz_bootstrap_test0000000000000000000000000000000";
 
 impl Deployment {
     pub async fn new(brokers: String, redis: TestRedis) -> Self {
         let registry = RegistryStandIn::start().await.expect("registry stand-in starts");
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("secret.key"), [7u8; 32]).expect("secret key written");
+        std::fs::write(dir.path().join("admin.key"), ADMIN_KEY).expect("admin key written");
         Self {
             brokers,
             redis,
@@ -37,6 +43,7 @@ impl Deployment {
             group: unique_name("projectors"),
             dir,
             service_redis: None,
+            api_settings: Vec::new(),
         }
     }
 
@@ -59,16 +66,22 @@ impl Deployment {
         ]
     }
 
+    /// Settings the command and query APIs share: secrets, the bootstrap admin key, `api_settings`.
+    fn api_environment(&self) -> Vec<(&'static str, String)> {
+        let mut environment = self.environment();
+        environment.push(("KURZ_SECRET_KEY_FILE", path(&self.dir.path().join("secret.key"))));
+        environment.push(("KURZ_AUTH__BOOTSTRAP_KEY_FILE", path(&self.dir.path().join("admin.key"))));
+        environment.extend(self.api_settings.iter().cloned());
+        environment
+    }
+
     pub fn command_api(&self) -> Service {
-        let key = self.dir.path().join("secret.key");
-        Service::start("command-api", &self.environment(), &[("KURZ_SECRET_KEY_FILE", path(&key))])
+        Service::start("command-api", &self.api_environment(), &[])
     }
 
     pub fn query_api(&self) -> Service {
-        let key = self.dir.path().join("secret.key");
         let spool = self.dir.path().join(format!("spool-{}", unique_name("query-api")));
-        let extra = [("KURZ_SECRET_KEY_FILE", path(&key)), ("KURZ_CLICK_SPOOL_DIR", path(&spool))];
-        Service::start("query-api", &self.environment(), &extra)
+        Service::start("query-api", &self.api_environment(), &[("KURZ_CLICK_SPOOL_DIR", path(&spool))])
     }
 
     pub fn projector(&self) -> Service {

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::{KeyId, Owner};
 use crate::code::Code;
 use crate::link::LinkSpec;
 use crate::time::Timestamp;
@@ -17,9 +18,12 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkCreated {
     pub code: Code,
+    pub owner: Owner,
     pub spec: LinkSpec,
     pub custom_alias: bool,
     pub created_at: Timestamp,
+    /// The API key that created the link (`None` for links from before keys existed).
+    pub key_id: Option<KeyId>,
 }
 
 /// Carries the whole specification after the change, so a consumer never has to fold history to
@@ -29,12 +33,14 @@ pub struct LinkUpdated {
     pub code: Code,
     pub spec: LinkSpec,
     pub updated_at: Timestamp,
+    pub key_id: Option<KeyId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkDeleted {
     pub code: Code,
     pub deleted_at: Timestamp,
+    pub key_id: Option<KeyId>,
 }
 
 pub const MAX_REFERRER_LEN: usize = 2048;

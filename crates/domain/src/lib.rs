@@ -4,6 +4,7 @@
 //! Everything here is pure: time, randomness and stored state come in as arguments, so every rule can
 //! be tested without I/O and the same fold serves the projector, a rebuild and every storage adapter.
 
+pub mod access;
 pub mod aggregate;
 pub mod analytics;
 pub mod code;
@@ -12,13 +13,18 @@ pub mod event;
 pub mod hll;
 pub mod link;
 pub mod stats;
+pub mod target_policy;
 pub mod target_url;
 pub mod time;
 
+pub use access::{Actor, KeyId, Owner, Permission, Role};
 pub use aggregate::{Command, Rejection, decide, evolve};
 pub use code::{Code, CodeError};
 pub use code_generator::{CodeGenerator, CodeKey};
 pub use event::{Event, LinkClicked, LinkCreated, LinkDeleted, LinkUpdated};
-pub use link::{Availability, Link, LinkSpec, MaxClicks, Metadata, RedirectStatus, Tags};
+pub use link::{
+    Availability, DisabledReason, Link, LinkSpec, MaxClicks, Metadata, RedirectFacts, RedirectStatus, Tags,
+};
+pub use target_policy::{DomainSet, TargetPolicy, TargetRefusal};
 pub use target_url::{TargetUrl, TargetUrlError};
 pub use time::{Day, DayRange, Timestamp};

@@ -5,6 +5,7 @@ use std::num::NonZeroU64;
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::Owner;
 use crate::code::Code;
 use crate::target_url::TargetUrl;
 use crate::time::Timestamp;
@@ -79,25 +80,27 @@ pub struct Tags(Vec<String>);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TagsError {
-    #[error("at most {MAX_TAGS} tags are allowed, got {0}")]
+    #[error("at most {MAX_TAGS} tags are allowed, got at least {0}")]
     TooMany(usize),
     #[error("tag {0:?} must be 1 to {MAX_TAG_LEN} printable characters")]
     Invalid(String),
 }
 
 impl Tags {
+    /// Stops at the first tag past the limit, so a flood of tags costs no more than 33 of them
+    /// to refuse.
     pub fn parse(tags: Vec<String>) -> Result<Self, TagsError> {
-        let mut unique: Vec<String> = Vec::with_capacity(tags.len());
+        let mut unique: Vec<String> = Vec::with_capacity(tags.len().min(MAX_TAGS));
         for tag in tags {
             if !is_printable(&tag, MAX_TAG_LEN) {
                 return Err(TagsError::Invalid(tag));
             }
             if !unique.contains(&tag) {
+                if unique.len() == MAX_TAGS {
+                    return Err(TagsError::TooMany(MAX_TAGS + 1));
+                }
                 unique.push(tag);
             }
-        }
-        if unique.len() > MAX_TAGS {
-            return Err(TagsError::TooMany(unique.len()));
         }
         Ok(Self(unique))
     }
@@ -146,6 +149,30 @@ impl Metadata {
     }
 }
 
+pub const MAX_DISABLED_REASON_LEN: usize = 256;
+
+/// Why a link's owner or an operator switched it off (may be empty: no reason given).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct DisabledReason(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be at most {MAX_DISABLED_REASON_LEN} printable characters")]
+pub struct DisabledReasonError;
+
+impl DisabledReason {
+    pub fn parse(reason: String) -> Result<Self, DisabledReasonError> {
+        if reason.is_empty() || is_printable(&reason, MAX_DISABLED_REASON_LEN) {
+            Ok(Self(reason))
+        } else {
+            Err(DisabledReasonError)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 fn is_printable(text: &str, max_chars: usize) -> bool {
     let len = text.chars().count();
     (1..=max_chars).contains(&len) && !text.chars().any(char::is_control)
@@ -160,6 +187,8 @@ pub struct LinkSpec {
     pub redirect_status: RedirectStatus,
     pub tags: Tags,
     pub metadata: Metadata,
+    /// `Some` while the link is switched off: it answers 410 until switched on again.
+    pub disabled: Option<DisabledReason>,
 }
 
 impl LinkSpec {
@@ -171,6 +200,7 @@ impl LinkSpec {
             redirect_status: RedirectStatus::default(),
             tags: Tags::default(),
             metadata: Metadata::default(),
+            disabled: None,
         }
     }
 }
@@ -179,6 +209,7 @@ impl LinkSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
     pub code: Code,
+    pub owner: Owner,
     pub spec: LinkSpec,
     pub custom_alias: bool,
     pub created_at: Timestamp,
@@ -186,23 +217,79 @@ pub struct Link {
     pub deleted_at: Option<Timestamp>,
 }
 
-/// Whether a link may redirect at a given instant, before any click limit is counted.
+/// Whether a link may redirect at a given instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Availability {
     Active,
     Deleted,
+    /// Its target's domain is on the operator's blocklist.
+    Blocked,
+    Disabled,
     Expired,
+    /// Every one of its `max_clicks` has been used.
+    Exhausted,
 }
 
-impl Link {
+impl Availability {
+    /// Why a link that may not redirect is gone, in words for a problem's detail.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Deleted => "deleted",
+            Self::Blocked => "its target is blocked",
+            Self::Disabled => "disabled",
+            Self::Expired => "expired",
+            Self::Exhausted => "out of clicks",
+        }
+    }
+}
+
+/// What decides whether a link may redirect. A redirect's packed cache entry and a stored [`Link`]
+/// both answer through this one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[expect(clippy::struct_excessive_bools, reason = "independent facts, each read by the one rule below")]
+pub struct RedirectFacts {
+    pub deleted: bool,
+    pub blocked: bool,
+    pub disabled: bool,
+    pub expires_at: Option<Timestamp>,
+    /// The click quota has refused a click already.
+    pub exhausted: bool,
+}
+
+impl RedirectFacts {
+    #[inline]
     pub fn availability(&self, now: Timestamp) -> Availability {
-        if self.deleted_at.is_some() {
+        if self.deleted {
             Availability::Deleted
-        } else if self.spec.expires_at.is_some_and(|at| at <= now) {
+        } else if self.blocked {
+            Availability::Blocked
+        } else if self.disabled {
+            Availability::Disabled
+        } else if self.expires_at.is_some_and(|at| at <= now) {
             Availability::Expired
+        } else if self.exhausted {
+            Availability::Exhausted
         } else {
             Availability::Active
         }
+    }
+}
+
+impl Link {
+    /// `blocked`: whether the operator's blocklist covers the target (see `TargetPolicy::blocked`).
+    pub fn redirect_facts(&self, blocked: bool) -> RedirectFacts {
+        RedirectFacts {
+            deleted: self.deleted_at.is_some(),
+            blocked,
+            disabled: self.spec.disabled.is_some(),
+            expires_at: self.spec.expires_at,
+            exhausted: false,
+        }
+    }
+
+    pub fn availability(&self, now: Timestamp, blocked: bool) -> Availability {
+        self.redirect_facts(blocked).availability(now)
     }
 }
 
@@ -237,6 +324,8 @@ mod tests {
         assert!(matches!(Tags::parse(vec!["a\nb".into()]), Err(TagsError::Invalid(_))));
         let many: Vec<String> = (0..=MAX_TAGS).map(|i| i.to_string()).collect();
         assert_eq!(Tags::parse(many), Err(TagsError::TooMany(MAX_TAGS + 1)));
+        let repeated: Vec<String> = (0..1000).map(|i| (i % MAX_TAGS).to_string()).collect();
+        assert_eq!(Tags::parse(repeated).map(|t| t.as_slice().len()), Ok(MAX_TAGS));
     }
 
     #[test]
@@ -253,17 +342,24 @@ mod tests {
     fn availability_follows_deletion_then_expiry() {
         let mut link = Link {
             code: Code::parse("abc").expect("valid"),
+            owner: Owner::admin(),
             spec: LinkSpec::new(TargetUrl::parse("https://example.com").expect("valid")),
             custom_alias: true,
             created_at: Timestamp::from_millis(0),
             updated_at: Timestamp::from_millis(0),
             deleted_at: None,
         };
-        assert_eq!(link.availability(Timestamp::from_millis(10)), Availability::Active);
-        link.spec.expires_at = Some(Timestamp::from_millis(10));
-        assert_eq!(link.availability(Timestamp::from_millis(9)), Availability::Active);
-        assert_eq!(link.availability(Timestamp::from_millis(10)), Availability::Expired);
-        link.deleted_at = Some(Timestamp::from_millis(5));
-        assert_eq!(link.availability(Timestamp::from_millis(9)), Availability::Deleted);
+        let at = Timestamp::from_millis;
+        assert_eq!(link.availability(at(10), false), Availability::Active);
+        link.spec.expires_at = Some(at(10));
+        assert_eq!(link.availability(at(9), false), Availability::Active);
+        assert_eq!(link.availability(at(10), false), Availability::Expired);
+        link.spec.disabled = Some(DisabledReason::default());
+        assert_eq!(link.availability(at(10), false), Availability::Disabled);
+        assert_eq!(link.availability(at(10), true), Availability::Blocked);
+        link.deleted_at = Some(at(5));
+        assert_eq!(link.availability(at(9), true), Availability::Deleted);
+        let used_up = RedirectFacts { exhausted: true, ..RedirectFacts::default() };
+        assert_eq!(used_up.availability(at(0)), Availability::Exhausted);
     }
 }

@@ -52,6 +52,17 @@ impl TargetUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The host as normalised: a lower-case (IDNA) name, a dotted IPv4 address or a bracketed IPv6
+    /// address.
+    pub fn host(&self) -> &str {
+        let after_scheme = self.0.split_once("://").map_or("", |(_, rest)| rest);
+        if after_scheme.starts_with('[') {
+            return after_scheme.find(']').map_or(after_scheme, |end| &after_scheme[..=end]);
+        }
+        let end = after_scheme.find(['/', ':', '?', '#']).unwrap_or(after_scheme.len());
+        &after_scheme[..end]
+    }
 }
 
 impl fmt::Display for TargetUrl {
@@ -102,6 +113,19 @@ mod tests {
         assert!(matches!(TargetUrl::parse("/relative/path"), Err(TargetUrlError::Malformed(_))));
         assert!(matches!(TargetUrl::parse("example.com"), Err(TargetUrlError::Malformed(_))));
         assert!(TargetUrl::parse("http://").is_err());
+    }
+
+    #[test]
+    fn the_host_is_read_from_the_normalised_url() {
+        for (input, host) in [
+            ("https://Example.COM:8443/x", "example.com"),
+            ("http://10.0.0.1/", "10.0.0.1"),
+            ("http://[::1]:8080/a", "[::1]"),
+            ("https://example.com?q=1", "example.com"),
+            ("https://bücher.example/", "xn--bcher-kva.example"),
+        ] {
+            assert_eq!(TargetUrl::parse(input).expect("valid").host(), host, "{input}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! - `events.redb`: the event log (the source of truth) and the write-side state beside it: code claims,
 //!   sequence leases, click quotas. Never derived, never deleted.
 //! - `store.redb`: the read models. Derived from the log: delete it and the projector rebuilds it.
+//! - `keys.redb`: API keys (digests, owners, roles). Never derived, never deleted.
 //!
 //! Each file has one writer thread that commits in groups: it takes every queued write, applies them
 //! in one transaction and answers all callers after one fsync, so durability costs one disk flush per
@@ -10,10 +11,12 @@
 
 mod claims;
 mod group_commit;
+mod keys;
 mod log;
 mod rows;
 mod store;
 
+pub use keys::EmbeddedKeyStore;
 pub use log::{EmbeddedLog, LogOptions};
 pub use store::EmbeddedStore;
 

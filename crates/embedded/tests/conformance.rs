@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kurz_embedded::{EmbeddedLog, EmbeddedStore, LogOptions};
+use kurz_embedded::{EmbeddedKeyStore, EmbeddedLog, EmbeddedStore, LogOptions};
 use kurz_ports::conformance::Storage;
 use kurz_ports::conformance::creation_log::Creations;
-use kurz_ports::{ClaimThenAppend, ClickQuota, CodeRegistry, EventLog, ReadStore};
+use kurz_ports::{ApiKeyStore, ClaimThenAppend, ClickQuota, CodeRegistry, EventLog, ReadStore};
 
 /// A fresh directory per test; `open` reopens the same files, as a restarted process would.
 struct Files {
@@ -29,6 +29,13 @@ impl Files {
 
     fn store(&self) -> Arc<EmbeddedStore> {
         Arc::new(EmbeddedStore::open(&self.path("store.redb")).expect("store opens"))
+    }
+}
+
+#[async_trait]
+impl Storage<dyn ApiKeyStore> for Files {
+    async fn open(&self) -> Arc<dyn ApiKeyStore> {
+        Arc::new(EmbeddedKeyStore::open(&self.path("keys.redb")).expect("key store opens"))
     }
 }
 
@@ -103,6 +110,10 @@ mod read_store {
 
 mod click_quota {
     kurz_ports::click_quota_conformance!(super::Files::new());
+}
+
+mod api_keys {
+    kurz_ports::api_key_store_conformance!(super::Files::new());
 }
 
 #[test]

@@ -110,8 +110,14 @@ mod tests {
         let code = Code::parse("mike").expect("valid");
         let spec = kurz_domain::LinkSpec::new(kurz_domain::TargetUrl::parse("https://example.com/").expect("valid"));
         let created_at = kurz_domain::Timestamp::from_millis(0);
-        let event =
-            Event::Created(kurz_domain::LinkCreated { code: code.clone(), spec, custom_alias: true, created_at });
+        let event = Event::Created(kurz_domain::LinkCreated {
+            code: code.clone(),
+            owner: kurz_domain::Owner::admin(),
+            spec,
+            custom_alias: true,
+            created_at,
+            key_id: None,
+        });
         assert!(creations.claim_and_append(&code, &[event]).await.is_err());
         !registry.claim(&code).await.expect("claim")
     }

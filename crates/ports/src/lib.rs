@@ -1,16 +1,19 @@
 //! The ports Kurz's services depend on. Each is a trait with one conformance suite (feature
 //! `conformance`) that every adapter — embedded, Kafka, ScyllaDB, Redis — must pass.
 
+mod api_keys;
 mod code_registry;
 mod creation_log;
 mod error;
 mod event_log;
 pub mod fold;
 mod read_store;
+pub mod rows;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use api_keys::{ApiKeyStore, StoredKey};
 pub use code_registry::CodeRegistry;
 pub use creation_log::{ClaimThenAppend, CreationLog};
 pub use error::InfraError;

@@ -8,6 +8,7 @@
 
 mod changes;
 mod connection;
+mod keys;
 mod link_cache;
 mod quota;
 mod registry;
@@ -15,6 +16,7 @@ mod store;
 
 pub use changes::{LinkChangePublisher, follow_link_changes};
 pub use connection::{RedisConfig, RedisConnection};
+pub use keys::RedisKeyStore;
 pub use link_cache::{CachedReadStore, LinkCacheOptions};
 pub use quota::RedisClickQuota;
 pub use registry::RedisCodeRegistry;

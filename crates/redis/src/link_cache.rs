@@ -94,7 +94,7 @@ impl CachedReadStore {
         let entry = match entry {
             None => None,
             Some(bytes) if bytes.is_empty() => Some(None),
-            Some(bytes) => postcard::from_bytes(&bytes).ok().map(Some),
+            Some(bytes) => kurz_ports::rows::decode_link(&bytes).ok().map(Some),
         };
         Ok((entry, epoch))
     }
@@ -102,7 +102,7 @@ impl CachedReadStore {
     async fn fill(&self, code: &Code, link: Option<&Link>, epoch: Option<String>) {
         let (value, epoch_key) = self.keys(code);
         let (bytes, ttl) = match link {
-            Some(link) => (postcard::to_stdvec(link).unwrap_or_default(), self.options.ttl),
+            Some(link) => (kurz_ports::rows::encode_link(link), self.options.ttl),
             None => (Vec::new(), self.options.negative_ttl),
         };
         let mut invocation = self.fill.key(value);

@@ -2,7 +2,7 @@
 //!
 //! Keys (after the prefix):
 //! - `link:{code}`: hash `o` = offset of the last event folded into the link, `r` = the link
-//!   (postcard). A write lands only if its offset is higher, so the command side and the projector
+//!   (`kurz_ports::rows`: postcard behind its layout version). A write lands only if its offset is higher, so the command side and the projector
 //!   may bring a link's events in either order, or twice.
 //! - `days:{code}`: hash day number → that day's click statistics (postcard), so a stats read costs
 //!   the same at 10 clicks and 10^8.
@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use kurz_domain::stats::{DayStats, LinkStats};
 use kurz_domain::{Code, Day, DayRange, Event, Link};
 use kurz_ports::fold::{Folding, LinkRow, fold};
+use kurz_ports::rows::{RowError, decode_link, encode_link};
 use kurz_ports::{InfraError, LogRecord, ReadStore};
 use redis::{AsyncCommands, Script};
 
@@ -135,7 +136,7 @@ impl RedisReadStore {
             .iter()
             .zip(rows)
             .map(|(code, (last_offset, row))| {
-                let link: Option<Link> = row.map(|row| postcard::from_bytes(&row)).transpose().map_err(corrupt)?;
+                let link: Option<Link> = row.map(|row| decode_link(&row)).transpose().map_err(bad_row)?;
                 let row = link.zip(last_offset).map(|(link, last_offset)| LinkRow { link, last_offset });
                 Ok((code.clone(), row))
             })
@@ -189,7 +190,7 @@ impl RedisReadStore {
         invocation.arg(folded.links.len());
         for (code, row) in &folded.links {
             invocation.key(self.redis.key("link", Some(code.as_str())));
-            invocation.arg(row.last_offset).arg(postcard::to_stdvec(&row.link).map_err(corrupt)?);
+            invocation.arg(row.last_offset).arg(encode_link(&row.link));
         }
         for (increment, stored) in folded.days.iter().zip(stored_days) {
             let mut stats = stored.unwrap_or_default();
@@ -213,6 +214,10 @@ fn corrupt(error: postcard::Error) -> InfraError {
     InfraError::new(CONTEXT, Corrupt(error))
 }
 
+fn bad_row(error: RowError) -> InfraError {
+    InfraError::new(CONTEXT, error)
+}
+
 #[async_trait]
 impl ReadStore for RedisReadStore {
     async fn link(&self, code: &Code) -> Result<Option<Link>, InfraError> {
@@ -222,7 +227,7 @@ impl ReadStore for RedisReadStore {
             .query_async(&mut self.redis.manager())
             .await
             .map_err(redis_error(CONTEXT))?;
-        row.map(|row| postcard::from_bytes(&row)).transpose().map_err(corrupt)
+        row.map(|row| decode_link(&row)).transpose().map_err(bad_row)
     }
 
     async fn stats(&self, code: &Code, range: DayRange) -> Result<LinkStats, InfraError> {

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use kurz_ports::conformance::Storage;
-use kurz_ports::{ClickQuota, CodeRegistry, ReadStore};
+use kurz_ports::{ApiKeyStore, ClickQuota, CodeRegistry, ReadStore};
 use kurz_redis::testing::{self, TestRedis};
-use kurz_redis::{RedisClickQuota, RedisCodeRegistry, RedisConnection, RedisReadStore};
+use kurz_redis::{RedisClickQuota, RedisCodeRegistry, RedisConnection, RedisKeyStore, RedisReadStore};
 
 /// A fresh key prefix per test; `open` connects again, as a restarted process would.
 struct FreshPrefix(TestRedis);
@@ -38,6 +38,13 @@ impl Storage<dyn CodeRegistry> for FreshPrefix {
     }
 }
 
+#[async_trait]
+impl Storage<dyn ApiKeyStore> for FreshPrefix {
+    async fn open(&self) -> Arc<dyn ApiKeyStore> {
+        Arc::new(RedisKeyStore::new(self.connect().await))
+    }
+}
+
 macro_rules! fresh_prefix {
     () => {
         match testing::redis_or_skip() {
@@ -50,3 +57,4 @@ macro_rules! fresh_prefix {
 kurz_ports::read_store_conformance!(fresh_prefix!());
 kurz_ports::click_quota_conformance!(fresh_prefix!());
 kurz_ports::code_registry_conformance!(fresh_prefix!());
+kurz_ports::api_key_store_conformance!(fresh_prefix!());

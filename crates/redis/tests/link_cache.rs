@@ -43,10 +43,11 @@ async fn hot_links_are_cached_again_when_they_change_and_cold_ones_are_not() {
     store.apply_link_events(records(2, &changes)).await.expect("apply");
 
     let hot: Link =
-        postcard::from_bytes(&cached(&url, &prefix, "hot").expect("hot link cached again")).expect("decodes");
+        kurz_ports::rows::decode_link(&cached(&url, &prefix, "hot").expect("hot link cached again")).expect("decodes");
     assert_eq!(hot.spec.target.as_str(), "https://moved.example/");
     assert!(cached(&url, &prefix, "cold").is_none(), "cold links are not pushed into the cache");
     let ghost: Link =
-        postcard::from_bytes(&cached(&url, &prefix, "ghost").expect("created over its empty entry")).expect("decodes");
+        kurz_ports::rows::decode_link(&cached(&url, &prefix, "ghost").expect("created over its empty entry"))
+            .expect("decodes");
     assert_eq!(ghost.spec.target.as_str(), "https://example.com/ghost");
 }

@@ -135,7 +135,7 @@ impl ScyllaReadStore {
             .maybe_first_row::<(Option<Vec<u8>>, Option<i64>)>()
             .map_err(infra)?;
         let Some((Some(link), Some(last_offset))) = row else { return Ok(None) };
-        let link: Link = postcard::from_bytes(&link).map_err(infra)?;
+        let link: Link = kurz_ports::rows::decode_link(&link).map_err(infra)?;
         Ok(Some(LinkRow { link, last_offset: offset_of(last_offset) }))
     }
 
@@ -152,7 +152,7 @@ impl ScyllaReadStore {
     }
 
     async fn write_link(&self, code: Code, row: LinkRow) -> Result<(), InfraError> {
-        let link = postcard::to_stdvec(&row.link).map_err(infra)?;
+        let link = kurz_ports::rows::encode_link(&row.link);
         // Offsets start at 0; write timestamps must be positive.
         let at = offset_value(row.last_offset) + 1;
         let values = (at, link, offset_value(row.last_offset), code.as_str());
@@ -280,7 +280,7 @@ impl ReadStore for ScyllaReadStore {
     async fn link(&self, code: &Code) -> Result<Option<Link>, InfraError> {
         let result = self.session.execute_unpaged(&self.statements.link, (code.as_str(),)).await.map_err(infra)?;
         let row = result.into_rows_result().map_err(infra)?.maybe_first_row::<(Option<Vec<u8>>,)>().map_err(infra)?;
-        row.and_then(|(link,)| link).map(|link| postcard::from_bytes(&link).map_err(infra)).transpose()
+        row.and_then(|(link,)| link).map(|link| kurz_ports::rows::decode_link(&link).map_err(infra)).transpose()
     }
 
     async fn stats(&self, code: &Code, range: DayRange) -> Result<LinkStats, InfraError> {

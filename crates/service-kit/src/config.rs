@@ -28,16 +28,57 @@ pub fn load<T: Serialize + DeserializeOwned + Default>() -> anyhow::Result<T> {
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// A second listener for the API (`/v1/…`), `/ready` and `/metrics`; the main listener then
+    /// serves only redirects (and `/health`), so only those need to face the internet.
+    pub admin_listen: Option<SocketAddr>,
     /// The origin short links are served from; `short_url` is this plus `/{code}`. Empty means
     /// `http://` plus the bound address.
     pub public_base_url: String,
     pub trust_forwarded_for: bool,
+    /// A request's header must arrive within this time of the connection being ready for it; this
+    /// also closes keep-alive connections idle for that long (slow or silent clients hold nothing).
+    pub header_read_timeout_ms: u64,
+    /// A request is answered 503 when it takes longer, body upload included.
+    pub request_timeout_ms: u64,
+    /// Connections served at once; further clients wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// The largest request head (request line and headers) read; a larger one is answered 431.
+    pub max_header_bytes: usize,
+    /// On SIGTERM, how long in-flight requests may take before their connections are closed.
+    pub shutdown_timeout_ms: u64,
+}
+
+/// The listeners of one service: the main one, and the admin one when configured.
+#[derive(Debug)]
+pub struct Listeners {
+    pub main: tokio::net::TcpListener,
+    pub admin: Option<tokio::net::TcpListener>,
+}
+
+impl Listeners {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.main.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
 }
 
 impl HttpConfig {
     /// Binds `listen`, naming the address on failure.
     pub async fn bind(&self) -> anyhow::Result<tokio::net::TcpListener> {
-        tokio::net::TcpListener::bind(self.listen).await.map_err(|e| anyhow::anyhow!("binding {}: {e}", self.listen))
+        bind(self.listen).await
+    }
+
+    /// Binds `listen` and, when set, `admin_listen`.
+    pub async fn bind_all(&self) -> anyhow::Result<Listeners> {
+        let main = bind(self.listen).await?;
+        let admin = match self.admin_listen {
+            Some(address) => Some(bind(address).await?),
+            None => None,
+        };
+        Ok(Listeners { main, admin })
     }
 
     /// The origin of short links: `public_base_url`, or `http://` plus the address bound.
@@ -50,12 +91,22 @@ impl HttpConfig {
     }
 }
 
+async fn bind(address: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address).await.map_err(|e| anyhow::anyhow!("binding {address}: {e}"))
+}
+
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: None,
             public_base_url: String::new(),
             trust_forwarded_for: false,
+            header_read_timeout_ms: 15_000,
+            request_timeout_ms: 30_000,
+            max_connections: 10_000,
+            max_header_bytes: 16 * 1024,
+            shutdown_timeout_ms: 20_000,
         }
     }
 }

@@ -1,14 +1,20 @@
 //! What every Kurz service shares, so that each binary stays a few lines long.
 
 pub mod app;
+pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod gate;
 pub mod json;
+pub mod limits;
 pub mod ops;
+pub mod path;
 pub mod problem;
 pub mod representation;
 pub mod secrets;
+pub mod server;
 pub mod shutdown;
+pub mod targets;
 pub mod telemetry;
 pub mod time_format;
 

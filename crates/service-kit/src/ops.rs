@@ -44,18 +44,45 @@ struct Checks(Arc<Vec<(&'static str, ReadinessCheck)>>);
 pub fn routes(checks: Vec<(&'static str, ReadinessCheck)>) -> Router {
     let prometheus = crate::telemetry::metrics();
     Router::new()
-        .route("/health", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route("/health", get(health))
         .route("/ready", get(ready).with_state(Checks(Arc::new(checks))))
         .route("/metrics", get(move || std::future::ready(prometheus.render())))
 }
 
-/// A service's whole router: its API, the ops routes, problem+json answers for unknown routes and
-/// methods, and request metrics on everything.
-pub fn service(api: Router, checks: Vec<(&'static str, ReadinessCheck)>) -> Router {
-    api.merge(routes(checks))
-        .fallback(crate::problem::no_route)
-        .method_not_allowed_fallback(crate::problem::method_not_allowed)
-        .layer(axum::middleware::from_fn(track_requests))
+/// A service's routers: one for its main listener and, with `http.admin_listen`, one for the admin
+/// listener.
+#[derive(Debug)]
+pub struct ServiceRouters {
+    pub main: Router,
+    pub admin: Option<Router>,
+}
+
+/// A service's whole routing: `public` (redirects) and `api` (`/v1/…`, keyed) routes, the ops
+/// routes, problem+json answers for unknown routes and methods, and request metrics on everything.
+/// With `separate_admin`, the API, `/ready` and `/metrics` move to a router of their own, so the
+/// main listener can face the internet with redirects alone.
+pub fn service(
+    public: Router,
+    api: Router,
+    checks: Vec<(&'static str, ReadinessCheck)>,
+    separate_admin: bool,
+) -> ServiceRouters {
+    let finish = |router: Router| {
+        router
+            .fallback(crate::problem::no_route)
+            .method_not_allowed_fallback(crate::problem::method_not_allowed)
+            .layer(axum::middleware::from_fn(track_requests))
+    };
+    if separate_admin {
+        let health = || Router::new().route("/health", get(health));
+        ServiceRouters { main: finish(public.merge(health())), admin: Some(finish(api.merge(routes(checks)))) }
+    } else {
+        ServiceRouters { main: finish(public.merge(api).merge(routes(checks))), admin: None }
+    }
+}
+
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(json!({"status": "ok"}))
 }
 
 async fn ready(State(Checks(checks)): State<Checks>) -> Response {
@@ -92,7 +119,7 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
 /// every request would allocate the labels and look them up in the registry each time.
 struct RouteMetrics {
     route: Box<str>,
-    method: Method,
+    method: &'static str,
     status: u16,
     requests: Counter,
     duration: Histogram,
@@ -102,20 +129,37 @@ thread_local! {
     static ROUTE_METRICS: RefCell<HashMap<u64, Vec<RouteMetrics>>> = RefCell::new(HashMap::new());
 }
 
+/// The standard methods keep their name in metrics; any other is `OTHER`, so invented methods
+/// cannot add series without end.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
+}
+
 fn record_request(route: &str, method: &Method, status: u16, seconds: f64) {
+    let method = method_label(method);
     let mut hasher = DefaultHasher::new();
     (route, method, status).hash(&mut hasher);
     ROUTE_METRICS.with_borrow_mut(|by_hash| {
         let same_hash = by_hash.entry(hasher.finish()).or_default();
-        let position = same_hash.iter().position(|m| &*m.route == route && m.method == *method && m.status == status);
+        let position = same_hash.iter().position(|m| &*m.route == route && m.method == method && m.status == status);
         let metrics = if let Some(index) = position {
             &same_hash[index]
         } else {
-            let labels =
-                [("route", route.to_owned()), ("method", method.as_str().to_owned()), ("status", status.to_string())];
+            let labels = [("route", route.to_owned()), ("method", method.to_owned()), ("status", status.to_string())];
             same_hash.push(RouteMetrics {
                 route: route.into(),
-                method: method.clone(),
+                method,
                 status,
                 requests: metrics::counter!("http_requests_total", &labels),
                 duration: metrics::histogram!("http_request_duration_seconds", &labels),

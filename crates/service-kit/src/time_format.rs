@@ -13,11 +13,19 @@ pub fn format_millis(millis: i64) -> String {
         .unwrap_or_default()
 }
 
-/// RFC 3339 (any offset) to milliseconds since the epoch.
+/// The years a timestamp on the wire may name.
+const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
+
+/// RFC 3339 (any offset) to milliseconds since the epoch, for instants in the years 1970 to 9999
+/// (UTC). Longer than any timestamp is refused before it is parsed.
 pub fn parse_millis(text: &str) -> Result<i64, String> {
+    const OUT_OF_RANGE: &str = "must lie between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z";
+    if text.len() > 64 {
+        return Err("is not an RFC 3339 timestamp (too long)".to_owned());
+    }
     let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| format!("is not an RFC 3339 timestamp ({e})"))?;
-    let millis = at.to_offset(UtcOffset::UTC).unix_timestamp_nanos() / 1_000_000;
-    i64::try_from(millis).map_err(|_| "is out of range".to_owned())
+    let utc = at.checked_to_offset(UtcOffset::UTC).filter(|utc| YEARS.contains(&utc.year())).ok_or(OUT_OF_RANGE)?;
+    i64::try_from(utc.unix_timestamp_nanos() / 1_000_000).map_err(|_| OUT_OF_RANGE.to_owned())
 }
 
 /// The current time in milliseconds since the epoch.
@@ -49,6 +57,15 @@ mod tests {
         assert_eq!(format_millis(1_763_706_300_000), "2025-11-21T06:25:00.000Z");
         assert_eq!(parse_millis("2025-11-21T07:25:00.123+01:00"), Ok(1_763_706_300_123));
         assert!(parse_millis("yesterday").is_err());
+    }
+
+    #[test]
+    fn instants_outside_the_years_1970_to_9999_are_refused_not_a_panic() {
+        assert!(parse_millis("9999-12-31T23:59:59-01:00").is_err());
+        assert!(parse_millis("9999-12-31T23:59:59+01:00").is_ok());
+        assert!(parse_millis("0000-01-01T00:00:00+23:59").is_err());
+        assert!(parse_millis("1969-12-31T23:59:59Z").is_err());
+        assert!(parse_millis(&format!("2026-01-01T00:00:00.{}Z", "1".repeat(100))).is_err());
     }
 
     #[test]

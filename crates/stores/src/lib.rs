@@ -70,3 +70,17 @@ impl OpenedStore {
         }
     }
 }
+
+/// The API keys of a distributed deployment: in the services' Redis, plus the bootstrap admin key
+/// from `auth.bootstrap_key_file` when one is configured.
+pub fn api_keys(
+    config: &kurz_service_kit::auth::AuthConfig,
+    redis: RedisConnection,
+) -> anyhow::Result<kurz_service_kit::auth::Keys> {
+    let bootstrap = config.bootstrap_key_file.as_deref().map(|path| kurz_service_kit::auth::bootstrap_key(path, false));
+    if bootstrap.is_none() {
+        tracing::warn!("no auth.bootstrap_key_file: only keys already in Redis can call the API");
+    }
+    let bootstrap = bootstrap.transpose()?;
+    Ok(kurz_service_kit::auth::Keys::new(Arc::new(kurz_redis::RedisKeyStore::new(redis)), bootstrap, config))
+}

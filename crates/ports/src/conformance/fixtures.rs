@@ -24,15 +24,17 @@ pub fn created(text: &str) -> Event {
         spec: spec(&format!("https://example.com/{text}")),
         custom_alias: false,
         created_at: at(0),
+        owner: kurz_domain::Owner::admin(),
+        key_id: None,
     })
 }
 
 pub fn updated(text: &str, target: &str) -> Event {
-    Event::Updated(LinkUpdated { code: code(text), spec: spec(target), updated_at: at(1000) })
+    Event::Updated(LinkUpdated { code: code(text), spec: spec(target), updated_at: at(1000), key_id: None })
 }
 
 pub fn deleted(text: &str) -> Event {
-    Event::Deleted(LinkDeleted { code: code(text), deleted_at: at(2000) })
+    Event::Deleted(LinkDeleted { code: code(text), deleted_at: at(2000), key_id: None })
 }
 
 pub fn clicked(text: &str, offset_ms: i64, visitor: &str) -> Event {

@@ -7,6 +7,7 @@
 //!
 //! The expression is evaluated once per test and must give fresh, empty storage.
 
+pub mod api_keys;
 pub mod click_quota;
 pub mod code_registry;
 pub mod creation_log;
@@ -76,6 +77,20 @@ macro_rules! read_store_conformance {
             a_commands_own_link_events_show_at_once_and_the_projector_agrees,
             a_late_link_event_never_rolls_a_link_back,
             racing_projectors_apply_each_record_once,
+        );
+    };
+}
+
+#[macro_export]
+macro_rules! api_key_store_conformance {
+    ($storage:expr) => {
+        $crate::conformance_tests!(
+            $storage,
+            $crate::conformance::api_keys,
+            keys_are_stored_and_read_back,
+            a_key_id_is_taken_once,
+            revocation_keeps_its_first_time,
+            keys_survive_a_restart,
         );
     };
 }

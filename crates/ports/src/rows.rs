@@ -1,0 +1,168 @@
+//! How a link is stored in a row of a shared store (Redis, ScyllaDB, the shared link cache), with its
+//! layout version. The embedded store marks its whole file with a version instead and rebuilds it.
+//!
+//! Layout 1 (before owners) was the bare postcard encoding of the domain's `Link`, whose first byte
+//! is the code's length (3–64). Every later layout starts with [`MARK`] and its version byte, so a
+//! row of any layout can be told apart and read: rows of layout 1 are upcast (owner `admin`,
+//! enabled), and a store never has to be rebuilt for it.
+
+use kurz_domain::link::{MaxClicks, Metadata, RedirectStatus, Tags};
+use kurz_domain::{Code, Link, LinkSpec, Owner, TargetUrl, Timestamp};
+use serde::Deserialize;
+
+/// The first byte of every versioned row; no layout-1 row starts with it.
+const MARK: u8 = 0xff;
+/// The layout [`encode_link`] writes.
+pub const LINK_LAYOUT: u8 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RowError {
+    #[error("a stored row has layout {0}, which this build does not know")]
+    UnknownLayout(u8),
+    #[error("a stored link row does not decode: {0}")]
+    Malformed(#[from] postcard::Error),
+}
+
+pub fn encode_link(link: &Link) -> Vec<u8> {
+    let row = vec![MARK, LINK_LAYOUT];
+    postcard::to_extend(link, row).expect("a link serialises into a vector")
+}
+
+pub fn decode_link(row: &[u8]) -> Result<Link, RowError> {
+    match row {
+        [MARK, LINK_LAYOUT, body @ ..] => Ok(postcard::from_bytes(body)?),
+        [MARK, layout, ..] => Err(RowError::UnknownLayout(*layout)),
+        layout_1 => Ok(postcard::from_bytes::<LinkV1>(layout_1)?.into()),
+    }
+}
+
+/// The layout [`encode_key`] writes.
+const KEY_LAYOUT: u8 = 1;
+
+pub fn encode_key(key: &crate::StoredKey) -> Vec<u8> {
+    postcard::to_extend(key, vec![MARK, KEY_LAYOUT]).expect("a key serialises into a vector")
+}
+
+pub fn decode_key(row: &[u8]) -> Result<crate::StoredKey, RowError> {
+    match row {
+        [MARK, KEY_LAYOUT, body @ ..] => Ok(postcard::from_bytes(body)?),
+        [MARK, layout, ..] => Err(RowError::UnknownLayout(*layout)),
+        _ => Err(RowError::UnknownLayout(0)),
+    }
+}
+
+#[derive(Deserialize)]
+struct LinkV1 {
+    code: Code,
+    spec: LinkSpecV1,
+    custom_alias: bool,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    deleted_at: Option<Timestamp>,
+}
+
+#[derive(Deserialize)]
+struct LinkSpecV1 {
+    target: TargetUrl,
+    expires_at: Option<Timestamp>,
+    max_clicks: Option<MaxClicks>,
+    redirect_status: RedirectStatus,
+    tags: Tags,
+    metadata: Metadata,
+}
+
+impl From<LinkV1> for Link {
+    fn from(v1: LinkV1) -> Self {
+        let LinkSpecV1 { target, expires_at, max_clicks, redirect_status, tags, metadata } = v1.spec;
+        Self {
+            code: v1.code,
+            owner: Owner::admin(),
+            spec: LinkSpec { target, expires_at, max_clicks, redirect_status, tags, metadata, disabled: None },
+            custom_alias: v1.custom_alias,
+            created_at: v1.created_at,
+            updated_at: v1.updated_at,
+            deleted_at: v1.deleted_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kurz_domain::DisabledReason;
+    use serde::Serialize;
+
+    use super::*;
+
+    fn link() -> Link {
+        let mut spec = LinkSpec::new(TargetUrl::parse("https://example.com/x").expect("valid"));
+        spec.max_clicks = Some(MaxClicks::new(3).expect("valid"));
+        spec.disabled = Some(DisabledReason::parse("spam".into()).expect("valid"));
+        Link {
+            code: Code::parse("abc").expect("valid"),
+            owner: Owner::parse("alice").expect("valid"),
+            spec,
+            custom_alias: true,
+            created_at: Timestamp::from_millis(1),
+            updated_at: Timestamp::from_millis(2),
+            deleted_at: None,
+        }
+    }
+
+    #[test]
+    fn a_row_round_trips_with_its_layout() {
+        let row = encode_link(&link());
+        assert_eq!(&row[..2], &[MARK, LINK_LAYOUT]);
+        assert_eq!(decode_link(&row).expect("decodes"), link());
+    }
+
+    /// A row written before owners existed, exactly as that build wrote it.
+    #[test]
+    fn a_layout_1_row_reads_as_an_admin_link_that_is_enabled() {
+        #[derive(Serialize)]
+        struct OldSpec<'a> {
+            target: &'a TargetUrl,
+            expires_at: Option<Timestamp>,
+            max_clicks: Option<MaxClicks>,
+            redirect_status: RedirectStatus,
+            tags: &'a Tags,
+            metadata: &'a Metadata,
+        }
+        #[derive(Serialize)]
+        struct OldLink<'a> {
+            code: &'a Code,
+            spec: OldSpec<'a>,
+            custom_alias: bool,
+            created_at: Timestamp,
+            updated_at: Timestamp,
+            deleted_at: Option<Timestamp>,
+        }
+        let new = link();
+        let old = OldLink {
+            code: &new.code,
+            spec: OldSpec {
+                target: &new.spec.target,
+                expires_at: new.spec.expires_at,
+                max_clicks: new.spec.max_clicks,
+                redirect_status: new.spec.redirect_status,
+                tags: &new.spec.tags,
+                metadata: &new.spec.metadata,
+            },
+            custom_alias: new.custom_alias,
+            created_at: new.created_at,
+            updated_at: new.updated_at,
+            deleted_at: new.deleted_at,
+        };
+        let row = postcard::to_stdvec(&old).expect("serialises");
+        let read = decode_link(&row).expect("decodes");
+        assert_eq!(read.owner, Owner::admin());
+        assert_eq!(read.spec.disabled, None);
+        assert_eq!((read.code, read.spec.max_clicks, read.updated_at), (new.code, new.spec.max_clicks, new.updated_at));
+    }
+
+    #[test]
+    fn a_row_of_a_newer_layout_is_an_error_not_a_guess() {
+        assert!(matches!(decode_link(&[MARK, LINK_LAYOUT + 1, 0]), Err(RowError::UnknownLayout(_))));
+        assert!(decode_link(&[MARK]).is_err());
+        assert!(decode_link(&[]).is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! What every `/v1/…` request passes before its handler: the global and per-address limits, a
+//! valid API key, and the per-key limit on writes.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use kurz_domain::Actor;
+
+use crate::Problem;
+use crate::auth::{KeyRefusal, Keys, presented_key, unauthorized};
+use crate::limits::Limits;
+
+#[derive(Debug, Clone)]
+pub struct ApiGate {
+    pub keys: Arc<Keys>,
+    pub limits: Arc<Limits>,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+}
+
+impl ApiGate {
+    /// Puts `router`'s routes behind the gate.
+    pub fn guard(self, router: axum::Router) -> axum::Router {
+        router.route_layer(axum::middleware::from_fn_with_state(self, pass))
+    }
+}
+
+async fn pass(State(gate): State<ApiGate>, mut request: Request, next: Next) -> Response {
+    let client = client_address(request.headers(), request.extensions().get(), gate.trust_forwarded_for);
+    if let Err(refusal) = gate.limits.global().and_then(|()| gate.limits.api_request(client)) {
+        return refusal.into_response();
+    }
+    let Some(presented) = presented_key(request.headers()) else {
+        return unauthorized("send an API key as `Authorization: Bearer <key>` (or `X-Api-Key`)");
+    };
+    let actor: Actor = match gate.keys.verify(presented).await {
+        Ok(actor) => actor,
+        Err(KeyRefusal::Unavailable(error)) => return Problem::unavailable(&error).into_response(),
+        Err(refusal) => return unauthorized(&refusal.to_string()),
+    };
+    if !matches!(*request.method(), Method::GET | Method::HEAD)
+        && let Err(refusal) = gate.limits.write(&actor.key_id)
+    {
+        return refusal.into_response();
+    }
+    request.extensions_mut().insert(actor);
+    next.run(request).await
+}
+
+/// The client's address: the first `X-Forwarded-For` entry when trusted, else the peer's.
+pub fn client_address(
+    headers: &HeaderMap,
+    peer: Option<&ConnectInfo<SocketAddr>>,
+    trust_forwarded_for: bool,
+) -> Option<IpAddr> {
+    if trust_forwarded_for {
+        let forwarded = headers
+            .get(header::HeaderName::from_static("x-forwarded-for"))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|list| list.split(',').next())
+            .and_then(|first| first.trim().parse().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    peer.map(|ConnectInfo(addr)| addr.ip())
+}
