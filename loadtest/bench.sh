@@ -11,10 +11,18 @@ cargo build --release --quiet -p kurz -p kurz-loadtest
 lt=target/release/kurz-loadtest
 port=18180
 
+# Kurz as it would face the internet: keys, limits and an operator blocklist of 10,000 domains in
+# place. The limits are raised, not switched off, so their checks run: one generator address sends
+# 5% unknown codes and creates at full speed, which the defaults would (rightly) refuse.
+blocklist=$(mktemp)
+for i in $(seq 10000); do echo "blocked-$i.example"; done >"$blocklist"
+limits=(KURZ_LIMITS__UNKNOWN_CODES_PER_ADDRESS_PER_MINUTE=1000000000 KURZ_LIMITS__WRITES_PER_KEY_PER_SECOND=10000000
+  KURZ_TARGETS__BLOCKLIST_FILE="$blocklist")
+
 # Starts a fresh kurz with the given settings (environment assignments), waits until it answers.
 start_kurz() {
   data=$(mktemp -d)
-  env KURZ_HTTP__LISTEN=127.0.0.1:$port KURZ_STORAGE__DATA_DIR="$data" RUST_LOG=warn "$@" target/release/kurz &
+  env KURZ_HTTP__LISTEN=127.0.0.1:$port KURZ_STORAGE__DATA_DIR="$data" RUST_LOG=warn "${limits[@]}" "$@" target/release/kurz &
   kurz_pid=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && return; sleep 0.1; done
   echo "kurz did not start" >&2; exit 1
@@ -27,7 +35,8 @@ run() { # name, kurz settings..., -- loadtest arguments...
   while [ "$1" != "--" ]; do settings+=("$1"); shift; done; shift
   echo "== $name"
   start_kurz "${settings[@]}"
-  "$lt" run --target "http://127.0.0.1:$port" --duration "$seconds" --output "$out/$name.json" "$@" 2>/dev/null | tail -3
+  "$lt" run --target "http://127.0.0.1:$port" --key-file "$data/admin.key" --duration "$seconds" \
+    --output "$out/$name.json" "$@" 2>/dev/null | tail -3
   stop_kurz
 }
 
@@ -52,3 +61,4 @@ rebuild 1000000 10000 projector-1e6
 rebuild 10000000 100000 projector-1e7
 echo "== cache memory (10^6 links)"
 "$lt" cache-memory --links 1000000 | tee "$out/cache-memory.json"
+rm -f "$blocklist"

@@ -16,13 +16,13 @@ use kurz_projector::{Progress, Projector, ProjectorOptions};
 use kurz_query_api::{
     ClickRecorder, ClickRecorderOptions, LinkCache, RedirectService, RedirectServiceParts, VisitorKey,
 };
+use kurz_service_kit::Clock;
 use kurz_service_kit::auth::{self, Keys};
-use kurz_service_kit::config::{HttpConfig, Listeners};
 use kurz_service_kit::gate::ApiGate;
 use kurz_service_kit::limits::Limits;
-use kurz_service_kit::ops::{self, ServiceRouters};
-use kurz_service_kit::targets::TargetRules;
-use kurz_service_kit::{Clock, server};
+use kurz_service_kit::ops;
+use kurz_service_kit::server::Serving;
+use kurz_service_kit::targets::{OnChange, TargetRules};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::config::Config;
@@ -30,11 +30,7 @@ pub use crate::config::Config;
 /// A built, bound, not yet running Kurz.
 #[derive(Debug)]
 pub struct Application {
-    listeners: Listeners,
-    routers: ServiceRouters,
-    http: HttpConfig,
-    targets: Arc<TargetRules>,
-    limits: Arc<Limits>,
+    serving: Serving,
     projector: Arc<Projector>,
     clicks: ClickRecorder,
     clicks_task: tokio::task::JoinHandle<()>,
@@ -132,33 +128,32 @@ impl Application {
             listeners.admin.is_some(),
         );
 
-        Ok(Self {
+        let on_blocklist_change: OnChange = {
+            let cache = cache.clone();
+            Arc::new(move |_| cache.clear())
+        };
+        let serving = Serving {
             listeners,
             routers,
             http: config.http,
-            targets,
-            limits,
-            projector,
-            clicks,
-            clicks_task,
-            clicks_stop,
-            log,
-            cache,
-        })
+            limits: Some(limits),
+            targets: Some((targets, vec![on_blocklist_change])),
+        };
+        Ok(Self { serving, projector, clicks, clicks_task, clicks_stop, log, cache })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listeners.local_addr()
+        self.serving.local_addr()
     }
 
     /// The main listener's router (to send requests in-process).
     pub fn router(&self) -> axum::Router {
-        self.routers.main.clone()
+        self.serving.routers.main.clone()
     }
 
     /// The admin listener's address, when `http.admin_listen` is set.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.listeners.admin_addr()
+        self.serving.admin_addr()
     }
 
     /// A handle for tests and tools to wait until Kurz has settled.
@@ -173,17 +168,14 @@ impl Application {
     /// Serves until `stop` is cancelled, then drains: in-flight requests finish, queued clicks are
     /// appended, the projector finishes its step, and the files are closed.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
-        let Self { listeners, routers, http, targets, limits, projector, clicks, clicks_task, clicks_stop, log, cache } =
-            self;
-        tracing::info!(address = %listeners.local_addr(), admin = ?listeners.admin_addr(), "kurz is serving");
-        limits.start_upkeep(stop.clone());
-        targets.watch(vec![Arc::new(move |_| cache.clear())], stop.clone());
+        let Self { serving, projector, clicks, clicks_task, clicks_stop, log, cache: _ } = self;
+        tracing::info!(address = %serving.local_addr(), admin = ?serving.admin_addr(), "kurz is serving");
         let projector_stop = CancellationToken::new();
         let projector_task = tokio::spawn({
             let (projector, stop) = (projector.clone(), projector_stop.clone());
             async move { projector.run(stop).await }
         });
-        let served = server::serve_all(listeners, routers, &http, stop).await;
+        let served = serving.run(stop).await;
         clicks_stop.cancel();
         clicks_task.await.context("click recorder")?;
         drop(clicks);

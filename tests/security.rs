@@ -177,7 +177,7 @@ async fn each_limit_answers_429_with_retry_after_and_ratelimit_headers() {
     let app = spawn_app_with(dir.path(), |config| {
         config.limits.unknown_codes_per_address_per_minute = 5;
         config.limits.writes_per_key_per_second = 3;
-        config.limits.api_per_address_per_minute = 40;
+        config.limits.failed_keys_per_address_per_minute = 5;
     })
     .await;
     let assert_limited = async |response: reqwest::Response, policy: &str| {
@@ -215,16 +215,20 @@ async fn each_limit_answers_429_with_retry_after_and_ratelimit_headers() {
     assert!((2..=4).contains(&created), "{created} writes before the limit");
     assert_limited(refused.expect("the write limit was reached"), "writes-per-key").await;
 
-    // API requests per address: forty a minute.
-    let mut last = None;
-    for _ in 0..45 {
-        let response = app.get("/v1/keys").await;
+    // Requests without a valid key, per address: five a minute; then the address is barred from the
+    // API for a while, whatever key it sends.
+    let bogus = format!("kurz_aaaaaaaaaaaa_{}", "B".repeat(32));
+    let mut refused = None;
+    for _ in 0..10 {
+        let response = app.with_key(Method::GET, "/v1/keys", &bogus).send().await.expect("sent");
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
-            last = Some(response);
+            refused = Some(response);
             break;
         }
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
-    assert_limited(last.expect("the API limit was reached"), "api-per-address").await;
+    assert_limited(refused.expect("the failed-key limit was reached"), "failed-keys-per-address").await;
+    assert_limited(app.get("/v1/keys").await, "failed-keys-per-address").await;
 }
 
 #[tokio::test]

@@ -11,12 +11,13 @@ use kurz_kafka::{KafkaConfig, KafkaEventLog};
 use kurz_ports::ClaimThenAppend;
 use kurz_redis::{CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisConfig, RedisConnection};
 use kurz_service_kit::auth::AuthConfig;
-use kurz_service_kit::config::{HttpConfig, Listeners};
+use kurz_service_kit::config::HttpConfig;
 use kurz_service_kit::gate::ApiGate;
 use kurz_service_kit::limits::{Limits, LimitsConfig};
-use kurz_service_kit::ops::{self, ServiceRouters};
+use kurz_service_kit::ops;
+use kurz_service_kit::server::Serving;
 use kurz_service_kit::targets::{TargetRules, TargetsConfig};
-use kurz_service_kit::{Clock, secrets, server};
+use kurz_service_kit::{Clock, secrets};
 use kurz_stores::{OpenedStore, ReadStoreConfig};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -60,10 +61,7 @@ impl Default for Config {
 /// A built, bound, not yet running command API.
 #[derive(Debug)]
 pub struct Application {
-    listeners: Listeners,
-    routers: ServiceRouters,
-    http: HttpConfig,
-    limits: Arc<Limits>,
+    serving: Serving,
 }
 
 impl Application {
@@ -88,7 +86,7 @@ impl Application {
             codes: CodeAllocator::new(CodeGenerator::new(CodeKey::new(secrets.code_key)), registry, config.lease_block),
             clock: Clock::system(),
             listeners: vec![Arc::new(LinkChangePublisher::start(redis))],
-            targets,
+            targets: targets.clone(),
         }));
 
         let gate = ApiGate {
@@ -102,23 +100,23 @@ impl Application {
             vec![("event_log", ops::event_log_ready(log)), ("read_store", ops::read_store_ready(store))],
             listeners.admin.is_some(),
         );
-        Ok(Self { listeners, routers, http: config.http, limits })
+        // Targets are checked on writes only: no cached answer depends on the blocklist here.
+        let targets = Some((targets, Vec::new()));
+        Ok(Self { serving: Serving { listeners, routers, http: config.http, limits: Some(limits), targets } })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listeners.local_addr()
+        self.serving.local_addr()
     }
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.listeners.admin_addr()
+        self.serving.admin_addr()
     }
 
     /// Serves until `stop`, then lets in-flight requests finish.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
-        let Self { listeners, routers, http, limits } = self;
-        tracing::info!(address = %listeners.local_addr(), admin = ?listeners.admin_addr(), "command-api is serving");
-        limits.start_upkeep(stop.clone());
-        server::serve_all(listeners, routers, &http, stop).await.context("http server")?;
+        tracing::info!(address = %self.local_addr(), admin = ?self.admin_addr(), "command-api is serving");
+        self.serving.run(stop).await.context("http server")?;
         tracing::info!("command-api stopped");
         Ok(())
     }

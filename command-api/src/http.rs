@@ -253,16 +253,10 @@ fn reported_visitor(key_id: &KeyId, visitor_id: Option<&str>) -> Option<String> 
     visitor_id.map(str::trim).filter(|v| !v.is_empty()).map(|v| format!("{key_id}:{v}"))
 }
 
-async fn record_clicks(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiJson(body): ApiJson<ClicksBody>,
-) -> Result<Response, Problem> {
-    let key_id = caller.require(Permission::RecordClicks)?.key_id.clone();
+fn parse_clicks(body: ClicksBody, key_id: &KeyId, now: Timestamp) -> Result<Vec<LinkClicked>, Problem> {
     if body.clicks.is_empty() || body.clicks.len() > MAX_CLICKS_PER_BATCH {
         return Err(Problem::invalid_field("clicks", format!("must hold 1 to {MAX_CLICKS_PER_BATCH} clicks")));
     }
-    let now = state.service.now();
     let mut clicks = Vec::with_capacity(body.clicks.len());
     for (i, click) in body.clicks.into_iter().enumerate() {
         let code = Code::parse(&click.code).map_err(|e| Problem::invalid_field(format!("clicks[{i}].code"), e))?;
@@ -275,9 +269,19 @@ async fn record_clicks(
             clicked_at,
             click.referrer.as_deref(),
             click.user_agent.as_deref(),
-            reported_visitor(&key_id, click.visitor_id.as_deref()).as_deref(),
+            reported_visitor(key_id, click.visitor_id.as_deref()).as_deref(),
         ));
     }
+    Ok(clicks)
+}
+
+async fn record_clicks(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ClicksBody>,
+) -> Result<Response, Problem> {
+    let key_id = caller.require(Permission::RecordClicks)?.key_id.clone();
+    let clicks = parse_clicks(body, &key_id, state.service.now())?;
     let accepted = state.service.record_clicks(clicks).await.map_err(|error| match error {
         CommandError::InBatch { index, rejection: Rejection::NotFound(code) } => {
             Problem::invalid_field(format!("clicks[{index}].code"), format!("names no link ({code})"))
@@ -356,5 +360,38 @@ async fn revoke_key(
             Ok(StatusCode::NO_CONTENT)
         }
         None => Err(not_found()),
+    }
+}
+
+/// The request bodies of the command API, for fuzzing their parsing.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub enum BodyRoute {
+    CreateLink,
+    UpdateLink,
+    RecordClicks,
+    CreateKey,
+}
+
+/// Parses `body` as `route` does before the command service sees it; `Err` is the problem the
+/// client would be answered. For fuzzing: every refusal must be a problem, never a panic.
+#[doc(hidden)]
+pub fn parse_body(route: BodyRoute, body: &[u8], caller: &Caller) -> Result<(), Problem> {
+    let json = |e: serde_json::Error| Problem::bad_request(e.to_string());
+    match route {
+        BodyRoute::CreateLink => NewLink::parse(serde_json::from_slice(body).map_err(json)?, caller).map(drop),
+        BodyRoute::UpdateLink => {
+            LinkChanges::try_from(serde_json::from_slice::<UpdateLinkBody>(body).map_err(json)?).map(drop)
+        }
+        BodyRoute::RecordClicks => {
+            parse_clicks(serde_json::from_slice(body).map_err(json)?, &caller.0.key_id, Timestamp::from_millis(0))
+                .map(drop)
+        }
+        BodyRoute::CreateKey => {
+            let key: CreateKeyBody = serde_json::from_slice(body).map_err(json)?;
+            Owner::parse(&key.owner).map_err(|e| Problem::invalid_field("owner", e))?;
+            Role::parse(&key.role).map_err(|e| Problem::invalid_field("role", e))?;
+            Ok(())
+        }
     }
 }

@@ -7,5 +7,5 @@ mod http;
 mod service;
 
 pub use codes::CodeAllocator;
-pub use http::{RoutesConfig, routes};
+pub use http::{BodyRoute, RoutesConfig, parse_body, routes};
 pub use service::{CommandError, CommandService, CommandServiceParts, NewLink};

@@ -14,6 +14,7 @@ use kurz_ports::{InfraError, LinkChangeListener, LogRecord, ReadStore};
 use kurz_redis::{CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisConfig, RedisConnection};
 use kurz_service_kit::config::HttpConfig;
 use kurz_service_kit::ops;
+use kurz_service_kit::server::Serving;
 use kurz_stores::{OpenedStore, ReadStoreConfig};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -93,9 +94,7 @@ impl GroupSink for StoreSink {
 /// A joined, bound, not yet running projector worker.
 #[derive(Debug)]
 pub struct Application {
-    listeners: kurz_service_kit::config::Listeners,
-    routers: ops::ServiceRouters,
-    http: HttpConfig,
+    serving: Serving,
     consumer: GroupConsumer,
 }
 
@@ -128,21 +127,22 @@ impl Application {
             vec![("read_store", ops::read_store_ready(store))],
             listeners.admin.is_some(),
         );
-        Ok(Self { listeners, routers, http: config.http, consumer })
+        let serving = Serving { listeners, routers, http: config.http, limits: None, targets: None };
+        Ok(Self { serving, consumer })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listeners.local_addr()
+        self.serving.local_addr()
     }
 
     /// Projects until `stop`; the batch under way is applied and committed before the worker
     /// leaves the group.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
-        let Self { listeners, routers, http, consumer } = self;
-        tracing::info!(address = %listeners.local_addr(), "projector is serving its ops endpoints");
+        let Self { serving, consumer } = self;
+        tracing::info!(address = %serving.local_addr(), "projector is serving its ops endpoints");
         let halt = consumer.stop_handle();
         let worker = tokio::task::spawn_blocking(move || consumer.run());
-        let served = kurz_service_kit::server::serve_all(listeners, routers, &http, stop).await;
+        let served = serving.run(stop).await;
         halt.stop();
         worker.await.context("consumer thread")?;
         tracing::info!("projector stopped");

@@ -13,12 +13,13 @@ use kurz_redis::{
     CachedReadStore, LinkCacheOptions, RedisClickQuota, RedisConfig, RedisConnection, follow_link_changes,
 };
 use kurz_service_kit::auth::AuthConfig;
-use kurz_service_kit::config::{HttpConfig, Listeners};
+use kurz_service_kit::config::HttpConfig;
 use kurz_service_kit::gate::ApiGate;
 use kurz_service_kit::limits::{Limits, LimitsConfig};
-use kurz_service_kit::ops::{self, ServiceRouters};
-use kurz_service_kit::targets::{TargetRules, TargetsConfig};
-use kurz_service_kit::{Clock, secrets, server};
+use kurz_service_kit::ops;
+use kurz_service_kit::server::Serving;
+use kurz_service_kit::targets::{OnChange, TargetRules, TargetsConfig};
+use kurz_service_kit::{Clock, secrets};
 use kurz_stores::{OpenedStore, ReadStoreConfig};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
@@ -81,12 +82,7 @@ const FIRST_SUBSCRIPTION: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub struct Application {
-    listeners: Listeners,
-    routers: ServiceRouters,
-    http: HttpConfig,
-    targets: Arc<TargetRules>,
-    limits: Arc<Limits>,
-    cache: Arc<LinkCache>,
+    serving: Serving,
     clicks: ClickRecorder,
     clicks_task: JoinHandle<()>,
     background_stop: CancellationToken,
@@ -154,46 +150,30 @@ impl Application {
             vec![("event_log", ops::event_log_ready(log)), ("read_store", ops::read_store_ready(store))],
             listeners.admin.is_some(),
         );
-        Ok(Self {
+        let on_blocklist_change: OnChange = Arc::new(move |_| cache.clear());
+        let serving = Serving {
             listeners,
             routers,
             http: config.http,
-            targets,
-            limits,
-            cache,
-            clicks,
-            clicks_task,
-            background_stop,
-            changes_task,
-        })
+            limits: Some(limits),
+            targets: Some((targets, vec![on_blocklist_change])),
+        };
+        Ok(Self { serving, clicks, clicks_task, background_stop, changes_task })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listeners.local_addr()
+        self.serving.local_addr()
     }
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.listeners.admin_addr()
+        self.serving.admin_addr()
     }
 
     /// Serves until `stop`, then drains: in-flight requests finish and queued clicks are appended.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
-        let Self {
-            listeners,
-            routers,
-            http,
-            targets,
-            limits,
-            cache,
-            clicks,
-            clicks_task,
-            background_stop,
-            changes_task,
-        } = self;
-        tracing::info!(address = %listeners.local_addr(), admin = ?listeners.admin_addr(), "query-api is serving");
-        limits.start_upkeep(background_stop.clone());
-        targets.watch(vec![Arc::new(move |_| cache.clear())], background_stop.clone());
-        let served = server::serve_all(listeners, routers, &http, stop).await;
+        let Self { serving, clicks, clicks_task, background_stop, changes_task } = self;
+        tracing::info!(address = %serving.local_addr(), admin = ?serving.admin_addr(), "query-api is serving");
+        let served = serving.run(stop).await;
         background_stop.cancel();
         clicks_task.await.context("click recorder")?;
         drop(clicks);

@@ -15,4 +15,4 @@ pub use cache::{CachedLink, LinkCache};
 pub use clicks::{ClickRecorder, ClickRecorderOptions};
 pub use http::{MAX_STATS_DAYS, Routes, RoutesConfig, routes};
 pub use redirect::{Outcome, RedirectService, RedirectServiceParts, VisitorKey};
-pub use spool::{ClickSpool, SpoolError};
+pub use spool::{ClickSpool, SpoolError, decode_batch as decode_spooled_batch};

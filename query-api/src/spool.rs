@@ -152,17 +152,7 @@ impl ClickSpool {
     fn read(&self, sequence: u64) -> Result<Vec<Event>, SpoolError> {
         let mut body = Vec::new();
         std::fs::File::open(self.path(sequence))?.read_to_end(&mut body)?;
-        let mut events = Vec::new();
-        let mut rest = body.as_slice();
-        while !rest.is_empty() {
-            let corrupt = |why: &str| SpoolError::Corrupt(sequence, why.to_owned());
-            let (length, tail) = rest.split_first_chunk::<4>().ok_or_else(|| corrupt("truncated length"))?;
-            let length = u32::from_le_bytes(*length) as usize;
-            let record = tail.get(..length).ok_or_else(|| corrupt("truncated record"))?;
-            events.push(self.codec.decode(record).map_err(|e| SpoolError::Corrupt(sequence, e.to_string()))?);
-            rest = &tail[length..];
-        }
-        Ok(events)
+        decode_batch(&self.codec, &body).map_err(|why| SpoolError::Corrupt(sequence, why))
     }
 
     /// Forgets a batch the log acknowledged.
@@ -177,6 +167,19 @@ impl ClickSpool {
         publish_depth(&state);
         Ok(())
     }
+}
+
+/// The clicks of one spool file's bytes; what is wrong with them otherwise.
+pub fn decode_batch(codec: &Codec, mut rest: &[u8]) -> Result<Vec<Event>, String> {
+    let mut events = Vec::new();
+    while !rest.is_empty() {
+        let (length, tail) = rest.split_first_chunk::<4>().ok_or("truncated length")?;
+        let length = usize::try_from(u32::from_le_bytes(*length)).map_err(|e| e.to_string())?;
+        let record = tail.get(..length).ok_or("truncated record")?;
+        events.push(codec.decode(record).map_err(|e| e.to_string())?);
+        rest = &tail[length..];
+    }
+    Ok(events)
 }
 
 fn publish_depth(state: &State) {

@@ -33,6 +33,15 @@ impl RedisKeyStore {
     fn hash(&self) -> String {
         self.redis.key("api-keys", None)
     }
+
+    async fn row(&self, id: &KeyId) -> Result<Option<Vec<u8>>, InfraError> {
+        redis::cmd("HGET")
+            .arg(self.hash())
+            .arg(id.as_str())
+            .query_async(&mut self.redis.manager())
+            .await
+            .map_err(redis_error(CONTEXT))
+    }
 }
 
 fn bad_row(error: kurz_ports::rows::RowError) -> InfraError {
@@ -52,13 +61,7 @@ impl ApiKeyStore for RedisKeyStore {
     }
 
     async fn get(&self, id: &KeyId) -> Result<Option<StoredKey>, InfraError> {
-        let row: Option<Vec<u8>> = redis::cmd("HGET")
-            .arg(self.hash())
-            .arg(id.as_str())
-            .query_async(&mut self.redis.manager())
-            .await
-            .map_err(redis_error(CONTEXT))?;
-        row.map(|row| decode_key(&row)).transpose().map_err(bad_row)
+        self.row(id).await?.map(|row| decode_key(&row)).transpose().map_err(bad_row)
     }
 
     async fn list(&self) -> Result<Vec<StoredKey>, InfraError> {
@@ -74,13 +77,7 @@ impl ApiKeyStore for RedisKeyStore {
 
     async fn revoke(&self, id: &KeyId, at: Timestamp) -> Result<Option<StoredKey>, InfraError> {
         loop {
-            let row: Option<Vec<u8>> = redis::cmd("HGET")
-                .arg(self.hash())
-                .arg(id.as_str())
-                .query_async(&mut self.redis.manager())
-                .await
-                .map_err(redis_error(CONTEXT))?;
-            let Some(row) = row else { return Ok(None) };
+            let Some(row) = self.row(id).await? else { return Ok(None) };
             let mut key = decode_key(&row).map_err(bad_row)?;
             if key.revoked_at.is_some() {
                 return Ok(Some(key));

@@ -31,16 +31,27 @@ impl ApiGate {
 
 async fn pass(State(gate): State<ApiGate>, mut request: Request, next: Next) -> Response {
     let client = client_address(request.headers(), request.extensions().get(), gate.trust_forwarded_for);
-    if let Err(refusal) = gate.limits.global().and_then(|()| gate.limits.api_request(client)) {
+    if let Err(refusal) = gate.limits.global().and_then(|()| gate.limits.key_penalty(|| client)) {
         return refusal.into_response();
     }
-    let Some(presented) = presented_key(request.headers()) else {
-        return unauthorized("send an API key as `Authorization: Bearer <key>` (or `X-Api-Key`)");
+    let verified = match presented_key(request.headers()) {
+        Some(presented) => gate.keys.verify(presented).await,
+        None => Err(KeyRefusal::Missing),
     };
-    let actor: Actor = match gate.keys.verify(presented).await {
+    let actor: Actor = match verified {
         Ok(actor) => actor,
         Err(KeyRefusal::Unavailable(error)) => return Problem::unavailable(&error).into_response(),
-        Err(refusal) => return unauthorized(&refusal.to_string()),
+        Err(refusal) => {
+            if let Err(limited) = gate.limits.failed_key(client) {
+                return limited.into_response();
+            }
+            return match refusal {
+                KeyRefusal::Missing => {
+                    unauthorized("send an API key as `Authorization: Bearer <key>` (or `X-Api-Key`)")
+                }
+                other => unauthorized(&other.to_string()),
+            };
+        }
     };
     if !matches!(*request.method(), Method::GET | Method::HEAD)
         && let Err(refusal) = gate.limits.write(&actor.key_id)

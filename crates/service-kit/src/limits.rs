@@ -1,6 +1,11 @@
-//! Abuse limits (governor's GCRA): per client address on the API, per key on writes, per client
-//! address on lookups of unknown codes (enumeration), and an optional global limit. Each instance
-//! counts for itself; behind a load balancer of n instances a client gets up to n times the limit.
+//! Abuse limits (governor's GCRA): per key on writes, per client address on API requests without a
+//! valid key (key guessing) and on redirect lookups of unknown codes (enumeration), and an optional
+//! global limit. Each instance counts for itself; behind a load balancer of n instances a client
+//! gets up to n times the limit.
+//!
+//! An address over one of its limits is refused everything that limit guards (every API request,
+//! or every redirect) until its next allowance, without a lookup: a prober learns nothing more and
+//! costs the stores nothing more.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -21,8 +26,9 @@ use crate::Problem;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
-    /// API requests (`/v1/…`) per client address and minute (0: no limit).
-    pub api_per_address_per_minute: u32,
+    /// API requests (`/v1/…`) without a valid key, per client address and minute (0: no limit).
+    /// Keyed requests are counted per key instead.
+    pub failed_keys_per_address_per_minute: u32,
     /// Writes (anything but GET and HEAD on `/v1/…`) per API key and second (0: no limit).
     pub writes_per_key_per_second: u32,
     /// Redirect lookups of codes that name no link, per client address and minute (0: no limit).
@@ -35,7 +41,7 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
-            api_per_address_per_minute: 3000,
+            failed_keys_per_address_per_minute: 100,
             writes_per_key_per_second: 5000,
             unknown_codes_per_address_per_minute: 100,
             global_per_second: 0,
@@ -114,17 +120,78 @@ fn address_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-pub struct Limits {
-    api: Option<Keyed<IpAddr>>,
-    writes: Option<Keyed<KeyId>>,
-    unknown_codes: Option<Keyed<IpAddr>>,
-    global: Option<(u32, DefaultDirectRateLimiter)>,
-    /// Addresses over the unknown-code limit, until when.
-    penalised: quick_cache::sync::Cache<IpAddr, Instant>,
-    /// When the last address was penalised (ms since `started`): while nobody was in the last
-    /// window, redirects skip the penalty lookup.
-    last_penalty_ms: AtomicU64,
+/// A per-address allowance whose overdraft bars the address for a while (see the module's notes).
+struct Strikes {
+    keyed: Keyed<IpAddr>,
+    /// Addresses over the limit, until when.
+    barred: quick_cache::sync::Cache<IpAddr, Instant>,
+    /// When the last address was barred (ms since `started`): while nobody was barred in the last
+    /// window, checks skip the lookup.
+    last_barred_ms: AtomicU64,
     started: Instant,
+}
+
+const NOBODY: u64 = u64::MAX;
+
+impl Strikes {
+    fn new(policy: &'static str, per_minute: u32) -> Option<Self> {
+        Some(Self {
+            keyed: Keyed::new(policy, per_minute, 60)?,
+            barred: quick_cache::sync::Cache::new(100_000),
+            last_barred_ms: AtomicU64::new(NOBODY),
+            started: Instant::now(),
+        })
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(NOBODY - 1)
+    }
+
+    fn strike(&self, ip: IpAddr) -> Result<(), Refusal> {
+        let key = address_key(ip);
+        let refusal = self.keyed.check(&key).err();
+        match refusal {
+            None => Ok(()),
+            Some(refusal) => {
+                self.barred.insert(key, Instant::now() + refusal.retry_after);
+                self.last_barred_ms.store(self.elapsed_ms(), Ordering::Relaxed);
+                Err(refusal)
+            }
+        }
+    }
+
+    #[inline]
+    fn barred(&self, ip: impl FnOnce() -> Option<IpAddr>) -> Result<(), Refusal> {
+        let last = self.last_barred_ms.load(Ordering::Relaxed);
+        if last == NOBODY {
+            return Ok(());
+        }
+        self.barred_slow(ip(), last)
+    }
+
+    #[cold]
+    fn barred_slow(&self, ip: Option<IpAddr>, last_barred_ms: u64) -> Result<(), Refusal> {
+        let Some(ip) = ip else { return Ok(()) };
+        if self.elapsed_ms().saturating_sub(last_barred_ms) > u64::from(self.keyed.window_secs) * 1000 {
+            return Ok(());
+        }
+        match self.barred.get(&address_key(ip)) {
+            Some(until) if until > Instant::now() => Err(Refusal {
+                policy: self.keyed.policy,
+                quota: self.keyed.quota,
+                window_secs: self.keyed.window_secs,
+                retry_after: until - Instant::now(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+pub struct Limits {
+    failed_keys: Option<Strikes>,
+    writes: Option<Keyed<KeyId>>,
+    unknown_codes: Option<Strikes>,
+    global: Option<(u32, DefaultDirectRateLimiter)>,
 }
 
 impl std::fmt::Debug for Limits {
@@ -133,27 +200,22 @@ impl std::fmt::Debug for Limits {
     }
 }
 
-const NO_PENALTY: u64 = u64::MAX;
-
 impl Limits {
     pub fn new(config: &LimitsConfig) -> Arc<Self> {
         let global =
             NonZeroU32::new(config.global_per_second).map(|n| (n.get(), RateLimiter::direct(Quota::per_second(n))));
         Arc::new(Self {
-            api: Keyed::new("api-per-address", config.api_per_address_per_minute, 60),
+            failed_keys: Strikes::new("failed-keys-per-address", config.failed_keys_per_address_per_minute),
             writes: Keyed::new("writes-per-key", config.writes_per_key_per_second, 1),
-            unknown_codes: Keyed::new("unknown-codes-per-address", config.unknown_codes_per_address_per_minute, 60),
+            unknown_codes: Strikes::new("unknown-codes-per-address", config.unknown_codes_per_address_per_minute),
             global,
-            penalised: quick_cache::sync::Cache::new(100_000),
-            last_penalty_ms: AtomicU64::new(NO_PENALTY),
-            started: Instant::now(),
         })
     }
 
     /// No limits at all (tools, and tests of other things).
     pub fn unlimited() -> Arc<Self> {
         Self::new(&LimitsConfig {
-            api_per_address_per_minute: 0,
+            failed_keys_per_address_per_minute: 0,
             writes_per_key_per_second: 0,
             unknown_codes_per_address_per_minute: 0,
             global_per_second: 0,
@@ -170,9 +232,15 @@ impl Limits {
         })
     }
 
-    pub fn api_request(&self, client: Option<IpAddr>) -> Result<(), Refusal> {
-        match (&self.api, client) {
-            (Some(limit), Some(ip)) => limit.check(&address_key(ip)),
+    /// A refusal for an address barred for presenting invalid keys; checked before a key is.
+    pub fn key_penalty(&self, client: impl FnOnce() -> Option<IpAddr>) -> Result<(), Refusal> {
+        self.failed_keys.as_ref().map_or(Ok(()), |strikes| strikes.barred(client))
+    }
+
+    /// Counts an API request without a valid key against its address.
+    pub fn failed_key(&self, client: Option<IpAddr>) -> Result<(), Refusal> {
+        match (&self.failed_keys, client) {
+            (Some(strikes), Some(ip)) => strikes.strike(ip),
             _ => Ok(()),
         }
     }
@@ -181,52 +249,19 @@ impl Limits {
         self.writes.as_ref().map_or(Ok(()), |limit| limit.check(key))
     }
 
-    /// Counts a lookup of a code that names no link; over the limit, the address is penalised for
-    /// every redirect until its window frees up.
+    /// Counts a redirect lookup of a code that names no link against its address.
     pub fn unknown_code(&self, client: Option<IpAddr>) -> Result<(), Refusal> {
-        let (Some(limit), Some(ip)) = (&self.unknown_codes, client) else { return Ok(()) };
-        let key = address_key(ip);
-        let refusal = limit.check(&key).err();
-        match refusal {
-            None => Ok(()),
-            Some(refusal) => {
-                self.penalised.insert(key, Instant::now() + refusal.retry_after);
-                let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
-                self.last_penalty_ms.store(now_ms, Ordering::Relaxed);
-                Err(refusal)
-            }
-        }
-    }
-
-    /// A refusal for an address that is penalised for looking up unknown codes. Costs one atomic
-    /// load while no address was penalised in the last window.
-    #[inline]
-    pub fn penalty(&self, client: impl FnOnce() -> Option<IpAddr>) -> Result<(), Refusal> {
-        let last = self.last_penalty_ms.load(Ordering::Relaxed);
-        if last == NO_PENALTY {
-            return Ok(());
-        }
-        self.penalty_slow(client(), last)
-    }
-
-    #[cold]
-    fn penalty_slow(&self, client: Option<IpAddr>, last_penalty_ms: u64) -> Result<(), Refusal> {
-        let (Some(limit), Some(ip)) = (&self.unknown_codes, client) else { return Ok(()) };
-        let window_ms = u64::from(limit.window_secs) * 1000;
-        let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
-        if now_ms.saturating_sub(last_penalty_ms) > window_ms {
-            return Ok(());
-        }
-        let key = address_key(ip);
-        match self.penalised.get(&key) {
-            Some(until) if until > Instant::now() => Err(Refusal {
-                policy: limit.policy,
-                quota: limit.quota,
-                window_secs: limit.window_secs,
-                retry_after: until - Instant::now(),
-            }),
+        match (&self.unknown_codes, client) {
+            (Some(strikes), Some(ip)) => strikes.strike(ip),
             _ => Ok(()),
         }
+    }
+
+    /// A refusal for an address barred for looking up unknown codes. Costs one atomic load while no
+    /// address was barred in the last window: this is on every redirect.
+    #[inline]
+    pub fn penalty(&self, client: impl FnOnce() -> Option<IpAddr>) -> Result<(), Refusal> {
+        self.unknown_codes.as_ref().map_or(Ok(()), |strikes| strikes.barred(client))
     }
 
     /// Forgets addresses and keys whose limits are back to full every minute, so a flood of
@@ -240,9 +275,9 @@ impl Limits {
                     () = tokio::time::sleep(Duration::from_mins(1)) => {}
                 }
                 let Some(limits) = limits.upgrade() else { return };
-                for keyed in [&limits.api, &limits.unknown_codes].into_iter().flatten() {
-                    keyed.limiter.retain_recent();
-                    keyed.limiter.shrink_to_fit();
+                for strikes in [&limits.failed_keys, &limits.unknown_codes].into_iter().flatten() {
+                    strikes.keyed.limiter.retain_recent();
+                    strikes.keyed.limiter.shrink_to_fit();
                 }
                 if let Some(writes) = &limits.writes {
                     writes.limiter.retain_recent();
@@ -277,18 +312,19 @@ mod tests {
 
     #[test]
     fn an_ipv6_client_counts_by_its_64_prefix() {
-        let limits = Limits::new(&LimitsConfig { api_per_address_per_minute: 2, ..LimitsConfig::default() });
-        assert!(limits.api_request(Some(ip("2001:db8:1:2::1"))).is_ok());
-        assert!(limits.api_request(Some(ip("2001:db8:1:2::ffff"))).is_ok());
-        assert!(limits.api_request(Some(ip("2001:db8:1:2:aaaa::1"))).is_err());
-        assert!(limits.api_request(Some(ip("2001:db8:1:3::1"))).is_ok());
+        let limits = Limits::new(&LimitsConfig { failed_keys_per_address_per_minute: 2, ..LimitsConfig::default() });
+        assert!(limits.failed_key(Some(ip("2001:db8:1:2::1"))).is_ok());
+        assert!(limits.failed_key(Some(ip("2001:db8:1:2::ffff"))).is_ok());
+        assert!(limits.failed_key(Some(ip("2001:db8:1:2:aaaa::1"))).is_err());
+        assert!(limits.key_penalty(|| Some(ip("2001:db8:1:2::7"))).is_err(), "the whole /64 is barred");
+        assert!(limits.failed_key(Some(ip("2001:db8:1:3::1"))).is_ok());
     }
 
     #[test]
     fn zero_means_no_limit() {
         let limits = Limits::unlimited();
         for _ in 0..10_000 {
-            assert!(limits.api_request(Some(ip("192.0.2.9"))).is_ok());
+            assert!(limits.failed_key(Some(ip("192.0.2.9"))).is_ok());
             assert!(limits.unknown_code(Some(ip("192.0.2.9"))).is_ok());
             assert!(limits.global().is_ok());
         }

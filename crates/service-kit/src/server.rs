@@ -124,6 +124,45 @@ fn answer_or_timeout(answer: Answer) -> Result<Response, Infallible> {
     })
 }
 
+/// What a service serves with: its listeners and routers, the edge's settings, and what needs
+/// upkeep while it serves (rate limits; the target rules, whose blocklist is watched, with what to
+/// tell when it changes).
+pub struct Serving {
+    pub listeners: crate::config::Listeners,
+    pub routers: crate::ops::ServiceRouters,
+    pub http: HttpConfig,
+    pub limits: Option<Arc<crate::limits::Limits>>,
+    pub targets: Option<(Arc<crate::targets::TargetRules>, Vec<crate::targets::OnChange>)>,
+}
+
+impl std::fmt::Debug for Serving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serving").field("listeners", &self.listeners).finish_non_exhaustive()
+    }
+}
+
+impl Serving {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listeners.local_addr()
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.listeners.admin_addr()
+    }
+
+    /// Serves until `stop`, keeping limits and the blocklist up to date meanwhile.
+    pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let Self { listeners, routers, http, limits, targets } = self;
+        if let Some(limits) = &limits {
+            limits.start_upkeep(stop.clone());
+        }
+        if let Some((targets, on_change)) = targets {
+            targets.watch(on_change, stop.clone());
+        }
+        serve_all(listeners, routers, &http, stop).await
+    }
+}
+
 /// Serves the main router and, when there is one, the admin router on its own listener.
 pub async fn serve_all(
     listeners: crate::config::Listeners,

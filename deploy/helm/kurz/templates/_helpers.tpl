@@ -34,6 +34,12 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
   value: {{ .Values.logFormat | quote }}
 {{- end }}
 
+{{/* Settings of the services that serve the API (command-api, query-api). */}}
+{{- define "kurz.apiEnv" -}}
+- name: KURZ_AUTH__BOOTSTRAP_KEY_FILE
+  value: /etc/kurz/admin.key
+{{- end }}
+
 {{- define "kurz.probes" -}}
 ports:
   - name: http
