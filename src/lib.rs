@@ -105,6 +105,7 @@ impl Application {
             clock,
             visitor_key: VisitorKey(secrets.visitor_key),
             targets: targets.clone(),
+            store_timeout: Duration::from_millis(config.http.request_timeout_ms),
         }));
 
         let trust_forwarded_for = config.http.trust_forwarded_for;
@@ -125,7 +126,7 @@ impl Application {
                 ("event_log", ops::event_log_ready(log.clone())),
                 ("read_store", ops::read_store_ready(store.clone())),
             ],
-            listeners.admin.is_some(),
+            &config.http,
         );
 
         let on_blocklist_change: OnChange = {

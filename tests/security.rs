@@ -261,6 +261,15 @@ async fn a_slow_header_is_cut_off_and_shutdown_does_not_wait_for_slow_clients() 
     assert!(closed.is_ok(), "the connection is closed, not held");
     assert!(!String::from_utf8_lossy(&buffer).contains("200 OK"));
 
+    // An idle keep-alive connection is closed after the same time.
+    let mut idle = tokio::net::TcpStream::connect(&address).await.expect("connects");
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: kurz\r\n\r\n").await.expect("request sent");
+    let mut answer = vec![0; 1024];
+    let read = idle.read(&mut answer).await.expect("answered");
+    assert!(String::from_utf8_lossy(&answer[..read]).starts_with("HTTP/1.1 200"));
+    let closed = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut answer)).await;
+    assert!(matches!(closed, Ok(Ok(0))), "the idle connection is closed: {closed:?}");
+
     // A request whose body never comes holds the server's drain only until the shutdown deadline.
     let mut stalled = tokio::net::TcpStream::connect(&address).await.expect("connects");
     let head = format!(
@@ -272,6 +281,24 @@ async fn a_slow_header_is_cut_off_and_shutdown_does_not_wait_for_slow_clients() 
     let started = Instant::now();
     tokio::time::timeout(Duration::from_secs(30), app.stop()).await.expect("stops despite the stalled client");
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_request_whose_body_stalls_is_answered_503_at_the_request_timeout() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = spawn_app_with(dir.path(), |config| config.http.request_timeout_ms = 300).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut stalled = tokio::net::TcpStream::connect(&address).await.expect("connects");
+    let head = format!(
+        "POST /v1/links HTTP/1.1\r\nHost: kurz\r\nAuthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{",
+        app.admin_key
+    );
+    stalled.write_all(head.as_bytes()).await.expect("head sent");
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), stalled.read(&mut answer)).await.expect("answered");
+    let answer = String::from_utf8_lossy(&answer[..read.expect("read")]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
 }
 
 #[tokio::test]

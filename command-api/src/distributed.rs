@@ -98,7 +98,7 @@ impl Application {
             axum::Router::new(),
             gate.guard(routes(commands, keys, RoutesConfig { public_base_url })),
             vec![("event_log", ops::event_log_ready(log)), ("read_store", ops::read_store_ready(store))],
-            listeners.admin.is_some(),
+            &config.http,
         );
         // Targets are checked on writes only: no cached answer depends on the blocklist here.
         let targets = Some((targets, Vec::new()));

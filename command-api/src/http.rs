@@ -1,6 +1,5 @@
 //! The command API over HTTP: JSON in, problems out.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -9,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, patch, post};
 use axum::{Json, Router};
 use kurz_domain::aggregate::LinkChanges;
-use kurz_domain::link::{DisabledReason, MaxClicks, Metadata, RedirectStatus, Tags};
+use kurz_domain::link::{DisabledReason, MaxClicks, RedirectStatus};
 use kurz_domain::{Code, KeyId, LinkClicked, LinkSpec, Owner, Permission, Rejection, Role, TargetUrl, Timestamp};
 use kurz_service_kit::auth::{BOOTSTRAP_ID, Caller, Keys};
 use kurz_service_kit::path::Segment;
@@ -19,6 +18,7 @@ use kurz_service_kit::{ApiJson, Problem};
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
+use crate::bounded::{RequestMetadata, RequestTags};
 use crate::service::{CommandError, CommandService, NewLink};
 
 /// Larger than any valid link (8 KiB URL, 32 tags, 32 metadata entries) with room to spare.
@@ -61,8 +61,8 @@ struct CreateLinkBody {
     expires_at: Option<String>,
     max_clicks: Option<i64>,
     redirect_status: Option<u16>,
-    tags: Option<Vec<String>>,
-    metadata: Option<BTreeMap<String, String>>,
+    tags: Option<RequestTags>,
+    metadata: Option<RequestMetadata>,
     /// Whom the link belongs to: the key's own owner unless an admin names another.
     owner: Option<String>,
     enabled: Option<bool>,
@@ -80,8 +80,8 @@ struct UpdateLinkBody {
     #[serde(default, deserialize_with = "present")]
     max_clicks: Option<Option<i64>>,
     redirect_status: Option<u16>,
-    tags: Option<Vec<String>>,
-    metadata: Option<BTreeMap<String, String>>,
+    tags: Option<RequestTags>,
+    metadata: Option<RequestMetadata>,
     /// `false` switches the link off (410 until switched on again), `true` on.
     enabled: Option<bool>,
     disabled_reason: Option<String>,
@@ -125,14 +125,6 @@ fn redirect_status(raw: u16) -> Result<RedirectStatus, Problem> {
     RedirectStatus::from_code(raw).map_err(|e| Problem::invalid_field("redirect_status", e))
 }
 
-fn tags(raw: Vec<String>) -> Result<Tags, Problem> {
-    Tags::parse(raw).map_err(|e| Problem::invalid_field("tags", e))
-}
-
-fn metadata(raw: BTreeMap<String, String>) -> Result<Metadata, Problem> {
-    Metadata::parse(raw).map_err(|e| Problem::invalid_field("metadata", e))
-}
-
 /// `enabled` and `disabled_reason` as a change of the link's switch: `None` leaves it as it is.
 #[expect(clippy::option_option, reason = "unchanged, switched on, switched off with a reason")]
 fn switch(enabled: Option<bool>, reason: Option<String>) -> Result<Option<Option<DisabledReason>>, Problem> {
@@ -158,8 +150,8 @@ impl NewLink {
             expires_at: body.expires_at.map(|raw| timestamp("expires_at", &raw)).transpose()?,
             max_clicks: body.max_clicks.map(max_clicks).transpose()?,
             redirect_status: body.redirect_status.map(redirect_status).transpose()?.unwrap_or_default(),
-            tags: body.tags.map(tags).transpose()?.unwrap_or_default(),
-            metadata: body.metadata.map(metadata).transpose()?.unwrap_or_default(),
+            tags: body.tags.map(|t| t.0).unwrap_or_default(),
+            metadata: body.metadata.map(|m| m.0).unwrap_or_default(),
             disabled: switch(body.enabled, body.disabled_reason)?.flatten(),
         };
         Ok(Self { alias, owner, spec })
@@ -179,8 +171,8 @@ impl TryFrom<UpdateLinkBody> for LinkChanges {
             expires_at: body.expires_at.map(|v| v.map(|raw| timestamp("expires_at", &raw)).transpose()).transpose()?,
             max_clicks: body.max_clicks.map(|v| v.map(max_clicks).transpose()).transpose()?,
             redirect_status: body.redirect_status.map(redirect_status).transpose()?,
-            tags: body.tags.map(tags).transpose()?,
-            metadata: body.metadata.map(metadata).transpose()?,
+            tags: body.tags.map(|t| t.0),
+            metadata: body.metadata.map(|m| m.0),
             disabled: switch(body.enabled, body.disabled_reason)?,
         })
     }

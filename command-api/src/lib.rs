@@ -1,5 +1,6 @@
 //! The command side: requests become domain commands, commands become events in the log.
 
+mod bounded;
 mod codes;
 #[cfg(feature = "distributed")]
 pub mod distributed;

@@ -125,7 +125,7 @@ impl Application {
             Router::new(),
             Router::new(),
             vec![("read_store", ops::read_store_ready(store))],
-            listeners.admin.is_some(),
+            &config.http,
         );
         let serving = Serving { listeners, routers, http: config.http, limits: None, targets: None };
         Ok(Self { serving, consumer })

@@ -139,6 +139,7 @@ impl Application {
             clock: Clock::system(),
             visitor_key: VisitorKey(secrets.visitor_key),
             targets: targets.clone(),
+            store_timeout: Duration::from_millis(config.http.request_timeout_ms),
         }));
 
         let trust_forwarded_for = config.http.trust_forwarded_for;
@@ -148,7 +149,7 @@ impl Application {
             queries.public,
             gate.guard(queries.api),
             vec![("event_log", ops::event_log_ready(log)), ("read_store", ops::read_store_ready(store))],
-            listeners.admin.is_some(),
+            &config.http,
         );
         let on_blocklist_change: OnChange = Arc::new(move |_| cache.clear());
         let serving = Serving {

@@ -47,11 +47,12 @@ pub const MAX_STATS_DAYS: i32 = 3660;
 #[derive(Clone)]
 struct AppState {
     service: Arc<RedirectService>,
-    config: RoutesConfig,
+    /// Behind one `Arc`: axum clones the state for every request.
+    config: Arc<RoutesConfig>,
 }
 
 pub fn routes(service: Arc<RedirectService>, config: RoutesConfig) -> Routes {
-    let state = AppState { service, config };
+    let state = AppState { service, config: Arc::new(config) };
     Routes {
         public: Router::new().route("/{code}", get(redirect)).with_state(state.clone()),
         api: Router::new()

@@ -39,6 +39,9 @@ pub struct RedirectServiceParts {
     pub visitor_key: VisitorKey,
     /// The operator's blocklist: a link whose target it covers does not redirect.
     pub targets: Arc<TargetRules>,
+    /// The longest a redirect waits on a store (a lookup on a cache miss, a click limit's take):
+    /// answered 503 after that. Hits wait on nothing and set no timer.
+    pub store_timeout: std::time::Duration,
 }
 
 #[derive(Debug)]
@@ -86,7 +89,7 @@ impl RedirectService {
             // Only codes that parse are ever cached or stored.
             let code = Code::parse(code).expect("a found link has a valid code");
             if let Some(max) = link.max_clicks()
-                && !self.parts.quota.take(&code, max).await?
+                && !self.bounded(self.parts.quota.take(&code, max)).await?
             {
                 self.parts.cache.insert_unless_changed(&code, Some(link.exhaust()), generation);
                 self.metrics.gone.increment(1);
@@ -130,12 +133,18 @@ impl RedirectService {
         // Text that is no code names no link; there is nothing to ask the store or to cache.
         let Ok(code) = Code::parse(raw) else { return Ok(None) };
         self.metrics.cache_miss.increment(1);
-        let entry = self.parts.store.link(&code).await?.map(|link| {
+        let entry = self.bounded(self.parts.store.link(&code)).await?.map(|link| {
             let blocked = self.parts.targets.current().blocked(&link.spec.target).is_some();
             CachedLink::new(&link, blocked)
         });
         self.parts.cache.insert_unless_changed(&code, entry.clone(), generation);
         Ok(entry)
+    }
+
+    async fn bounded<T>(&self, wait: impl Future<Output = Result<T, InfraError>>) -> Result<T, InfraError> {
+        tokio::time::timeout(self.parts.store_timeout, wait)
+            .await
+            .unwrap_or_else(|elapsed| Err(InfraError::new("a redirect waited too long on a store", elapsed)))
     }
 
     fn visitor_id(&self, address: IpAddr, user_agent: Option<&str>) -> String {

@@ -87,26 +87,40 @@ pub enum TagsError {
 }
 
 impl Tags {
-    /// Stops at the first tag past the limit, so a flood of tags costs no more than 33 of them
-    /// to refuse.
     pub fn parse(tags: Vec<String>) -> Result<Self, TagsError> {
-        let mut unique: Vec<String> = Vec::with_capacity(tags.len().min(MAX_TAGS));
+        let mut builder = TagsBuilder::default();
         for tag in tags {
-            if !is_printable(&tag, MAX_TAG_LEN) {
-                return Err(TagsError::Invalid(tag));
-            }
-            if !unique.contains(&tag) {
-                if unique.len() == MAX_TAGS {
-                    return Err(TagsError::TooMany(MAX_TAGS + 1));
-                }
-                unique.push(tag);
-            }
+            builder.push(tag)?;
         }
-        Ok(Self(unique))
+        Ok(builder.build())
     }
 
     pub fn as_slice(&self) -> &[String] {
         &self.0
+    }
+}
+
+/// Tags taken one at a time and refused at the first that breaks a rule, so that a parser fed
+/// straight from a request body stops there: a flood of tags costs no more than 33 of them.
+#[derive(Debug, Default)]
+pub struct TagsBuilder(Vec<String>);
+
+impl TagsBuilder {
+    pub fn push(&mut self, tag: String) -> Result<(), TagsError> {
+        if !is_printable(&tag, MAX_TAG_LEN) {
+            return Err(TagsError::Invalid(tag.chars().take(MAX_TAG_LEN + 1).collect()));
+        }
+        if !self.0.contains(&tag) {
+            if self.0.len() == MAX_TAGS {
+                return Err(TagsError::TooMany(MAX_TAGS + 1));
+            }
+            self.0.push(tag);
+        }
+        Ok(())
+    }
+
+    pub fn build(self) -> Tags {
+        Tags(self.0)
     }
 }
 
@@ -120,7 +134,7 @@ pub struct Metadata(BTreeMap<String, String>);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetadataError {
-    #[error("at most {MAX_METADATA_ENTRIES} entries are allowed, got {0}")]
+    #[error("at most {MAX_METADATA_ENTRIES} entries are allowed, got at least {0}")]
     TooMany(usize),
     #[error("key {0:?} must be 1 to {MAX_METADATA_KEY_LEN} printable characters")]
     Key(String),
@@ -133,15 +147,11 @@ impl Metadata {
         if entries.len() > MAX_METADATA_ENTRIES {
             return Err(MetadataError::TooMany(entries.len()));
         }
-        for (key, value) in &entries {
-            if !is_printable(key, MAX_METADATA_KEY_LEN) {
-                return Err(MetadataError::Key(key.clone()));
-            }
-            if !(value.is_empty() || is_printable(value, MAX_METADATA_VALUE_LEN)) {
-                return Err(MetadataError::Value(key.clone()));
-            }
+        let mut builder = MetadataBuilder::default();
+        for (key, value) in entries {
+            builder.insert(key, value)?;
         }
-        Ok(Self(entries))
+        Ok(builder.build())
     }
 
     pub fn as_map(&self) -> &BTreeMap<String, String> {
@@ -170,6 +180,31 @@ impl DisabledReason {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Metadata taken one entry at a time and refused at the first that breaks a rule (as
+/// [`TagsBuilder`]). A key given twice keeps its last value, as in a JSON object.
+#[derive(Debug, Default)]
+pub struct MetadataBuilder(BTreeMap<String, String>);
+
+impl MetadataBuilder {
+    pub fn insert(&mut self, key: String, value: String) -> Result<(), MetadataError> {
+        if !is_printable(&key, MAX_METADATA_KEY_LEN) {
+            return Err(MetadataError::Key(key.chars().take(MAX_METADATA_KEY_LEN + 1).collect()));
+        }
+        if !(value.is_empty() || is_printable(&value, MAX_METADATA_VALUE_LEN)) {
+            return Err(MetadataError::Value(key));
+        }
+        if !self.0.contains_key(&key) && self.0.len() == MAX_METADATA_ENTRIES {
+            return Err(MetadataError::TooMany(MAX_METADATA_ENTRIES + 1));
+        }
+        self.0.insert(key, value);
+        Ok(())
+    }
+
+    pub fn build(self) -> Metadata {
+        Metadata(self.0)
     }
 }
 

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -61,11 +61,14 @@ pub struct ServiceRouters {
 /// routes, problem+json answers for unknown routes and methods, and request metrics on everything.
 /// With `separate_admin`, the API, `/ready` and `/metrics` move to a router of their own, so the
 /// main listener can face the internet with redirects alone.
+///
+/// Every route but the public ones answers 503 after `http.request_timeout_ms`. A redirect sets no
+/// timer for that (it is the hot path): it bounds its own waits on stores instead.
 pub fn service(
     public: Router,
     api: Router,
     checks: Vec<(&'static str, ReadinessCheck)>,
-    separate_admin: bool,
+    http: &crate::config::HttpConfig,
 ) -> ServiceRouters {
     let finish = |router: Router| {
         router
@@ -73,11 +76,28 @@ pub fn service(
             .method_not_allowed_fallback(crate::problem::method_not_allowed)
             .layer(axum::middleware::from_fn(track_requests))
     };
-    if separate_admin {
+    let timeout = Duration::from_millis(http.request_timeout_ms.max(1));
+    let api = api.layer(axum::middleware::from_fn_with_state(timeout, within));
+    let routes = |checks| routes(checks).layer(axum::middleware::from_fn_with_state(timeout, within));
+    if http.admin_listen.is_some() {
         let health = || Router::new().route("/health", get(health));
         ServiceRouters { main: finish(public.merge(health())), admin: Some(finish(api.merge(routes(checks)))) }
     } else {
         ServiceRouters { main: finish(public.merge(api).merge(routes(checks))), admin: None }
+    }
+}
+
+/// Answers 503 when the request is not answered within `timeout` (body upload included).
+async fn within(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => crate::Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "The request took too long",
+            "no answer within the request timeout (http.request_timeout_ms); retry",
+        )
+        .into_response(),
     }
 }
 
