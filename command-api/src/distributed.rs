@@ -11,7 +11,7 @@ use kurz_kafka::{KafkaConfig, KafkaEventLog};
 use kurz_ports::ClaimThenAppend;
 use kurz_redis::{CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisConfig, RedisConnection};
 use kurz_service_kit::auth::AuthConfig;
-use kurz_service_kit::config::HttpConfig;
+use kurz_service_kit::config::{CodesConfig, HttpConfig};
 use kurz_service_kit::gate::ApiGate;
 use kurz_service_kit::limits::{Limits, LimitsConfig};
 use kurz_service_kit::ops;
@@ -35,8 +35,7 @@ pub struct Config {
     pub read_store: ReadStoreConfig,
     /// The deployment's shared secrets (32 bytes; the same file for every instance).
     pub secret_key_file: PathBuf,
-    /// Sequence numbers leased per Redis round trip.
-    pub lease_block: u64,
+    pub codes: CodesConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub targets: TargetsConfig,
@@ -50,7 +49,7 @@ impl Default for Config {
             redis: RedisConfig::default(),
             read_store: ReadStoreConfig::default(),
             secret_key_file: PathBuf::from("secret.key"),
-            lease_block: 1000,
+            codes: CodesConfig::default(),
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             targets: TargetsConfig::default(),
@@ -83,7 +82,11 @@ impl Application {
             log: log.clone(),
             store: store.clone(),
             creations: Arc::new(ClaimThenAppend { registry: registry.clone(), log: log.clone() }),
-            codes: CodeAllocator::new(CodeGenerator::new(CodeKey::new(secrets.code_key)), registry, config.lease_block),
+            codes: CodeAllocator::new(
+                CodeGenerator::new(CodeKey::new(secrets.code_key)),
+                registry,
+                config.codes.lease_block,
+            ),
             clock: Clock::system(),
             listeners: vec![Arc::new(LinkChangePublisher::start(redis))],
             targets: targets.clone(),

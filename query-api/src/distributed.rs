@@ -13,7 +13,7 @@ use kurz_redis::{
     CachedReadStore, LinkCacheOptions, RedisClickQuota, RedisConfig, RedisConnection, follow_link_changes,
 };
 use kurz_service_kit::auth::AuthConfig;
-use kurz_service_kit::config::HttpConfig;
+use kurz_service_kit::config::{CacheConfig, ClicksConfig, HttpConfig};
 use kurz_service_kit::gate::ApiGate;
 use kurz_service_kit::limits::{Limits, LimitsConfig};
 use kurz_service_kit::ops;
@@ -41,16 +41,8 @@ pub struct Config {
     pub read_store: ReadStoreConfig,
     /// The deployment's shared secrets (32 bytes; the same file for every instance).
     pub secret_key_file: PathBuf,
-    /// Links (and unknown codes) held in the in-process cache.
-    pub cache_capacity: usize,
-    /// Record a click for every redirect served.
-    pub record_redirects: bool,
-    /// Clicks queued in memory on their way to Kafka.
-    pub click_queue_capacity: usize,
-    /// Where clicks wait on disk while Kafka does not take them (one directory per instance).
-    pub click_spool_dir: PathBuf,
-    /// The spool's bound; beyond it clicks are dropped and counted (`clicks_dropped_total`).
-    pub click_spool_max_bytes: u64,
+    pub cache: CacheConfig,
+    pub clicks: ClicksConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub targets: TargetsConfig,
@@ -64,11 +56,8 @@ impl Default for Config {
             redis: RedisConfig::default(),
             read_store: ReadStoreConfig::default(),
             secret_key_file: PathBuf::from("secret.key"),
-            cache_capacity: 1_000_000,
-            record_redirects: true,
-            click_queue_capacity: 100_000,
-            click_spool_dir: PathBuf::from("click-spool"),
-            click_spool_max_bytes: 1 << 30,
+            cache: CacheConfig::default(),
+            clicks: ClicksConfig::default(),
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             targets: TargetsConfig::default(),
@@ -97,7 +86,7 @@ impl Application {
         let redis = RedisConnection::connect(&config.redis).await.context("connecting to Redis")?;
         let opened = OpenedStore::open(&config.read_store, &config.redis).await.context("opening the read store")?;
         let store = Arc::new(CachedReadStore::new(redis.clone(), opened.store(), LinkCacheOptions::default()));
-        let cache = Arc::new(LinkCache::new(config.cache_capacity));
+        let cache = Arc::new(LinkCache::new(config.cache.capacity));
         let keys = Arc::new(kurz_stores::api_keys(&config.auth, redis.clone())?);
         let listeners = config.http.bind_all().await?;
         let public_base_url = config.http.base_url(listeners.local_addr());
@@ -123,19 +112,19 @@ impl Application {
         if tokio::time::timeout(FIRST_SUBSCRIPTION, followed.wait_for(|followed| *followed)).await.is_err() {
             tracing::warn!("not following link changes yet; serving, and emptying the cache once subscribed");
         }
-        let spool = ClickSpool::open(&config.click_spool_dir, config.click_spool_max_bytes)
-            .with_context(|| format!("opening the click spool in {}", config.click_spool_dir.display()))?;
+        let spool = ClickSpool::open(&config.clicks.spool_dir, config.clicks.spool_max_bytes)
+            .with_context(|| format!("opening the click spool in {}", config.clicks.spool_dir.display()))?;
         let (clicks, clicks_task) = ClickRecorder::start_spooled(
             log.clone(),
             Arc::new(spool),
-            ClickRecorderOptions { queue_capacity: config.click_queue_capacity, ..ClickRecorderOptions::default() },
+            ClickRecorderOptions { queue_capacity: config.clicks.queue_capacity, ..ClickRecorderOptions::default() },
             background_stop.clone(),
         );
         let redirects = Arc::new(RedirectService::new(RedirectServiceParts {
             store: store.clone(),
             quota: Arc::new(RedisClickQuota::new(redis)),
             cache: cache.clone(),
-            clicks: config.record_redirects.then(|| clicks.clone()),
+            clicks: config.clicks.record_redirects.then(|| clicks.clone()),
             clock: Clock::system(),
             visitor_key: VisitorKey(secrets.visitor_key),
             targets: targets.clone(),

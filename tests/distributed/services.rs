@@ -81,7 +81,7 @@ impl Deployment {
 
     pub fn query_api(&self) -> Service {
         let spool = self.dir.path().join(format!("spool-{}", unique_name("query-api")));
-        Service::start("query-api", &self.api_environment(), &[("KURZ_CLICK_SPOOL_DIR", path(&spool))])
+        Service::start("query-api", &self.api_environment(), &[("KURZ_CLICKS__SPOOL_DIR", path(&spool))])
     }
 
     pub fn projector(&self) -> Service {

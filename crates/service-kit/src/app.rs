@@ -20,7 +20,18 @@ where
     Ran: Future<Output = anyhow::Result<()>>,
 {
     telemetry::init_logging();
-    let app = build(config::load()?).await?;
+    let config = match config::load() {
+        Ok(config) => config,
+        Err(error) => {
+            // One line a person can act on, and the exit code scripts and init systems know for a
+            // usage error: a configuration error is not a crash (no backtrace).
+            let program = std::env::args().next().unwrap_or_default();
+            let name = std::path::Path::new(&program).file_name().map(|n| n.to_string_lossy().into_owned());
+            eprintln!("{}: {error:#}", name.unwrap_or_else(|| "kurz".to_owned()));
+            std::process::exit(2);
+        }
+    };
+    let app = build(config).await?;
     let stop = CancellationToken::new();
     shutdown::cancel_on_signal(stop.clone());
     run(app, stop).await

@@ -1,27 +1,139 @@
 //! Layered configuration: built-in defaults, then an optional TOML file (`KURZ_CONFIG`, default
 //! `kurz.toml`), then `KURZ_`-prefixed environment variables with `__` between levels
-//! (`KURZ_HTTP__LISTEN=0.0.0.0:8080`). `KURZ_TEST_*` variables belong to the test suites, not to
-//! a service's configuration.
+//! (`KURZ_HTTP__LISTEN=0.0.0.0:8080`).
+//!
+//! A file is written for this program, so a key it does not know is an error naming the key and
+//! the file. The environment is shared with everything else in a container (Kubernetes injects
+//! `<RELEASE>_<SERVICE>_PORT` and friends for every service of a release named `kurz`), so a
+//! `KURZ_` variable that names no setting is logged once, by name, and ignored.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+/// `KURZ_` variables that are not settings: the config file's path, the log format, the tests'.
+const NOT_SETTINGS: [&str; 2] = ["config", "log_format"];
+
 pub fn load<T: Serialize + DeserializeOwned + Default>() -> anyhow::Result<T> {
     let file = std::env::var("KURZ_CONFIG").unwrap_or_else(|_| "kurz.toml".to_owned());
+    let settings = Settings::of(&T::default());
+    for name in settings.unknown_variables(std::env::vars().map(|(name, _)| name)) {
+        tracing::warn!(variable = %name, "ignoring an environment variable that names no setting");
+    }
     Figment::from(Serialized::defaults(T::default()))
         .merge(Toml::file(file))
-        .merge(
-            Env::prefixed("KURZ_")
-                .filter(|key| !key.starts_with("test_"))
-                .split("__")
-                .ignore(&["config", "log_format"]),
-        )
+        .merge(Env::prefixed("KURZ_").filter(move |key| settings.knows(key.as_str())).split("__"))
         .extract()
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {}", e.to_string().replace('\n', "; ")))
+}
+
+/// The settings a configuration type has, as dotted paths (`http.listen`), and the maps whose keys
+/// are free (`kafka.client.<librdkafka property>`).
+#[derive(Debug, Clone)]
+struct Settings {
+    paths: BTreeSet<String>,
+    open_maps: BTreeSet<String>,
+}
+
+impl Settings {
+    fn of<T: Serialize>(defaults: &T) -> Self {
+        let mut settings = Self { paths: BTreeSet::new(), open_maps: BTreeSet::new() };
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(defaults) {
+            settings.walk("", &fields);
+        }
+        settings
+    }
+
+    fn walk(&mut self, prefix: &str, fields: &serde_json::Map<String, serde_json::Value>) {
+        for (name, value) in fields {
+            let path = format!("{prefix}{name}");
+            match value {
+                serde_json::Value::Object(inner) if inner.is_empty() => {
+                    self.open_maps.insert(format!("{path}."));
+                }
+                serde_json::Value::Object(inner) => self.walk(&format!("{path}."), inner),
+                _ => {}
+            }
+            self.paths.insert(path);
+        }
+    }
+
+    /// Whether an environment key (prefix stripped, `__` between levels) names a setting.
+    fn knows(&self, key: &str) -> bool {
+        let path = key.to_ascii_lowercase().replace("__", ".");
+        self.paths.contains(&path) || self.open_maps.iter().any(|map| path.starts_with(map.as_str()))
+    }
+
+    /// The `KURZ_` variables among `names` that name no setting.
+    fn unknown_variables(&self, names: impl Iterator<Item = String>) -> Vec<String> {
+        names
+            .filter(|name| {
+                name.strip_prefix("KURZ_").is_some_and(|key| {
+                    let lower = key.to_ascii_lowercase();
+                    !lower.starts_with("test_") && !NOT_SETTINGS.contains(&lower.as_str()) && !self.knows(key)
+                })
+            })
+            .collect()
+    }
+}
+
+/// The in-process link cache (every service that answers redirects).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Links (and unknown codes) held in the in-process cache.
+    pub capacity: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { capacity: 1_000_000 }
+    }
+}
+
+/// Recording the clicks of redirects.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClicksConfig {
+    /// Record a click for every redirect served (off: redirects only, e.g. to measure their cost).
+    pub record_redirects: bool,
+    /// Clicks queued in memory on their way to the log.
+    pub queue_capacity: usize,
+    /// Distributed query API: where clicks wait on disk while Kafka does not take them (one
+    /// directory per instance).
+    pub spool_dir: PathBuf,
+    /// Distributed query API: the spool's bound; beyond it clicks are dropped and counted.
+    pub spool_max_bytes: u64,
+}
+
+impl Default for ClicksConfig {
+    fn default() -> Self {
+        Self {
+            record_redirects: true,
+            queue_capacity: 100_000,
+            spool_dir: PathBuf::from("click-spool"),
+            spool_max_bytes: 1 << 30,
+        }
+    }
+}
+
+/// Generated codes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CodesConfig {
+    /// Sequence numbers leased per durable write (embedded) or Redis round trip.
+    pub lease_block: u64,
+}
+
+impl Default for CodesConfig {
+    fn default() -> Self {
+        Self { lease_block: 1000 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -137,12 +249,79 @@ macro_rules! refusal_tests {
         }
 
         #[test]
-        fn an_invalid_setting_is_named() {
+        fn an_invalid_setting_is_named_in_one_line_with_exit_code_2() {
             let output = run(&[("KURZ_KAFKA__PARTITIONS", "lots")]);
-            assert!(!output.status.success());
+            assert_eq!(output.status.code(), Some(2));
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert!(stderr.contains("invalid configuration"), "{stderr}");
             assert!(stderr.to_lowercase().contains("kafka.partitions"), "names the setting: {stderr}");
+            assert!(!stderr.contains("backtrace"), "no backtrace: {stderr}");
+        }
+
+        #[test]
+        fn an_unknown_key_in_the_file_refuses_to_start_naming_the_key_and_the_file() {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let file = dir.path().join("service.toml");
+            std::fs::write(&file, "[http]\nlisten_prot = \"127.0.0.1:0\"\n").expect("written");
+            let output = run(&[("KURZ_CONFIG", file.to_str().expect("utf-8 path"))]);
+            assert_eq!(output.status.code(), Some(2));
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains("listen_prot") && stderr.contains("service.toml"), "{stderr}");
+        }
+
+        #[test]
+        fn unknown_kurz_variables_are_named_and_ignored() {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let missing = dir.path().join("missing.key");
+            // Kubernetes' service links for a release named kurz, and a stray variable.
+            let output = run(&[
+                ("KURZ_SECRET_KEY_FILE", missing.to_str().expect("utf-8 path")),
+                ("KURZ_QUERY_API_PORT", "tcp://10.0.0.1:80"),
+                ("KURZ_BIN", "x"),
+            ]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains("KURZ_QUERY_API_PORT") && stderr.contains("KURZ_BIN"), "{stderr}");
+            assert!(!stderr.contains("invalid configuration"), "the configuration was read: {stderr}");
+            assert!(stderr.contains("missing.key"), "and the start went on to the next step: {stderr}");
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct Sample {
+        http: HttpConfig,
+        cache: CacheConfig,
+        client: std::collections::BTreeMap<String, String>,
+        mode: Option<String>,
+    }
+
+    #[test]
+    fn only_kurz_variables_that_name_no_setting_are_unknown() {
+        let settings = Settings::of(&Sample::default());
+        let names = [
+            "KURZ_HTTP__LISTEN",
+            "KURZ_HTTP__ADMIN_LISTEN",
+            "KURZ_CACHE__CAPACITY",
+            "KURZ_CLIENT__SECURITY.PROTOCOL",
+            "KURZ_MODE",
+            "KURZ_CONFIG",
+            "KURZ_LOG_FORMAT",
+            "KURZ_TEST_REDIS_URL",
+            "HOME",
+            "KURZ_BIN",
+            "KURZ_QUERY_API_PORT",
+            "KURZ_COMMAND_API_SERVICE_HOST",
+            "KURZ_HTTP__LISTEN_PORT",
+        ]
+        .map(str::to_owned);
+        assert_eq!(
+            settings.unknown_variables(names.into_iter()),
+            ["KURZ_BIN", "KURZ_QUERY_API_PORT", "KURZ_COMMAND_API_SERVICE_HOST", "KURZ_HTTP__LISTEN_PORT"]
+        );
+    }
 }

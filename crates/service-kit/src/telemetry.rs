@@ -32,16 +32,76 @@ pub fn metrics() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let buckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+            // Up to the command path's 30 s broker timeout, so the slowest answers land in a bucket.
+            let buckets = [
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                30.0,
+            ];
             let handle = PrometheusBuilder::new()
                 .set_buckets(&buckets)
                 .expect("buckets are not empty")
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
             start_upkeep(handle.clone());
+            describe();
             handle
         })
         .clone()
+}
+
+/// `# HELP` text for every metric Kurz records, and `build_info`.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests answered, by route, method (OTHER for non-standard ones) and status"
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to answer an HTTP request, by route, method and status"
+    );
+    describe_counter!("redirects_total", "Redirect lookups, by outcome (redirected, not_found, gone)");
+    describe_counter!("link_cache_total", "In-process link cache lookups, by result (hit, miss)");
+    describe_counter!("link_cache_redis_total", "Shared Redis link cache lookups, by result");
+    describe_counter!(
+        "link_cache_redis_errors_total",
+        "Shared Redis link cache operations that failed or timed out (lookups went to the store)"
+    );
+    describe_counter!("link_cache_redis_rewarmed_total", "Hot links cached again in Redis right after they changed");
+    describe_counter!("links_created_total", "Links created");
+    describe_counter!("clicks_appended_total", "Clicks appended to the event log");
+    describe_counter!("clicks_reported_total", "Clicks reported through POST /v1/clicks");
+    describe_counter!("clicks_dropped_total", "Clicks dropped (queue full, or spool full): lost to the statistics");
+    describe_counter!("clicks_lost_total", "Clicks that could be neither appended nor spooled");
+    describe_counter!("clicks_spooled_total", "Clicks written to the disk spool while the event log did not take them");
+    describe_counter!(
+        "click_append_failures_total",
+        "Failed appends of click batches (they go to the spool, or are retried)"
+    );
+    describe_gauge!("click_spool_clicks", "Clicks waiting in the disk spool");
+    describe_gauge!("click_spool_bytes", metrics::Unit::Bytes, "Bytes of clicks waiting in the disk spool");
+    describe_counter!("projector_records_applied_total", "Event-log records folded into the read models");
+    describe_counter!(
+        "projector_records_undecodable_total",
+        "Event-log records that did not decode (skipped, checkpoint moved)"
+    );
+    describe_gauge!(
+        "projector_lag_records",
+        "Records appended to the event log but not yet folded into the read models"
+    );
+    describe_counter!(
+        "command_read_model_failures_total",
+        "Commands answered before the read models showed them (the projector folds them later)"
+    );
+    describe_counter!(
+        "link_change_publish_failures_total",
+        "Link changes that could not be announced to the query APIs"
+    );
+    describe_counter!("rate_limited_total", "Requests refused with 429, by limit policy");
+    describe_gauge!("blocklist_domains", "Domains on the operator's blocklist");
+    describe_gauge!("build_info", "Always 1; the labels say which build runs");
+    metrics::gauge!("build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
 /// The recorder keeps every histogram sample until a scrape or an upkeep folds it into the buckets:
