@@ -1,41 +1,18 @@
 //! The all-in-one binary's configuration: stray variables are ignored, a wrong file refuses.
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+mod common;
 
-use std::io::{BufRead, BufReader};
+use std::process::Command;
 
 #[test]
 fn stray_kurz_variables_do_not_stop_kurz() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kurz"))
-        .env("KURZ_HTTP__LISTEN", "127.0.0.1:0")
-        .env("KURZ_STORAGE__DATA_DIR", dir.path())
-        .env("KURZ_BIN", "x")
-        .env("KURZ_QUERY_API_SERVICE_HOST", "10.0.0.1")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kurz starts");
-    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = Vec::new();
-    while !seen.iter().any(|l: &String| l.contains("kurz is serving")) {
-        let line = receiver.recv_timeout(Duration::from_mins(1)).unwrap_or_else(|_| panic!("kurz serves: {seen:#?}"));
-        seen.push(line);
-    }
+    let stray = [("KURZ_BIN", "x"), ("KURZ_QUERY_API_SERVICE_HOST", "10.0.0.1")];
+    let (mut child, _, lines) = common::start_kurz_binary(dir.path(), &stray);
     child.kill().expect("stopped");
     child.wait().expect("reaped");
-    for name in ["KURZ_BIN", "KURZ_QUERY_API_SERVICE_HOST"] {
-        assert!(seen.iter().any(|l| l.contains("ignoring") && l.contains(name)), "{name} named: {seen:#?}");
+    for (name, _) in stray {
+        assert!(lines.iter().any(|l| l.contains("ignoring") && l.contains(name)), "{name} named: {lines:#?}");
     }
 }
 

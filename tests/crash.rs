@@ -2,9 +2,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,29 +12,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-/// Starts `kurz` on a free port and returns it with its address, read from its first log lines.
 fn start_kurz(data_dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kurz"))
-        .env("KURZ_HTTP__LISTEN", "127.0.0.1:0")
-        .env("KURZ_STORAGE__DATA_DIR", data_dir)
-        .env("KURZ_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kurz starts");
-    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if parsed["fields"]["message"] == "kurz is serving" {
-                let _ = sender.send(parsed["fields"]["address"].as_str().unwrap_or_default().to_owned());
-            }
-        }
-    });
-    let address = receiver.recv_timeout(Duration::from_mins(1)).expect("kurz reports its address");
-    (child, format!("http://{address}"))
+    let (child, base, _) = common::start_kurz_binary(data_dir, &[]);
+    (child, base)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -147,6 +147,45 @@ impl TestApp {
     }
 }
 
+/// Starts the `kurz` binary on a free port with its data in `data_dir`, JSON logs and `settings`;
+/// returns it with its address (read from its logs) and every log line it wrote until then.
+pub fn start_kurz_binary(data_dir: &Path, settings: &[(&str, &str)]) -> (std::process::Child, String, Vec<String>) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kurz"))
+        .env("KURZ_HTTP__LISTEN", "127.0.0.1:0")
+        .env("KURZ_STORAGE__DATA_DIR", data_dir)
+        .env("KURZ_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .envs(settings.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kurz starts");
+    let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    loop {
+        let line = receiver
+            .recv_timeout(std::time::Duration::from_mins(1))
+            .unwrap_or_else(|_| panic!("kurz reports its address: {lines:#?}"));
+        let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        lines.push(line);
+        if parsed["fields"]["message"] == "kurz is serving" {
+            let address = parsed["fields"]["address"].as_str().unwrap_or_default().to_owned();
+            // Keep draining, so the process never blocks on a full pipe.
+            std::thread::spawn(move || while receiver.recv().is_ok() {});
+            return (child, format!("http://{address}"), lines);
+        }
+    }
+}
+
 /// Asserts a problem+json answer with the given status, returning its body.
 pub async fn expect_problem(response: Response, status: StatusCode) -> Value {
     assert_eq!(response.status(), status);

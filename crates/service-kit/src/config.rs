@@ -53,7 +53,12 @@ impl Settings {
         for (name, value) in fields {
             let path = format!("{prefix}{name}");
             match value {
+                // A map with free keys, or an optional section that is unset by default: anything
+                // below it may be meant (`read_store.redis.url`), and the fields' own checks judge it.
                 serde_json::Value::Object(inner) if inner.is_empty() => {
+                    self.open_maps.insert(format!("{path}."));
+                }
+                serde_json::Value::Null => {
                     self.open_maps.insert(format!("{path}."));
                 }
                 serde_json::Value::Object(inner) => self.walk(&format!("{path}."), inner),
@@ -298,6 +303,7 @@ mod tests {
         cache: CacheConfig,
         client: std::collections::BTreeMap<String, String>,
         mode: Option<String>,
+        redis: Option<CacheConfig>,
     }
 
     #[test]
@@ -309,6 +315,7 @@ mod tests {
             "KURZ_CACHE__CAPACITY",
             "KURZ_CLIENT__SECURITY.PROTOCOL",
             "KURZ_MODE",
+            "KURZ_REDIS__CAPACITY",
             "KURZ_CONFIG",
             "KURZ_LOG_FORMAT",
             "KURZ_TEST_REDIS_URL",

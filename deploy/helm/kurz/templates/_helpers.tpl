@@ -32,6 +32,10 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
   value: /etc/kurz/secret.key
 - name: KURZ_LOG_FORMAT
   value: {{ .Values.logFormat | quote }}
+{{- with .Values.publicBaseUrl }}
+- name: KURZ_HTTP__PUBLIC_BASE_URL
+  value: {{ . | quote }}
+{{- end }}
 {{- end }}
 
 {{/* Settings of the services that serve the API (command-api, query-api). */}}
