@@ -172,9 +172,11 @@ pub fn start_kurz_binary(data_dir: &Path, settings: &[(&str, &str)]) -> (std::pr
     });
     let mut lines = Vec::new();
     loop {
-        let line = receiver
-            .recv_timeout(std::time::Duration::from_mins(1))
-            .unwrap_or_else(|_| panic!("kurz reports its address: {lines:#?}"));
+        let Ok(line) = receiver.recv_timeout(std::time::Duration::from_mins(1)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kurz reports its address: {lines:#?}");
+        };
         let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
         lines.push(line);
         if parsed["fields"]["message"] == "kurz is serving" {
