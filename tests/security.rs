@@ -265,7 +265,8 @@ async fn a_slow_header_is_cut_off_and_shutdown_does_not_wait_for_slow_clients() 
     let mut idle = tokio::net::TcpStream::connect(&address).await.expect("connects");
     idle.write_all(b"GET /health HTTP/1.1\r\nHost: kurz\r\n\r\n").await.expect("request sent");
     let mut answer = vec![0; 1024];
-    let read = idle.read(&mut answer).await.expect("answered");
+    let read =
+        tokio::time::timeout(Duration::from_secs(5), idle.read(&mut answer)).await.expect("in time").expect("answered");
     assert!(String::from_utf8_lossy(&answer[..read]).starts_with("HTTP/1.1 200"));
     let closed = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut answer)).await;
     assert!(matches!(closed, Ok(Ok(0))), "the idle connection is closed: {closed:?}");
