@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Checks the deploy files with the real tools that run without a Docker engine or a cluster:
 # promtool (Prometheus config, alert rules and their unit tests), docker-compose (the compose file),
-# and JSON parsing of the Grafana dashboards. Gets promtool from Debian's prometheus package
-# without installing it (no server is started), and docker-compose from Debian when missing.
+# Helm's own engine (helm-python-sdk from PyPI: Helm v4 as a library; strict lint and rendering with
+# the defaults and with every option on) and kubernetes-validate (the rendered manifests against the
+# Kubernetes API schemas), and JSON parsing of the Grafana dashboards. Gets promtool from Debian's
+# prometheus package without installing it (no server is started), docker-compose from Debian when
+# missing, and the Python tools into a virtualenv under the target directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,3 +43,20 @@ for dashboard in deploy/grafana/dashboards/*.json; do
     python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["panels"], "no panels"' "$dashboard"
     echo "grafana: $dashboard parses"
 done
+
+# The chart's PrometheusRule carries the same rules as Prometheus in compose.
+cmp deploy/prometheus/alerts.yml deploy/helm/kurz/files/alerts.yml
+echo "alerts: the chart's rules are deploy/prometheus/alerts.yml"
+
+venv="$tools/venv"
+if [[ ! -x "$venv/bin/kubernetes-validate" ]]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check helm-python-sdk==0.2.2 kubernetes-validate==1.37.0
+fi
+rendered="$tools/rendered"
+rm -rf "$rendered"
+"$venv/bin/python" deploy/helm/checks/render.py deploy/helm/kurz "$rendered"
+# --strict refuses fields the API does not have; the Prometheus operator's kinds have no schema here
+# (reported as warnings).
+"$venv/bin/kubernetes-validate" --strict --quiet "$rendered"/defaults/*.yaml "$rendered"/all-options/*.yaml
+echo "kubernetes-validate: every rendered manifest is valid for Kubernetes 1.37"
