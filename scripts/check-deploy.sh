@@ -48,11 +48,7 @@ done
 cmp deploy/prometheus/alerts.yml deploy/helm/kurz/files/alerts.yml
 echo "alerts: the chart's rules are deploy/prometheus/alerts.yml"
 
-venv="$tools/venv"
-if [[ ! -x "$venv/bin/kubernetes-validate" ]]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check helm-python-sdk==0.2.2 kubernetes-validate==1.37.0
-fi
+venv="$(scripts/python-tools.sh)"
 rendered="$tools/rendered"
 rm -rf "$rendered"
 "$venv/bin/python" deploy/helm/checks/render.py deploy/helm/kurz "$rendered"

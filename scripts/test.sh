@@ -74,4 +74,13 @@ if [[ -z "${KURZ_TEST_REDIS_URL:-}" ]]; then
     [[ -n "${KURZ_TEST_REDIS_URL:-}" ]] || echo "test.sh: no Redis; Redis tests will say they were skipped"
 fi
 
+# The deploy-environment test renders the Helm chart with Helm's own engine, a Python library.
+if [[ -z "${KURZ_TEST_DEPLOY_PYTHON:-}" ]]; then
+    if venv="$(scripts/python-tools.sh 2>/dev/null)"; then
+        export KURZ_TEST_DEPLOY_PYTHON="$venv/bin/python"
+    else
+        echo "test.sh: no helm-python-sdk (PyPI); the deploy-environment test will say it was skipped"
+    fi
+fi
+
 cargo test --workspace --locked "$@"

@@ -53,7 +53,7 @@ impl Default for Storage {
 async fn main() -> anyhow::Result<()> {
     telemetry::init_logging();
     let rebuild = std::env::args().skip(1).any(|arg| arg == "--rebuild");
-    let ModeOnly { mode } = config::load()?;
+    let ModeOnly { mode } = config::peek()?;
     if let Mode::Distributed = mode {
         use kurz_projector::distributed::{Application, Config};
         let build = |config: Config| Application::build(config, rebuild);

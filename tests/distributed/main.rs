@@ -558,3 +558,97 @@ async fn with_the_services_redis_down_redirects_stay_3xx() {
         service.terminate();
     }
 }
+
+/// The environment each deploy file gives each service, from the files themselves (see
+/// `deploy/helm/checks/service_env.py`): `{"compose": {service: {variable: value}}, "helm": …}`.
+fn deploy_environments() -> Option<Value> {
+    let Some(python) = std::env::var_os("KURZ_TEST_DEPLOY_PYTHON") else {
+        kurz_ports::conformance::skip(
+            "no Python with helm-python-sdk and PyYAML",
+            "set KURZ_TEST_DEPLOY_PYTHON, or run scripts/test.sh",
+            false,
+        );
+        return None;
+    };
+    let root = env!("CARGO_MANIFEST_DIR");
+    let output = std::process::Command::new(python)
+        .arg(format!("{root}/deploy/helm/checks/service_env.py"))
+        .arg(root)
+        .output()
+        .expect("the script runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    Some(serde_json::from_slice(&output.stdout).expect("json"))
+}
+
+/// Every binary starts, and gets ready, with exactly the environment compose gives it and the one
+/// the Helm chart renders for it (plus, for the chart, the service-link variables Kubernetes injects
+/// into every pod of a release named `kurz`). Only what points at infrastructure is replaced by the
+/// test's broker, registry, Redis and files; every other variable is the deploy file's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deploy_files_environments_start_every_service() {
+    let deployment = deployment!();
+    let Some(environments) = deploy_environments() else { return };
+    let dir = deployment.dir.path();
+    let service_links = [
+        ("KURZ_COMMAND_API_SERVICE_HOST", "10.0.0.11"),
+        ("KURZ_COMMAND_API_SERVICE_PORT", "80"),
+        ("KURZ_COMMAND_API_PORT", "tcp://10.0.0.11:80"),
+        ("KURZ_QUERY_API_SERVICE_HOST", "10.0.0.12"),
+        ("KURZ_QUERY_API_SERVICE_PORT_HTTP", "80"),
+        ("KURZ_QUERY_API_PORT_80_TCP_ADDR", "10.0.0.12"),
+        ("KURZ_PROJECTOR_SERVICE_HOST", "10.0.0.13"),
+    ];
+    for source in ["compose", "helm"] {
+        let topic = kurz_kafka::testing::unique_name(&format!("deploy-{source}"));
+        let mut services = Vec::new();
+        for name in ["command-api", "query-api", "projector"] {
+            let given = environments[source][name].as_object().unwrap_or_else(|| panic!("{source} has {name}"));
+            let mut variables: BTreeMap<String, String> =
+                given.iter().map(|(key, value)| (key.clone(), value.as_str().unwrap_or_default().to_owned())).collect();
+            if name != "projector" {
+                for file in ["KURZ_SECRET_KEY_FILE", "KURZ_AUTH__BOOTSTRAP_KEY_FILE"] {
+                    assert!(variables.contains_key(file), "{source} gives {name} {file}");
+                }
+            }
+            let local = |file: &str| dir.join(file).to_string_lossy().into_owned();
+            let spool = dir.join(format!("spool-{source}"));
+            for (key, value) in [
+                ("KURZ_HTTP__LISTEN", "127.0.0.1:0".to_owned()),
+                ("KURZ_KAFKA__BROKERS", deployment.brokers.clone()),
+                ("KURZ_KAFKA__SCHEMA_REGISTRY_URL", deployment.registry.url()),
+                ("KURZ_KAFKA__TOPIC", topic.clone()),
+                // One test broker: a topic with more replicas cannot be created.
+                ("KURZ_KAFKA__REPLICATION_FACTOR", "1".to_owned()),
+                ("KURZ_REDIS__URL", deployment.redis.config.url.clone()),
+                ("KURZ_REDIS__KEY_PREFIX", format!("{}{source}:", deployment.redis.config.key_prefix)),
+                ("KURZ_LOG_FORMAT", "json".to_owned()),
+            ] {
+                variables.insert(key.to_owned(), value);
+            }
+            for (key, file) in [("KURZ_SECRET_KEY_FILE", "secret.key"), ("KURZ_AUTH__BOOTSTRAP_KEY_FILE", "admin.key")]
+            {
+                if variables.contains_key(key) {
+                    variables.insert(key.to_owned(), local(file));
+                }
+            }
+            if variables.contains_key("KURZ_CLICKS__SPOOL_DIR") {
+                variables.insert("KURZ_CLICKS__SPOOL_DIR".to_owned(), spool.to_string_lossy().into_owned());
+            }
+            if source == "helm" {
+                variables.extend(service_links.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+            }
+            let variables: Vec<(String, String)> = variables.into_iter().collect();
+            services.push(Service::start_with_exactly(name, &[], &variables, true));
+        }
+        for service in &services {
+            eventually(&format!("{} from {source} gets ready", service.name), Duration::from_mins(1), async || {
+                let ready = client().get(format!("{}/ready", service.url)).send().await;
+                ready.is_ok_and(|r| r.status() == StatusCode::OK)
+            })
+            .await;
+        }
+        for service in services {
+            service.terminate();
+        }
+    }
+}

@@ -121,9 +121,24 @@ impl Service {
         environment: &[(&'static str, String)],
         extra: &[(&'static str, String)],
     ) -> Self {
+        let variables = environment.iter().chain(extra).map(|(key, value)| ((*key).to_owned(), value.clone()));
+        Self::start_with_exactly(name, args, &variables.collect::<Vec<_>>(), false)
+    }
+
+    /// Starts `name` with the given variables; with `only_these`, nothing else of the test's
+    /// environment (as a container would see it) but `PATH`.
+    pub fn start_with_exactly(
+        name: &'static str,
+        args: &[&str],
+        variables: &[(String, String)],
+        only_these: bool,
+    ) -> Self {
         let mut command = Command::new(binary(name));
         command.args(args);
-        command.envs(environment.iter().cloned()).envs(extra.iter().cloned());
+        if only_these {
+            command.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        }
+        command.envs(variables.iter().cloned());
         command.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = command.spawn().unwrap_or_else(|e| panic!("{name} starts: {e}"));
         let stderr = BufReader::new(child.stderr.take().expect("stderr"));

@@ -20,11 +20,21 @@ use serde::{Deserialize, Serialize};
 const NOT_SETTINGS: [&str; 2] = ["config", "log_format"];
 
 pub fn load<T: Serialize + DeserializeOwned + Default>() -> anyhow::Result<T> {
-    let file = std::env::var("KURZ_CONFIG").unwrap_or_else(|_| "kurz.toml".to_owned());
     let settings = Settings::of(&T::default());
     for name in settings.unknown_variables(std::env::vars().map(|(name, _)| name)) {
         tracing::warn!(variable = %name, "ignoring an environment variable that names no setting");
     }
+    extract(settings)
+}
+
+/// Reads a part of the configuration (which mode to run in, say) without naming the variables
+/// that part does not know: the configuration read next does.
+pub fn peek<T: Serialize + DeserializeOwned + Default>() -> anyhow::Result<T> {
+    extract(Settings::of(&T::default()))
+}
+
+fn extract<T: Serialize + DeserializeOwned + Default>(settings: Settings) -> anyhow::Result<T> {
+    let file = std::env::var("KURZ_CONFIG").unwrap_or_else(|_| "kurz.toml".to_owned());
     Figment::from(Serialized::defaults(T::default()))
         .merge(Toml::file(file))
         .merge(Env::prefixed("KURZ_").filter(move |key| settings.knows(key.as_str())).split("__"))

@@ -47,13 +47,13 @@ lifecycle:
 - name: KURZ_KAFKA__TOPIC
   value: {{ .Values.kafka.topic | quote }}
 - name: KURZ_KAFKA__PARTITIONS
-  value: {{ .Values.kafka.partitions | quote }}
+  value: {{ .Values.kafka.partitions | int64 | quote }}
 - name: KURZ_KAFKA__REPLICATION_FACTOR
-  value: {{ .Values.kafka.replicationFactor | quote }}
+  value: {{ .Values.kafka.replicationFactor | int64 | quote }}
 - name: KURZ_KAFKA__SCHEMA_REGISTRY_URL
   value: {{ .Values.kafka.schemaRegistryUrl | quote }}
 - name: KURZ_KAFKA__DELIVERY_TIMEOUT_MS
-  value: {{ .Values.kafka.deliveryTimeoutMs | quote }}
+  value: {{ .Values.kafka.deliveryTimeoutMs | int64 | quote }}
 - name: KURZ_REDIS__URL
   value: {{ .Values.redis.url | quote }}
 - name: KURZ_REDIS__KEY_PREFIX
