@@ -43,4 +43,7 @@ async fn health_ready_and_metrics_answer() {
     }
     assert!(after.contains("build_info{version=\""), "build_info missing");
     assert!(after.contains("le=\"30\""), "buckets reach the 30 s broker timeout");
+    for process in ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"] {
+        assert!(after.contains(process), "{process} missing");
+    }
 }

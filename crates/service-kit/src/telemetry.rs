@@ -109,9 +109,14 @@ fn describe() {
 /// A thread of its own, because the recorder may be installed outside any async runtime.
 fn start_upkeep(handle: PrometheusHandle) {
     let started = std::thread::Builder::new().name("kurz-metrics-upkeep".to_owned()).spawn(move || {
+        let process = metrics_process::Collector::default();
+        process.describe();
         loop {
-            std::thread::sleep(UPKEEP_EVERY);
+            // Process metrics (CPU seconds, resident memory, open file descriptors, threads) as
+            // of the last upkeep: at most 5 s old when scraped.
+            process.collect();
             handle.run_upkeep();
+            std::thread::sleep(UPKEEP_EVERY);
         }
     });
     if let Err(error) = started {
