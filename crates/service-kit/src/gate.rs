@@ -62,7 +62,9 @@ async fn pass(State(gate): State<ApiGate>, mut request: Request, next: Next) -> 
     next.run(request).await
 }
 
-/// The client's address: the first `X-Forwarded-For` entry when trusted, else the peer's.
+/// The client's address: with `trust_forwarded_for`, the last `X-Forwarded-For` entry — the one
+/// the proxy in front of Kurz added; entries before it are whatever the client sent, and taking
+/// them would let a client pick the address its limits are counted under — else the peer's.
 pub fn client_address(
     headers: &HeaderMap,
     peer: Option<&ConnectInfo<SocketAddr>>,
@@ -72,11 +74,27 @@ pub fn client_address(
         let forwarded = headers
             .get(header::HeaderName::from_static("x-forwarded-for"))
             .and_then(|v| v.to_str().ok())
-            .and_then(|list| list.split(',').next())
+            .and_then(|list| list.rsplit(',').next())
             .and_then(|first| first.trim().parse().ok());
         if forwarded.is_some() {
             return forwarded;
         }
     }
     peer.map(|ConnectInfo(addr)| addr.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trusted_forwarded_for_counts_the_entry_the_proxy_added() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.9, 198.51.100.7".parse().expect("header"));
+        let peer = ConnectInfo(SocketAddr::from(([10, 0, 0, 2], 40000)));
+        let proxied = client_address(&headers, Some(&peer), true);
+        assert_eq!(proxied, Some("198.51.100.7".parse().expect("address")), "not the client's own claim");
+        assert_eq!(client_address(&headers, Some(&peer), false), Some(peer.0.ip()));
+        assert_eq!(client_address(&HeaderMap::new(), Some(&peer), true), Some(peer.0.ip()));
+    }
 }
