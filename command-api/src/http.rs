@@ -293,6 +293,14 @@ struct CreateKeyBody {
     role: String,
 }
 
+impl CreateKeyBody {
+    fn parse(self) -> Result<(Owner, Role), Problem> {
+        let owner = Owner::parse(&self.owner).map_err(|e| Problem::invalid_field("owner", e))?;
+        let role = Role::parse(&self.role).map_err(|e| Problem::invalid_field("role", e))?;
+        Ok((owner, role))
+    }
+}
+
 fn key_body(key: &kurz_ports::StoredKey) -> serde_json::Value {
     json!({
         "id": key.id.as_str(),
@@ -309,8 +317,7 @@ async fn create_key(
     ApiJson(body): ApiJson<CreateKeyBody>,
 ) -> Result<Response, Problem> {
     caller.require(Permission::ManageKeys)?;
-    let owner = Owner::parse(&body.owner).map_err(|e| Problem::invalid_field("owner", e))?;
-    let role = Role::parse(&body.role).map_err(|e| Problem::invalid_field("role", e))?;
+    let (owner, role) = body.parse()?;
     let (stored, key) = state
         .keys
         .create(owner, role, state.service.now())
@@ -379,11 +386,6 @@ pub fn parse_body(route: BodyRoute, body: &[u8], caller: &Caller) -> Result<(), 
             parse_clicks(serde_json::from_slice(body).map_err(json)?, &caller.0.key_id, Timestamp::from_millis(0))
                 .map(drop)
         }
-        BodyRoute::CreateKey => {
-            let key: CreateKeyBody = serde_json::from_slice(body).map_err(json)?;
-            Owner::parse(&key.owner).map_err(|e| Problem::invalid_field("owner", e))?;
-            Role::parse(&key.role).map_err(|e| Problem::invalid_field("role", e))?;
-            Ok(())
-        }
+        BodyRoute::CreateKey => serde_json::from_slice::<CreateKeyBody>(body).map_err(json)?.parse().map(drop),
     }
 }

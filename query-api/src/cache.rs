@@ -39,14 +39,6 @@ impl CachedLink {
         STATUSES[usize::from(self.flags() & STATUS_BITS)]
     }
 
-    pub fn deleted(&self) -> bool {
-        self.flags() & DELETED != 0
-    }
-
-    pub fn exhausted(&self) -> bool {
-        self.flags() & EXHAUSTED != 0
-    }
-
     /// What the domain decides a redirect on ([`RedirectFacts::availability`]).
     #[inline]
     pub fn facts(&self) -> RedirectFacts {
@@ -130,10 +122,7 @@ impl std::fmt::Debug for CachedLink {
             .field("status", &self.status())
             .field("expires_at", &self.expires_at())
             .field("max_clicks", &self.max_clicks())
-            .field("deleted", &self.deleted())
-            .field("exhausted", &self.exhausted())
-            .field("disabled", &(self.flags() & DISABLED != 0))
-            .field("blocked", &(self.flags() & BLOCKED != 0))
+            .field("facts", &self.facts())
             .finish()
     }
 }
@@ -243,8 +232,8 @@ mod tests {
             assert_eq!(cached.status(), link.spec.redirect_status);
             assert_eq!(cached.expires_at(), link.spec.expires_at);
             assert_eq!(cached.max_clicks(), link.spec.max_clicks);
-            assert_eq!(cached.deleted(), link.deleted_at.is_some());
-            assert!(!cached.exhausted() && cached.exhaust().exhausted());
+            assert_eq!(cached.facts().deleted, link.deleted_at.is_some());
+            assert!(!cached.facts().exhausted && cached.exhaust().facts().exhausted);
             assert_eq!(cached.exhaust().target(), cached.target());
         }
     }

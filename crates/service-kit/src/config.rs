@@ -193,11 +193,6 @@ impl Listeners {
 }
 
 impl HttpConfig {
-    /// Binds `listen`, naming the address on failure.
-    pub async fn bind(&self) -> anyhow::Result<tokio::net::TcpListener> {
-        bind(self.listen).await
-    }
-
     /// Binds `listen` and, when set, `admin_listen`.
     pub async fn bind_all(&self) -> anyhow::Result<Listeners> {
         let main = bind(self.listen).await?;

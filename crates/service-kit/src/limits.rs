@@ -212,16 +212,6 @@ impl Limits {
         })
     }
 
-    /// No limits at all (tools, and tests of other things).
-    pub fn unlimited() -> Arc<Self> {
-        Self::new(&LimitsConfig {
-            failed_keys_per_address_per_minute: 0,
-            writes_per_key_per_second: 0,
-            unknown_codes_per_address_per_minute: 0,
-            global_per_second: 0,
-        })
-    }
-
     pub fn global(&self) -> Result<(), Refusal> {
         let Some((quota, limiter)) = &self.global else { return Ok(()) };
         limiter.check().map_err(|not_until| Refusal {
@@ -322,7 +312,12 @@ mod tests {
 
     #[test]
     fn zero_means_no_limit() {
-        let limits = Limits::unlimited();
+        let limits = Limits::new(&LimitsConfig {
+            failed_keys_per_address_per_minute: 0,
+            writes_per_key_per_second: 0,
+            unknown_codes_per_address_per_minute: 0,
+            global_per_second: 0,
+        });
         for _ in 0..10_000 {
             assert!(limits.failed_key(Some(ip("192.0.2.9"))).is_ok());
             assert!(limits.unknown_code(Some(ip("192.0.2.9"))).is_ok());

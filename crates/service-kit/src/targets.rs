@@ -72,12 +72,6 @@ impl TargetRules {
         Ok(Arc::new(Self { policy: RwLock::new(Arc::new(policy)), config: config.clone() }))
     }
 
-    /// Rules that allow every public target (tests and tools).
-    pub fn permissive() -> Arc<Self> {
-        let config = TargetsConfig { shorteners: Vec::new(), ..TargetsConfig::default() };
-        Arc::new(Self { policy: RwLock::new(Arc::new(TargetPolicy::default())), config })
-    }
-
     pub fn current(&self) -> Arc<TargetPolicy> {
         Arc::clone(&self.policy.read().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
