@@ -13,6 +13,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /out/ /usr/local/bin/
 USER kurz
 WORKDIR /var/lib/kurz
-ENV KURZ_HTTP__LISTEN=0.0.0.0:8080 KURZ_LOG_FORMAT=json
+ENV KURZ_HTTP__LISTEN=0.0.0.0:8080 KURZ_LOG__FORMAT=json
 EXPOSE 8080
 CMD ["kurz"]

@@ -8,7 +8,7 @@ use std::process::Command;
 fn stray_kurz_variables_do_not_stop_kurz() {
     let dir = tempfile::tempdir().expect("temp dir");
     let stray = [("KURZ_BIN", "x"), ("KURZ_QUERY_API_SERVICE_HOST", "10.0.0.1")];
-    let (mut child, _, lines) = common::start_kurz_binary(dir.path(), &stray);
+    let common::RunningKurz { mut child, startup: lines, .. } = common::start_kurz_binary(dir.path(), &stray);
     child.kill().expect("stopped");
     child.wait().expect("reaped");
     for (name, _) in stray {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 fn start_kurz(data_dir: &Path) -> (Child, String) {
-    let (child, base, _) = common::start_kurz_binary(data_dir, &[]);
+    let common::RunningKurz { child, base, .. } = common::start_kurz_binary(data_dir, &[]);
     (child, base)
 }
 

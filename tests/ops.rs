@@ -47,3 +47,31 @@ async fn health_ready_and_metrics_answer() {
         assert!(after.contains(process), "{process} missing");
     }
 }
+
+/// Every answer carries an `X-Request-Id`: the caller's when it sent a usable one, else a new one.
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let (app, _dir) = spawn_app().await;
+    let code = app.create_to("https://example.com/").await;
+    let anonymous = common::client();
+    let requests = [
+        anonymous.get(app.url(&format!("/{code}"))),
+        anonymous.get(app.url("/no-such-code")),
+        anonymous.get(app.url("/health")),
+        anonymous.get(app.url("/v1/links")),
+        anonymous.put(app.url("/health")),
+        anonymous.post(app.url("/v1/links")).header("content-type", "application/json").body("{"),
+    ];
+    let mut ids = std::collections::HashSet::new();
+    for request in requests {
+        let response = request.send().await.expect("answered");
+        let status = response.status();
+        let id = response.headers().get("x-request-id").unwrap_or_else(|| panic!("{status} without an id"));
+        assert_eq!(id.len(), 32, "{status}: {id:?}");
+        assert!(ids.insert(id.to_str().expect("ascii").to_owned()), "ids differ");
+    }
+    let echoed =
+        anonymous.get(app.url(&format!("/{code}"))).header("x-request-id", "abc-123").send().await.expect("ok");
+    assert_eq!(echoed.status(), StatusCode::FOUND);
+    assert_eq!(echoed.headers()["x-request-id"], "abc-123");
+}

@@ -78,9 +78,12 @@ pub async fn kafka(args: KafkaArgs) -> anyhow::Result<()> {
     let clicks = args.events.saturating_sub(args.links);
     let (produce_seconds, produce_cpu) = produce_clicks(&log, &codes, clicks, &args).await?;
 
-    let redis =
-        RedisConnection::connect(&RedisConfig { url: args.redis.clone(), key_prefix: format!("kurz-bench:{run}:") })
-            .await?;
+    let redis = RedisConnection::connect(&RedisConfig {
+        url: args.redis.clone(),
+        key_prefix: format!("kurz-bench:{run}:"),
+        ..RedisConfig::default()
+    })
+    .await?;
     let store = Arc::new(RedisReadStore::new(redis));
     let total: u64 = log.end_offsets().await?.iter().sum();
     let (project_seconds, project_cpu) = project(&config, &store, args.partitions, total, run).await?;

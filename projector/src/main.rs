@@ -51,7 +51,7 @@ impl Default for Storage {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init_logging();
+    telemetry::init_logging_from_config();
     let rebuild = std::env::args().skip(1).any(|arg| arg == "--rebuild");
     let ModeOnly { mode } = config::peek()?;
     if let Mode::Distributed = mode {

@@ -47,7 +47,7 @@ pub async fn spawn_app_in(data_dir: &Path) -> TestApp {
 }
 
 pub async fn spawn_app_with(data_dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
-    kurz_service_kit::telemetry::init_logging();
+    kurz_service_kit::telemetry::init_logging(&kurz_service_kit::config::LogConfig::default());
     let mut config = Config::default();
     config.http.listen = "127.0.0.1:0".parse().expect("address");
     config.storage.data_dir = data_dir.to_path_buf();
@@ -147,14 +147,24 @@ impl TestApp {
     }
 }
 
-/// Starts the `kurz` binary on a free port with its data in `data_dir`, JSON logs and `settings`;
-/// returns it with its address (read from its logs) and every log line it wrote until then.
-pub fn start_kurz_binary(data_dir: &Path, settings: &[(&str, &str)]) -> (std::process::Child, String, Vec<String>) {
+/// The `kurz` binary, running.
+pub struct RunningKurz {
+    pub child: std::process::Child,
+    /// `http://` and the address it serves on.
+    pub base: String,
+    /// Every log line up to the one that reports the address.
+    pub startup: Vec<String>,
+    /// Log lines written since; the pipe is drained whether or not they are read.
+    pub logs: std::sync::mpsc::Receiver<String>,
+}
+
+/// Starts the `kurz` binary on a free port with its data in `data_dir`, JSON logs and `settings`.
+pub fn start_kurz_binary(data_dir: &Path, settings: &[(&str, &str)]) -> RunningKurz {
     use std::io::BufRead as _;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kurz"))
         .env("KURZ_HTTP__LISTEN", "127.0.0.1:0")
         .env("KURZ_STORAGE__DATA_DIR", data_dir)
-        .env("KURZ_LOG_FORMAT", "json")
+        .env("KURZ_LOG__FORMAT", "json")
         .env("RUST_LOG", "info")
         .envs(settings.iter().copied())
         .stdout(std::process::Stdio::null())
@@ -164,26 +174,23 @@ pub fn start_kurz_binary(data_dir: &Path, settings: &[(&str, &str)]) -> (std::pr
     let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        // Read to the end even when nobody listens, so the process never blocks on a full pipe.
         for line in stderr.lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
+            let _ = sender.send(line);
         }
     });
-    let mut lines = Vec::new();
+    let mut startup = Vec::new();
     loop {
         let Ok(line) = receiver.recv_timeout(std::time::Duration::from_mins(1)) else {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("kurz reports its address: {lines:#?}");
+            panic!("kurz reports its address: {startup:#?}");
         };
         let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        lines.push(line);
+        startup.push(line);
         if parsed["fields"]["message"] == "kurz is serving" {
             let address = parsed["fields"]["address"].as_str().unwrap_or_default().to_owned();
-            // Keep draining, so the process never blocks on a full pipe.
-            std::thread::spawn(move || while receiver.recv().is_ok() {});
-            return (child, format!("http://{address}"), lines);
+            return RunningKurz { child, base: format!("http://{address}"), startup, logs: receiver };
         }
     }
 }

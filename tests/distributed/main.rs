@@ -3,6 +3,7 @@
 
 mod proxy;
 mod services;
+mod tls_proxy;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -266,28 +267,39 @@ struct OwnBroker {
 
 impl OwnBroker {
     async fn start() -> Option<Self> {
-        let Ok(tansu) = std::env::var("KURZ_TEST_TANSU_BIN") else {
-            let hint = "set KURZ_TEST_TANSU_BIN, or run scripts/test.sh";
-            kurz_ports::conformance::skip("no tansu binary of its own", hint, false);
-            return None;
-        };
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("address").port();
-        let upstream: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        let upstream = free_address();
         let proxy = BrokerProxy::start(upstream).await;
-        let process = std::process::Command::new(tansu)
-            .args(["broker", "--listener-url", &format!("tcp://{upstream}")])
-            .args(["--advertised-listener-url", &format!("tcp://{}", proxy.address)])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("tansu starts");
-        eventually("the broker listens", Duration::from_secs(10), async || {
-            tokio::net::TcpStream::connect(upstream).await.is_ok()
-        })
-        .await;
+        let process = tansu(upstream, proxy.address).await?;
         Some(Self { process, proxy })
     }
+}
+
+fn free_address() -> std::net::SocketAddr {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("address").port();
+    ([127, 0, 0, 1], port).into()
+}
+
+/// A tansu broker of the test's own (`KURZ_TEST_TANSU_BIN`) on `listen`, telling clients to
+/// connect to `advertised`; listening when this returns.
+async fn tansu(listen: std::net::SocketAddr, advertised: std::net::SocketAddr) -> Option<std::process::Child> {
+    let Ok(tansu) = std::env::var("KURZ_TEST_TANSU_BIN") else {
+        let hint = "set KURZ_TEST_TANSU_BIN, or run scripts/test.sh";
+        kurz_ports::conformance::skip("no tansu binary of its own", hint, false);
+        return None;
+    };
+    let process = std::process::Command::new(tansu)
+        .args(["broker", "--listener-url", &format!("tcp://{listen}")])
+        .args(["--advertised-listener-url", &format!("tcp://{advertised}")])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tansu starts");
+    eventually("the broker listens", Duration::from_secs(10), async || {
+        tokio::net::TcpStream::connect(listen).await.is_ok()
+    })
+    .await;
+    Some(process)
 }
 
 impl Drop for OwnBroker {
@@ -621,7 +633,7 @@ async fn the_deploy_files_environments_start_every_service() {
                 ("KURZ_KAFKA__REPLICATION_FACTOR", "1".to_owned()),
                 ("KURZ_REDIS__URL", deployment.redis.config.url.clone()),
                 ("KURZ_REDIS__KEY_PREFIX", format!("{}{source}:", deployment.redis.config.key_prefix)),
-                ("KURZ_LOG_FORMAT", "json".to_owned()),
+                ("KURZ_LOG__FORMAT", "json".to_owned()),
             ] {
                 variables.insert(key.to_owned(), value);
             }
@@ -651,4 +663,57 @@ async fn the_deploy_files_environments_start_every_service() {
             service.terminate();
         }
     }
+}
+
+/// Every backend behind TLS and credentials, as managed services offer them: the broker over TLS
+/// (librdkafka's `security.protocol=SSL`, checking the broker's certificate against a CA of our
+/// own), Redis over TLS with a client certificate (the services' Redis and the read store), and a
+/// schema registry that asks for basic authentication. Links are created, redirected and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_backend_over_tls_and_with_credentials() {
+    let Some(tls_redis) = kurz_redis::testing::TlsRedis::start_or_skip() else { return };
+    let certificates = &tls_redis.certificates;
+    let upstream = free_address();
+    let terminator =
+        tls_proxy::TlsTerminator::start(&certificates.server_cert, &certificates.server_key, upstream).await;
+    let Some(mut broker) = tansu(upstream, terminator.address).await else { return };
+    let registry = kurz_registry_standin::RegistryStandIn::start_with_basic_auth("kurz", "registry-secret")
+        .await
+        .expect("registry stand-in starts");
+
+    let redis = kurz_redis::testing::TestRedis { config: tls_redis.config() };
+    let mut deployment = Deployment::with_registry(terminator.address.to_string(), redis, registry);
+    let file = |path: &std::path::Path| path.to_str().expect("utf-8 path").to_owned();
+    deployment.settings = vec![
+        ("KURZ_KAFKA__CLIENT__SECURITY_PROTOCOL", "SSL".into()),
+        ("KURZ_KAFKA__CLIENT__SSL_CA_LOCATION", file(&certificates.ca)),
+        ("KURZ_KAFKA__SCHEMA_REGISTRY_USERNAME", "kurz".into()),
+        ("KURZ_KAFKA__SCHEMA_REGISTRY_PASSWORD", "registry-secret".into()),
+    ];
+    // The services' Redis and the read store's are the same TLS Redis here.
+    deployment.settings.extend([
+        ("KURZ_REDIS__TLS_CA_FILE", file(&certificates.ca)),
+        ("KURZ_REDIS__TLS_CERT_FILE", file(&certificates.client_cert)),
+        ("KURZ_REDIS__TLS_KEY_FILE", file(&certificates.client_key)),
+        ("KURZ_READ_STORE__REDIS__TLS_CA_FILE", file(&certificates.ca)),
+        ("KURZ_READ_STORE__REDIS__TLS_CERT_FILE", file(&certificates.client_cert)),
+        ("KURZ_READ_STORE__REDIS__TLS_KEY_FILE", file(&certificates.client_key)),
+    ]);
+
+    let projector = deployment.projector();
+    let commands = deployment.command_api();
+    let queries = deployment.query_api();
+    let codes = some_links(&commands, 3).await;
+    let mut expected = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        assert_eq!(redirect(&queries, code).await, (StatusCode::FOUND, Some(format!("https://example.com/{i}"))));
+        expected.push((code.clone(), 1));
+    }
+    clicks_reach(&queries, &expected).await;
+
+    for service in [queries, commands, projector] {
+        service.terminate();
+    }
+    let _ = broker.kill();
+    let _ = broker.wait();
 }

@@ -24,6 +24,8 @@ pub struct Deployment {
     pub service_redis: Option<String>,
     /// Further settings for the command and query APIs.
     pub api_settings: Vec<(&'static str, String)>,
+    /// Further settings for every service.
+    pub settings: Vec<(&'static str, String)>,
 }
 
 /// The bootstrap admin key every test deployment is configured with.
@@ -32,6 +34,10 @@ pub const ADMIN_KEY: &str = "kurz_bootstrap_test0000000000000000000000000000000"
 impl Deployment {
     pub async fn new(brokers: String, redis: TestRedis) -> Self {
         let registry = RegistryStandIn::start().await.expect("registry stand-in starts");
+        Self::with_registry(brokers, redis, registry)
+    }
+
+    pub fn with_registry(brokers: String, redis: TestRedis, registry: RegistryStandIn) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("secret.key"), [7u8; 32]).expect("secret key written");
         std::fs::write(dir.path().join("admin.key"), ADMIN_KEY).expect("admin key written");
@@ -44,11 +50,12 @@ impl Deployment {
             dir,
             service_redis: None,
             api_settings: Vec::new(),
+            settings: Vec::new(),
         }
     }
 
     fn environment(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut environment = vec![
             ("KURZ_HTTP__LISTEN", "127.0.0.1:0".into()),
             ("KURZ_KAFKA__BROKERS", self.brokers.clone()),
             ("KURZ_KAFKA__TOPIC", self.topic.clone()),
@@ -61,9 +68,11 @@ impl Deployment {
             ("KURZ_READ_STORE__REDIS__KEY_PREFIX", self.redis.config.key_prefix.clone()),
             // Fail appends within seconds while the broker is away (the default waits 30 s).
             ("KURZ_KAFKA__DELIVERY_TIMEOUT_MS", "3000".into()),
-            ("KURZ_LOG_FORMAT", "json".into()),
+            ("KURZ_LOG__FORMAT", "json".into()),
             ("RUST_LOG", "info".into()),
-        ]
+        ];
+        environment.extend(self.settings.iter().cloned());
+        environment
     }
 
     /// Settings the command and query APIs share: secrets, the bootstrap admin key, `api_settings`.

@@ -168,7 +168,7 @@ impl GroupConsumer {
         sink: Arc<dyn GroupSink>,
     ) -> Result<Self, InfraError> {
         crate::topic::ensure_topic(config).await?;
-        let codec = registry::register_catalog(&config.schema_registry_url, &config.topic).await?;
+        let codec = registry::register_catalog(config).await?;
         let topic: Arc<str> = config.topic.as_str().into();
         let stop = Arc::new(AtomicBool::new(false));
         let context = GroupContext {

@@ -55,7 +55,7 @@ impl KafkaEventLog {
     /// Creates the topic if missing, registers the schemas and connects.
     pub async fn connect(config: &KafkaConfig) -> Result<Self, InfraError> {
         topic::ensure_topic(config).await?;
-        let codec = registry::register_catalog(&config.schema_registry_url, &config.topic).await?;
+        let codec = registry::register_catalog(config).await?;
         let mut producer_config = config.client_config();
         producer_config
             .set("enable.idempotence", "true")

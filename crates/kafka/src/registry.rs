@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 
 use kurz_ports::InfraError;
+
+use crate::KafkaConfig;
 use kurz_schemas::{Catalog, Codec};
 use schema_registry_converter::async_impl::schema_registry::{SrSettings, post_schema};
 use schema_registry_converter::schema_registry_common::{SchemaType, SubjectNameStrategy, SuppliedSchema};
@@ -18,11 +20,9 @@ pub fn subject(topic: &str, record_full_name: &str) -> String {
 
 /// Registers every version of every shipped schema, oldest first (registering an existing schema
 /// returns its id and changes nothing), and returns a codec keyed by the registry's ids.
-pub async fn register_catalog(registry_url: &str, topic: &str) -> Result<Codec, InfraError> {
-    let settings = SrSettings::new_builder(registry_url.to_owned())
-        .set_timeout(std::time::Duration::from_secs(10))
-        .build()
-        .map_err(|error| InfraError::new("schema registry settings", error))?;
+pub async fn register_catalog(config: &KafkaConfig) -> Result<Codec, InfraError> {
+    let topic = config.topic.as_str();
+    let settings = settings(config)?;
     let catalog = Catalog::shipped();
     let mut versions: Vec<_> = catalog.all().map(|(version, _)| *version).collect();
     versions.sort_by_key(|version| version.version);
@@ -37,4 +37,28 @@ pub async fn register_catalog(registry_url: &str, topic: &str) -> Result<Codec, 
         ids.insert(version.local_id, registered.id);
     }
     Ok(Codec::with_ids(catalog, |version| ids[&version.local_id]))
+}
+
+/// The registry's address, credentials and trusted CA.
+fn settings(config: &KafkaConfig) -> Result<SrSettings, InfraError> {
+    let invalid = |error: Box<dyn std::error::Error + Send + Sync>| InfraError::new("schema registry settings", error);
+    let mut builder = SrSettings::new_builder(config.schema_registry_url.clone());
+    builder.set_timeout(std::time::Duration::from_secs(10));
+    match (&config.schema_registry_username, &config.schema_registry_password) {
+        (Some(username), password) => {
+            builder.set_basic_authorization(username, password.as_deref());
+        }
+        (None, None) => {}
+        (None, Some(_)) => {
+            return Err(invalid("kafka.schema_registry_password is set without kafka.schema_registry_username".into()));
+        }
+    }
+    let Some(ca_file) = &config.schema_registry_ca_file else {
+        return builder.build().map_err(|error| invalid(error.into()));
+    };
+    let pem = std::fs::read(ca_file)
+        .map_err(|error| invalid(format!("kafka.schema_registry_ca_file {}: {error}", ca_file.display()).into()))?;
+    let ca = reqwest::Certificate::from_pem(&pem)
+        .map_err(|error| invalid(format!("kafka.schema_registry_ca_file {}: {error}", ca_file.display()).into()))?;
+    builder.build_with(reqwest::Client::builder().add_root_certificate(ca)).map_err(|error| invalid(error.into()))
 }

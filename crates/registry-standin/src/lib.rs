@@ -53,6 +53,18 @@ pub struct RegistryStandIn {
 impl RegistryStandIn {
     /// Serves on a free loopback port.
     pub async fn start() -> std::io::Result<Self> {
+        Self::serve(None).await
+    }
+
+    /// Serves on a free loopback port, answering 401 to a request without these credentials
+    /// (HTTP basic authentication, as Confluent's registry and its cloud do).
+    pub async fn start_with_basic_auth(username: &str, password: &str) -> std::io::Result<Self> {
+        use base64::Engine as _;
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        Self::serve(Some(format!("Basic {credentials}"))).await
+    }
+
+    async fn serve(authorization: Option<String>) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let registry: Shared = Arc::default();
@@ -62,13 +74,29 @@ impl RegistryStandIn {
             .route("/subjects/{subject}/versions", post(register).get(versions))
             .route("/subjects/{subject}/versions/{version}", get(version))
             .route("/schemas/ids/{id}", get(by_id))
-            .with_state(registry);
+            .with_state(registry)
+            .layer(axum::middleware::from_fn_with_state(authorization.map(Arc::<str>::from), authorized));
         tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(Self { address })
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
+    }
+}
+
+async fn authorized(
+    State(expected): State<Option<Arc<str>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let given = request.headers().get(axum::http::header::AUTHORIZATION).map(axum::http::HeaderValue::as_bytes);
+    match expected {
+        Some(expected) if given != Some(expected.as_bytes()) => {
+            let body = json!({"error_code": 40101, "message": "Unauthorized"});
+            (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+        }
+        _ => next.run(request).await,
     }
 }
 

@@ -72,7 +72,8 @@ impl ScyllaReadStore {
         if keyspace.is_empty() || !keyspace.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(infra(InvalidKeyspace(keyspace)));
         }
-        let mut builder = SessionBuilder::new().known_nodes(&config.nodes);
+        let mut builder =
+            SessionBuilder::new().known_nodes(&config.nodes).tls_context(config.tls_context().map_err(infra)?);
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
             builder = builder.user(user, password);
         }

@@ -19,7 +19,7 @@ where
     Built: Future<Output = anyhow::Result<A>>,
     Ran: Future<Output = anyhow::Result<()>>,
 {
-    telemetry::init_logging();
+    telemetry::init_logging_from_config();
     let config = match config::load() {
         Ok(config) => config,
         Err(error) => {

@@ -16,8 +16,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// `KURZ_` variables that are not settings: the config file's path, the log format, the tests'.
-const NOT_SETTINGS: [&str; 2] = ["config", "log_format"];
+/// `KURZ_` variables that are not settings: the config file's path (the tests' own start `TEST_`).
+const NOT_SETTINGS: [&str; 1] = ["config"];
 
 pub fn load<T: Serialize + DeserializeOwned + Default>() -> anyhow::Result<T> {
     let settings = Settings::of(&T::default());
@@ -95,6 +95,29 @@ impl Settings {
             })
             .collect()
     }
+}
+
+/// Logs: their format, and whether every request is logged.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// One line per request answered (target `kurz::access`): method, path, status, duration,
+    /// request id and trace id.
+    pub access: bool,
+    /// Export request spans over OTLP/HTTP to this collector (`http://collector:4318`); needs a
+    /// build with the `otlp` feature.
+    pub otlp_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// The in-process link cache (every service that answers redirects).
@@ -305,6 +328,7 @@ mod tests {
     #[serde(default, deny_unknown_fields)]
     struct Sample {
         http: HttpConfig,
+        log: LogConfig,
         cache: CacheConfig,
         client: std::collections::BTreeMap<String, String>,
         mode: Option<String>,
@@ -322,7 +346,8 @@ mod tests {
             "KURZ_MODE",
             "KURZ_REDIS__CAPACITY",
             "KURZ_CONFIG",
-            "KURZ_LOG_FORMAT",
+            "KURZ_LOG__FORMAT",
+            "KURZ_LOG__OTLP_ENDPOINT",
             "KURZ_TEST_REDIS_URL",
             "HOME",
             "KURZ_BIN",

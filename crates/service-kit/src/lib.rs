@@ -11,6 +11,7 @@ pub mod ops;
 pub mod path;
 pub mod problem;
 pub mod representation;
+pub mod request_context;
 pub mod secrets;
 pub mod server;
 pub mod shutdown;

@@ -16,6 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics::{Counter, Histogram};
 use serde_json::json;
+use tracing::Instrument as _;
+
+use crate::request_context::{RequestContext, X_REQUEST_ID};
 
 /// Checks one dependency; `Err` says what is wrong, for the `/ready` body.
 pub type ReadinessCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
@@ -123,15 +126,36 @@ async fn ready(State(Checks(checks)): State<Checks>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Counts requests and their latency by route and status (`http_requests_total`,
-/// `http_request_duration_seconds`).
+/// Serves a request inside its span (request id and trace, see [`crate::request_context`]),
+/// returns its `X-Request-Id`, counts it and its latency by route and status
+/// (`http_requests_total`, `http_request_duration_seconds`), and writes its access log line when
+/// `log.access` is on.
 pub async fn track_requests(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
-    let response = next.run(request).await;
+    let context = RequestContext::of(request.headers());
+    let access = crate::telemetry::access_log().then(|| request.uri().path().to_owned());
+    let span = context.span();
+    let mut response = next.run(request).instrument(span.clone()).await;
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    record_request(route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    record_request(route, &method, status, elapsed.as_secs_f64());
+    if let Some(path) = access {
+        span.in_scope(|| {
+            tracing::info!(
+                target: "kurz::access",
+                method = method.as_str(),
+                path = path.as_str(),
+                route,
+                status,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                "request answered"
+            );
+        });
+    }
+    response.headers_mut().insert(X_REQUEST_ID.clone(), context.id);
     response
 }
 

@@ -2,25 +2,48 @@
 
 use std::io::IsTerminal;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`); JSON lines when `KURZ_LOG_FORMAT=json`.
-pub fn init_logging() {
+use crate::config::{LogConfig, LogFormat};
+
+/// Whether every request gets an access log line (`log.access`); process-wide, like the logs.
+static ACCESS_LOG: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn access_log() -> bool {
+    ACCESS_LOG.load(Ordering::Relaxed)
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or JSON lines (`log.format`).
+pub fn init_logging(config: &LogConfig) {
+    ACCESS_LOG.store(config.access, Ordering::Relaxed);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    let installed = if std::env::var("KURZ_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
+    let installed = match config.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
     };
     // A second call (several apps in one test process) keeps the first subscriber.
     drop(installed);
+}
+
+/// Logging as the configuration says, before the rest of the configuration is read (so that
+/// reading it can log). A `log` section that does not parse starts default logging here; reading
+/// the whole configuration then names the error.
+pub fn init_logging_from_config() {
+    #[derive(Default, serde::Serialize, serde::Deserialize)]
+    #[serde(default)]
+    struct LogOnly {
+        log: LogConfig,
+    }
+    let LogOnly { log } = crate::config::peek().unwrap_or_default();
+    init_logging(&log);
 }
 
 /// How often recorded histogram samples are folded into their buckets.

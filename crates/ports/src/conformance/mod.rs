@@ -8,6 +8,7 @@
 //! The expression is evaluated once per test and must give fresh, empty storage.
 
 pub mod api_keys;
+pub mod certificates;
 pub mod click_quota;
 pub mod code_registry;
 pub mod creation_log;

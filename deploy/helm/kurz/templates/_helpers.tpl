@@ -60,7 +60,7 @@ lifecycle:
   value: {{ .Values.redis.keyPrefix | quote }}
 - name: KURZ_SECRET_KEY_FILE
   value: /etc/kurz/secret.key
-- name: KURZ_LOG_FORMAT
+- name: KURZ_LOG__FORMAT
   value: {{ .Values.logFormat | quote }}
 - name: KURZ_HTTP__SHUTDOWN_TIMEOUT_MS
   value: {{ mul .Values.shutdownTimeoutSeconds 1000 | quote }}
