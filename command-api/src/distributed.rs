@@ -11,7 +11,7 @@ use kurz_kafka::{KafkaConfig, KafkaEventLog};
 use kurz_ports::ClaimThenAppend;
 use kurz_redis::{CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisConfig, RedisConnection};
 use kurz_service_kit::auth::AuthConfig;
-use kurz_service_kit::config::{CodesConfig, HttpConfig};
+use kurz_service_kit::config::{CodesConfig, HttpConfig, LogConfig};
 use kurz_service_kit::gate::ApiGate;
 use kurz_service_kit::limits::{Limits, LimitsConfig};
 use kurz_service_kit::ops;
@@ -28,6 +28,7 @@ use crate::{CodeAllocator, CommandService, CommandServiceParts, RoutesConfig, ro
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub http: HttpConfig,
+    pub log: LogConfig,
     pub kafka: KafkaConfig,
     /// Alias claims, code leases, the link cache and its change announcements.
     pub redis: RedisConfig,
@@ -45,6 +46,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             http: HttpConfig::default(),
+            log: LogConfig::default(),
             kafka: KafkaConfig::default(),
             redis: RedisConfig::default(),
             read_store: ReadStoreConfig::default(),

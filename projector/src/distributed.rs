@@ -12,7 +12,7 @@ use axum::Router;
 use kurz_kafka::{GroupConsumer, GroupOptions, GroupSink, KafkaConfig};
 use kurz_ports::{InfraError, LinkChangeListener, LogRecord, ReadStore};
 use kurz_redis::{CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisConfig, RedisConnection};
-use kurz_service_kit::config::HttpConfig;
+use kurz_service_kit::config::{HttpConfig, LogConfig};
 use kurz_service_kit::ops;
 use kurz_service_kit::server::Serving;
 use kurz_stores::{OpenedStore, ReadStoreConfig};
@@ -26,6 +26,7 @@ pub struct Config {
     pub mode: crate::Mode,
     /// Serves `/health`, `/ready` and `/metrics`.
     pub http: HttpConfig,
+    pub log: LogConfig,
     pub kafka: KafkaConfig,
     /// The link cache and the link-change channel.
     pub redis: RedisConfig,
@@ -47,6 +48,7 @@ impl Default for Config {
         Self {
             mode: crate::Mode::Distributed,
             http: HttpConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8082)), ..HttpConfig::default() },
+            log: LogConfig::default(),
             kafka: KafkaConfig::default(),
             redis: RedisConfig::default(),
             read_store: ReadStoreConfig::default(),

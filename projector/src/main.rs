@@ -34,6 +34,7 @@ struct ModeOnly {
 #[serde(default)]
 struct Config {
     storage: Storage,
+    log: config::LogConfig,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -51,7 +52,9 @@ impl Default for Storage {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init_logging_from_config();
+    if let Err(error) = telemetry::init_logging_from_config() {
+        kurz_service_kit::app::refuse(&error);
+    }
     let rebuild = std::env::args().skip(1).any(|arg| arg == "--rebuild");
     let ModeOnly { mode } = config::peek()?;
     if let Mode::Distributed = mode {
@@ -59,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
         let build = |config: Config| Application::build(config, rebuild);
         return kurz_service_kit::app::serve(build, Application::run_until_stopped).await;
     }
-    let config: Config = config::load()?;
+    let config: Config = config::load().unwrap_or_else(|error| kurz_service_kit::app::refuse(&error));
     let (log_path, store_path) =
         (config.storage.data_dir.join("events.redb"), config.storage.data_dir.join("store.redb"));
     anyhow::ensure!(log_path.exists(), "no event log at {}", log_path.display());

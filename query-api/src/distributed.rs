@@ -13,7 +13,7 @@ use kurz_redis::{
     CachedReadStore, LinkCacheOptions, RedisClickQuota, RedisConfig, RedisConnection, follow_link_changes,
 };
 use kurz_service_kit::auth::AuthConfig;
-use kurz_service_kit::config::{CacheConfig, ClicksConfig, HttpConfig};
+use kurz_service_kit::config::{CacheConfig, ClicksConfig, HttpConfig, LogConfig};
 use kurz_service_kit::gate::ApiGate;
 use kurz_service_kit::limits::{Limits, LimitsConfig};
 use kurz_service_kit::ops;
@@ -34,6 +34,7 @@ use crate::{
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub http: HttpConfig,
+    pub log: LogConfig,
     pub kafka: KafkaConfig,
     /// The shared link cache, click quotas and the link-change channel.
     pub redis: RedisConfig,
@@ -52,6 +53,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             http: HttpConfig::default(),
+            log: LogConfig::default(),
             kafka: KafkaConfig::default(),
             redis: RedisConfig::default(),
             read_store: ReadStoreConfig::default(),

@@ -47,7 +47,7 @@ pub async fn spawn_app_in(data_dir: &Path) -> TestApp {
 }
 
 pub async fn spawn_app_with(data_dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
-    kurz_service_kit::telemetry::init_logging(&kurz_service_kit::config::LogConfig::default());
+    kurz_service_kit::telemetry::init_logging(&kurz_service_kit::config::LogConfig::default()).expect("logging");
     let mut config = Config::default();
     config.http.listen = "127.0.0.1:0".parse().expect("address");
     config.storage.data_dir = data_dir.to_path_buf();

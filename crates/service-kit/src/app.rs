@@ -19,20 +19,23 @@ where
     Built: Future<Output = anyhow::Result<A>>,
     Ran: Future<Output = anyhow::Result<()>>,
 {
-    telemetry::init_logging_from_config();
-    let config = match config::load() {
-        Ok(config) => config,
-        Err(error) => {
-            // One line a person can act on, and the exit code scripts and init systems know for a
-            // usage error: a configuration error is not a crash (no backtrace).
-            let program = std::env::args().next().unwrap_or_default();
-            let name = std::path::Path::new(&program).file_name().map(|n| n.to_string_lossy().into_owned());
-            eprintln!("{}: {error:#}", name.unwrap_or_else(|| "kurz".to_owned()));
-            std::process::exit(2);
-        }
-    };
+    if let Err(error) = telemetry::init_logging_from_config() {
+        refuse(&error);
+    }
+    let config = config::load().unwrap_or_else(|error| refuse(&error));
     let app = build(config).await?;
     let stop = CancellationToken::new();
     shutdown::cancel_on_signal(stop.clone());
-    run(app, stop).await
+    let ran = run(app, stop).await;
+    telemetry::flush();
+    ran
+}
+
+/// A configuration error: one line a person can act on, and the exit code scripts and init systems
+/// know for a usage error. It is not a crash, so no backtrace.
+pub fn refuse(error: &anyhow::Error) -> ! {
+    let program = std::env::args().next().unwrap_or_default();
+    let name = std::path::Path::new(&program).file_name().map(|n| n.to_string_lossy().into_owned());
+    eprintln!("{}: {error:#}", name.unwrap_or_else(|| "kurz".to_owned()));
+    std::process::exit(2);
 }

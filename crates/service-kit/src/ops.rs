@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics::{Counter, Histogram};
 use serde_json::json;
-use tracing::Instrument as _;
 
 use crate::request_context::{RequestContext, X_REQUEST_ID};
 
@@ -126,24 +125,32 @@ async fn ready(State(Checks(checks)): State<Checks>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Serves a request inside its span (request id and trace, see [`crate::request_context`]),
-/// returns its `X-Request-Id`, counts it and its latency by route and status
-/// (`http_requests_total`, `http_request_duration_seconds`), and writes its access log line when
-/// `log.access` is on.
+/// Serves a request as its own (request id and trace, see [`crate::request_context`]), returns
+/// its `X-Request-Id`, counts it and its latency by route and status (`http_requests_total`,
+/// `http_request_duration_seconds`), and writes its access line when `log.access` is on.
 pub async fn track_requests(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
     let context = RequestContext::of(request.headers());
-    let access = crate::telemetry::access_log().then(|| request.uri().path().to_owned());
-    let span = context.span();
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let id = context.id.clone();
+    let access = crate::telemetry::access_log().then(|| (request.uri().path().to_owned(), context.clone()));
+    #[cfg(feature = "otlp")]
+    let span = crate::telemetry::exporting_traces().then(|| context.span());
+    let serving = context.scope(next.run(request));
+    #[cfg(feature = "otlp")]
+    let mut response = match span {
+        Some(span) => tracing::Instrument::instrument(serving, span).await,
+        None => serving.await,
+    };
+    #[cfg(not(feature = "otlp"))]
+    let mut response = serving.await;
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     record_request(route, &method, status, elapsed.as_secs_f64());
-    if let Some(path) = access {
-        span.in_scope(|| {
+    if let Some((path, context)) = access {
+        context.in_scope(|| {
             tracing::info!(
                 target: "kurz::access",
                 method = method.as_str(),
@@ -155,7 +162,7 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
             );
         });
     }
-    response.headers_mut().insert(X_REQUEST_ID.clone(), context.id);
+    response.headers_mut().insert(X_REQUEST_ID.clone(), id);
     response
 }
 

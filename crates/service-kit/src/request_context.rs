@@ -1,8 +1,13 @@
 //! Who a request is in the logs: its id (`X-Request-Id`, the caller's when it sent a usable one,
-//! else a new one) and the W3C trace it belongs to (`traceparent`). Both go into the span every
-//! log line of the request is written in, and the id goes back on the response.
+//! else a new one) and the W3C trace it belongs to (`traceparent`). Both are the task's while it
+//! serves the request, and every log line written meanwhile carries them (see
+//! [`crate::telemetry`]); the id goes back on the response.
+//!
+//! A task-local value rather than a tracing span: a span costs its fields' formatting and a slot
+//! in the subscriber's registry on every request, a third of a redirect's instructions, while a
+//! task-local costs nothing until a line is logged. A real span is made only for OTLP export.
 
-use std::fmt::Write as _;
+use std::future::Future;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,37 +20,54 @@ static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 /// every log line of its requests arbitrarily long.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
+tokio::task_local! {
+    static CURRENT: RequestContext;
+}
+
 /// A request's identity in logs and traces.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
+    /// Visible ASCII: checked, or generated. Also the answer's `X-Request-Id`.
     pub id: HeaderValue,
     pub trace: Option<TraceParent>,
 }
 
 impl RequestContext {
+    /// The context of a request with these headers.
     pub fn of(headers: &HeaderMap) -> Self {
-        let id = headers.get(&X_REQUEST_ID).filter(|id| usable_request_id(id.as_bytes())).cloned();
         let trace = headers.get(&TRACEPARENT).and_then(|value| TraceParent::parse(value.as_bytes()));
-        Self { id: id.unwrap_or_else(new_request_id), trace }
+        let given = headers.get(&X_REQUEST_ID).filter(|id| usable_request_id(id.as_bytes()));
+        // The caller's own value is shared, not copied.
+        let id = given.cloned().unwrap_or_else(new_request_id);
+        Self { id, trace }
     }
 
-    /// The id as text (it is visible ASCII, checked or generated).
+    /// The id as text (visible ASCII: checked or generated).
     pub fn id(&self) -> &str {
         self.id.to_str().unwrap_or_default()
     }
 
-    /// The span a request is served in: `request_id`, and `trace_id`/`parent_id` when the caller
-    /// is part of a trace.
+    /// Runs `serving` as this request's: log lines written meanwhile carry its id and trace.
+    pub async fn scope<F: Future>(self, serving: F) -> F::Output {
+        CURRENT.scope(self, serving).await
+    }
+
+    /// Runs `log` as this request's, outside the task that served it.
+    pub fn in_scope<R>(&self, log: impl FnOnce() -> R) -> R {
+        CURRENT.sync_scope(self.clone(), log)
+    }
+
+    /// The context of the request the current task serves, if any.
+    pub fn current<R>(read: impl FnOnce(&Self) -> R) -> Option<R> {
+        CURRENT.try_with(read).ok()
+    }
+
+    /// A span for OTLP export: the request as a child of the caller's span, when there is one.
+    #[cfg(feature = "otlp")]
     pub fn span(&self) -> tracing::Span {
-        let span = tracing::info_span!(
-            "request",
-            request_id = self.id(),
-            trace_id = tracing::field::Empty,
-            parent_id = tracing::field::Empty
-        );
+        let span = tracing::info_span!(target: "kurz::trace", "request", request_id = self.id());
         if let Some(trace) = &self.trace {
-            span.record("trace_id", trace.trace_id());
-            span.record("parent_id", trace.parent_id());
+            crate::telemetry::continue_trace(&span, trace);
         }
         span
     }
@@ -59,9 +81,9 @@ fn usable_request_id(id: &[u8]) -> bool {
 /// 32 hex digits: 64 random bits fixed per process, then a counter. Unique without coordination
 /// and cheap (no system call per request); nothing relies on ids being unpredictable.
 fn new_request_id() -> HeaderValue {
-    static PROCESS: OnceLock<u64> = OnceLock::new();
+    static PROCESS: OnceLock<[u8; 16]> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let process = *PROCESS.get_or_init(|| {
+    let process = PROCESS.get_or_init(|| {
         let mut bytes = [0; 8];
         // Without randomness, the process id and start time still tell processes apart.
         if getrandom::fill(&mut bytes).is_err() {
@@ -69,11 +91,21 @@ fn new_request_id() -> HeaderValue {
             bytes =
                 (u64::from(std::process::id()) << 32 ^ nanos.as_secs() ^ u64::from(nanos.subsec_nanos())).to_le_bytes();
         }
-        u64::from_le_bytes(bytes)
+        hex(u64::from_le_bytes(bytes))
     });
-    let mut id = String::with_capacity(32);
-    let _ = write!(id, "{process:016x}{:016x}", NEXT.fetch_add(1, Ordering::Relaxed));
-    HeaderValue::from_str(&id).expect("hex digits are a valid header value")
+    let mut id = [0; 32];
+    id[..16].copy_from_slice(process);
+    id[16..].copy_from_slice(&hex(NEXT.fetch_add(1, Ordering::Relaxed)));
+    HeaderValue::from_bytes(&id).expect("hex digits are a valid header value")
+}
+
+/// 16 lowercase hex digits, most significant first.
+fn hex(value: u64) -> [u8; 16] {
+    let mut digits = [0; 16];
+    for (digit, shift) in digits.iter_mut().zip((0..64).step_by(4).rev()) {
+        *digit = b"0123456789abcdef"[usize::try_from((value >> shift) & 0xf).expect("a nibble")];
+    }
+    digits
 }
 
 /// A W3C Trace Context `traceparent`: `00-<trace id: 32 hex>-<parent id: 16 hex>-<flags: 2 hex>`.
@@ -160,6 +192,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(&X_REQUEST_ID, HeaderValue::from_static("checkout-7f3a"));
         assert_eq!(RequestContext::of(&headers).id(), "checkout-7f3a");
+        let longest = "x".repeat(MAX_REQUEST_ID_LEN);
+        headers.insert(&X_REQUEST_ID, HeaderValue::from_str(&longest).expect("header value"));
+        assert_eq!(RequestContext::of(&headers).id(), longest);
 
         for unusable in ["", "has space", &"x".repeat(MAX_REQUEST_ID_LEN + 1)] {
             headers.insert(&X_REQUEST_ID, HeaderValue::from_str(unusable).expect("header value"));
@@ -170,10 +205,23 @@ mod tests {
     }
 
     #[test]
+    fn hex_digits_run_most_significant_first() {
+        assert_eq!(&hex(0x0123_4567_89ab_cdef), b"0123456789abcdef");
+        assert_eq!(&hex(1), b"0000000000000001");
+    }
+
+    #[test]
     fn generated_ids_differ() {
         let headers = HeaderMap::new();
         let ids: std::collections::HashSet<String> =
             (0..1000).map(|_| RequestContext::of(&headers).id().to_owned()).collect();
         assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{id}");
+        }
+        // One process: the first half is the process's, the second a sequence.
+        let processes: std::collections::HashSet<&str> = ids.iter().map(|id| &id[..16]).collect();
+        assert_eq!(processes.len(), 1, "{processes:?}");
     }
 }

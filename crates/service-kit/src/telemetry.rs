@@ -8,7 +8,12 @@ use std::time::Duration;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
 use crate::config::{LogConfig, LogFormat};
+use crate::request_context::RequestContext;
 
 /// Whether every request gets an access log line (`log.access`); process-wide, like the logs.
 static ACCESS_LOG: AtomicBool = AtomicBool::new(false);
@@ -17,34 +22,204 @@ pub(crate) fn access_log() -> bool {
     ACCESS_LOG.load(Ordering::Relaxed)
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or JSON lines (`log.format`).
-pub fn init_logging(config: &LogConfig) {
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or JSON lines (`log.format`),
+/// and request spans to an OTLP collector when `log.otlp_endpoint` is set.
+pub fn init_logging(config: &LogConfig) -> anyhow::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     ACCESS_LOG.store(config.access, Ordering::Relaxed);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    let installed = match config.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+    let ansi = std::io::stderr().is_terminal();
+    let format = tracing_subscriber::fmt::format();
+    let (json, text) = match config.format {
+        LogFormat::Json => {
+            let lines = tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr);
+            (Some(lines.event_format(WithRequest { inner: format.json(), json: true })), None)
+        }
+        LogFormat::Text => {
+            let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+            (None, Some(lines.event_format(WithRequest { inner: format, json: false })))
+        }
     };
+    // The request spans made for export are for the collector: the lines carry the ids already.
+    #[cfg(feature = "otlp")]
+    let (json, text) = {
+        use tracing_subscriber::Layer as _;
+        let not_for_lines = || tracing_subscriber::filter::filter_fn(|metadata| metadata.target() != "kurz::trace");
+        (json.map(|l| l.with_filter(not_for_lines())), text.map(|l| l.with_filter(not_for_lines())))
+    };
+    #[cfg(feature = "otlp")]
+    let traces = config.otlp_endpoint.as_deref().map(otlp::layer).transpose()?;
+    #[cfg(not(feature = "otlp"))]
+    let traces: Option<tracing_subscriber::layer::Identity> = match config.otlp_endpoint {
+        None => None,
+        Some(_) => {
+            anyhow::bail!("log.otlp_endpoint is set, but this build has no OTLP export (build with --features otlp)")
+        }
+    };
+    let installed = tracing_subscriber::registry().with(traces).with(filter).with(json).with(text).try_init();
     // A second call (several apps in one test process) keeps the first subscriber.
     drop(installed);
+    Ok(())
+}
+
+/// A log line formatter that adds the id and trace of the request being served (if any) to every
+/// line: first in a JSON object, last in a text line.
+struct WithRequest<F> {
+    inner: F,
+    json: bool,
+}
+
+impl<S, N, F> FormatEvent<S, N> for WithRequest<F>
+where
+    S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+    N: for<'writer> FormatFields<'writer> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        context: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let Some(request) = RequestContext::current(RequestContext::clone) else {
+            return self.inner.format_event(context, writer, event);
+        };
+        let mut line = String::new();
+        self.inner.format_event(context, Writer::new(&mut line), event)?;
+        let mut ids = Vec::with_capacity(3);
+        ids.push(("request_id", request.id()));
+        if let Some(trace) = &request.trace {
+            ids.extend([("trace_id", trace.trace_id()), ("parent_id", trace.parent_id())]);
+        }
+        if self.json
+            && let Some(rest) = line.strip_prefix('{')
+        {
+            writer.write_char('{')?;
+            for (name, value) in ids {
+                // Ids are visible ASCII: only quotes and backslashes need escaping.
+                write!(writer, "\"{name}\":\"")?;
+                for c in value.chars() {
+                    if c == '"' || c == '\\' {
+                        writer.write_char('\\')?;
+                    }
+                    writer.write_char(c)?;
+                }
+                writer.write_char('"')?;
+                if !rest.starts_with('}') {
+                    writer.write_char(',')?;
+                }
+            }
+            writer.write_str(rest)
+        } else {
+            let (text, newline) = line.strip_suffix('\n').map_or((line.as_str(), ""), |text| (text, "\n"));
+            writer.write_str(text)?;
+            for (name, value) in ids {
+                write!(writer, " {name}={value}")?;
+            }
+            writer.write_str(newline)
+        }
+    }
+}
+
+/// Sends the spans still waiting to the OTLP collector; call before the process exits.
+pub fn flush() {
+    #[cfg(feature = "otlp")]
+    otlp::flush();
 }
 
 /// Logging as the configuration says, before the rest of the configuration is read (so that
 /// reading it can log). A `log` section that does not parse starts default logging here; reading
 /// the whole configuration then names the error.
-pub fn init_logging_from_config() {
+pub fn init_logging_from_config() -> anyhow::Result<()> {
     #[derive(Default, serde::Serialize, serde::Deserialize)]
     #[serde(default)]
     struct LogOnly {
         log: LogConfig,
     }
     let LogOnly { log } = crate::config::peek().unwrap_or_default();
-    init_logging(&log);
+    init_logging(&log)
 }
+
+/// Request spans over OTLP/HTTP (protobuf): a batch processor on a thread of its own, with a
+/// blocking client, so exporting never runs on the runtime serving requests.
+#[cfg(feature = "otlp")]
+mod otlp {
+    use std::sync::OnceLock;
+
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+
+    static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+    /// Whether request spans are exported (and so worth making).
+    pub fn exporting_traces() -> bool {
+        PROVIDER.get().is_some()
+    }
+
+    pub fn layer<S>(endpoint: &str) -> anyhow::Result<impl tracing_subscriber::Layer<S>>
+    where
+        S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+    {
+        let endpoint = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
+        // A blocking client runs a runtime of its own, which may be neither made nor dropped on
+        // an async runtime's thread (logging starts on one): make it, and the exporter, on a
+        // thread of their own.
+        let build = {
+            let endpoint = endpoint.clone();
+            move || {
+                let exporter = opentelemetry_otlp::SpanExporter::builder()
+                    .with_http()
+                    .with_endpoint(endpoint.as_str())
+                    .with_http_client(reqwest::blocking::Client::new())
+                    .build()?;
+                let resource = opentelemetry_sdk::Resource::builder().with_service_name(service_name()).build();
+                Ok::<_, opentelemetry_otlp::ExporterBuildError>(
+                    SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build(),
+                )
+            }
+        };
+        let provider = std::thread::spawn(build)
+            .join()
+            .map_err(|_| anyhow::anyhow!("log.otlp_endpoint {endpoint}: the exporter could not be made"))?
+            .map_err(|error| anyhow::anyhow!("log.otlp_endpoint {endpoint}: {error}"))?;
+        let tracer = provider.tracer("kurz");
+        let _ = PROVIDER.set(provider);
+        Ok(tracing_opentelemetry::layer().with_tracer(tracer))
+    }
+
+    /// The binary's name: `query-api`, `command-api`, `projector` or `kurz`.
+    fn service_name() -> String {
+        std::env::args()
+            .next()
+            .and_then(|program| Some(std::path::Path::new(&program).file_name()?.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "kurz".to_owned())
+    }
+
+    pub fn flush() {
+        if let Some(Err(error)) = PROVIDER.get().map(SdkTracerProvider::force_flush) {
+            tracing::warn!(%error, "cannot send the last spans to the OTLP collector");
+        }
+    }
+
+    /// Makes `span` a child of the caller's span (from its `traceparent`), so the trace continues.
+    pub fn continue_trace(span: &tracing::Span, trace: &crate::request_context::TraceParent) {
+        use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let (Ok(trace_id), Ok(span_id)) = (TraceId::from_hex(trace.trace_id()), SpanId::from_hex(trace.parent_id()))
+        else {
+            return;
+        };
+        let flags = if trace.sampled() { TraceFlags::SAMPLED } else { TraceFlags::default() };
+        let parent = SpanContext::new(trace_id, span_id, flags, true, TraceState::default());
+        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(parent));
+    }
+}
+
+#[cfg(feature = "otlp")]
+pub(crate) use otlp::{continue_trace, exporting_traces};
 
 /// How often recorded histogram samples are folded into their buckets.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);

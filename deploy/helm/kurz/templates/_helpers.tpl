@@ -61,7 +61,13 @@ lifecycle:
 - name: KURZ_SECRET_KEY_FILE
   value: /etc/kurz/secret.key
 - name: KURZ_LOG__FORMAT
-  value: {{ .Values.logFormat | quote }}
+  value: {{ .Values.log.format | quote }}
+- name: KURZ_LOG__ACCESS
+  value: {{ .Values.log.access | quote }}
+{{- with .Values.log.otlpEndpoint }}
+- name: KURZ_LOG__OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
 - name: KURZ_HTTP__SHUTDOWN_TIMEOUT_MS
   value: {{ mul .Values.shutdownTimeoutSeconds 1000 | quote }}
 - name: KURZ_READ_STORE__KIND
