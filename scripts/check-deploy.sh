@@ -39,9 +39,32 @@ trap 'rm -f "${cleanup[@]}"' EXIT
 docker-compose -f deploy/compose/compose.yaml config -q
 echo "compose: deploy/compose/compose.yaml is valid"
 
+# Dashboards: every panel's query is valid PromQL (promtool checks it as a recording rule) and
+# names only metrics Kurz describes (its `# HELP` list, plus process metrics and `up`).
 for dashboard in deploy/grafana/dashboards/*.json; do
-    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["panels"], "no panels"' "$dashboard"
-    echo "grafana: $dashboard parses"
+    rules="$(mktemp --suffix=.yml)"
+    python3 - "$dashboard" crates/service-kit/src/telemetry.rs "$rules" <<'PY'
+import json, re, sys
+dashboard, telemetry, rules = sys.argv[1:4]
+panels = json.load(open(dashboard))["panels"]
+assert panels, "no panels"
+described = set(re.findall(r'describe_(?:counter|gauge|histogram)!\(\s*"([a-z_]+)"', open(telemetry).read()))
+described |= {"up"}
+expressions = [t["expr"] for p in panels for t in p.get("targets", [])]
+assert expressions, "no queries"
+for expr in expressions:
+    names = {n for n in re.findall(r"\b([a-z_][a-z0-9_]*)\s*(?:\{|\[|\))", expr) if "_" in n}
+    names = {re.sub(r"_(bucket|sum|count)$", "", n) for n in names} - {"histogram_quantile", "clamp_min"}
+    unknown = {n for n in names if n not in described and not n.startswith("process_")}
+    assert not unknown, f"{dashboard}: {expr} names metrics Kurz does not export: {unknown}"
+with open(rules, "w") as out:
+    out.write("groups:\n  - name: dashboard\n    rules:\n")
+    for i, expr in enumerate(expressions):
+        out.write(f"      - record: dashboard:query{i}\n        expr: {json.dumps(expr)}\n")
+PY
+    "$promtool" check rules "$rules" >/dev/null
+    rm -f "$rules"
+    echo "grafana: $dashboard parses; its queries are valid PromQL over Kurz's metrics"
 done
 
 # The chart's PrometheusRule carries the same rules as Prometheus in compose.

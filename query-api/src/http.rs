@@ -21,7 +21,8 @@ use kurz_service_kit::time_format::{format_date, format_millis, parse_date};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::redirect::{Outcome, RedirectService, Visit};
+use crate::qr::{self, QrQuery};
+use crate::redirect::{Existence, Outcome, RedirectService, Visit};
 
 #[derive(Debug, Clone)]
 pub struct RoutesConfig {
@@ -54,7 +55,10 @@ struct AppState {
 pub fn routes(service: Arc<RedirectService>, config: RoutesConfig) -> Routes {
     let state = AppState { service, config: Arc::new(config) };
     Routes {
-        public: Router::new().route("/{code}", get(redirect)).with_state(state.clone()),
+        public: Router::new()
+            .route("/{code}", get(redirect))
+            .route("/{code}/qr", get(qr_code))
+            .with_state(state.clone()),
         api: Router::new()
             .route("/v1/links/{code}", get(link))
             .route("/v1/links/{code}/stats", get(stats))
@@ -97,6 +101,55 @@ async fn redirect(State(state): State<AppState>, request: Request) -> Response {
             Problem::gone(format!("link {raw} is no longer available: {reason}")).into_response()
         }
         Err(error) => Problem::unavailable(&error).into_response(),
+    }
+}
+
+/// `GET /{code}/qr`: the short URL as a QR code (public, like the redirect: printed codes are
+/// for everyone). Unknown codes count against the same enumeration limit as redirects.
+async fn qr_code(
+    State(state): State<AppState>,
+    Segment(raw): Segment,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    params: Result<Query<QrQuery>, QueryRejection>,
+) -> Response {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>();
+    let address = || client_address(&headers, peer, state.config.trust_forwarded_for);
+    let limits = &state.config.limits;
+    if let Err(refusal) = limits.global().and_then(|()| limits.penalty(address)) {
+        return refusal.into_response();
+    }
+    let query = match params {
+        Ok(Query(query)) => query,
+        Err(rejection) => return Problem::bad_request(rejection.body_text()).into_response(),
+    };
+    match state.service.existence(&raw).await {
+        Ok(Existence::Exists) => {}
+        Ok(Existence::Unknown) => {
+            return match limits.unknown_code(address()) {
+                Ok(()) => not_found(&raw).into_response(),
+                Err(refusal) => refusal.into_response(),
+            };
+        }
+        Ok(Existence::Deleted) => return Problem::gone(format!("link {raw} has been deleted")).into_response(),
+        Err(error) => return Problem::unavailable(&error).into_response(),
+    }
+    let url = format!("{}/{raw}", state.config.public_base_url);
+    let layout = match qr::Layout::new(&url, &query) {
+        Ok(layout) => layout,
+        Err(error) => return Problem::invalid_field(error.field(), error.to_string()).into_response(),
+    };
+    // The image depends on the short URL alone, which never changes for a code.
+    let cache_control = (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    match query.format {
+        qr::Format::Png => {
+            ([(header::CONTENT_TYPE, HeaderValue::from_static("image/png")), cache_control], layout.png())
+                .into_response()
+        }
+        qr::Format::Svg => {
+            ([(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml")), cache_control], layout.svg())
+                .into_response()
+        }
     }
 }
 

@@ -8,11 +8,12 @@ mod clicks;
 pub mod distributed;
 mod http;
 mod metrics;
+pub mod qr;
 mod redirect;
 mod spool;
 
 pub use cache::{CachedLink, LinkCache};
 pub use clicks::{ClickRecorder, ClickRecorderOptions};
 pub use http::{MAX_STATS_DAYS, Routes, RoutesConfig, routes};
-pub use redirect::{Outcome, RedirectService, RedirectServiceParts, VisitorKey};
+pub use redirect::{Existence, Outcome, RedirectService, RedirectServiceParts, VisitorKey};
 pub use spool::{ClickSpool, SpoolError, decode_batch as decode_spooled_batch};

@@ -58,6 +58,14 @@ pub enum Outcome {
     Gone(&'static str),
 }
 
+/// Whether a code names a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existence {
+    Exists,
+    Unknown,
+    Deleted,
+}
+
 /// The request facts a click records.
 #[derive(Debug, Default)]
 pub struct Visit<'a> {
@@ -109,6 +117,19 @@ impl RedirectService {
         let cacheable = link.max_clicks().is_none() && link.expires_at().is_none();
         let location = HeaderValue::from_bytes(link.target()).map_err(|e| InfraError::new("cached target", e))?;
         Ok(Outcome::Redirect { status: link.status(), location, cacheable })
+    }
+
+    /// Whether `code` names a link that still exists (for its QR code), from the cache like a
+    /// redirect: a disabled or expired link keeps its QR code, a deleted one does not.
+    pub async fn existence(&self, code: &str) -> Result<Existence, InfraError> {
+        let generation = self.parts.cache.generation();
+        Ok(match self.lookup(code, generation).await? {
+            None => Existence::Unknown,
+            Some(link) if link.facts().availability(self.parts.clock.now()) == Availability::Deleted => {
+                Existence::Deleted
+            }
+            Some(_) => Existence::Exists,
+        })
     }
 
     /// The link as the read store has it (not cached: this is the management view).
