@@ -255,3 +255,39 @@ async fn stats_filter_by_date_and_refuse_bad_ranges() {
     assert_eq!(problem["field"], "from");
     expect_problem(app.get(&format!("/v1/links/{code}/stats?since=2026-11-01")).await, StatusCode::BAD_REQUEST).await;
 }
+
+/// `forward_query`: the short URL's query string reaches the target, joined to its own query and
+/// placed before its fragment; links without it redirect to their target alone.
+#[tokio::test]
+async fn a_link_that_forwards_the_query_passes_it_on_to_its_target() {
+    let (app, _dir) = spawn_app().await;
+    let forwarding =
+        app.create(json!({"target_url": "https://example.com/landing?ref=kurz#top", "forward_query": true})).await;
+    assert_eq!(forwarding["forward_query"], true);
+    let code = forwarding["code"].as_str().expect("code").to_owned();
+    let plain = app.create(json!({"target_url": "https://example.com/plain"})).await;
+    assert_eq!(plain["forward_query"], false);
+    let plain = plain["code"].as_str().expect("code").to_owned();
+
+    let redirect = async |path: &str| app.client.get(app.url(path)).send().await.expect("answered");
+    let response = redirect(&format!("/{code}?utm_source=news&utm_medium=mail")).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(location(&response), "https://example.com/landing?ref=kurz&utm_source=news&utm_medium=mail#top");
+    let response = redirect(&format!("/{code}")).await;
+    assert_eq!(location(&response), "https://example.com/landing?ref=kurz#top");
+    let response = redirect(&format!("/{plain}?utm_source=news")).await;
+    assert_eq!(location(&response), "https://example.com/plain");
+
+    // Switched off by an update, the query stays behind.
+    let updated = app.patch_json(&format!("/v1/links/{code}"), &json!({"forward_query": false})).await;
+    assert_eq!(updated.status(), StatusCode::OK);
+    assert_eq!(updated.json::<serde_json::Value>().await.expect("json")["forward_query"], false);
+    app.settled().await;
+    let response = redirect(&format!("/{code}?utm_source=news")).await;
+    assert_eq!(location(&response), "https://example.com/landing?ref=kurz#top");
+
+    let wrong =
+        app.post_json("/v1/links", &json!({"target_url": "https://example.com/", "forward_query": "yes"})).await;
+    let problem = expect_problem(wrong, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(problem.to_string().contains("forward_query"), "{problem}");
+}

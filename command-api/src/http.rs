@@ -67,6 +67,8 @@ struct CreateLinkBody {
     owner: Option<String>,
     enabled: Option<bool>,
     disabled_reason: Option<String>,
+    /// Pass the short URL's query string on to the target.
+    forward_query: Option<bool>,
 }
 
 /// JSON Merge Patch (RFC 7396): an absent field stays, `null` clears an optional one.
@@ -85,6 +87,7 @@ struct UpdateLinkBody {
     /// `false` switches the link off (410 until switched on again), `true` on.
     enabled: Option<bool>,
     disabled_reason: Option<String>,
+    forward_query: Option<bool>,
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
@@ -153,6 +156,7 @@ impl NewLink {
             tags: body.tags.map(|t| t.0).unwrap_or_default(),
             metadata: body.metadata.map(|m| m.0).unwrap_or_default(),
             disabled: switch(body.enabled, body.disabled_reason)?.flatten(),
+            forward_query: body.forward_query.unwrap_or(false),
         };
         Ok(Self { alias, owner, spec })
     }
@@ -174,6 +178,7 @@ impl TryFrom<UpdateLinkBody> for LinkChanges {
             tags: body.tags.map(|t| t.0),
             metadata: body.metadata.map(|m| m.0),
             disabled: switch(body.enabled, body.disabled_reason)?,
+            forward_query: body.forward_query,
         })
     }
 }

@@ -7,8 +7,8 @@ use kurz_domain::link::{MaxClicks, RedirectFacts, RedirectStatus};
 use kurz_domain::{Code, Link, Timestamp};
 use kurz_ports::LinkChangeListener;
 
-/// What a redirect needs of a link, and no more, in one allocation: a flags byte, the expiry and
-/// click limit when the link has them, then the target URL. A million cached links must fit in
+/// What a redirect needs of a link, and no more, in one allocation: two flags bytes, the expiry
+/// and click limit when the link has them, then the target URL. A million cached links must fit in
 /// 150 MB, and the URL is most of each.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CachedLink(Arc<[u8]>);
@@ -23,6 +23,10 @@ const DISABLED: u8 = 0b0100_0000;
 /// The operator's blocklist covered the target when the entry was made; a new blocklist clears the
 /// cache.
 const BLOCKED: u8 = 0b1000_0000;
+/// In the second flags byte: the visitor's query string goes on to the target.
+const FORWARD_QUERY: u8 = 0b0000_0001;
+/// Flags bytes before the fields.
+const HEAD: usize = 2;
 const STATUSES: [RedirectStatus; 4] = [
     RedirectStatus::MovedPermanently,
     RedirectStatus::Found,
@@ -52,8 +56,14 @@ impl CachedLink {
         }
     }
 
+    /// Whether the short URL's query string goes on to the target
+    /// ([`kurz_domain::target_url::with_forwarded_query`]).
+    pub fn forward_query(&self) -> bool {
+        self.0[1] & FORWARD_QUERY != 0
+    }
+
     fn field(&self, index: usize) -> i64 {
-        let start = 1 + 8 * index;
+        let start = HEAD + 8 * index;
         i64::from_le_bytes(self.0[start..start + 8].try_into().expect("eight bytes"))
     }
 
@@ -72,7 +82,7 @@ impl CachedLink {
     /// The target URL's bytes (ASCII: targets are normalised URLs).
     pub fn target(&self) -> &[u8] {
         let fields = usize::from(self.flags() & HAS_EXPIRY != 0) + usize::from(self.flags() & HAS_LIMIT != 0);
-        &self.0[1 + 8 * fields..]
+        &self.0[HEAD + 8 * fields..]
     }
 
     /// The same link, marked as out of clicks.
@@ -91,7 +101,7 @@ impl CachedLink {
             u8::try_from(STATUSES.iter().position(|s| *s == link.spec.redirect_status).expect("a known status"))
                 .expect("four statuses");
         let mut flags = status;
-        let mut bytes = vec![0];
+        let mut bytes = vec![0, 0];
         if link.deleted_at.is_some() {
             flags |= DELETED;
         }
@@ -110,6 +120,9 @@ impl CachedLink {
             bytes.extend_from_slice(&i64::try_from(max.get()).expect("bounded by MaxClicks::MAX").to_le_bytes());
         }
         bytes[0] = flags;
+        if link.spec.forward_query {
+            bytes[1] |= FORWARD_QUERY;
+        }
         bytes.extend_from_slice(link.spec.target.as_str().as_bytes());
         Self(bytes.into())
     }
@@ -122,6 +135,7 @@ impl std::fmt::Debug for CachedLink {
             .field("status", &self.status())
             .field("expires_at", &self.expires_at())
             .field("max_clicks", &self.max_clicks())
+            .field("forward_query", &self.forward_query())
             .field("facts", &self.facts())
             .finish()
     }
@@ -225,6 +239,7 @@ mod tests {
         full.spec.max_clicks = Some(MaxClicks::new(MaxClicks::MAX.into()).expect("valid"));
         full.deleted_at = Some(Timestamp::from_millis(1));
         full.spec.disabled = Some(kurz_domain::DisabledReason::default());
+        full.spec.forward_query = true;
         for (link, blocked) in [(link(), false), (full, true)] {
             let cached = CachedLink::new(&link, blocked);
             assert_eq!(cached.facts(), link.redirect_facts(blocked));
@@ -232,6 +247,7 @@ mod tests {
             assert_eq!(cached.status(), link.spec.redirect_status);
             assert_eq!(cached.expires_at(), link.spec.expires_at);
             assert_eq!(cached.max_clicks(), link.spec.max_clicks);
+            assert_eq!(cached.forward_query(), link.spec.forward_query);
             assert_eq!(cached.facts().deleted, link.deleted_at.is_some());
             assert!(!cached.facts().exhausted && cached.exhaust().facts().exhausted);
             assert_eq!(cached.exhaust().target(), cached.target());

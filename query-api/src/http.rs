@@ -85,7 +85,7 @@ async fn redirect(State(state): State<AppState>, request: Request) -> Response {
         user_agent: header_text(headers, header::USER_AGENT),
         address: address(),
     });
-    match state.service.redirect(raw, visit).await {
+    match state.service.redirect(raw, request.uri().query(), visit).await {
         Ok(Outcome::Redirect { status, location, cacheable }) => {
             let status = StatusCode::from_u16(status.code()).expect("redirect statuses are valid");
             // Browsers must come back for limited or expiring links, so every visit is counted.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::http::HeaderValue;
 use kurz_domain::link::RedirectStatus;
 use kurz_domain::stats::LinkStats;
+use kurz_domain::target_url::with_forwarded_query;
 use kurz_domain::{Availability, Code, DayRange, Link, LinkClicked};
 use kurz_ports::{ClickQuota, InfraError, ReadStore};
 use kurz_service_kit::Clock;
@@ -80,8 +81,14 @@ impl RedirectService {
     }
 
     /// Resolves a redirect for the code in a request path. A `GET` (`visit` given) takes a click
-    /// from a limited link and records the click; a `HEAD` (`None`) does neither.
-    pub async fn redirect(&self, code: &str, visit: Option<Visit<'_>>) -> Result<Outcome, InfraError> {
+    /// from a limited link and records the click; a `HEAD` (`None`) does neither. `query` is the
+    /// request's query string, passed on to a link that forwards it.
+    pub async fn redirect(
+        &self,
+        code: &str,
+        query: Option<&str>,
+        visit: Option<Visit<'_>>,
+    ) -> Result<Outcome, InfraError> {
         let generation = self.parts.cache.generation();
         let Some(link) = self.lookup(code, generation).await? else {
             self.metrics.not_found.increment(1);
@@ -115,7 +122,14 @@ impl RedirectService {
         }
         self.metrics.redirected.increment(1);
         let cacheable = link.max_clicks().is_none() && link.expires_at().is_none();
-        let location = HeaderValue::from_bytes(link.target()).map_err(|e| InfraError::new("cached target", e))?;
+        let location = match query.filter(|_| link.forward_query()) {
+            Some(query) => {
+                let target = std::str::from_utf8(link.target()).map_err(|e| InfraError::new("cached target", e))?;
+                HeaderValue::try_from(with_forwarded_query(target, query))
+                    .map_err(|e| InfraError::new("forwarded query", e))?
+            }
+            None => HeaderValue::from_bytes(link.target()).map_err(|e| InfraError::new("cached target", e))?,
+        };
         Ok(Outcome::Redirect { status: link.status(), location, cacheable })
     }
 

@@ -80,6 +80,18 @@ const VERSIONS: &[SchemaVersion] = &[
         local_id: 7,
         text: include_str!("../avro/link_deleted/v2.avsc"),
     },
+    SchemaVersion {
+        kind: EventKind::LinkCreated,
+        version: 3,
+        local_id: 8,
+        text: include_str!("../avro/link_created/v3.avsc"),
+    },
+    SchemaVersion {
+        kind: EventKind::LinkUpdated,
+        version: 3,
+        local_id: 9,
+        text: include_str!("../avro/link_updated/v3.avsc"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use kurz_domain::Event;
 use crate::catalog::{Catalog, EventKind, SchemaVersion};
 use crate::direct_clicks;
 use crate::mapping::{self, FieldError};
-use crate::records::{LinkClickedV1, LinkCreatedV2, LinkDeletedV2, LinkUpdatedV2};
+use crate::records::{LinkClickedV1, LinkCreatedV3, LinkDeletedV2, LinkUpdatedV3};
 use crate::wire::{self, FramingError};
 
 /// Encodes with the latest schema of each event and decodes records written with any known schema id
@@ -106,8 +106,8 @@ impl Codec {
                 direct_clicks::write(e, &mut framed);
                 Ok(framed.len())
             }
-            Event::Created(e) => writer.write_ser(&mut framed, &LinkCreatedV2::from(e)),
-            Event::Updated(e) => writer.write_ser(&mut framed, &LinkUpdatedV2::from(e)),
+            Event::Created(e) => writer.write_ser(&mut framed, &LinkCreatedV3::from(e)),
+            Event::Updated(e) => writer.write_ser(&mut framed, &LinkUpdatedV3::from(e)),
             Event::Deleted(e) => writer.write_ser(&mut framed, &LinkDeletedV2::from(e)),
             Event::Clicked(e) => writer.write_ser(&mut framed, &LinkClickedV1::from(e)),
         };
@@ -121,8 +121,8 @@ impl Codec {
         let avro = |source| DecodeError::Avro { schema_id, source };
         let decoded = match &reader.direct {
             Some(direct) => match reader.kind {
-                EventKind::LinkCreated => direct.read_deser::<LinkCreatedV2>(&mut body).map_err(avro)?.try_into(),
-                EventKind::LinkUpdated => direct.read_deser::<LinkUpdatedV2>(&mut body).map_err(avro)?.try_into(),
+                EventKind::LinkCreated => direct.read_deser::<LinkCreatedV3>(&mut body).map_err(avro)?.try_into(),
+                EventKind::LinkUpdated => direct.read_deser::<LinkUpdatedV3>(&mut body).map_err(avro)?.try_into(),
                 EventKind::LinkDeleted => direct.read_deser::<LinkDeletedV2>(&mut body).map_err(avro)?.try_into(),
                 EventKind::LinkClicked => {
                     match reader.read_clicks_directly.then(|| direct_clicks::read(body)).flatten() {

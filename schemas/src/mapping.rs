@@ -154,6 +154,7 @@ impl Record {
             metadata,
             enabled: self.boolean("enabled")?,
             disabled_reason: self.optional_string("disabled_reason")?,
+            forward_query: self.boolean("forward_query")?,
         })
     }
 }

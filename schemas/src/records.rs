@@ -15,7 +15,7 @@ use crate::mapping::FieldError;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename = "LinkCreated")]
-pub struct LinkCreatedV2 {
+pub struct LinkCreatedV3 {
     code: String,
     target_url: String,
     created_at: i64,
@@ -29,11 +29,12 @@ pub struct LinkCreatedV2 {
     key_id: Option<String>,
     enabled: bool,
     disabled_reason: Option<String>,
+    forward_query: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename = "LinkUpdated")]
-pub struct LinkUpdatedV2 {
+pub struct LinkUpdatedV3 {
     code: String,
     target_url: String,
     updated_at: i64,
@@ -45,6 +46,7 @@ pub struct LinkUpdatedV2 {
     key_id: Option<String>,
     enabled: bool,
     disabled_reason: Option<String>,
+    forward_query: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -75,6 +77,7 @@ pub(crate) struct SpecFields {
     pub(crate) metadata: BTreeMap<String, String>,
     pub(crate) enabled: bool,
     pub(crate) disabled_reason: Option<String>,
+    pub(crate) forward_query: bool,
 }
 
 fn spec_fields(spec: &LinkSpec) -> SpecFields {
@@ -87,6 +90,7 @@ fn spec_fields(spec: &LinkSpec) -> SpecFields {
         metadata: spec.metadata.as_map().clone(),
         enabled: spec.disabled.is_none(),
         disabled_reason: spec.disabled.as_ref().map(|r| r.as_str().to_owned()).filter(|r| !r.is_empty()),
+        forward_query: spec.forward_query,
     }
 }
 
@@ -127,6 +131,7 @@ pub(crate) fn spec(fields: SpecFields) -> Result<LinkSpec, FieldError> {
         tags: Tags::parse(fields.tags).map_err(|e| invalid("tags", e))?,
         metadata: Metadata::parse(fields.metadata).map_err(|e| invalid("metadata", e))?,
         disabled,
+        forward_query: fields.forward_query,
     })
 }
 
@@ -134,7 +139,7 @@ fn code(raw: &str) -> Result<Code, FieldError> {
     Code::parse(raw).map_err(|e| invalid("code", e))
 }
 
-impl From<&LinkCreated> for LinkCreatedV2 {
+impl From<&LinkCreated> for LinkCreatedV3 {
     fn from(e: &LinkCreated) -> Self {
         let s = spec_fields(&e.spec);
         Self {
@@ -151,14 +156,15 @@ impl From<&LinkCreated> for LinkCreatedV2 {
             key_id: e.key_id.as_ref().map(ToString::to_string),
             enabled: s.enabled,
             disabled_reason: s.disabled_reason,
+            forward_query: s.forward_query,
         }
     }
 }
 
-impl TryFrom<LinkCreatedV2> for Event {
+impl TryFrom<LinkCreatedV3> for Event {
     type Error = FieldError;
 
-    fn try_from(r: LinkCreatedV2) -> Result<Self, FieldError> {
+    fn try_from(r: LinkCreatedV3) -> Result<Self, FieldError> {
         let fields = SpecFields {
             target_url: r.target_url,
             expires_at: r.expires_at,
@@ -168,6 +174,7 @@ impl TryFrom<LinkCreatedV2> for Event {
             metadata: r.metadata,
             enabled: r.enabled,
             disabled_reason: r.disabled_reason,
+            forward_query: r.forward_query,
         };
         Ok(Self::Created(LinkCreated {
             code: code(&r.code)?,
@@ -180,7 +187,7 @@ impl TryFrom<LinkCreatedV2> for Event {
     }
 }
 
-impl From<&LinkUpdated> for LinkUpdatedV2 {
+impl From<&LinkUpdated> for LinkUpdatedV3 {
     fn from(e: &LinkUpdated) -> Self {
         let s = spec_fields(&e.spec);
         Self {
@@ -195,14 +202,15 @@ impl From<&LinkUpdated> for LinkUpdatedV2 {
             key_id: e.key_id.as_ref().map(ToString::to_string),
             enabled: s.enabled,
             disabled_reason: s.disabled_reason,
+            forward_query: s.forward_query,
         }
     }
 }
 
-impl TryFrom<LinkUpdatedV2> for Event {
+impl TryFrom<LinkUpdatedV3> for Event {
     type Error = FieldError;
 
-    fn try_from(r: LinkUpdatedV2) -> Result<Self, FieldError> {
+    fn try_from(r: LinkUpdatedV3) -> Result<Self, FieldError> {
         let fields = SpecFields {
             target_url: r.target_url,
             expires_at: r.expires_at,
@@ -212,6 +220,7 @@ impl TryFrom<LinkUpdatedV2> for Event {
             metadata: r.metadata,
             enabled: r.enabled,
             disabled_reason: r.disabled_reason,
+            forward_query: r.forward_query,
         };
         Ok(Self::Updated(LinkUpdated {
             code: code(&r.code)?,

@@ -25,6 +25,7 @@ fn full_spec() -> LinkSpec {
         tags: Tags::parse(vec!["spring".into(), "mail".into()]).expect("valid"),
         metadata: Metadata::parse(BTreeMap::from([("owner".into(), "growth".into())])).expect("valid"),
         disabled: Some(DisabledReason::parse("under review".into()).expect("valid")),
+        forward_query: true,
     }
 }
 
@@ -32,9 +33,9 @@ fn key() -> KeyId {
     KeyId::parse("3f9a1c").expect("valid")
 }
 
-/// The event as schema version 1 carried it: the fields version 2 added take their defaults.
+/// The event as schema version 1 carried it: the fields versions 2 and 3 added take their defaults.
 fn as_v1(event: &Event) -> Event {
-    let mut event = event.clone();
+    let mut event = as_v2(event);
     match &mut event {
         Event::Created(e) => {
             e.owner = Owner::admin();
@@ -47,6 +48,17 @@ fn as_v1(event: &Event) -> Event {
         }
         Event::Deleted(e) => e.key_id = None,
         Event::Clicked(_) => {}
+    }
+    event
+}
+
+/// The event as schema version 2 carried it: the field version 3 added takes its default.
+fn as_v2(event: &Event) -> Event {
+    let mut event = event.clone();
+    match &mut event {
+        Event::Created(e) => e.spec.forward_query = false,
+        Event::Updated(e) => e.spec.forward_query = false,
+        Event::Deleted(_) | Event::Clicked(_) => {}
     }
     event
 }
@@ -173,7 +185,11 @@ fn records_written_by_published_versions_still_decode() {
                 std::fs::write(&path, codec.encode(&event).expect("encodes")).expect("fixture written");
             }
             let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let expected = if version == 1 { as_v1(&event) } else { event.clone() };
+            let expected = match version {
+                1 => as_v1(&event),
+                2 => as_v2(&event),
+                _ => event.clone(),
+            };
             assert_eq!(codec.decode(&bytes).expect("decodes"), expected, "{name} v{version}");
             if version == latest {
                 let encoded = codec.encode(&event).expect("encodes");

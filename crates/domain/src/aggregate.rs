@@ -43,6 +43,7 @@ pub struct LinkChanges {
     pub metadata: Option<Metadata>,
     /// `Some(Some(reason))` switches the link off, `Some(None)` on again.
     pub disabled: Option<Option<DisabledReason>>,
+    pub forward_query: Option<bool>,
 }
 
 impl LinkChanges {
@@ -55,6 +56,7 @@ impl LinkChanges {
             tags: self.tags.unwrap_or_else(|| spec.tags.clone()),
             metadata: self.metadata.unwrap_or_else(|| spec.metadata.clone()),
             disabled: self.disabled.unwrap_or_else(|| spec.disabled.clone()),
+            forward_query: self.forward_query.unwrap_or(spec.forward_query),
         }
     }
 }

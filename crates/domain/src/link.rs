@@ -224,6 +224,9 @@ pub struct LinkSpec {
     pub metadata: Metadata,
     /// `Some` while the link is switched off: it answers 410 until switched on again.
     pub disabled: Option<DisabledReason>,
+    /// The short URL's query string goes on to the target (a visitor's `?utm_source=x` reaches
+    /// it), see [`TargetUrl::with_query`].
+    pub forward_query: bool,
 }
 
 impl LinkSpec {
@@ -236,6 +239,7 @@ impl LinkSpec {
             tags: Tags::default(),
             metadata: Metadata::default(),
             disabled: None,
+            forward_query: false,
         }
     }
 }

@@ -65,6 +65,27 @@ impl TargetUrl {
     }
 }
 
+/// Where a redirect of a link with `forward_query` goes: `target` (a normalised target URL) with
+/// the short URL's query string added to its own, before any fragment. The query is passed on as
+/// the visitor sent it; no parameter is dropped or merged.
+pub fn with_forwarded_query(target: &str, query: &str) -> String {
+    if query.is_empty() {
+        return target.to_owned();
+    }
+    let (base, fragment) = target.find('#').map_or((target, ""), |hash| target.split_at(hash));
+    let separator = match base.find('?') {
+        None => "?",
+        Some(_) if base.ends_with(['?', '&']) => "",
+        Some(_) => "&",
+    };
+    let mut location = String::with_capacity(target.len() + query.len() + 1);
+    location.push_str(base);
+    location.push_str(separator);
+    location.push_str(query);
+    location.push_str(fragment);
+    location
+}
+
 impl fmt::Display for TargetUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -157,5 +178,16 @@ mod tests {
             let url = TargetUrl::parse(&format!("{scheme}://{host}{path}")).expect("valid");
             prop_assert!(url.as_str().starts_with(&scheme.to_ascii_lowercase()));
         }
+    }
+
+    #[test]
+    fn a_forwarded_query_joins_the_targets_own_before_its_fragment() {
+        use super::with_forwarded_query as forward;
+        assert_eq!(forward("https://a.example/", "utm_source=x"), "https://a.example/?utm_source=x");
+        assert_eq!(forward("https://a.example/p?id=1", "utm_source=x"), "https://a.example/p?id=1&utm_source=x");
+        assert_eq!(forward("https://a.example/p?", "a=1&b=2"), "https://a.example/p?a=1&b=2");
+        assert_eq!(forward("https://a.example/p#top", "a=1"), "https://a.example/p?a=1#top");
+        assert_eq!(forward("https://a.example/p?id=1#top", "a=%20b"), "https://a.example/p?id=1&a=%20b#top");
+        assert_eq!(forward("https://a.example/p?id=1", ""), "https://a.example/p?id=1");
     }
 }

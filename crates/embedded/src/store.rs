@@ -25,7 +25,7 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT_KEY: &str = "format";
 /// The layout of the rows above. A store of another layout is dropped and rebuilt from the log: it
 /// holds nothing the log does not.
-const FORMAT: u64 = 5;
+const FORMAT: u64 = 6;
 
 #[derive(Debug)]
 pub struct EmbeddedStore {

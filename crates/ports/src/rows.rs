@@ -4,16 +4,19 @@
 //! Layout 1 (before owners) was the bare postcard encoding of the domain's `Link`, whose first byte
 //! is the code's length (3–64). Every later layout starts with [`MARK`] and its version byte, so a
 //! row of any layout can be told apart and read: rows of layout 1 are upcast (owner `admin`,
-//! enabled), and a store never has to be rebuilt for it.
+//! enabled), rows of layout 2 (before `forward_query`) get it off, and a store never has to be
+//! rebuilt for either.
 
-use kurz_domain::link::{MaxClicks, Metadata, RedirectStatus, Tags};
+use kurz_domain::link::{DisabledReason, MaxClicks, Metadata, RedirectStatus, Tags};
 use kurz_domain::{Code, Link, LinkSpec, Owner, TargetUrl, Timestamp};
 use serde::Deserialize;
 
 /// The first byte of every versioned row; no layout-1 row starts with it.
 const MARK: u8 = 0xff;
 /// The layout [`encode_link`] writes.
-pub const LINK_LAYOUT: u8 = 2;
+pub const LINK_LAYOUT: u8 = 3;
+/// Links with owners and a switch, before `forward_query`.
+const LINK_LAYOUT_2: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RowError {
@@ -31,6 +34,7 @@ pub fn encode_link(link: &Link) -> Vec<u8> {
 pub fn decode_link(row: &[u8]) -> Result<Link, RowError> {
     match row {
         [MARK, LINK_LAYOUT, body @ ..] => Ok(postcard::from_bytes(body)?),
+        [MARK, LINK_LAYOUT_2, body @ ..] => Ok(postcard::from_bytes::<LinkV2>(body)?.into()),
         [MARK, layout, ..] => Err(RowError::UnknownLayout(*layout)),
         layout_1 => Ok(postcard::from_bytes::<LinkV1>(layout_1)?.into()),
     }
@@ -74,10 +78,20 @@ struct LinkSpecV1 {
 impl From<LinkV1> for Link {
     fn from(v1: LinkV1) -> Self {
         let LinkSpecV1 { target, expires_at, max_clicks, redirect_status, tags, metadata } = v1.spec;
+        let spec = LinkSpec {
+            target,
+            expires_at,
+            max_clicks,
+            redirect_status,
+            tags,
+            metadata,
+            disabled: None,
+            forward_query: false,
+        };
         Self {
             code: v1.code,
             owner: Owner::admin(),
-            spec: LinkSpec { target, expires_at, max_clicks, redirect_status, tags, metadata, disabled: None },
+            spec,
             custom_alias: v1.custom_alias,
             created_at: v1.created_at,
             updated_at: v1.updated_at,
@@ -86,15 +100,61 @@ impl From<LinkV1> for Link {
     }
 }
 
+#[derive(Deserialize)]
+struct LinkV2 {
+    code: Code,
+    owner: Owner,
+    spec: LinkSpecV2,
+    custom_alias: bool,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    deleted_at: Option<Timestamp>,
+}
+
+#[derive(Deserialize)]
+struct LinkSpecV2 {
+    target: TargetUrl,
+    expires_at: Option<Timestamp>,
+    max_clicks: Option<MaxClicks>,
+    redirect_status: RedirectStatus,
+    tags: Tags,
+    metadata: Metadata,
+    disabled: Option<DisabledReason>,
+}
+
+impl From<LinkV2> for Link {
+    fn from(v2: LinkV2) -> Self {
+        let LinkSpecV2 { target, expires_at, max_clicks, redirect_status, tags, metadata, disabled } = v2.spec;
+        Self {
+            code: v2.code,
+            owner: v2.owner,
+            spec: LinkSpec {
+                target,
+                expires_at,
+                max_clicks,
+                redirect_status,
+                tags,
+                metadata,
+                disabled,
+                forward_query: false,
+            },
+            custom_alias: v2.custom_alias,
+            created_at: v2.created_at,
+            updated_at: v2.updated_at,
+            deleted_at: v2.deleted_at,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use kurz_domain::DisabledReason;
     use serde::Serialize;
 
     use super::*;
 
     fn link() -> Link {
         let mut spec = LinkSpec::new(TargetUrl::parse("https://example.com/x").expect("valid"));
+        spec.forward_query = true;
         spec.max_clicks = Some(MaxClicks::new(3).expect("valid"));
         spec.disabled = Some(DisabledReason::parse("spam".into()).expect("valid"));
         Link {
@@ -157,6 +217,54 @@ mod tests {
         assert_eq!(read.owner, Owner::admin());
         assert_eq!(read.spec.disabled, None);
         assert_eq!((read.code, read.spec.max_clicks, read.updated_at), (new.code, new.spec.max_clicks, new.updated_at));
+    }
+
+    /// A row written before `forward_query`, exactly as that build wrote it.
+    #[test]
+    fn a_layout_2_row_reads_with_its_owner_and_switch_and_no_query_forwarding() {
+        #[derive(Serialize)]
+        struct OldSpec<'a> {
+            target: &'a TargetUrl,
+            expires_at: Option<Timestamp>,
+            max_clicks: Option<MaxClicks>,
+            redirect_status: RedirectStatus,
+            tags: &'a Tags,
+            metadata: &'a Metadata,
+            disabled: &'a Option<DisabledReason>,
+        }
+        #[derive(Serialize)]
+        struct OldLink<'a> {
+            code: &'a Code,
+            owner: &'a Owner,
+            spec: OldSpec<'a>,
+            custom_alias: bool,
+            created_at: Timestamp,
+            updated_at: Timestamp,
+            deleted_at: Option<Timestamp>,
+        }
+        let mut new = link();
+        new.spec.forward_query = true;
+        let old = OldLink {
+            code: &new.code,
+            owner: &new.owner,
+            spec: OldSpec {
+                target: &new.spec.target,
+                expires_at: new.spec.expires_at,
+                max_clicks: new.spec.max_clicks,
+                redirect_status: new.spec.redirect_status,
+                tags: &new.spec.tags,
+                metadata: &new.spec.metadata,
+                disabled: &new.spec.disabled,
+            },
+            custom_alias: new.custom_alias,
+            created_at: new.created_at,
+            updated_at: new.updated_at,
+            deleted_at: new.deleted_at,
+        };
+        let row = postcard::to_extend(&old, vec![MARK, LINK_LAYOUT_2]).expect("serialises");
+        let read = decode_link(&row).expect("decodes");
+        assert!(!read.spec.forward_query);
+        assert_eq!(read, Link { spec: LinkSpec { forward_query: false, ..new.spec.clone() }, ..new });
     }
 
     #[test]

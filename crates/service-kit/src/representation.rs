@@ -20,6 +20,7 @@ pub struct LinkBody {
     pub redirect_status: u16,
     pub tags: Vec<String>,
     pub metadata: std::collections::BTreeMap<String, String>,
+    pub forward_query: bool,
 }
 
 impl LinkBody {
@@ -38,6 +39,7 @@ impl LinkBody {
             redirect_status: link.spec.redirect_status.code(),
             tags: link.spec.tags.as_slice().to_vec(),
             metadata: link.spec.metadata.as_map().clone(),
+            forward_query: link.spec.forward_query,
         }
     }
 }
