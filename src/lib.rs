@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use kurz_command_api::{CodeAllocator, CommandService, CommandServiceParts};
 use kurz_domain::{CodeGenerator, CodeKey};
-use kurz_embedded::{EmbeddedKeyStore, EmbeddedLog, EmbeddedStore, LogOptions};
+use kurz_embedded::{EmbeddedIdempotency, EmbeddedKeyStore, EmbeddedLog, EmbeddedStore, LogOptions};
 use kurz_ports::{EventLog, ProjectionProgress as _};
 use kurz_projector::{Progress, Projector, ProjectorOptions};
 use kurz_query_api::{
@@ -90,6 +90,10 @@ impl Application {
             clock: clock.clone(),
             listeners: vec![cache.clone()],
             targets: targets.clone(),
+            idempotency: Arc::new(
+                EmbeddedIdempotency::open(&data_dir.join("idempotency.redb"))
+                    .context("opening the idempotency keys")?,
+            ),
         }));
         let clicks_stop = CancellationToken::new();
         let (clicks, clicks_task) = ClickRecorder::start(

@@ -9,7 +9,9 @@ use anyhow::Context;
 use kurz_domain::{CodeGenerator, CodeKey};
 use kurz_kafka::{KafkaConfig, KafkaEventLog};
 use kurz_ports::ClaimThenAppend;
-use kurz_redis::{CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisConfig, RedisConnection};
+use kurz_redis::{
+    CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisConfig, RedisConnection, RedisIdempotency,
+};
 use kurz_service_kit::auth::AuthConfig;
 use kurz_service_kit::config::{CodesConfig, HttpConfig, LogConfig};
 use kurz_service_kit::gate::ApiGate;
@@ -90,8 +92,9 @@ impl Application {
                 config.codes.lease_block,
             ),
             clock: Clock::system(),
-            listeners: vec![Arc::new(LinkChangePublisher::start(redis))],
+            listeners: vec![Arc::new(LinkChangePublisher::start(redis.clone()))],
             targets: targets.clone(),
+            idempotency: Arc::new(RedisIdempotency::new(redis)),
         }));
 
         let gate = ApiGate {

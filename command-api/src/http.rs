@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, patch, post};
 use axum::{Json, Router};
@@ -19,7 +19,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use crate::bounded::{RequestMetadata, RequestTags};
-use crate::service::{CommandError, CommandService, NewLink};
+use crate::service::{CommandError, CommandService, Created, NewLink};
 
 /// Larger than any valid link (8 KiB URL, 32 tags, 32 metadata entries) with room to spare.
 const LINK_BODY_LIMIT: usize = 128 * 1024;
@@ -199,6 +199,15 @@ fn problem_for(error: CommandError) -> Problem {
         },
         CommandError::Infra(error) => Problem::unavailable(&error),
         CommandError::InBatch { index, rejection } => Problem::invalid_field(format!("items[{index}]"), rejection),
+        CommandError::IdempotencyKeyReused => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Idempotency-Key reused",
+            "this Idempotency-Key was first sent with a different request; use a new key for a new request",
+        ),
+        CommandError::IdempotentRequestInProgress => {
+            Problem::conflict("the first request with this Idempotency-Key is still being served; retry in a moment")
+        }
     }
 }
 
@@ -207,17 +216,60 @@ fn path_code(raw: &str) -> Result<Code, Problem> {
     Code::parse(raw).map_err(|_| Problem::not_found(format!("no link has code {raw}")))
 }
 
+/// The longest `Idempotency-Key` taken (a UUID is 36 characters).
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// An `Idempotency-Key` header: 1–255 visible ASCII characters.
+struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, Problem> {
+        let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+        let bytes = value.as_bytes();
+        if bytes.is_empty() || bytes.len() > MAX_IDEMPOTENCY_KEY_LEN || !bytes.iter().all(u8::is_ascii_graphic) {
+            let detail = format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters");
+            return Err(Problem::bad_request(detail));
+        }
+        Ok(Some(Self(String::from_utf8_lossy(bytes).into_owned())))
+    }
+
+    /// The key within its owner (two owners may pick the same key), as a fixed-length name.
+    fn scoped(&self, owner: &Owner) -> String {
+        use sha2::Digest as _;
+        let digest =
+            sha2::Sha256::new().chain_update(owner.as_str()).chain_update([0]).chain_update(&self.0).finalize();
+        digest.iter().fold(String::with_capacity(64), |mut hex, byte| {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+    }
+}
+
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<CreateLinkBody>,
 ) -> Result<Response, Problem> {
     caller.require(Permission::WriteLinks)?;
+    let idempotency = IdempotencyKey::from_headers(&headers)?;
     let new = NewLink::parse(body, &caller)?;
-    let link = state.service.create(new, Some(caller.0.key_id.clone())).await.map_err(problem_for)?;
-    let location = format!("/v1/links/{}", link.code);
-    let body = LinkBody::new(&link, &state.config.public_base_url);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(body)).into_response())
+    let key_id = Some(caller.0.key_id.clone());
+    let created = match idempotency {
+        Some(key) => {
+            let scoped = key.scoped(&new.owner);
+            state.service.create_idempotently(new, key_id, &scoped).await.map_err(problem_for)?
+        }
+        None => Created { link: state.service.create(new, key_id).await.map_err(problem_for)?, replayed: false },
+    };
+    let location = format!("/v1/links/{}", created.link.code);
+    let body = LinkBody::new(&created.link, &state.config.public_base_url);
+    let mut response = (StatusCode::CREATED, [(header::LOCATION, location)], Json(body)).into_response();
+    if created.replayed {
+        response.headers_mut().insert("idempotent-replayed", header::HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 async fn update(

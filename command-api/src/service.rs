@@ -5,7 +5,8 @@ use std::sync::Arc;
 use kurz_domain::aggregate::{LinkChanges, ensure_future_expiry};
 use kurz_domain::{Actor, Code, Command, Event, KeyId, Link, LinkClicked, LinkSpec, Owner, Rejection, decide, evolve};
 use kurz_ports::{
-    CreationLog, EventLog, InfraError, LinkChangeListener, LogRecord, Position, ReadStore, partition_for,
+    CreationLog, EventLog, IdempotencyStore, InfraError, LinkChangeListener, LogRecord, Position, ReadStore,
+    Reservation, partition_for,
 };
 use kurz_service_kit::Clock;
 use kurz_service_kit::targets::TargetRules;
@@ -22,6 +23,22 @@ pub enum CommandError {
     /// One item of a batch was refused, and with it the whole batch.
     #[error("item {index}: {rejection}")]
     InBatch { index: usize, rejection: Rejection },
+    /// The `Idempotency-Key` was first used for another request.
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` has not finished yet.
+    #[error("a request with this Idempotency-Key is still being served")]
+    IdempotentRequestInProgress,
+}
+
+/// How long an `Idempotency-Key` holds: a retry within it gets the first answer.
+pub const IDEMPOTENCY_WINDOW: std::time::Duration = std::time::Duration::from_hours(24);
+
+/// A created link, and whether this request made it or replays an earlier one's answer.
+#[derive(Debug)]
+pub struct Created {
+    pub link: Link,
+    pub replayed: bool,
 }
 
 /// A create request after parsing: the alias, if the caller chose one, and the specification.
@@ -30,6 +47,16 @@ pub struct NewLink {
     pub alias: Option<Code>,
     pub owner: Owner,
     pub spec: LinkSpec,
+}
+
+impl NewLink {
+    /// What the request asks for, as a digest: the same request (however its JSON was written)
+    /// gives the same fingerprint.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        use sha2::Digest as _;
+        let canonical = serde_json::to_vec(&(&self.alias, &self.owner, &self.spec)).expect("a request serialises");
+        sha2::Sha256::digest(canonical).into()
+    }
 }
 
 /// Serialises commands on one link within this process, so each decides on the state its
@@ -48,6 +75,8 @@ pub struct CommandServiceParts {
     pub listeners: Vec<Arc<dyn LinkChangeListener>>,
     /// Which targets links may point to.
     pub targets: Arc<TargetRules>,
+    /// `Idempotency-Key` reservations, shared by every instance.
+    pub idempotency: Arc<dyn IdempotencyStore>,
 }
 
 #[derive(Debug)]
@@ -59,14 +88,15 @@ pub struct CommandService {
     clock: Clock,
     listeners: Vec<Arc<dyn LinkChangeListener>>,
     targets: Arc<TargetRules>,
+    idempotency: Arc<dyn IdempotencyStore>,
     locks: Vec<Mutex<()>>,
 }
 
 impl CommandService {
     pub fn new(parts: CommandServiceParts) -> Self {
-        let CommandServiceParts { log, store, creations, codes, clock, listeners, targets } = parts;
+        let CommandServiceParts { log, store, creations, codes, clock, listeners, targets, idempotency } = parts;
         let locks = (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect();
-        Self { log, store, creations, codes, clock, listeners, targets, locks }
+        Self { log, store, creations, codes, clock, listeners, targets, idempotency, locks }
     }
 
     pub fn now(&self) -> kurz_domain::Timestamp {
@@ -107,6 +137,96 @@ impl CommandService {
         self.show(&events, positions).await;
         metrics::counter!("links_created_total").increment(1);
         Ok(fold(None, &events).expect("a creation yields a link"))
+    }
+
+    /// A create sent with an `Idempotency-Key` (`scoped_key`: the key within its owner). The key
+    /// is reserved with the code before anything is appended, so a retry, on any instance and
+    /// after any failure, finds the code: it answers that link, or makes it if the first attempt
+    /// failed before appending, and never makes a second one. The same key with another request
+    /// is refused.
+    pub async fn create_idempotently(
+        &self,
+        new: NewLink,
+        key_id: Option<KeyId>,
+        scoped_key: &str,
+    ) -> Result<Created, CommandError> {
+        let now = self.clock.now();
+        ensure_future_expiry(&new.spec, now)?;
+        self.targets.current().check(&new.spec.target).map_err(Rejection::from)?;
+        let fingerprint = new.fingerprint();
+        loop {
+            let code = match &new.alias {
+                Some(alias) => alias.clone(),
+                None => self.codes.next_code().await?,
+            };
+            let reservation = Reservation { fingerprint, code: code.clone() };
+            if let Some(held) = self.idempotency.reserve(scoped_key, &reservation, now, IDEMPOTENCY_WINDOW).await? {
+                if held.fingerprint != fingerprint {
+                    return Err(CommandError::IdempotencyKeyReused);
+                }
+                return self.replay(&new, key_id, held.code).await;
+            }
+            match self.append_creation(&new, key_id.clone(), code, now).await {
+                Ok(Some(link)) => return Ok(Created { link, replayed: false }),
+                // The code was taken by another link: give the key up, and try another code (a
+                // chosen alias is simply taken).
+                Ok(None) => {
+                    self.idempotency.release(scoped_key, &reservation).await?;
+                    if let Some(alias) = &new.alias {
+                        return Err(Rejection::AlreadyExists(alias.clone()).into());
+                    }
+                }
+                Err(error) => {
+                    let appended_maybe = matches!(&error, CommandError::Infra(e) if e.outcome_unknown());
+                    if !appended_maybe {
+                        self.idempotency.release(scoped_key, &reservation).await?;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// A retry of a create whose key holds `code`: that link if it is there (and is what this
+    /// request asked for), else the first attempt failed before appending and this one makes it.
+    async fn replay(&self, new: &NewLink, key_id: Option<KeyId>, code: Code) -> Result<Created, CommandError> {
+        if let Some(link) = self.store.link(&code).await? {
+            // A chosen alias the first attempt found taken belongs to someone else's link.
+            return if link.owner == new.owner && link.spec == new.spec {
+                Ok(Created { link, replayed: true })
+            } else {
+                Err(Rejection::AlreadyExists(code).into())
+            };
+        }
+        match self.append_creation(new, key_id, code, self.clock.now()).await? {
+            Some(link) => Ok(Created { link, replayed: false }),
+            // Claimed but not yet readable: the first attempt is appending it right now.
+            None => Err(CommandError::IdempotentRequestInProgress),
+        }
+    }
+
+    /// Claims `code` and appends the link's creation; `None` when the code is taken.
+    async fn append_creation(
+        &self,
+        new: &NewLink,
+        key_id: Option<KeyId>,
+        code: Code,
+        now: kurz_domain::Timestamp,
+    ) -> Result<Option<Link>, CommandError> {
+        let command = Command::Create {
+            code: code.clone(),
+            custom_alias: new.alias.is_some(),
+            owner: new.owner.clone(),
+            spec: new.spec.clone(),
+            key_id,
+        };
+        let events = decide(None, command, now)?;
+        let Some(positions) = self.creations.claim_and_append(&code, &events).await? else {
+            return Ok(None);
+        };
+        self.show(&events, positions).await;
+        metrics::counter!("links_created_total").increment(1);
+        Ok(Some(fold(None, &events).expect("a creation yields a link")))
     }
 
     pub async fn update(&self, code: Code, changes: LinkChanges, by: Actor) -> Result<Link, CommandError> {

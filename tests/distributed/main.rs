@@ -717,3 +717,35 @@ async fn every_backend_over_tls_and_with_credentials() {
     let _ = broker.kill();
     let _ = broker.wait();
 }
+
+/// An `Idempotency-Key` holds across command-api instances: a retry sent to another instance
+/// answers the first 201 (same code), and the key with another request is refused there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotent_retry_on_another_instance_answers_the_same_link() {
+    let deployment = deployment!();
+    let projector = deployment.projector();
+    let first = deployment.command_api();
+    let second = deployment.command_api();
+    let body = json!({"target_url": "https://example.com/order/7"});
+    let send = async |service: &Service, body: &Value| {
+        client()
+            .post(format!("{}/v1/links", service.url))
+            .header("idempotency-key", "order-7")
+            .json(body)
+            .send()
+            .await
+            .expect("answered")
+    };
+    let created = send(&first, &body).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.expect("json");
+    let retried = send(&second, &body).await;
+    assert_eq!(retried.status(), StatusCode::CREATED);
+    assert_eq!(retried.headers()["idempotent-replayed"], "true");
+    assert_eq!(retried.json::<Value>().await.expect("json")["code"], created["code"]);
+    let other = send(&second, &json!({"target_url": "https://example.com/order/8"})).await;
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    for service in [first, second, projector] {
+        service.terminate();
+    }
+}

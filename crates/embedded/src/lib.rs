@@ -11,11 +11,13 @@
 
 mod claims;
 mod group_commit;
+mod idempotency;
 mod keys;
 mod log;
 mod rows;
 mod store;
 
+pub use idempotency::EmbeddedIdempotency;
 pub use keys::EmbeddedKeyStore;
 pub use log::{EmbeddedLog, LogOptions};
 pub use store::EmbeddedStore;

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kurz_embedded::{EmbeddedKeyStore, EmbeddedLog, EmbeddedStore, LogOptions};
+use kurz_embedded::{EmbeddedIdempotency, EmbeddedKeyStore, EmbeddedLog, EmbeddedStore, LogOptions};
 use kurz_ports::conformance::Storage;
 use kurz_ports::conformance::creation_log::Creations;
-use kurz_ports::{ApiKeyStore, ClaimThenAppend, ClickQuota, CodeRegistry, EventLog, ReadStore};
+use kurz_ports::{ApiKeyStore, ClaimThenAppend, ClickQuota, CodeRegistry, EventLog, IdempotencyStore, ReadStore};
 
 /// A fresh directory per test; `open` reopens the same files, as a restarted process would.
 struct Files {
@@ -36,6 +36,13 @@ impl Files {
 impl Storage<dyn ApiKeyStore> for Files {
     async fn open(&self) -> Arc<dyn ApiKeyStore> {
         Arc::new(EmbeddedKeyStore::open(&self.path("keys.redb")).expect("key store opens"))
+    }
+}
+
+#[async_trait]
+impl Storage<dyn IdempotencyStore> for Files {
+    async fn open(&self) -> Arc<dyn IdempotencyStore> {
+        Arc::new(EmbeddedIdempotency::open(&self.path("idempotency.redb")).expect("idempotency store opens"))
     }
 }
 
@@ -110,6 +117,10 @@ mod read_store {
 
 mod click_quota {
     kurz_ports::click_quota_conformance!(super::Files::new());
+}
+
+mod idempotency {
+    kurz_ports::idempotency_store_conformance!(super::Files::new());
 }
 
 mod api_keys {

@@ -7,6 +7,7 @@ mod creation_log;
 mod error;
 mod event_log;
 pub mod fold;
+mod idempotency;
 mod read_store;
 pub mod rows;
 
@@ -18,4 +19,5 @@ pub use code_registry::CodeRegistry;
 pub use creation_log::{ClaimThenAppend, CreationLog};
 pub use error::InfraError;
 pub use event_log::{EventLog, LogRecord, Position, partition_for};
+pub use idempotency::{IdempotencyStore, Reservation};
 pub use read_store::{ClickQuota, LinkChangeListener, ProjectionProgress, ReadStore};

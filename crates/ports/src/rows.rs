@@ -24,6 +24,8 @@ pub enum RowError {
     UnknownLayout(u8),
     #[error("a stored link row does not decode: {0}")]
     Malformed(#[from] postcard::Error),
+    #[error("a stored {0} row is damaged")]
+    Damaged(&'static str),
 }
 
 pub fn encode_link(link: &Link) -> Vec<u8> {
@@ -50,6 +52,33 @@ pub fn encode_key(key: &crate::StoredKey) -> Vec<u8> {
 pub fn decode_key(row: &[u8]) -> Result<crate::StoredKey, RowError> {
     match row {
         [MARK, KEY_LAYOUT, body @ ..] => Ok(postcard::from_bytes(body)?),
+        [MARK, layout, ..] => Err(RowError::UnknownLayout(*layout)),
+        _ => Err(RowError::UnknownLayout(0)),
+    }
+}
+
+/// The layout [`encode_reservation`] writes: the fingerprint, when the reservation lapses (ms, for
+/// stores that expire rows themselves), then the code.
+const RESERVATION_LAYOUT: u8 = 1;
+
+pub fn encode_reservation(reservation: &crate::Reservation, expires_at: Timestamp) -> Vec<u8> {
+    let mut row = vec![MARK, RESERVATION_LAYOUT];
+    row.extend_from_slice(&reservation.fingerprint);
+    row.extend_from_slice(&expires_at.as_millis().to_le_bytes());
+    row.extend_from_slice(reservation.code.as_str().as_bytes());
+    row
+}
+
+/// The reservation in a row, and when it lapses.
+pub fn decode_reservation(row: &[u8]) -> Result<(crate::Reservation, Timestamp), RowError> {
+    match row {
+        [MARK, RESERVATION_LAYOUT, body @ ..] if body.len() > 40 => {
+            let fingerprint = body[..32].try_into().expect("32 bytes");
+            let expires_at = Timestamp::from_millis(i64::from_le_bytes(body[32..40].try_into().expect("8 bytes")));
+            let code = std::str::from_utf8(&body[40..]).ok().and_then(|text| Code::parse(text).ok());
+            let code = code.ok_or(RowError::Damaged("idempotency"))?;
+            Ok((crate::Reservation { fingerprint, code }, expires_at))
+        }
         [MARK, layout, ..] => Err(RowError::UnknownLayout(*layout)),
         _ => Err(RowError::UnknownLayout(0)),
     }

@@ -8,6 +8,7 @@
 
 mod changes;
 mod connection;
+mod idempotency;
 mod keys;
 mod link_cache;
 mod quota;
@@ -16,6 +17,7 @@ mod store;
 
 pub use changes::{LinkChangePublisher, follow_link_changes};
 pub use connection::{RedisConfig, RedisConnection};
+pub use idempotency::RedisIdempotency;
 pub use keys::RedisKeyStore;
 pub use link_cache::{CachedReadStore, LinkCacheOptions};
 pub use quota::RedisClickQuota;

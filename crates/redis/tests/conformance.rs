@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use kurz_ports::conformance::Storage;
-use kurz_ports::{ApiKeyStore, ClickQuota, CodeRegistry, ReadStore};
+use kurz_ports::{ApiKeyStore, ClickQuota, CodeRegistry, IdempotencyStore, ReadStore};
 use kurz_redis::testing::{self, TestRedis};
-use kurz_redis::{RedisClickQuota, RedisCodeRegistry, RedisConnection, RedisKeyStore, RedisReadStore};
+use kurz_redis::{
+    RedisClickQuota, RedisCodeRegistry, RedisConnection, RedisIdempotency, RedisKeyStore, RedisReadStore,
+};
 
 /// A fresh key prefix per test; `open` connects again, as a restarted process would.
 struct FreshPrefix(TestRedis);
@@ -45,6 +47,13 @@ impl Storage<dyn ApiKeyStore> for FreshPrefix {
     }
 }
 
+#[async_trait]
+impl Storage<dyn IdempotencyStore> for FreshPrefix {
+    async fn open(&self) -> Arc<dyn IdempotencyStore> {
+        Arc::new(RedisIdempotency::new(self.connect().await))
+    }
+}
+
 macro_rules! fresh_prefix {
     () => {
         match testing::redis_or_skip() {
@@ -58,3 +67,4 @@ kurz_ports::read_store_conformance!(fresh_prefix!());
 kurz_ports::click_quota_conformance!(fresh_prefix!());
 kurz_ports::code_registry_conformance!(fresh_prefix!());
 kurz_ports::api_key_store_conformance!(fresh_prefix!());
+kurz_ports::idempotency_store_conformance!(fresh_prefix!());

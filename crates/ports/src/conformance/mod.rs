@@ -14,6 +14,7 @@ pub mod code_registry;
 pub mod creation_log;
 pub mod event_log;
 pub mod fixtures;
+pub mod idempotency;
 pub mod read_store;
 
 use std::sync::Arc;
@@ -92,6 +93,21 @@ macro_rules! api_key_store_conformance {
             a_key_id_is_taken_once,
             revocation_keeps_its_first_time,
             keys_survive_a_restart,
+        );
+    };
+}
+
+#[macro_export]
+macro_rules! idempotency_store_conformance {
+    ($storage:expr) => {
+        $crate::conformance_tests!(
+            $storage,
+            $crate::conformance::idempotency,
+            a_key_is_reserved_once,
+            of_racing_reservations_one_wins_and_all_see_it,
+            a_released_key_can_be_reserved_again,
+            a_reservation_lapses_after_its_ttl,
+            reservations_survive_a_restart,
         );
     };
 }
