@@ -116,3 +116,20 @@ async fn a_malformed_key_is_a_400() {
         expect_problem(response, StatusCode::BAD_REQUEST).await;
     }
 }
+
+#[tokio::test]
+async fn a_retry_after_the_link_changed_still_answers_that_link() {
+    let (app, _dir) = spawn_app().await;
+    let body = json!({"target_url": "https://example.com/v1"});
+    let first = create_with_key(&app, "changes", &body, &app.admin_key).send().await.expect("answered");
+    let code = first.json::<Value>().await.expect("json")["code"].as_str().expect("code").to_owned();
+    let moved = app.patch_json(&format!("/v1/links/{code}"), &json!({"target_url": "https://example.com/v2"})).await;
+    assert_eq!(moved.status(), StatusCode::OK);
+    let retry = create_with_key(&app, "changes", &body, &app.admin_key).send().await.expect("answered");
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    let retry: Value = retry.json().await.expect("json");
+    assert_eq!(
+        (retry["code"].as_str(), retry["target_url"].as_str()),
+        (Some(code.as_str()), Some("https://example.com/v2"))
+    );
+}

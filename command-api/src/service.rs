@@ -191,8 +191,11 @@ impl CommandService {
     /// request asked for), else the first attempt failed before appending and this one makes it.
     async fn replay(&self, new: &NewLink, key_id: Option<KeyId>, code: Code) -> Result<Created, CommandError> {
         if let Some(link) = self.store.link(&code).await? {
-            // A chosen alias the first attempt found taken belongs to someone else's link.
-            return if link.owner == new.owner && link.spec == new.spec {
+            // A generated code was made for this key, so its link is this request's (even if
+            // updated since). A chosen alias may have been someone else's when the first attempt
+            // tried it: only a link that is what this request asked for is its own.
+            let ours = new.alias.is_none() || (link.owner == new.owner && link.spec == new.spec);
+            return if ours {
                 Ok(Created { link, replayed: true })
             } else {
                 Err(Rejection::AlreadyExists(code).into())
