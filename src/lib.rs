@@ -116,7 +116,7 @@ impl Application {
         let commands = kurz_command_api::routes(
             commands,
             keys.clone(),
-            kurz_command_api::RoutesConfig { public_base_url: public_base_url.clone() },
+            kurz_command_api::RoutesConfig { public_base_url: public_base_url.clone(), limits: limits.clone() },
         );
         let queries = kurz_query_api::routes(
             redirects,

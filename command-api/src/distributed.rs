@@ -104,7 +104,7 @@ impl Application {
         };
         let routers = ops::service(
             axum::Router::new(),
-            gate.guard(routes(commands, keys, RoutesConfig { public_base_url })),
+            gate.guard(routes(commands, keys, RoutesConfig { public_base_url, limits: limits.clone() })),
             vec![("event_log", ops::event_log_ready(log)), ("read_store", ops::read_store_ready(store))],
             &config.http,
         );

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, patch, post};
 use axum::{Json, Router};
+use futures_util::StreamExt as _;
 use kurz_domain::aggregate::LinkChanges;
 use kurz_domain::link::{DisabledReason, MaxClicks, RedirectStatus};
 use kurz_domain::{Code, KeyId, LinkClicked, LinkSpec, Owner, Permission, Rejection, Role, TargetUrl, Timestamp};
@@ -16,13 +17,18 @@ use kurz_service_kit::representation::LinkBody;
 use kurz_service_kit::time_format::{format_millis, parse_millis};
 use kurz_service_kit::{ApiJson, Problem};
 use serde::{Deserialize, Deserializer};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::bounded::{RequestMetadata, RequestTags};
 use crate::service::{CommandError, CommandService, Created, NewLink};
 
 /// Larger than any valid link (8 KiB URL, 32 tags, 32 metadata entries) with room to spare.
 const LINK_BODY_LIMIT: usize = 128 * 1024;
+/// A batch of up to [`MAX_BATCH`] links: 8 KiB a link on average.
+const BATCH_BODY_LIMIT: usize = 8 * 1024 * 1024;
+pub const MAX_BATCH: usize = 1000;
+/// Links of a batch created at once: enough to fill a group commit, few enough to leave room.
+const BATCH_CONCURRENCY: usize = 32;
 const CLICKS_BODY_LIMIT: usize = 2 * 1024 * 1024;
 const KEY_BODY_LIMIT: usize = 4 * 1024;
 pub const MAX_CLICKS_PER_BATCH: usize = 1000;
@@ -31,6 +37,8 @@ pub const MAX_CLICKS_PER_BATCH: usize = 1000;
 pub struct RoutesConfig {
     /// Where short links are served, for `short_url` (e.g. `https://kurz.example`).
     pub public_base_url: Arc<str>,
+    /// A batch counts each of its links against its key's write limit.
+    pub limits: Arc<kurz_service_kit::limits::Limits>,
 }
 
 #[derive(Clone)]
@@ -46,6 +54,7 @@ pub fn routes(service: Arc<CommandService>, keys: Arc<Keys>, config: RoutesConfi
     let state = AppState { service, keys, config };
     Router::new()
         .route("/v1/links", post(create).layer(DefaultBodyLimit::max(LINK_BODY_LIMIT)))
+        .route("/v1/links/batch", post(create_batch).layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)))
         .route("/v1/links/{code}", patch(update).delete(delete_link).layer(DefaultBodyLimit::max(LINK_BODY_LIMIT)))
         .route("/v1/clicks", post(record_clicks).layer(DefaultBodyLimit::max(CLICKS_BODY_LIMIT)))
         .route("/v1/keys", post(create_key).get(list_keys).layer(DefaultBodyLimit::max(KEY_BODY_LIMIT)))
@@ -272,6 +281,69 @@ async fn create(
     Ok(response)
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    /// Each item is read on its own, so one malformed link fails alone.
+    links: Vec<Value>,
+}
+
+/// `POST /v1/links/batch`: up to 1000 creates, each answered on its own in request order (207).
+async fn create_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<BatchBody>,
+) -> Result<Response, Problem> {
+    caller.require(Permission::WriteLinks)?;
+    let count = body.links.len();
+    if count == 0 || count > MAX_BATCH {
+        return Err(Problem::invalid_field("links", format!("must hold 1 to {MAX_BATCH} links")));
+    }
+    // The gate counted the request as one write; the batch is `count`.
+    let extra = u32::try_from(count - 1).expect("at most MAX_BATCH");
+    if let Err(refusal) = state.config.limits.more_writes(&caller.0.key_id, extra) {
+        return Ok(refusal.into_response());
+    }
+    let results: Vec<Value> = futures_util::stream::iter(body.links.into_iter().enumerate())
+        .map(|(index, item)| {
+            let (state, caller) = (&state, &caller);
+            async move {
+                let outcome = async {
+                    let body = batch_item(index, item)?;
+                    let new = NewLink::parse(body, caller).map_err(|problem| in_batch(index, problem))?;
+                    let key_id = Some(caller.0.key_id.clone());
+                    state.service.create(new, key_id).await.map_err(|error| in_batch(index, problem_for(error)))
+                };
+                match outcome.await {
+                    Ok(link) => json!({"status": 201, "link": LinkBody::new(&link, &state.config.public_base_url)}),
+                    Err(problem) => json!({"status": problem.status, "problem": problem}),
+                }
+            }
+        })
+        .buffered(BATCH_CONCURRENCY)
+        .collect()
+        .await;
+    Ok((StatusCode::MULTI_STATUS, Json(json!({"results": results}))).into_response())
+}
+
+/// One item of a batch, read as a create body: a problem names it (`links[3].target_url`).
+fn batch_item(index: usize, item: Value) -> Result<CreateLinkBody, Problem> {
+    serde_path_to_error::deserialize(item).map_err(|error| {
+        let path = error.path().to_string();
+        let field = if path == "." { format!("links[{index}]") } else { format!("links[{index}].{path}") };
+        Problem::invalid_field(field, error.into_inner())
+    })
+}
+
+/// A batch item's problem names the item.
+fn in_batch(index: usize, mut problem: Problem) -> Problem {
+    problem.field = Some(match problem.field.take() {
+        Some(field) => format!("links[{index}].{field}"),
+        None => format!("links[{index}]"),
+    });
+    problem
+}
+
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -358,7 +430,7 @@ impl CreateKeyBody {
     }
 }
 
-fn key_body(key: &kurz_ports::StoredKey) -> serde_json::Value {
+fn key_body(key: &kurz_ports::StoredKey) -> Value {
     json!({
         "id": key.id.as_str(),
         "owner": key.owner.as_str(),
@@ -388,7 +460,7 @@ async fn create_key(
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(body)).into_response())
 }
 
-async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<serde_json::Value>, Problem> {
+async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, Problem> {
     caller.require(Permission::ManageKeys)?;
     let keys = state.keys.list().await.map_err(|e| Problem::unavailable(&e))?;
     Ok(Json(json!({

@@ -59,6 +59,18 @@ impl NewLink {
     }
 }
 
+/// Whether `link`, found at the code an idempotency key reserved, is the one `new` made. A
+/// generated code was issued for that reservation alone, so its link is, even if updated since,
+/// unless someone chose the same text as an alias. A chosen alias may have been someone else's
+/// link before the request tried it: only a link that is what the request asked for is its own.
+fn is_ours(new: &NewLink, link: &Link) -> bool {
+    link.owner == new.owner
+        && match &new.alias {
+            None => !link.custom_alias,
+            Some(_) => link.custom_alias && link.spec == new.spec,
+        }
+}
+
 /// Serialises commands on one link within this process, so each decides on the state its
 /// predecessor left. 1024 stripes keep unrelated links from waiting on each other.
 const LOCK_STRIPES: u32 = 1024;
@@ -166,11 +178,21 @@ impl CommandService {
                 }
                 return self.replay(&new, key_id, held.code).await;
             }
-            match self.append_creation(&new, key_id.clone(), code, now).await {
+            match self.append_creation(&new, key_id.clone(), code.clone(), now).await {
                 Ok(Some(link)) => return Ok(Created { link, replayed: false }),
-                // The code was taken by another link: give the key up, and try another code (a
-                // chosen alias is simply taken).
+                // The code is claimed. A generated code was issued for this reservation alone:
+                // a retry of this very request that found it claimed it (then the link is ours),
+                // or, rarely, someone chose the same text as an alias (then try another code). A
+                // chosen alias was someone else's: the key is given up and the alias is taken.
                 Ok(None) => {
+                    if new.alias.is_none() {
+                        match self.store.link(&code).await? {
+                            Some(link) if is_ours(&new, &link) => return Ok(Created { link, replayed: true }),
+                            Some(_) => {}
+                            // Claimed but not readable yet: the retry is appending it right now.
+                            None => return Err(CommandError::IdempotentRequestInProgress),
+                        }
+                    }
                     self.idempotency.release(scoped_key, &reservation).await?;
                     if let Some(alias) = &new.alias {
                         return Err(Rejection::AlreadyExists(alias.clone()).into());
@@ -191,11 +213,7 @@ impl CommandService {
     /// request asked for), else the first attempt failed before appending and this one makes it.
     async fn replay(&self, new: &NewLink, key_id: Option<KeyId>, code: Code) -> Result<Created, CommandError> {
         if let Some(link) = self.store.link(&code).await? {
-            // A generated code was made for this key, so its link is this request's (even if
-            // updated since). A chosen alias may have been someone else's when the first attempt
-            // tried it: only a link that is what this request asked for is its own.
-            let ours = new.alias.is_none() || (link.owner == new.owner && link.spec == new.spec);
-            return if ours {
+            return if is_ours(new, &link) {
                 Ok(Created { link, replayed: true })
             } else {
                 Err(Rejection::AlreadyExists(code).into())

@@ -101,6 +101,23 @@ impl<K: std::hash::Hash + Eq + Clone> Keyed<K> {
         Some(Self { policy, quota, window_secs, limiter: RateLimiter::dashmap(rate) })
     }
 
+    /// Takes `n` at once (a batch of `n` writes): refused whole when they are not all there.
+    fn check_n(&self, key: &K, n: u32) -> Result<(), Refusal> {
+        let Some(n) = NonZeroU32::new(n) else { return Ok(()) };
+        let refusal = |retry_after| Refusal {
+            policy: self.policy,
+            quota: self.quota,
+            window_secs: self.window_secs,
+            retry_after,
+        };
+        match self.limiter.check_key_n(key, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(refusal(not_until.wait_time_from(DefaultClock::default().now()))),
+            // More than the whole allowance: never possible at once.
+            Err(_) => Err(refusal(Duration::from_secs(u64::from(self.window_secs)))),
+        }
+    }
+
     fn check(&self, key: &K) -> Result<(), Refusal> {
         self.limiter.check_key(key).map_err(|not_until| Refusal {
             policy: self.policy,
@@ -237,6 +254,11 @@ impl Limits {
 
     pub fn write(&self, key: &KeyId) -> Result<(), Refusal> {
         self.writes.as_ref().map_or(Ok(()), |limit| limit.check(key))
+    }
+
+    /// Counts `n` more writes of one request (a batch) against its key.
+    pub fn more_writes(&self, key: &KeyId, n: u32) -> Result<(), Refusal> {
+        self.writes.as_ref().map_or(Ok(()), |limit| limit.check_n(key, n))
     }
 
     /// Counts a redirect lookup of a code that names no link against its address.
