@@ -117,38 +117,20 @@ impl CommandService {
 
     pub async fn create(&self, new: NewLink, key_id: Option<KeyId>) -> Result<Link, CommandError> {
         let now = self.clock.now();
-        let custom_alias = new.alias.is_some();
-        // Refuse a past expiry or a refused target before a code is spent on the request.
-        ensure_future_expiry(&new.spec, now)?;
-        self.targets.current().check(&new.spec.target).map_err(Rejection::from)?;
-        let NewLink { alias, owner, spec } = new;
-        let create = |code: Code| Command::Create {
-            code,
-            custom_alias,
-            owner: owner.clone(),
-            spec: spec.clone(),
-            key_id: key_id.clone(),
-        };
-        let (events, positions) = match alias {
-            Some(alias) => {
-                let events = decide(None, create(alias.clone()), now)?;
-                match self.creations.claim_and_append(&alias, &events).await? {
-                    Some(positions) => (events, positions),
-                    None => return Err(Rejection::AlreadyExists(alias).into()),
-                }
+        self.check_new(&new, now)?;
+        loop {
+            // The permutation never repeats a code, but a custom alias may have taken it first.
+            let code = match &new.alias {
+                Some(alias) => alias.clone(),
+                None => self.codes.next_code().await?,
+            };
+            if let Some(link) = self.append_creation(&new, key_id.clone(), code, now).await? {
+                return Ok(link);
             }
-            None => loop {
-                // The permutation never repeats a code, but a custom alias may have taken it first.
-                let code = self.codes.next_code().await?;
-                let events = decide(None, create(code.clone()), now)?;
-                if let Some(positions) = self.creations.claim_and_append(&code, &events).await? {
-                    break (events, positions);
-                }
-            },
-        };
-        self.show(&events, positions).await;
-        metrics::counter!("links_created_total").increment(1);
-        Ok(fold(None, &events).expect("a creation yields a link"))
+            if let Some(alias) = &new.alias {
+                return Err(Rejection::AlreadyExists(alias.clone()).into());
+            }
+        }
     }
 
     /// A create sent with an `Idempotency-Key` (`scoped_key`: the key within its owner). The key
@@ -163,8 +145,7 @@ impl CommandService {
         scoped_key: &str,
     ) -> Result<Created, CommandError> {
         let now = self.clock.now();
-        ensure_future_expiry(&new.spec, now)?;
-        self.targets.current().check(&new.spec.target).map_err(Rejection::from)?;
+        self.check_new(&new, now)?;
         let fingerprint = new.fingerprint();
         loop {
             let code = match &new.alias {
@@ -224,6 +205,13 @@ impl CommandService {
             // Claimed but not yet readable: the first attempt is appending it right now.
             None => Err(CommandError::IdempotentRequestInProgress),
         }
+    }
+
+    /// Refuses a past expiry or a refused target before a code is spent on the request.
+    fn check_new(&self, new: &NewLink, now: kurz_domain::Timestamp) -> Result<(), CommandError> {
+        ensure_future_expiry(&new.spec, now)?;
+        self.targets.current().check(&new.spec.target).map_err(Rejection::from)?;
+        Ok(())
     }
 
     /// Claims `code` and appends the link's creation; `None` when the code is taken.

@@ -3,16 +3,16 @@
 //! day's reservations.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use kurz_domain::Timestamp;
-use kurz_ports::rows::{RowError, decode_reservation, encode_reservation};
+use kurz_ports::rows::{decode_reservation, encode_reservation};
 use kurz_ports::{IdempotencyStore, InfraError, Reservation};
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 
 use crate::OpenError;
+use crate::small_db::SmallDb;
 
 const CONTEXT: &str = "embedded idempotency store";
 /// Reservations by key ([`kurz_ports::rows::encode_reservation`]).
@@ -24,52 +24,16 @@ const PRUNE_PER_WRITE: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct EmbeddedIdempotency {
-    db: Arc<Database>,
+    db: SmallDb,
 }
-
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error(transparent)]
-    Storage(#[from] redb::Error),
-    #[error(transparent)]
-    Row(#[from] RowError),
-}
-
-macro_rules! storage_errors {
-    ($($t:ty),+) => {$(
-        impl From<$t> for Failure {
-            fn from(e: $t) -> Self {
-                Self::Storage(e.into())
-            }
-        }
-    )+};
-}
-storage_errors!(redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
 
 impl EmbeddedIdempotency {
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        let name = path.display().to_string();
-        let db = Database::create(path).map_err(|source| OpenError::Database { path: name.clone(), source })?;
-        let setup = || -> Result<(), redb::Error> {
-            let txn = db.begin_write()?;
+        let db = SmallDb::open(path, CONTEXT, |txn| {
             txn.open_table(RESERVATIONS)?;
-            txn.open_table(LAPSING)?;
-            txn.commit()?;
-            Ok(())
-        };
-        setup().map_err(|source| OpenError::Setup { path: name, source })?;
-        Ok(Self { db: Arc::new(db) })
-    }
-
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Database) -> Result<T, Failure> + Send + 'static,
-    ) -> Result<T, InfraError> {
-        let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || work(&db))
-            .await
-            .map_err(|e| InfraError::new(CONTEXT, e))?
-            .map_err(|e| InfraError::new(CONTEXT, e))
+            txn.open_table(LAPSING).map(drop)
+        })?;
+        Ok(Self { db })
     }
 }
 
@@ -84,67 +48,70 @@ impl IdempotencyStore for EmbeddedIdempotency {
     ) -> Result<Option<Reservation>, InfraError> {
         let (key, reservation) = (key.to_owned(), reservation.clone());
         let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        self.run(move |db| {
-            let txn = db.begin_write()?;
-            let held = {
-                let mut reservations = txn.open_table(RESERVATIONS)?;
-                let mut lapsing = txn.open_table(LAPSING)?;
-                let lapsed: Vec<(i64, String)> = lapsing
-                    .range(..(now.as_millis(), ""))?
-                    .take(PRUNE_PER_WRITE)
-                    .map(|entry| entry.map(|(at, _)| (at.value().0, at.value().1.to_owned())))
-                    .collect::<Result<_, _>>()?;
-                for (at, old) in &lapsed {
-                    lapsing.remove((*at, old.as_str()))?;
-                    reservations.remove(old.as_str())?;
-                }
-                let current = match reservations.get(key.as_str())? {
-                    Some(row) => Some(decode_reservation(row.value())?),
-                    None => None,
-                };
-                match current {
-                    Some((held, expires_at)) if expires_at > now => Some(held),
-                    lapsed => {
-                        if let Some((_, expires_at)) = lapsed {
-                            lapsing.remove((expires_at.as_millis(), key.as_str()))?;
-                        }
-                        let expires_at = Timestamp::from_millis(now.as_millis().saturating_add(ttl));
-                        reservations.insert(key.as_str(), encode_reservation(&reservation, expires_at).as_slice())?;
-                        lapsing.insert((expires_at.as_millis(), key.as_str()), ())?;
-                        None
+        self.db
+            .run(move |db| {
+                let txn = db.begin_write()?;
+                let held = {
+                    let mut reservations = txn.open_table(RESERVATIONS)?;
+                    let mut lapsing = txn.open_table(LAPSING)?;
+                    let lapsed: Vec<(i64, String)> = lapsing
+                        .range(..(now.as_millis(), ""))?
+                        .take(PRUNE_PER_WRITE)
+                        .map(|entry| entry.map(|(at, _)| (at.value().0, at.value().1.to_owned())))
+                        .collect::<Result<_, _>>()?;
+                    for (at, old) in &lapsed {
+                        lapsing.remove((*at, old.as_str()))?;
+                        reservations.remove(old.as_str())?;
                     }
+                    let current = match reservations.get(key.as_str())? {
+                        Some(row) => Some(decode_reservation(row.value())?),
+                        None => None,
+                    };
+                    match current {
+                        Some((held, expires_at)) if expires_at > now => Some(held),
+                        lapsed => {
+                            if let Some((_, expires_at)) = lapsed {
+                                lapsing.remove((expires_at.as_millis(), key.as_str()))?;
+                            }
+                            let expires_at = Timestamp::from_millis(now.as_millis().saturating_add(ttl));
+                            reservations
+                                .insert(key.as_str(), encode_reservation(&reservation, expires_at).as_slice())?;
+                            lapsing.insert((expires_at.as_millis(), key.as_str()), ())?;
+                            None
+                        }
+                    }
+                };
+                if held.is_none() {
+                    txn.commit()?;
+                } else {
+                    txn.abort()?;
                 }
-            };
-            if held.is_none() {
-                txn.commit()?;
-            } else {
-                txn.abort()?;
-            }
-            Ok(held)
-        })
-        .await
+                Ok(held)
+            })
+            .await
     }
 
     async fn release(&self, key: &str, reservation: &Reservation) -> Result<(), InfraError> {
         let (key, reservation) = (key.to_owned(), reservation.clone());
-        self.run(move |db| {
-            let txn = db.begin_write()?;
-            {
-                let mut reservations = txn.open_table(RESERVATIONS)?;
-                let current = match reservations.get(key.as_str())? {
-                    Some(row) => Some(decode_reservation(row.value())?),
-                    None => None,
-                };
-                if let Some((held, expires_at)) = current
-                    && held == reservation
+        self.db
+            .run(move |db| {
+                let txn = db.begin_write()?;
                 {
-                    reservations.remove(key.as_str())?;
-                    txn.open_table(LAPSING)?.remove((expires_at.as_millis(), key.as_str()))?;
+                    let mut reservations = txn.open_table(RESERVATIONS)?;
+                    let current = match reservations.get(key.as_str())? {
+                        Some(row) => Some(decode_reservation(row.value())?),
+                        None => None,
+                    };
+                    if let Some((held, expires_at)) = current
+                        && held == reservation
+                    {
+                        reservations.remove(key.as_str())?;
+                        txn.open_table(LAPSING)?.remove((expires_at.as_millis(), key.as_str()))?;
+                    }
                 }
-            }
-            txn.commit()?;
-            Ok(())
-        })
-        .await
+                txn.commit()?;
+                Ok(())
+            })
+            .await
     }
 }

@@ -2,15 +2,15 @@
 //! transaction.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use kurz_domain::{KeyId, Timestamp};
-use kurz_ports::rows::{RowError, decode_key, encode_key};
+use kurz_ports::rows::{decode_key, encode_key};
 use kurz_ports::{ApiKeyStore, InfraError, StoredKey};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::OpenError;
+use crate::small_db::SmallDb;
 
 const CONTEXT: &str = "embedded key store";
 /// Keys by id ([`kurz_ports::rows::encode_key`]: versioned rows).
@@ -18,51 +18,13 @@ const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
 
 #[derive(Debug, Clone)]
 pub struct EmbeddedKeyStore {
-    db: Arc<Database>,
+    db: SmallDb,
 }
-
-#[derive(Debug, thiserror::Error)]
-enum KeyFailure {
-    #[error(transparent)]
-    Storage(#[from] redb::Error),
-    #[error(transparent)]
-    Row(#[from] RowError),
-}
-
-macro_rules! storage_errors {
-    ($($t:ty),+) => {$(
-        impl From<$t> for KeyFailure {
-            fn from(e: $t) -> Self {
-                Self::Storage(e.into())
-            }
-        }
-    )+};
-}
-storage_errors!(redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
 
 impl EmbeddedKeyStore {
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        let name = path.display().to_string();
-        let db = Database::create(path).map_err(|source| OpenError::Database { path: name.clone(), source })?;
-        let setup = || -> Result<(), redb::Error> {
-            let txn = db.begin_write()?;
-            txn.open_table(KEYS)?;
-            txn.commit()?;
-            Ok(())
-        };
-        setup().map_err(|source| OpenError::Setup { path: name, source })?;
-        Ok(Self { db: Arc::new(db) })
-    }
-
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Database) -> Result<T, KeyFailure> + Send + 'static,
-    ) -> Result<T, InfraError> {
-        let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || work(&db))
-            .await
-            .map_err(|e| InfraError::new(CONTEXT, e))?
-            .map_err(|e| InfraError::new(CONTEXT, e))
+        let db = SmallDb::open(path, CONTEXT, |txn| txn.open_table(KEYS).map(drop))?;
+        Ok(Self { db })
     }
 }
 
@@ -70,66 +32,70 @@ impl EmbeddedKeyStore {
 impl ApiKeyStore for EmbeddedKeyStore {
     async fn insert(&self, key: &StoredKey) -> Result<bool, InfraError> {
         let key = key.clone();
-        self.run(move |db| {
-            let txn = db.begin_write()?;
-            let inserted = {
-                let mut table = txn.open_table(KEYS)?;
-                if table.get(key.id.as_str())?.is_some() {
-                    false
-                } else {
-                    table.insert(key.id.as_str(), encode_key(&key).as_slice())?;
-                    true
-                }
-            };
-            txn.commit()?;
-            Ok(inserted)
-        })
-        .await
+        self.db
+            .run(move |db| {
+                let txn = db.begin_write()?;
+                let inserted = {
+                    let mut table = txn.open_table(KEYS)?;
+                    if table.get(key.id.as_str())?.is_some() {
+                        false
+                    } else {
+                        table.insert(key.id.as_str(), encode_key(&key).as_slice())?;
+                        true
+                    }
+                };
+                txn.commit()?;
+                Ok(inserted)
+            })
+            .await
     }
 
     async fn get(&self, id: &KeyId) -> Result<Option<StoredKey>, InfraError> {
         let id = id.clone();
-        self.run(move |db| {
-            let txn = db.begin_read().map_err(redb::Error::from)?;
-            let table = txn.open_table(KEYS)?;
-            let row = table.get(id.as_str())?;
-            Ok(row.map(|row| decode_key(row.value())).transpose()?)
-        })
-        .await
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read().map_err(redb::Error::from)?;
+                let table = txn.open_table(KEYS)?;
+                let row = table.get(id.as_str())?;
+                Ok(row.map(|row| decode_key(row.value())).transpose()?)
+            })
+            .await
     }
 
     async fn list(&self) -> Result<Vec<StoredKey>, InfraError> {
-        self.run(|db| {
-            let txn = db.begin_read().map_err(redb::Error::from)?;
-            let table = txn.open_table(KEYS)?;
-            let mut keys = Vec::new();
-            for entry in table.iter()? {
-                keys.push(decode_key(entry?.1.value())?);
-            }
-            Ok(keys)
-        })
-        .await
+        self.db
+            .run(|db| {
+                let txn = db.begin_read().map_err(redb::Error::from)?;
+                let table = txn.open_table(KEYS)?;
+                let mut keys = Vec::new();
+                for entry in table.iter()? {
+                    keys.push(decode_key(entry?.1.value())?);
+                }
+                Ok(keys)
+            })
+            .await
     }
 
     async fn revoke(&self, id: &KeyId, at: Timestamp) -> Result<Option<StoredKey>, InfraError> {
         let id = id.clone();
-        self.run(move |db| {
-            let txn = db.begin_write()?;
-            let revoked = {
-                let mut table = txn.open_table(KEYS)?;
-                let stored = table.get(id.as_str())?.map(|row| decode_key(row.value())).transpose()?;
-                match stored {
-                    Some(mut key) if key.revoked_at.is_none() => {
-                        key.revoked_at = Some(at);
-                        table.insert(id.as_str(), encode_key(&key).as_slice())?;
-                        Some(key)
+        self.db
+            .run(move |db| {
+                let txn = db.begin_write()?;
+                let revoked = {
+                    let mut table = txn.open_table(KEYS)?;
+                    let stored = table.get(id.as_str())?.map(|row| decode_key(row.value())).transpose()?;
+                    match stored {
+                        Some(mut key) if key.revoked_at.is_none() => {
+                            key.revoked_at = Some(at);
+                            table.insert(id.as_str(), encode_key(&key).as_slice())?;
+                            Some(key)
+                        }
+                        other => other,
                     }
-                    other => other,
-                }
-            };
-            txn.commit()?;
-            Ok(revoked)
-        })
-        .await
+                };
+                txn.commit()?;
+                Ok(revoked)
+            })
+            .await
     }
 }

@@ -15,6 +15,7 @@ mod idempotency;
 mod keys;
 mod log;
 mod rows;
+mod small_db;
 mod store;
 
 pub use idempotency::EmbeddedIdempotency;

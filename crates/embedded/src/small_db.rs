@@ -1,0 +1,69 @@
+//! A small redb file of rows that change rarely (API keys, idempotency keys): each write is its
+//! own durable transaction, run on the blocking pool.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use kurz_ports::InfraError;
+use kurz_ports::rows::RowError;
+use redb::{Database, WriteTransaction};
+
+use crate::OpenError;
+
+#[derive(Debug, Clone)]
+pub(crate) struct SmallDb {
+    db: Arc<Database>,
+    /// What the file holds, for errors (`embedded key store`).
+    context: &'static str,
+}
+
+/// Why work on a small file failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Failure {
+    #[error(transparent)]
+    Storage(#[from] redb::Error),
+    #[error(transparent)]
+    Row(#[from] RowError),
+}
+
+macro_rules! storage_errors {
+    ($($t:ty),+) => {$(
+        impl From<$t> for Failure {
+            fn from(e: $t) -> Self {
+                Self::Storage(e.into())
+            }
+        }
+    )+};
+}
+storage_errors!(redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+
+impl SmallDb {
+    /// Opens (or creates) the file, making its tables in `setup`.
+    pub(crate) fn open(
+        path: &Path,
+        context: &'static str,
+        setup: impl FnOnce(&WriteTransaction) -> Result<(), redb::TableError>,
+    ) -> Result<Self, OpenError> {
+        let name = path.display().to_string();
+        let db = Database::create(path).map_err(|source| OpenError::Database { path: name.clone(), source })?;
+        let prepare = || -> Result<(), redb::Error> {
+            let txn = db.begin_write()?;
+            setup(&txn)?;
+            txn.commit()?;
+            Ok(())
+        };
+        prepare().map_err(|source| OpenError::Setup { path: name, source })?;
+        Ok(Self { db: Arc::new(db), context })
+    }
+
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<T, Failure> + Send + 'static,
+    ) -> Result<T, InfraError> {
+        let (db, context) = (Arc::clone(&self.db), self.context);
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(|e| InfraError::new(context, e))?
+            .map_err(|e| InfraError::new(context, e))
+    }
+}
