@@ -309,8 +309,7 @@ async fn create_batch(
             let (state, caller) = (&state, &caller);
             async move {
                 let outcome = async {
-                    let body = batch_item(index, item)?;
-                    let new = NewLink::parse(body, caller).map_err(|problem| in_batch(index, problem))?;
+                    let new = batch_item(index, item, caller)?;
                     let key_id = Some(caller.0.key_id.clone());
                     state.service.create(new, key_id).await.map_err(|error| in_batch(index, problem_for(error)))
                 };
@@ -326,13 +325,14 @@ async fn create_batch(
     Ok((StatusCode::MULTI_STATUS, Json(json!({"results": results}))).into_response())
 }
 
-/// One item of a batch, read as a create body: a problem names it (`links[3].target_url`).
-fn batch_item(index: usize, item: Value) -> Result<CreateLinkBody, Problem> {
-    serde_path_to_error::deserialize(item).map_err(|error| {
+/// One item of a batch, read as a create: a problem names it (`links[3].target_url`).
+fn batch_item(index: usize, item: Value, caller: &Caller) -> Result<NewLink, Problem> {
+    let body: CreateLinkBody = serde_path_to_error::deserialize(item).map_err(|error| {
         let path = error.path().to_string();
         let field = if path == "." { format!("links[{index}]") } else { format!("links[{index}].{path}") };
         Problem::invalid_field(field, error.into_inner())
-    })
+    })?;
+    NewLink::parse(body, caller).map_err(|problem| in_batch(index, problem))
 }
 
 /// A batch item's problem names the item.
@@ -499,6 +499,7 @@ pub enum BodyRoute {
     UpdateLink,
     RecordClicks,
     CreateKey,
+    CreateBatch,
 }
 
 /// Parses `body` as `route` does before the command service sees it; `Err` is the problem the
@@ -516,5 +517,13 @@ pub fn parse_body(route: BodyRoute, body: &[u8], caller: &Caller) -> Result<(), 
                 .map(drop)
         }
         BodyRoute::CreateKey => serde_json::from_slice::<CreateKeyBody>(body).map_err(json)?.parse().map(drop),
+        // The batch itself is bounded by its route's body limit; each item fails alone.
+        BodyRoute::CreateBatch => {
+            let batch: BatchBody = serde_json::from_slice(body).map_err(json)?;
+            for (index, item) in batch.links.into_iter().enumerate() {
+                batch_item(index, item, caller)?;
+            }
+            Ok(())
+        }
     }
 }

@@ -9,13 +9,14 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {
     let Some((selector, body)) = input.split_first() else { return };
-    let route = match selector % 4 {
+    let route = match selector % 5 {
         0 => BodyRoute::CreateLink,
         1 => BodyRoute::UpdateLink,
         2 => BodyRoute::RecordClicks,
-        _ => BodyRoute::CreateKey,
+        3 => BodyRoute::CreateKey,
+        _ => BodyRoute::CreateBatch,
     };
-    let role = [Role::Admin, Role::User, Role::Ingest][usize::from(selector / 4 % 3)];
+    let role = [Role::Admin, Role::User, Role::Ingest][usize::from(selector / 5 % 3)];
     let caller = Caller(Actor {
         key_id: KeyId::parse("fuzz").expect("valid"),
         owner: Owner::parse("fuzzer").expect("valid"),
