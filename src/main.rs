@@ -9,5 +9,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let about = "Kurz, the whole URL shortener in one process on the embedded event log and store";
+    let serve = clap::Command::new("serve").about("Serve redirects, the API and the read models (the default)");
+    kurz_service_kit::cli::command("kurz", about, env!("CARGO_PKG_VERSION")).subcommand(serve).get_matches();
     kurz_service_kit::app::serve(Application::build, Application::run_until_stopped).await
 }

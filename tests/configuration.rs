@@ -47,3 +47,32 @@ fn an_otlp_endpoint_without_the_otlp_build_refuses_with_one_line_and_exit_code_2
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("log.otlp_endpoint") && stderr.contains("--features otlp"), "{stderr}");
 }
+
+#[test]
+fn help_version_and_the_default_command() {
+    let kurz = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_kurz")).args(args).output().expect("kurz runs");
+    let version = kurz(&["--version"]);
+    assert!(version.status.success());
+    assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), format!("kurz {}", env!("CARGO_PKG_VERSION")));
+    let help = kurz(&["--help"]);
+    assert!(help.status.success());
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("serve") && help.contains("KURZ_CONFIG"), "{help}");
+    assert_eq!(kurz(&["bogus"]).status.code(), Some(2));
+}
+
+#[test]
+fn serve_is_what_kurz_does_without_a_command() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // `kurz serve` starts like `kurz` (which the other tests run without a command).
+    let output = Command::new(env!("CARGO_BIN_EXE_kurz"))
+        .arg("serve")
+        .env("KURZ_HTTP__LISTEN", "127.0.0.1:0")
+        .env("KURZ_STORAGE__DATA_DIR", dir.path())
+        .env("KURZ_LOG__OTLP_ENDPOINT", "http://127.0.0.1:4318")
+        .output()
+        .expect("kurz runs");
+    // It got as far as reading its configuration: the one refusal this build has for it.
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("log.otlp_endpoint"));
+}

@@ -55,7 +55,14 @@ async fn main() -> anyhow::Result<()> {
     if let Err(error) = telemetry::init_logging_from_config() {
         kurz_service_kit::app::refuse(&error);
     }
-    let rebuild = std::env::args().skip(1).any(|arg| arg == "--rebuild");
+    let about = "Kurz's projector: folds the event log into the read models (KURZ_MODE=embedded or distributed)";
+    let rebuild = clap::Arg::new("rebuild")
+        .long("rebuild")
+        .action(clap::ArgAction::SetTrue)
+        .help("Delete the read models first and rebuild them from offset 0 (embedded: then exit)");
+    let arguments =
+        kurz_service_kit::cli::command("projector", about, env!("CARGO_PKG_VERSION")).arg(rebuild).get_matches();
+    let rebuild = arguments.get_flag("rebuild");
     let ModeOnly { mode } = config::peek()?;
     if let Mode::Distributed = mode {
         use kurz_projector::distributed::{Application, Config};

@@ -303,6 +303,18 @@ macro_rules! refusal_tests {
         }
 
         #[test]
+        fn help_and_version_answer_and_an_unknown_argument_is_a_usage_error() {
+            let output = std::process::Command::new($binary).arg("--version").output().expect("runs");
+            assert!(output.status.success());
+            assert!(String::from_utf8_lossy(&output.stdout).contains(env!("CARGO_PKG_VERSION")));
+            let output = std::process::Command::new($binary).arg("--help").output().expect("runs");
+            assert!(output.status.success());
+            assert!(String::from_utf8_lossy(&output.stdout).contains("KURZ_CONFIG"), "says where settings come from");
+            let output = std::process::Command::new($binary).arg("--bogus").output().expect("runs");
+            assert_eq!(output.status.code(), Some(2));
+        }
+
+        #[test]
         fn unknown_kurz_variables_are_named_and_ignored() {
             let dir = tempfile::tempdir().expect("temp dir");
             let missing = dir.path().join("missing.key");
