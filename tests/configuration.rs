@@ -16,35 +16,35 @@ fn stray_kurz_variables_do_not_stop_kurz() {
     }
 }
 
+/// Runs `kurz` (with `args`) on a fresh data directory and the given settings, expecting it to
+/// refuse its configuration: exit code 2 and one line on stderr, which is returned.
+fn refusal(args: &[&str], settings: &[(&str, &std::ffi::OsStr)]) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_kurz"))
+        .args(args)
+        .env("KURZ_HTTP__LISTEN", "127.0.0.1:0")
+        .env("KURZ_STORAGE__DATA_DIR", dir.path())
+        .envs(settings.iter().copied())
+        .output()
+        .expect("kurz runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    stderr
+}
+
 #[test]
 fn an_unknown_key_in_the_file_refuses_with_one_line_and_exit_code_2() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("kurz.toml");
     std::fs::write(&file, "[storage]\ndata_dri = \"elsewhere\"\n").expect("written");
-    let output = Command::new(env!("CARGO_BIN_EXE_kurz"))
-        .env("KURZ_CONFIG", &file)
-        .env("KURZ_HTTP__LISTEN", "127.0.0.1:0")
-        .env("KURZ_STORAGE__DATA_DIR", dir.path())
-        .output()
-        .expect("kurz runs");
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let stderr = refusal(&[], &[("KURZ_CONFIG", file.as_os_str())]);
     assert!(stderr.contains("data_dri") && stderr.contains("kurz.toml"), "{stderr}");
 }
 
 #[test]
 fn an_otlp_endpoint_without_the_otlp_build_refuses_with_one_line_and_exit_code_2() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let output = Command::new(env!("CARGO_BIN_EXE_kurz"))
-        .env("KURZ_LOG__OTLP_ENDPOINT", "http://127.0.0.1:4318")
-        .env("KURZ_HTTP__LISTEN", "127.0.0.1:0")
-        .env("KURZ_STORAGE__DATA_DIR", dir.path())
-        .output()
-        .expect("kurz runs");
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let stderr = refusal(&[], &[("KURZ_LOG__OTLP_ENDPOINT", "http://127.0.0.1:4318".as_ref())]);
     assert!(stderr.contains("log.otlp_endpoint") && stderr.contains("--features otlp"), "{stderr}");
 }
 
@@ -63,16 +63,8 @@ fn help_version_and_the_default_command() {
 
 #[test]
 fn serve_is_what_kurz_does_without_a_command() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    // `kurz serve` starts like `kurz` (which the other tests run without a command).
-    let output = Command::new(env!("CARGO_BIN_EXE_kurz"))
-        .arg("serve")
-        .env("KURZ_HTTP__LISTEN", "127.0.0.1:0")
-        .env("KURZ_STORAGE__DATA_DIR", dir.path())
-        .env("KURZ_LOG__OTLP_ENDPOINT", "http://127.0.0.1:4318")
-        .output()
-        .expect("kurz runs");
-    // It got as far as reading its configuration: the one refusal this build has for it.
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("log.otlp_endpoint"));
+    // `kurz serve` starts like `kurz` (which the other tests run without a command): it gets as
+    // far as reading its configuration, and refuses what this build refuses there.
+    let stderr = refusal(&["serve"], &[("KURZ_LOG__OTLP_ENDPOINT", "http://127.0.0.1:4318".as_ref())]);
+    assert!(stderr.contains("log.otlp_endpoint"), "{stderr}");
 }
