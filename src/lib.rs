@@ -10,11 +10,11 @@ use std::time::Duration;
 use anyhow::Context;
 use kurz_command_api::{CodeAllocator, CommandService, CommandServiceParts};
 use kurz_domain::{CodeGenerator, CodeKey};
-use kurz_embedded::{EmbeddedIdempotency, EmbeddedKeyStore, EmbeddedLog, EmbeddedStore, LogOptions};
+use kurz_embedded::{EmbeddedIdempotency, EmbeddedKeyStore, EmbeddedLog, LogOptions, ReadModelFiles};
 use kurz_ports::{EventLog, ProjectionProgress as _};
-use kurz_projector::{Progress, Projector, ProjectorOptions};
+use kurz_projector::{Progress, Projector, ProjectorOptions, ReadModels};
 use kurz_query_api::{
-    ClickRecorder, ClickRecorderOptions, LinkCache, RedirectService, RedirectServiceParts, VisitorKey,
+    Catalogue, ClickRecorder, ClickRecorderOptions, LinkCache, RedirectService, RedirectServiceParts, VisitorKey,
 };
 use kurz_service_kit::Clock;
 use kurz_service_kit::auth::{self, Keys};
@@ -55,20 +55,17 @@ impl Application {
             EmbeddedLog::open(&data_dir.join("events.redb"), LogOptions { partitions: config.storage.partitions })
                 .context("opening the event log")?,
         );
-        let store = Arc::new(EmbeddedStore::open(&data_dir.join("store.redb")).context("opening the read store")?);
-        let key_store = Arc::new(EmbeddedKeyStore::open(&data_dir.join("keys.redb")).context("opening the key store")?);
-        let bootstrap = match &config.auth.bootstrap_key_file {
-            Some(path) => auth::bootstrap_key(path, false)?,
-            None => auth::bootstrap_key(&data_dir.join("admin.key"), true)?,
-        };
-        let keys = Arc::new(Keys::new(key_store, Some(bootstrap), &config.auth));
+        let files = ReadModelFiles::open(data_dir).context("opening the read models")?;
+        let store = files.store.clone();
+        let keys = api_keys(&config, data_dir)?;
         let listeners = config.http.bind_all().await?;
         let public_base_url = config.http.base_url(listeners.local_addr());
         let targets = TargetRules::load(&config.targets, &public_base_url)?;
         let limits = Limits::new(&config.limits);
 
         let cache = Arc::new(LinkCache::new(config.cache.capacity));
-        let projector = Projector::resume(log.clone(), store.clone(), ProjectorOptions::default())
+        let models = ReadModels::new(store.clone(), files.projections());
+        let projector = Projector::resume(log.clone(), models, ProjectorOptions::default())
             .await
             .context("reading projection checkpoints")?
             .with_listener(cache.clone());
@@ -120,7 +117,12 @@ impl Application {
         );
         let queries = kurz_query_api::routes(
             redirects,
-            kurz_query_api::RoutesConfig { public_base_url, trust_forwarded_for, limits: limits.clone() },
+            kurz_query_api::RoutesConfig {
+                public_base_url,
+                trust_forwarded_for,
+                limits: limits.clone(),
+                catalogue: Catalogue { directory: files.directory.clone(), history: files.history.clone() },
+            },
         );
         let gate = ApiGate { keys, limits: limits.clone(), trust_forwarded_for };
         let routers = ops::service(
@@ -194,6 +196,17 @@ impl Application {
         tracing::info!("kurz stopped");
         served.context("http server")
     }
+}
+
+/// The API keys in `keys.redb`, and the bootstrap admin key (written to `admin.key` on first start
+/// unless `auth.bootstrap_key_file` names one).
+fn api_keys(config: &Config, data_dir: &std::path::Path) -> anyhow::Result<Arc<Keys>> {
+    let key_store = Arc::new(EmbeddedKeyStore::open(&data_dir.join("keys.redb")).context("opening the key store")?);
+    let bootstrap = match &config.auth.bootstrap_key_file {
+        Some(path) => auth::bootstrap_key(path, false)?,
+        None => auth::bootstrap_key(&data_dir.join("admin.key"), true)?,
+    };
+    Ok(Arc::new(Keys::new(key_store, Some(bootstrap), &config.auth)))
 }
 
 /// Waits until queued clicks are in the log and the read models show the whole log.

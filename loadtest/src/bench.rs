@@ -8,9 +8,9 @@ use std::time::Instant;
 use kurz_domain::{
     Code, CodeGenerator, CodeKey, Event, Link, LinkClicked, LinkCreated, LinkSpec, TargetUrl, Timestamp,
 };
-use kurz_embedded::{EmbeddedLog, EmbeddedStore, LogOptions};
+use kurz_embedded::{EmbeddedLog, LogOptions, ReadModelFiles};
 use kurz_ports::EventLog;
-use kurz_projector::{Projector, ProjectorOptions};
+use kurz_projector::{Projector, ProjectorOptions, ReadModels};
 use kurz_query_api::{CachedLink, LinkCache};
 use rand::rngs::SmallRng;
 use rand_distr::{Distribution, Zipf};
@@ -50,7 +50,7 @@ pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
     let temp = tempfile::tempdir()?;
     let dir = args.dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
-    let (log_path, store_path) = (dir.join("events.redb"), dir.join("store.redb"));
+    let log_path = dir.join("events.redb");
     let options = LogOptions { partitions: args.partitions };
     let codes = codes(args.links);
 
@@ -107,13 +107,13 @@ pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
         }
     }
     let fill_seconds = filled.elapsed().as_secs_f64();
-    if store_path.exists() {
-        std::fs::remove_file(&store_path)?;
-    }
+    ReadModelFiles::remove(&dir)?;
 
     let log = Arc::new(EmbeddedLog::open(&log_path, options)?);
-    let store = Arc::new(EmbeddedStore::open(&store_path)?);
-    let projector = Projector::resume(log, store, ProjectorOptions::default()).await?;
+    // Every read model, as `projector --rebuild` folds them: the read store, the directory, histories.
+    let files = ReadModelFiles::open(&dir)?;
+    let models = ReadModels::new(files.store.clone(), files.projections());
+    let projector = Projector::resume(log, models, ProjectorOptions::default()).await?;
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     let applied = projector.catch_up().await?;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use kurz_domain::{Event, LinkClicked, LinkCreated, LinkSpec, TargetUrl, Timestamp};
 use kurz_kafka::{GroupConsumer, GroupOptions, KafkaConfig, KafkaEventLog};
 use kurz_ports::{EventLog, ReadStore};
+use kurz_projector::ReadModels;
 use kurz_projector::distributed::StoreSink;
 use kurz_redis::{RedisConfig, RedisConnection, RedisReadStore};
 use kurz_registry_standin::RegistryStandIn;
@@ -159,7 +160,12 @@ async fn project(
     run: u128,
 ) -> anyhow::Result<(f64, f64)> {
     let options = GroupOptions { group_id: format!("kurz-bench-{run}"), ..GroupOptions::default() };
-    let consumer = GroupConsumer::join(config, options, Arc::new(StoreSink::new(store.clone(), Vec::new()))).await?;
+    let consumer = GroupConsumer::join(
+        config,
+        options,
+        Arc::new(StoreSink::new(ReadModels::new(store.clone(), Vec::new()), Vec::new())),
+    )
+    .await?;
     let stop = consumer.stop_handle();
     let cpu_before = cpu_seconds();
     let joined = Instant::now();

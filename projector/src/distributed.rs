@@ -10,7 +10,9 @@ use anyhow::Context;
 use async_trait::async_trait;
 use axum::Router;
 use kurz_kafka::{GroupConsumer, GroupOptions, GroupSink, KafkaConfig};
-use kurz_ports::{InfraError, LinkChangeListener, LogRecord, ReadStore};
+use kurz_ports::{InfraError, LinkChangeListener, LogRecord};
+
+use crate::ReadModels;
 use kurz_redis::{CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisConfig, RedisConnection};
 use kurz_service_kit::config::{HttpConfig, LogConfig};
 use kurz_service_kit::ops;
@@ -60,16 +62,16 @@ impl Default for Config {
     }
 }
 
-/// Applies to the read store, then tells the listeners which links changed.
+/// Applies to the read models, then tells the listeners which links changed.
 #[derive(Debug)]
 pub struct StoreSink {
-    store: Arc<dyn ReadStore>,
+    models: ReadModels,
     listeners: Vec<Arc<dyn LinkChangeListener>>,
 }
 
 impl StoreSink {
-    pub fn new(store: Arc<dyn ReadStore>, listeners: Vec<Arc<dyn LinkChangeListener>>) -> Self {
-        Self { store, listeners }
+    pub fn new(models: ReadModels, listeners: Vec<Arc<dyn LinkChangeListener>>) -> Self {
+        Self { models, listeners }
     }
 }
 
@@ -77,13 +79,14 @@ impl StoreSink {
 impl GroupSink for StoreSink {
     async fn checkpoints(&self, partitions: &[u32]) -> Result<Vec<u64>, InfraError> {
         let count = partitions.iter().max().map_or(0, |p| p + 1);
-        let all = self.store.checkpoints(count).await?;
+        let all = self.models.checkpoints(count).await?;
         Ok(partitions.iter().map(|p| all[*p as usize]).collect())
     }
 
     async fn apply(&self, records: Vec<LogRecord>) -> Result<(), InfraError> {
         let (count, undecodable) = (records.len(), records.iter().filter(|r| r.event.is_err()).count());
-        let changed = self.store.apply(records).await?;
+        self.models.apply_projections(&records).await?;
+        let changed = self.models.store.apply(records).await?;
         for listener in &self.listeners {
             listener.links_changed(&changed);
         }
@@ -113,8 +116,8 @@ impl Application {
             tracing::info!("read models deleted; rebuilding from offset 0");
         }
         let store = Arc::new(CachedReadStore::new(redis.clone(), opened.store(), LinkCacheOptions::default()));
-        let sink =
-            Arc::new(StoreSink { store: store.clone(), listeners: vec![Arc::new(LinkChangePublisher::start(redis))] });
+        let models = ReadModels::new(store.clone(), opened.projections());
+        let sink = Arc::new(StoreSink { models, listeners: vec![Arc::new(LinkChangePublisher::start(redis))] });
         let options = GroupOptions {
             group_id: config.group_id.clone(),
             batch_size: config.batch_size,

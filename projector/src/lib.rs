@@ -1,8 +1,10 @@
-//! The projector folds the event log into the read store.
+//! The projector folds the event log into the read models: the read store (links and their
+//! statistics) and each further [`Projection`] (the directory, histories), all from one read.
 //!
-//! Exactly-once effects come from the store: each write carries the partition checkpoints it moves,
-//! atomically, and records below a checkpoint are skipped. So the projector may crash anywhere and
-//! simply start again from the store's checkpoints; a rebuild is a start from an empty store.
+//! Exactly-once effects come from the read models: each keeps its own checkpoints and skips records
+//! below them. So the projector may crash anywhere and simply start again from the lowest
+//! checkpoint; a rebuild is a start from empty read models, and a projection added later catches up
+//! from offset 0 while the others skip what they hold.
 
 #[cfg(feature = "distributed")]
 pub mod distributed;
@@ -12,7 +14,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
-use kurz_ports::{EventLog, InfraError, LinkChangeListener, LogRecord, Position, ProjectionProgress, ReadStore};
+use kurz_ports::{
+    EventLog, InfraError, LinkChangeListener, LogRecord, Position, Projection, ProjectionProgress, ReadStore,
+};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -53,25 +57,66 @@ impl Default for ProjectorOptions {
     }
 }
 
+/// Everything one projector folds: the read store and the further projections.
+#[derive(Debug, Clone)]
+pub struct ReadModels {
+    pub store: Arc<dyn ReadStore>,
+    pub projections: Vec<Arc<dyn Projection>>,
+}
+
+impl ReadModels {
+    pub fn new(store: Arc<dyn ReadStore>, projections: Vec<Arc<dyn Projection>>) -> Self {
+        Self { store, projections }
+    }
+
+    /// For each partition, the lowest checkpoint of any read model: where reading resumes.
+    pub async fn checkpoints(&self, partitions: u32) -> Result<Vec<u64>, InfraError> {
+        let mut lowest = self.store.checkpoints(partitions).await?;
+        for projection in &self.projections {
+            let theirs = projection.checkpoints(partitions).await?;
+            for (low, their) in lowest.iter_mut().zip(theirs) {
+                *low = (*low).min(their);
+            }
+        }
+        Ok(lowest)
+    }
+
+    /// Applies a batch to the further projections, side by side (the read store's writes follow).
+    pub async fn apply_projections(&self, records: &[LogRecord]) -> Result<(), InfraError> {
+        try_join_all(self.projections.iter().map(|projection| async move {
+            projection.apply(records).await.inspect_err(|error| {
+                tracing::error!(projection = projection.name(), %error, "projection failed");
+            })
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// Empties the further projections, for a rebuild (the read store is cleared by its owner).
+    pub async fn clear_projections(&self) -> Result<(), InfraError> {
+        try_join_all(self.projections.iter().map(|projection| projection.clear())).await.map(drop)
+    }
+}
+
 #[derive(Debug)]
 pub struct Projector {
     log: Arc<dyn EventLog>,
-    store: Arc<dyn ReadStore>,
+    models: ReadModels,
     listeners: Vec<Arc<dyn LinkChangeListener>>,
     options: ProjectorOptions,
     applied: watch::Sender<Vec<u64>>,
 }
 
 impl Projector {
-    /// A projector that resumes from the store's checkpoints.
+    /// A projector that resumes from the read models' lowest checkpoints.
     pub async fn resume(
         log: Arc<dyn EventLog>,
-        store: Arc<dyn ReadStore>,
+        models: ReadModels,
         options: ProjectorOptions,
     ) -> Result<Self, InfraError> {
-        let checkpoints = store.checkpoints(log.partitions()).await?;
+        let checkpoints = models.checkpoints(log.partitions()).await?;
         let (applied, _) = watch::channel(checkpoints);
-        Ok(Self { log, store, listeners: Vec::new(), options, applied })
+        Ok(Self { log, models, listeners: Vec::new(), options, applied })
     }
 
     /// Told about every changed link after its change is in the store and before progress moves.
@@ -173,13 +218,14 @@ impl Projector {
             return Ok(0);
         }
         let (records, undecodable) = (batch.len(), batch.iter().filter(|r| r.event.is_err()).count());
+        self.models.apply_projections(&batch).await?;
         let writes = match pace {
             Pace::CatchUp => vec![batch],
             Pace::Live => split_by_link_events(batch, self.options.live_link_events_per_write),
         };
         // Each write is atomic with the checkpoints it moves, so applying them in order is safe.
         for write in writes {
-            let changed = self.store.apply(write).await?;
+            let changed = self.models.store.apply(write).await?;
             for listener in &self.listeners {
                 listener.links_changed(&changed);
             }

@@ -5,15 +5,15 @@
 //! replays the topic from offset 0.
 //!
 //! `mode = "embedded"` (the default): the files of the all-in-one `kurz`. `projector --rebuild`
-//! deletes the read store and rebuilds it from offset 0, then exits; `projector` follows the log
+//! deletes the read models and rebuilds them from offset 0, then exits; `projector` follows the log
 //! until SIGTERM. The files belong to one process at a time, so run it while `kurz` is stopped.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use kurz_embedded::{EmbeddedLog, EmbeddedStore, LogOptions};
-use kurz_projector::{Mode, Projector, ProjectorOptions};
+use kurz_embedded::{EmbeddedLog, LogOptions, ReadModelFiles};
+use kurz_projector::{Mode, Projector, ProjectorOptions, ReadModels};
 use kurz_service_kit::{config, shutdown, telemetry};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -70,18 +70,20 @@ async fn main() -> anyhow::Result<()> {
         return kurz_service_kit::app::serve(build, Application::run_until_stopped).await;
     }
     let config: Config = config::load().unwrap_or_else(|error| kurz_service_kit::app::refuse(&error));
-    let (log_path, store_path) =
-        (config.storage.data_dir.join("events.redb"), config.storage.data_dir.join("store.redb"));
+    let data_dir = &config.storage.data_dir;
+    let log_path = data_dir.join("events.redb");
     anyhow::ensure!(log_path.exists(), "no event log at {}", log_path.display());
     let log = Arc::new(
         EmbeddedLog::open(&log_path, LogOptions { partitions: config.storage.partitions })
             .context("opening the event log (is kurz running?)")?,
     );
-    if rebuild && store_path.exists() {
-        std::fs::remove_file(&store_path).with_context(|| format!("deleting {}", store_path.display()))?;
+    if rebuild {
+        ReadModelFiles::remove(data_dir)
+            .with_context(|| format!("deleting the read models in {}", data_dir.display()))?;
     }
-    let store = Arc::new(EmbeddedStore::open(&store_path).context("opening the read store")?);
-    let projector = Projector::resume(log, store, ProjectorOptions::default()).await?;
+    let files = ReadModelFiles::open(data_dir).context("opening the read models")?;
+    let models = ReadModels::new(files.store.clone(), files.projections());
+    let projector = Projector::resume(log, models, ProjectorOptions::default()).await?;
     let started = std::time::Instant::now();
     let applied = projector.catch_up().await?;
     tracing::info!(applied, seconds = started.elapsed().as_secs_f64(), "read models up to date with the event log");

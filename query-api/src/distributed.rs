@@ -26,8 +26,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    ClickRecorder, ClickRecorderOptions, ClickSpool, LinkCache, RedirectService, RedirectServiceParts, RoutesConfig,
-    VisitorKey, routes,
+    Catalogue, ClickRecorder, ClickRecorderOptions, ClickSpool, LinkCache, RedirectService, RedirectServiceParts,
+    RoutesConfig, VisitorKey, routes,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -134,7 +134,9 @@ impl Application {
         }));
 
         let trust_forwarded_for = config.http.trust_forwarded_for;
-        let queries = routes(redirects, RoutesConfig { public_base_url, trust_forwarded_for, limits: limits.clone() });
+        let catalogue = Catalogue { directory: opened.directory.clone(), history: opened.history.clone() };
+        let config_routes = RoutesConfig { public_base_url, trust_forwarded_for, limits: limits.clone(), catalogue };
+        let queries = routes(redirects, config_routes);
         let gate = ApiGate { keys, limits: limits.clone(), trust_forwarded_for };
         let routers = ops::service(
             queries.public,

@@ -21,6 +21,7 @@ use kurz_service_kit::time_format::{format_date, format_millis, parse_date};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::listing::{self, Catalogue};
 use crate::qr::{self, QrQuery};
 use crate::redirect::{Existence, Outcome, RedirectService, Visit};
 
@@ -31,6 +32,8 @@ pub struct RoutesConfig {
     pub trust_forwarded_for: bool,
     /// The unknown-code (enumeration) and global limits of the redirect path.
     pub limits: Arc<Limits>,
+    /// The link directory and histories, for lists and history.
+    pub catalogue: Catalogue,
 }
 
 /// The query side's routes: `public` serves redirects (no key), `api` the `/v1/…` reads, which
@@ -46,21 +49,25 @@ pub struct Routes {
 pub const MAX_STATS_DAYS: i32 = 3660;
 
 #[derive(Clone)]
-struct AppState {
-    service: Arc<RedirectService>,
+pub(crate) struct AppState {
+    pub(crate) service: Arc<RedirectService>,
     /// Behind one `Arc`: axum clones the state for every request.
-    config: Arc<RoutesConfig>,
+    pub(crate) config: Arc<RoutesConfig>,
+    pub(crate) catalogue: Arc<Catalogue>,
 }
 
 pub fn routes(service: Arc<RedirectService>, config: RoutesConfig) -> Routes {
-    let state = AppState { service, config: Arc::new(config) };
+    let catalogue = Arc::new(config.catalogue.clone());
+    let state = AppState { service, config: Arc::new(config), catalogue };
     Routes {
         public: Router::new()
             .route("/{code}", get(redirect))
             .route("/{code}/qr", get(qr_code))
             .with_state(state.clone()),
         api: Router::new()
+            .route("/v1/links", get(listing::list))
             .route("/v1/links/{code}", get(link))
+            .route("/v1/links/{code}/history", get(listing::history))
             .route("/v1/links/{code}/stats", get(stats))
             .with_state(state),
     }
@@ -158,7 +165,7 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 }
 
 /// The link `caller` may read: another owner's link is answered as missing.
-async fn readable_link(state: &AppState, caller: &Caller, raw: &str) -> Result<Link, Problem> {
+pub(crate) async fn readable_link(state: &AppState, caller: &Caller, raw: &str) -> Result<Link, Problem> {
     let actor = caller.require(Permission::ReadLinks)?;
     let code = Code::parse(raw).map_err(|_| not_found(raw))?;
     match state.service.link(&code).await {

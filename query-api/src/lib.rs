@@ -7,6 +7,7 @@ mod clicks;
 #[cfg(feature = "distributed")]
 pub mod distributed;
 mod http;
+mod listing;
 mod metrics;
 pub mod qr;
 mod redirect;
@@ -15,5 +16,6 @@ mod spool;
 pub use cache::{CachedLink, LinkCache};
 pub use clicks::{ClickRecorder, ClickRecorderOptions};
 pub use http::{MAX_STATS_DAYS, Routes, RoutesConfig, routes};
+pub use listing::Catalogue;
 pub use redirect::{Existence, Outcome, RedirectService, RedirectServiceParts, VisitorKey};
 pub use spool::{ClickSpool, SpoolError, decode_batch as decode_spooled_batch};

@@ -147,11 +147,26 @@ impl Actor {
             Some(_) => Err(ForeignOwner),
         }
     }
+
+    /// Whose links a list shows: the actor's own; an admin's lists every owner's unless it names
+    /// one (`None`: every owner).
+    pub fn list_scope(&self, requested: Option<Owner>) -> Result<Option<Owner>, ForeignList> {
+        match requested {
+            None if self.role == Role::Admin => Ok(None),
+            None => Ok(Some(self.owner.clone())),
+            Some(owner) if self.sees(&owner) => Ok(Some(owner)),
+            Some(_) => Err(ForeignList),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("only an admin key may create links for another owner")]
 pub struct ForeignOwner;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("only an admin key may list another owner's links")]
+pub struct ForeignList;
 
 #[cfg(test)]
 mod tests {
@@ -195,6 +210,18 @@ mod tests {
         assert!(actor("root", Role::Admin).sees(&bob));
         assert_eq!(alice.owner_for_new_link(None), Ok(alice.owner.clone()));
         assert_eq!(alice.owner_for_new_link(Some(bob.clone())), Err(ForeignOwner));
-        assert_eq!(actor("root", Role::Admin).owner_for_new_link(Some(bob.clone())), Ok(bob));
+        assert_eq!(actor("root", Role::Admin).owner_for_new_link(Some(bob.clone())), Ok(bob.clone()));
+    }
+
+    #[test]
+    fn lists_show_the_actors_own_links_and_admins_any_owners() {
+        let alice = actor("alice", Role::User);
+        let bob = Owner::parse("bob").expect("valid");
+        assert_eq!(alice.list_scope(None), Ok(Some(alice.owner.clone())));
+        assert_eq!(alice.list_scope(Some(alice.owner.clone())), Ok(Some(alice.owner.clone())));
+        assert_eq!(alice.list_scope(Some(bob.clone())), Err(ForeignList));
+        let root = actor("root", Role::Admin);
+        assert_eq!(root.list_scope(None), Ok(None));
+        assert_eq!(root.list_scope(Some(bob.clone())), Ok(Some(bob)));
     }
 }

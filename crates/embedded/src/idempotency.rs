@@ -31,7 +31,8 @@ impl EmbeddedIdempotency {
     pub fn open(path: &Path) -> Result<Self, OpenError> {
         let db = SmallDb::open(path, CONTEXT, |txn| {
             txn.open_table(RESERVATIONS)?;
-            txn.open_table(LAPSING).map(drop)
+            txn.open_table(LAPSING)?;
+            Ok(())
         })?;
         Ok(Self { db })
     }

@@ -23,7 +23,10 @@ pub struct EmbeddedKeyStore {
 
 impl EmbeddedKeyStore {
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        let db = SmallDb::open(path, CONTEXT, |txn| txn.open_table(KEYS).map(drop))?;
+        let db = SmallDb::open(path, CONTEXT, |txn| {
+            txn.open_table(KEYS)?;
+            Ok(())
+        })?;
         Ok(Self { db })
     }
 }

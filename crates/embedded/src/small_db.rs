@@ -42,7 +42,7 @@ impl SmallDb {
     pub(crate) fn open(
         path: &Path,
         context: &'static str,
-        setup: impl FnOnce(&WriteTransaction) -> Result<(), redb::TableError>,
+        setup: impl FnOnce(&WriteTransaction) -> Result<(), redb::Error>,
     ) -> Result<Self, OpenError> {
         let name = path.display().to_string();
         let db = Database::create(path).map_err(|source| OpenError::Database { path: name.clone(), source })?;

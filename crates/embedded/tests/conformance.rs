@@ -4,10 +4,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kurz_embedded::{EmbeddedIdempotency, EmbeddedKeyStore, EmbeddedLog, EmbeddedStore, LogOptions};
+use kurz_embedded::{
+    EmbeddedDirectory, EmbeddedHistory, EmbeddedIdempotency, EmbeddedKeyStore, EmbeddedLog, EmbeddedStore, LogOptions,
+};
 use kurz_ports::conformance::Storage;
 use kurz_ports::conformance::creation_log::Creations;
-use kurz_ports::{ApiKeyStore, ClaimThenAppend, ClickQuota, CodeRegistry, EventLog, IdempotencyStore, ReadStore};
+use kurz_ports::{
+    ApiKeyStore, ClaimThenAppend, ClickQuota, CodeRegistry, EventLog, IdempotencyStore, LinkDirectory, LinkHistory,
+    ReadStore,
+};
 
 /// A fresh directory per test; `open` reopens the same files, as a restarted process would.
 struct Files {
@@ -93,6 +98,28 @@ impl Storage<dyn ClickQuota> for Files {
     async fn open(&self) -> Arc<dyn ClickQuota> {
         self.log()
     }
+}
+
+#[async_trait]
+impl Storage<dyn LinkDirectory> for Files {
+    async fn open(&self) -> Arc<dyn LinkDirectory> {
+        Arc::new(EmbeddedDirectory::open(&self.path("directory.redb")).expect("directory opens"))
+    }
+}
+
+#[async_trait]
+impl Storage<dyn LinkHistory> for Files {
+    async fn open(&self) -> Arc<dyn LinkHistory> {
+        Arc::new(EmbeddedHistory::open(&self.path("history.redb")).expect("history opens"))
+    }
+}
+
+mod link_directory {
+    kurz_ports::link_directory_conformance!(super::Files::new());
+}
+
+mod link_history {
+    kurz_ports::link_history_conformance!(super::Files::new());
 }
 
 mod event_log {

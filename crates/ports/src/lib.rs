@@ -8,6 +8,8 @@ mod error;
 mod event_log;
 pub mod fold;
 mod idempotency;
+pub mod listing;
+mod projection;
 mod read_store;
 pub mod rows;
 
@@ -20,4 +22,5 @@ pub use creation_log::{ClaimThenAppend, CreationLog};
 pub use error::InfraError;
 pub use event_log::{EventLog, LogRecord, Position, partition_for};
 pub use idempotency::{IdempotencyStore, Reservation};
+pub use projection::{LinkDirectory, LinkEvents, LinkHistory, Projection, Unapplied};
 pub use read_store::{ClickQuota, LinkChangeListener, ProjectionProgress, ReadStore};

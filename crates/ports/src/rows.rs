@@ -42,6 +42,50 @@ pub fn decode_link(row: &[u8]) -> Result<Link, RowError> {
     }
 }
 
+/// The layout [`encode_directory_row`] writes: the offset of the last event folded in (8 bytes,
+/// little-endian), then the link as [`encode_link`] writes it (with its own layout, upcast on read).
+const DIRECTORY_LAYOUT: u8 = 1;
+
+pub fn encode_directory_row(row: &crate::fold::LinkRow) -> Vec<u8> {
+    let mut bytes = vec![MARK, DIRECTORY_LAYOUT];
+    bytes.extend_from_slice(&row.last_offset.to_le_bytes());
+    bytes.extend_from_slice(&encode_link(&row.link));
+    bytes
+}
+
+pub fn decode_directory_row(row: &[u8]) -> Result<crate::fold::LinkRow, RowError> {
+    match row {
+        [MARK, DIRECTORY_LAYOUT, offset @ ..] if offset.len() > 8 => {
+            let last_offset = u64::from_le_bytes(offset[..8].try_into().expect("8 bytes"));
+            Ok(crate::fold::LinkRow { link: decode_link(&offset[8..])?, last_offset })
+        }
+        [MARK, layout, ..] => Err(RowError::UnknownLayout(*layout)),
+        _ => Err(RowError::Damaged("directory")),
+    }
+}
+
+/// The layout [`encode_history_event`] writes: the event as the embedded log encodes it (Avro
+/// behind the catalog's local schema id), so a history row of any schema version the log can read
+/// reads too, upcast to today's event.
+const HISTORY_LAYOUT: u8 = 1;
+
+static LOCAL_CODEC: std::sync::LazyLock<kurz_schemas::Codec> =
+    std::sync::LazyLock::new(|| kurz_schemas::Codec::local(kurz_schemas::Catalog::shipped()));
+
+pub fn encode_history_event(event: &kurz_domain::Event) -> Vec<u8> {
+    let mut row = vec![MARK, HISTORY_LAYOUT];
+    row.extend(LOCAL_CODEC.encode(event).expect("the shipped schemas encode every event"));
+    row
+}
+
+pub fn decode_history_event(row: &[u8]) -> Result<kurz_domain::Event, RowError> {
+    match row {
+        [MARK, HISTORY_LAYOUT, body @ ..] => LOCAL_CODEC.decode(body).map_err(|_| RowError::Damaged("history")),
+        [MARK, layout, ..] => Err(RowError::UnknownLayout(*layout)),
+        _ => Err(RowError::Damaged("history")),
+    }
+}
+
 /// The layout [`encode_key`] writes.
 const KEY_LAYOUT: u8 = 1;
 
@@ -195,6 +239,20 @@ mod tests {
             updated_at: Timestamp::from_millis(2),
             deleted_at: None,
         }
+    }
+
+    #[test]
+    fn directory_and_history_rows_round_trip() {
+        let row = crate::fold::LinkRow { link: link(), last_offset: 77 };
+        assert_eq!(decode_directory_row(&encode_directory_row(&row)).expect("decodes"), row);
+        let event = kurz_domain::Event::Deleted(kurz_domain::LinkDeleted {
+            code: Code::parse("abc").expect("valid"),
+            deleted_at: Timestamp::from_millis(5),
+            key_id: None,
+        });
+        assert_eq!(decode_history_event(&encode_history_event(&event)).expect("decodes"), event);
+        assert!(matches!(decode_history_event(&[MARK, 9, 1]), Err(RowError::UnknownLayout(9))));
+        assert!(decode_directory_row(&[MARK, DIRECTORY_LAYOUT, 1, 2]).is_err());
     }
 
     #[test]

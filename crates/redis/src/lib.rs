@@ -8,15 +8,20 @@
 
 mod changes;
 mod connection;
+mod directory;
+mod history;
 mod idempotency;
 mod keys;
 mod link_cache;
+mod projection_write;
 mod quota;
 mod registry;
 mod store;
 
 pub use changes::{LinkChangePublisher, follow_link_changes};
 pub use connection::{RedisConfig, RedisConnection};
+pub use directory::RedisDirectory;
+pub use history::RedisHistory;
 pub use idempotency::RedisIdempotency;
 pub use keys::RedisKeyStore;
 pub use link_cache::{CachedReadStore, LinkCacheOptions};

@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use kurz_ports::conformance::Storage;
-use kurz_ports::{ApiKeyStore, ClickQuota, CodeRegistry, IdempotencyStore, ReadStore};
+use kurz_ports::{ApiKeyStore, ClickQuota, CodeRegistry, IdempotencyStore, LinkDirectory, LinkHistory, ReadStore};
 use kurz_redis::testing::{self, TestRedis};
 use kurz_redis::{
-    RedisClickQuota, RedisCodeRegistry, RedisConnection, RedisIdempotency, RedisKeyStore, RedisReadStore,
+    RedisClickQuota, RedisCodeRegistry, RedisConnection, RedisDirectory, RedisHistory, RedisIdempotency, RedisKeyStore,
+    RedisReadStore,
 };
 
 /// A fresh key prefix per test; `open` connects again, as a restarted process would.
@@ -54,6 +55,20 @@ impl Storage<dyn IdempotencyStore> for FreshPrefix {
     }
 }
 
+#[async_trait]
+impl Storage<dyn LinkDirectory> for FreshPrefix {
+    async fn open(&self) -> Arc<dyn LinkDirectory> {
+        Arc::new(RedisDirectory::new(self.connect().await))
+    }
+}
+
+#[async_trait]
+impl Storage<dyn LinkHistory> for FreshPrefix {
+    async fn open(&self) -> Arc<dyn LinkHistory> {
+        Arc::new(RedisHistory::new(self.connect().await))
+    }
+}
+
 macro_rules! fresh_prefix {
     () => {
         match testing::redis_or_skip() {
@@ -68,3 +83,13 @@ kurz_ports::click_quota_conformance!(fresh_prefix!());
 kurz_ports::code_registry_conformance!(fresh_prefix!());
 kurz_ports::api_key_store_conformance!(fresh_prefix!());
 kurz_ports::idempotency_store_conformance!(fresh_prefix!());
+
+mod link_directory {
+    use super::*;
+    kurz_ports::link_directory_conformance!(fresh_prefix!());
+}
+
+mod link_history {
+    use super::*;
+    kurz_ports::link_history_conformance!(fresh_prefix!());
+}

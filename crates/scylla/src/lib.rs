@@ -18,10 +18,12 @@
 
 mod config;
 mod migrations;
+mod projections;
 mod registry;
 mod store;
 
 pub use config::ScyllaConfig;
 pub use migrations::{MIGRATIONS, Migration, migrate};
+pub use projections::{ScyllaDirectory, ScyllaHistory};
 pub use registry::ScyllaCodeRegistry;
 pub use store::ScyllaReadStore;

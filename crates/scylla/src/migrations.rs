@@ -35,6 +35,25 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE TABLE IF NOT EXISTS {ks}.code_sequences (name text PRIMARY KEY, next bigint)",
         ],
     },
+    Migration {
+        version: 3,
+        description: "the link directory (lists by owner, newest first) and link histories, each with its own checkpoints",
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS {ks}.projection_checkpoints (projection text, partition int, next_offset bigint, \
+         PRIMARY KEY (projection, partition))",
+            "CREATE TABLE IF NOT EXISTS {ks}.directory_links (code text PRIMARY KEY, row blob)",
+            // One partition per owner and month of creation, in newest-first order: a page is one
+            // range read, and no owner's partition grows without bound.
+            "CREATE TABLE IF NOT EXISTS {ks}.directory_order (scope text, month int, sort_key blob, \
+         PRIMARY KEY ((scope, month), sort_key)) WITH CLUSTERING ORDER BY (sort_key ASC)",
+            // Which months an owner has links in, newest first.
+            "CREATE TABLE IF NOT EXISTS {ks}.directory_months (scope text, month int, \
+         PRIMARY KEY (scope, month)) WITH CLUSTERING ORDER BY (month DESC)",
+            // A link's events in one partition by offset: a history read costs the link's events.
+            "CREATE TABLE IF NOT EXISTS {ks}.link_history (code text, offset bigint, event blob, \
+         PRIMARY KEY (code, offset)) WITH CLUSTERING ORDER BY (offset ASC)",
+        ],
+    },
 ];
 
 fn infra(context: &'static str) -> impl Fn(scylla::errors::ExecutionError) -> InfraError {

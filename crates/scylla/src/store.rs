@@ -113,6 +113,16 @@ impl ScyllaReadStore {
         ScyllaCodeRegistry::prepare(Arc::clone(&self.session), &self.keyspace).await
     }
 
+    /// The link directory on the same cluster and keyspace.
+    pub async fn directory(&self) -> Result<crate::ScyllaDirectory, InfraError> {
+        crate::ScyllaDirectory::prepare(Arc::clone(&self.session), &self.keyspace).await
+    }
+
+    /// Link histories on the same cluster and keyspace.
+    pub async fn history(&self) -> Result<crate::ScyllaHistory, InfraError> {
+        crate::ScyllaHistory::prepare(Arc::clone(&self.session), &self.keyspace).await
+    }
+
     /// Deletes the read models for a rebuild from offset 0 (claims and sequences stay).
     pub async fn clear(&self) -> Result<(), InfraError> {
         for table in ["links", "click_days", "checkpoints"] {

@@ -1,4 +1,4 @@
-//! The read-store and code-registry conformance suites against ScyllaDB (or Cassandra), when one is configured:
+//! The read-store, code-registry, link-directory and link-history conformance suites against ScyllaDB (or Cassandra), when one is configured:
 //! `KURZ_TEST_SCYLLA_NODES=127.0.0.1:9042`. None can be installed where Kurz is built and tested,
 //! so without it every test here says by name that it is skipped (CI included).
 
@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use kurz_ports::conformance::Storage;
-use kurz_ports::{CodeRegistry, ReadStore};
+use kurz_ports::{CodeRegistry, LinkDirectory, LinkHistory, ReadStore};
 use kurz_scylla::{ScyllaConfig, ScyllaReadStore};
 
 fn scylla_or_skip() -> Option<Vec<String>> {
@@ -51,6 +51,22 @@ impl Storage<dyn CodeRegistry> for FreshKeyspace {
     }
 }
 
+#[async_trait]
+impl Storage<dyn LinkDirectory> for FreshKeyspace {
+    async fn open(&self) -> Arc<dyn LinkDirectory> {
+        let store = ScyllaReadStore::connect(&self.config).await.expect("connects to the test cluster");
+        Arc::new(store.directory().await.expect("prepares"))
+    }
+}
+
+#[async_trait]
+impl Storage<dyn LinkHistory> for FreshKeyspace {
+    async fn open(&self) -> Arc<dyn LinkHistory> {
+        let store = ScyllaReadStore::connect(&self.config).await.expect("connects to the test cluster");
+        Arc::new(store.history().await.expect("prepares"))
+    }
+}
+
 macro_rules! fresh_keyspace {
     () => {
         match scylla_or_skip() {
@@ -62,3 +78,13 @@ macro_rules! fresh_keyspace {
 
 kurz_ports::read_store_conformance!(fresh_keyspace!());
 kurz_ports::code_registry_conformance!(fresh_keyspace!());
+
+mod link_directory {
+    use super::*;
+    kurz_ports::link_directory_conformance!(fresh_keyspace!());
+}
+
+mod link_history {
+    use super::*;
+    kurz_ports::link_history_conformance!(fresh_keyspace!());
+}

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use kurz_ports::{CodeRegistry, InfraError, ReadStore};
-use kurz_redis::{RedisCodeRegistry, RedisConfig, RedisConnection, RedisReadStore};
+use kurz_ports::{CodeRegistry, InfraError, LinkDirectory, LinkHistory, Projection, ReadStore};
+use kurz_redis::{RedisCodeRegistry, RedisConfig, RedisConnection, RedisDirectory, RedisHistory, RedisReadStore};
 use kurz_scylla::{ScyllaConfig, ScyllaReadStore};
 use serde::{Deserialize, Serialize};
 
@@ -26,9 +26,16 @@ pub struct ReadStoreConfig {
     pub scylla: ScyllaConfig,
 }
 
-/// An opened read store, and what only a rebuild needs of it.
+/// The opened read models: the read store, the link directory and link histories, on one backend.
 #[derive(Debug, Clone)]
-pub enum OpenedStore {
+pub struct OpenedStore {
+    backend: Backend,
+    pub directory: Arc<dyn LinkDirectory>,
+    pub history: Arc<dyn LinkHistory>,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
     Redis(Arc<RedisReadStore>),
     Scylla(Arc<ScyllaReadStore>),
 }
@@ -39,35 +46,55 @@ impl OpenedStore {
     pub async fn open(config: &ReadStoreConfig, service_redis: &RedisConfig) -> Result<Self, InfraError> {
         Ok(match config.kind {
             StoreKind::Redis => {
-                let redis = config.redis.as_ref().unwrap_or(service_redis);
-                Self::Redis(Arc::new(RedisReadStore::new(RedisConnection::connect(redis).await?)))
+                let redis = RedisConnection::connect(config.redis.as_ref().unwrap_or(service_redis)).await?;
+                Self {
+                    directory: Arc::new(RedisDirectory::new(redis.clone())),
+                    history: Arc::new(RedisHistory::new(redis.clone())),
+                    backend: Backend::Redis(Arc::new(RedisReadStore::new(redis))),
+                }
             }
-            StoreKind::Scylla => Self::Scylla(Arc::new(ScyllaReadStore::connect(&config.scylla).await?)),
+            StoreKind::Scylla => {
+                let store = ScyllaReadStore::connect(&config.scylla).await?;
+                Self {
+                    directory: Arc::new(store.directory().await?),
+                    history: Arc::new(store.history().await?),
+                    backend: Backend::Scylla(Arc::new(store)),
+                }
+            }
         })
     }
 
     pub fn store(&self) -> Arc<dyn ReadStore> {
-        match self {
-            Self::Redis(store) => Arc::clone(store) as Arc<dyn ReadStore>,
-            Self::Scylla(store) => Arc::clone(store) as Arc<dyn ReadStore>,
+        match &self.backend {
+            Backend::Redis(store) => Arc::clone(store) as Arc<dyn ReadStore>,
+            Backend::Scylla(store) => Arc::clone(store) as Arc<dyn ReadStore>,
         }
+    }
+
+    /// The read models besides the read store, each folded with its own checkpoints.
+    pub fn projections(&self) -> Vec<Arc<dyn Projection>> {
+        vec![self.directory.clone(), self.history.clone()]
     }
 
     /// Where alias claims and code leases live: with ScyllaDB, there (conditional writes, durable
     /// once answered); with a Redis read store, in the service's Redis.
     pub async fn code_registry(&self, service_redis: RedisConnection) -> Result<Arc<dyn CodeRegistry>, InfraError> {
-        Ok(match self {
-            Self::Redis(_) => Arc::new(RedisCodeRegistry::new(service_redis)),
-            Self::Scylla(store) => Arc::new(store.code_registry().await?),
+        Ok(match &self.backend {
+            Backend::Redis(_) => Arc::new(RedisCodeRegistry::new(service_redis)),
+            Backend::Scylla(store) => Arc::new(store.code_registry().await?),
         })
     }
 
-    /// Deletes the read models, for a rebuild from offset 0.
+    /// Deletes every read model, for a rebuild from offset 0.
     pub async fn clear(&self) -> Result<(), InfraError> {
-        match self {
-            Self::Redis(store) => store.clear().await.map(drop),
-            Self::Scylla(store) => store.clear().await,
+        match &self.backend {
+            Backend::Redis(store) => store.clear().await.map(drop)?,
+            Backend::Scylla(store) => store.clear().await?,
         }
+        for projection in self.projections() {
+            projection.clear().await?;
+        }
+        Ok(())
     }
 }
 

@@ -46,3 +46,15 @@ pub fn clicked(text: &str, offset_ms: i64, visitor: &str) -> Event {
         Some(visitor),
     ))
 }
+
+/// A link of `owner` created `offset_ms` after [`EPOCH_2026`].
+pub fn created_by(text: &str, owner: &str, offset_ms: i64) -> Event {
+    Event::Created(LinkCreated {
+        code: code(text),
+        spec: spec(&format!("https://example.com/{text}")),
+        custom_alias: false,
+        created_at: at(offset_ms),
+        owner: kurz_domain::Owner::parse(owner).expect("scenario owners are valid"),
+        key_id: None,
+    })
+}

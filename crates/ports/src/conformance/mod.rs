@@ -12,8 +12,10 @@ pub mod certificates;
 pub mod click_quota;
 pub mod code_registry;
 pub mod creation_log;
+pub mod directory;
 pub mod event_log;
 pub mod fixtures;
+pub mod history;
 pub mod idempotency;
 pub mod read_store;
 
@@ -79,6 +81,37 @@ macro_rules! read_store_conformance {
             a_commands_own_link_events_show_at_once_and_the_projector_agrees,
             a_late_link_event_never_rolls_a_link_back,
             racing_projectors_apply_each_record_once,
+        );
+    };
+}
+
+#[macro_export]
+macro_rules! link_directory_conformance {
+    ($storage:expr) => {
+        $crate::conformance_tests!(
+            $storage,
+            $crate::conformance::directory,
+            links_list_newest_first_per_owner_and_across_owners,
+            scans_go_on_strictly_after_a_position,
+            changes_keep_a_links_place_and_deleted_links_stay_listed,
+            applying_a_record_twice_changes_nothing,
+            clicks_and_undecodable_records_only_move_the_checkpoint,
+            the_directory_survives_a_restart_and_clears,
+            pages_visit_every_matching_link_once,
+        );
+    };
+}
+
+#[macro_export]
+macro_rules! link_history_conformance {
+    ($storage:expr) => {
+        $crate::conformance_tests!(
+            $storage,
+            $crate::conformance::history,
+            a_links_changes_are_kept_in_order_without_its_clicks,
+            applying_a_record_twice_keeps_one_of_each,
+            undecodable_records_only_move_the_checkpoint,
+            the_history_survives_a_restart_and_clears,
         );
     };
 }

@@ -1,0 +1,138 @@
+//! `GET /v1/links` (a page of the caller's links, searched and filtered) and
+//! `GET /v1/links/{code}/history` (a link's changes, oldest first).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use kurz_domain::history::HistoryTeller;
+use kurz_domain::listing::{DEFAULT_PAGE, ListFilter, ListPosition, MAX_PAGE, Search, StateFilter};
+use kurz_domain::{Owner, Permission};
+use kurz_ports::listing::{ListQuery, page};
+use kurz_ports::{LinkDirectory, LinkHistory};
+use kurz_service_kit::Problem;
+use kurz_service_kit::auth::Caller;
+use kurz_service_kit::path::Segment;
+use kurz_service_kit::representation::{ListedLink, history_item};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::http::{AppState, readable_link};
+
+/// The read models the management endpoints read, besides the read store.
+#[derive(Debug, Clone)]
+pub struct Catalogue {
+    pub directory: Arc<dyn LinkDirectory>,
+    pub history: Arc<dyn LinkHistory>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListParams {
+    limit: Option<String>,
+    cursor: Option<String>,
+    q: Option<String>,
+    tag: Option<String>,
+    state: Option<String>,
+    owner: Option<String>,
+}
+
+fn limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, Problem> {
+    let Some(raw) = raw else { return Ok(default) };
+    raw.parse::<usize>()
+        .ok()
+        .filter(|limit| (1..=max).contains(limit))
+        .ok_or_else(|| Problem::invalid_field("limit", format!("must be a whole number from 1 to {max}")))
+}
+
+/// `GET /v1/links`: newest first, `limit` ≤ 100, `cursor` from the previous page's `next_cursor`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let actor = caller.require(Permission::ReadLinks)?;
+    let Query(params) = params.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let limit = limit(params.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
+    let field = |name: &'static str| move |error: &dyn std::fmt::Display| Problem::invalid_field(name, error);
+    let after =
+        params.cursor.as_deref().map(ListPosition::parse_cursor).transpose().map_err(|e| field("cursor")(&e))?;
+    let search = params.q.as_deref().map(Search::parse).transpose().map_err(|e| field("q")(&e))?;
+    let tag = params.tag.as_deref().map(ListFilter::parse_tag).transpose().map_err(|e| field("tag")(&e))?;
+    let state_filter = params.state.as_deref().map(StateFilter::parse).transpose().map_err(|e| field("state")(&e))?;
+    let owner = params.owner.as_deref().map(Owner::parse).transpose().map_err(|e| field("owner")(&e))?;
+    let owner = actor.list_scope(owner).map_err(|e| {
+        Problem::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "The key's role does not allow this",
+            e.to_string(),
+        )
+    })?;
+    let filter = ListFilter { search, tag, state: state_filter.unwrap_or_default() };
+    let now = state.service.now();
+    let query = ListQuery { owner, after, filter, limit };
+    let page = page(&*state.catalogue.directory, &query, now).await.map_err(|e| Problem::unavailable(&e))?;
+    let base = &state.config.public_base_url;
+    let items: Vec<ListedLink> = page.items.iter().map(|link| ListedLink::new(link, base, now)).collect();
+    Ok(Json(json!({"items": items, "next_cursor": page.next.map(|next| next.to_string())})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HistoryParams {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+pub const DEFAULT_HISTORY_PAGE: usize = 100;
+pub const MAX_HISTORY_PAGE: usize = 1000;
+
+/// `GET /v1/links/{code}/history`: oldest first; a page's `next_cursor` is the log offset of its
+/// last change, from which the next page reads (that change again, to know what the next one
+/// changed, then onwards).
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segment(raw): Segment,
+    params: Result<Query<HistoryParams>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let Query(params) = params.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let limit = limit(params.limit.as_deref(), DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE)?;
+    let cursor = params
+        .cursor
+        .as_deref()
+        .map(|raw| {
+            raw.parse::<u64>().map_err(|_| Problem::invalid_field("cursor", "is not a cursor this server handed out"))
+        })
+        .transpose()?;
+    let link = readable_link(&state, &caller, &raw).await?;
+    // After a cursor, the change it points at comes first again: it tells the next what changed.
+    let skip = usize::from(cursor.is_some());
+    let events = state
+        .catalogue
+        .history
+        .events(&link.code, cursor.unwrap_or(0), limit + skip + 1)
+        .await
+        .map_err(|e| Problem::unavailable(&e))?;
+    let mut teller = HistoryTeller::default();
+    let mut items = Vec::with_capacity(limit);
+    let mut last_offset = None;
+    for (index, (offset, event)) in events.iter().enumerate() {
+        let change = teller.tell(event);
+        if index < skip || items.len() == limit {
+            continue;
+        }
+        if let Some(change) = change {
+            items.push(history_item(&change));
+            last_offset = Some(*offset);
+        }
+    }
+    let more = events.len() > limit + skip;
+    Ok(Json(json!({
+        "code": link.code.as_str(),
+        "items": items,
+        "next_cursor": if more { last_offset.map(|offset| offset.to_string()) } else { None },
+    })))
+}
