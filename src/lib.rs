@@ -1,6 +1,7 @@
 //! The all-in-one process: command API, projector and query API on the embedded adapters, behind
 //! one HTTP port.
 
+pub mod cli;
 mod config;
 
 use std::net::SocketAddr;
@@ -195,6 +196,40 @@ impl Application {
         drop(log);
         tracing::info!("kurz stopped");
         served.context("http server")
+    }
+}
+
+/// Deletes the read models of `config.storage.data_dir` and folds them again from the event log,
+/// telling `progress` (records applied, records in the log) as it goes. Returns how many records
+/// it applied. The files belong to one process: run it while `kurz` is stopped.
+pub async fn rebuild(config: &Config, progress: impl Fn(u64, u64)) -> anyhow::Result<u64> {
+    let data_dir = &config.storage.data_dir;
+    let log_path = data_dir.join("events.redb");
+    anyhow::ensure!(log_path.exists(), "no event log at {}", log_path.display());
+    let log = Arc::new(
+        EmbeddedLog::open(&log_path, LogOptions { partitions: config.storage.partitions })
+            .context("opening the event log (is kurz running?)")?,
+    );
+    ReadModelFiles::remove(data_dir).with_context(|| format!("deleting the read models in {}", data_dir.display()))?;
+    let files = ReadModelFiles::open(data_dir).context("opening the read models")?;
+    let projector = Projector::resume(
+        log.clone(),
+        ReadModels::new(files.store.clone(), files.projections()),
+        ProjectorOptions::default(),
+    )
+    .await?;
+    let total: u64 = log.end_offsets().await?.iter().sum();
+    let applied = projector.progress();
+    let rebuilding = projector.catch_up();
+    tokio::pin!(rebuilding);
+    loop {
+        tokio::select! {
+            done = &mut rebuilding => {
+                progress(total, total);
+                return Ok(done?);
+            }
+            () = tokio::time::sleep(Duration::from_millis(100)) => progress(applied.applied().iter().sum(), total),
+        }
     }
 }
 

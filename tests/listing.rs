@@ -243,3 +243,32 @@ async fn history_tells_every_change_oldest_first() {
     let foreign = app.with_key(Method::GET, "/v1/links/story/history", &bob).send().await.expect("answered");
     expect_problem(foreign, StatusCode::NOT_FOUND).await;
 }
+
+#[tokio::test]
+async fn an_export_streams_the_callers_links_as_csv_or_ndjson() {
+    let (app, _dir) = spawn_app().await;
+    let (_, alice) = app.create_key("alice", "user").await;
+    for (key, target) in [(&alice, "https://alice.example/a,b"), (&app.admin_key, "https://admin.example/")] {
+        let body = json!({"target_url": target});
+        let response = app.with_key(Method::POST, "/v1/links", key).json(&body).send().await.expect("answered");
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    app.settled().await;
+    let csv = app.with_key(Method::GET, "/v1/links/export", &alice).send().await.expect("answered");
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = csv.text().await.expect("body");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("code,short_url,target_url,owner,state"), "{text}");
+    assert_eq!(lines.len(), 2, "alice's link alone: {text}");
+    assert!(lines[1].contains(r#""https://alice.example/a,b""#), "quoted: {text}");
+
+    let ndjson = app.get("/v1/links/export?format=ndjson").await;
+    assert_eq!(ndjson.headers()["content-type"], "application/x-ndjson");
+    let exported: Vec<Value> =
+        ndjson.text().await.expect("body").lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    assert_eq!(exported.len(), 2, "admin exports every owner's");
+    let problem = expect_problem(app.get("/v1/links/export?format=xml").await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(problem["field"], "format");
+    let foreign = app.with_key(Method::GET, "/v1/links/export?owner=admin", &alice).send().await.expect("answered");
+    expect_problem(foreign, StatusCode::FORBIDDEN).await;
+}

@@ -66,6 +66,7 @@ pub fn routes(service: Arc<RedirectService>, config: RoutesConfig) -> Routes {
             .with_state(state.clone()),
         api: Router::new()
             .route("/v1/links", get(listing::list))
+            .route("/v1/links/export", get(listing::export))
             .route("/v1/links/{code}", get(link))
             .route("/v1/links/{code}/history", get(listing::history))
             .route("/v1/links/{code}/stats", get(stats))

@@ -6,6 +6,7 @@ mod cache;
 mod clicks;
 #[cfg(feature = "distributed")]
 pub mod distributed;
+pub mod export;
 mod http;
 mod listing;
 mod metrics;

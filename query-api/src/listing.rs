@@ -6,6 +6,9 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use kurz_domain::history::HistoryTeller;
 use kurz_domain::listing::{DEFAULT_PAGE, ListFilter, ListPosition, MAX_PAGE, Search, StateFilter};
 use kurz_domain::{Owner, Permission};
@@ -18,6 +21,7 @@ use kurz_service_kit::representation::{ListedLink, history_item};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::export::{self, ExportFormat};
 use crate::http::{AppState, readable_link};
 
 /// The read models the management endpoints read, besides the read store.
@@ -46,6 +50,30 @@ fn limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, Problem
         .ok_or_else(|| Problem::invalid_field("limit", format!("must be a whole number from 1 to {max}")))
 }
 
+/// Whose links and which of them a list or an export shows.
+fn scope_and_filter(
+    actor: &kurz_domain::Actor,
+    q: Option<&str>,
+    tag: Option<&str>,
+    state: Option<&str>,
+    owner: Option<&str>,
+) -> Result<(Option<Owner>, ListFilter), Problem> {
+    let field = |name: &'static str| move |error: &dyn std::fmt::Display| Problem::invalid_field(name, error);
+    let search = q.map(Search::parse).transpose().map_err(|e| field("q")(&e))?;
+    let tag = tag.map(ListFilter::parse_tag).transpose().map_err(|e| field("tag")(&e))?;
+    let state = state.map(StateFilter::parse).transpose().map_err(|e| field("state")(&e))?.unwrap_or_default();
+    let owner = owner.map(Owner::parse).transpose().map_err(|e| field("owner")(&e))?;
+    let owner = actor.list_scope(owner).map_err(|e| {
+        Problem::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "The key's role does not allow this",
+            e.to_string(),
+        )
+    })?;
+    Ok((owner, ListFilter { search, tag, state }))
+}
+
 /// `GET /v1/links`: newest first, `limit` ≤ 100, `cursor` from the previous page's `next_cursor`.
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -55,28 +83,101 @@ pub(crate) async fn list(
     let actor = caller.require(Permission::ReadLinks)?;
     let Query(params) = params.map_err(|e| Problem::bad_request(e.body_text()))?;
     let limit = limit(params.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
-    let field = |name: &'static str| move |error: &dyn std::fmt::Display| Problem::invalid_field(name, error);
-    let after =
-        params.cursor.as_deref().map(ListPosition::parse_cursor).transpose().map_err(|e| field("cursor")(&e))?;
-    let search = params.q.as_deref().map(Search::parse).transpose().map_err(|e| field("q")(&e))?;
-    let tag = params.tag.as_deref().map(ListFilter::parse_tag).transpose().map_err(|e| field("tag")(&e))?;
-    let state_filter = params.state.as_deref().map(StateFilter::parse).transpose().map_err(|e| field("state")(&e))?;
-    let owner = params.owner.as_deref().map(Owner::parse).transpose().map_err(|e| field("owner")(&e))?;
-    let owner = actor.list_scope(owner).map_err(|e| {
-        Problem::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "forbidden",
-            "The key's role does not allow this",
-            e.to_string(),
-        )
-    })?;
-    let filter = ListFilter { search, tag, state: state_filter.unwrap_or_default() };
+    let after = params
+        .cursor
+        .as_deref()
+        .map(ListPosition::parse_cursor)
+        .transpose()
+        .map_err(|e| Problem::invalid_field("cursor", e))?;
+    let (owner, filter) = scope_and_filter(
+        actor,
+        params.q.as_deref(),
+        params.tag.as_deref(),
+        params.state.as_deref(),
+        params.owner.as_deref(),
+    )?;
     let now = state.service.now();
     let query = ListQuery { owner, after, filter, limit };
     let page = page(&*state.catalogue.directory, &query, now).await.map_err(|e| Problem::unavailable(&e))?;
     let base = &state.config.public_base_url;
     let items: Vec<ListedLink> = page.items.iter().map(|link| ListedLink::new(link, base, now)).collect();
     Ok(Json(json!({"items": items, "next_cursor": page.next.map(|next| next.to_string())})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExportParams {
+    format: Option<String>,
+    q: Option<String>,
+    tag: Option<String>,
+    state: Option<String>,
+    owner: Option<String>,
+}
+
+/// Links read from the directory per step of an export.
+const EXPORT_CHUNK: usize = 1000;
+
+/// `GET /v1/links/export?format=csv|ndjson`: every link the same query would list, streamed a
+/// chunk at a time (memory stays flat however many links there are). CSV is the default.
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<ExportParams>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let actor = caller.require(Permission::ReadLinks)?;
+    let Query(params) = params.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let format = match params.format.as_deref() {
+        None | Some("csv") => ExportFormat::Csv,
+        Some("ndjson") => ExportFormat::Ndjson,
+        Some(_) => return Err(Problem::invalid_field("format", "must be csv or ndjson")),
+    };
+    let (owner, filter) = scope_and_filter(
+        actor,
+        params.q.as_deref(),
+        params.tag.as_deref(),
+        params.state.as_deref(),
+        params.owner.as_deref(),
+    )?;
+    let start = ListQuery { owner, after: None, filter, limit: EXPORT_CHUNK };
+    let header = match format {
+        ExportFormat::Csv => Some(export::csv_header()),
+        ExportFormat::Ndjson => None,
+    };
+    // Each step reads one page; `None` as the query means the last page was sent.
+    let chunks = futures_util::stream::unfold(Some(start), move |query| {
+        let state = state.clone();
+        async move {
+            let mut query = query?;
+            let now = state.service.now();
+            match page(&*state.catalogue.directory, &query, now).await {
+                Ok(page) => {
+                    let base = &state.config.public_base_url;
+                    let bytes = export::encode(format, &page.items, base, now);
+                    let next = page.next.map(|next| {
+                        query.after = Some(next);
+                        query
+                    });
+                    Some((Ok::<_, std::io::Error>(bytes), next))
+                }
+                Err(error) => {
+                    // Mid-stream, only a cut connection can say it failed: the client sees no
+                    // clean end (no final newline-terminated chunk, a short body).
+                    tracing::error!(%error, "export failed part-way");
+                    Some((Err(std::io::Error::other(error.to_string())), None))
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::iter(header.map(Ok)).chain(chunks);
+    let (content_type, file) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "attachment; filename=\"kurz-links.csv\""),
+        ExportFormat::Ndjson => ("application/x-ndjson", "attachment; filename=\"kurz-links.ndjson\""),
+    };
+    Ok((
+        [(header::CONTENT_TYPE, content_type), (header::CONTENT_DISPOSITION, file)],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]

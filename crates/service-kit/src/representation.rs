@@ -85,7 +85,10 @@ pub fn history_item(change: &kurz_domain::history::Change) -> serde_json::Value 
             FieldChange::Metadata(metadata) => put("metadata", json!(metadata.as_map())),
             FieldChange::Disabled(reason) => {
                 put("enabled", json!(reason.is_none()));
-                put("disabled_reason", json!(reason.as_ref().map(kurz_domain::DisabledReason::as_str).filter(|r| !r.is_empty())))
+                put(
+                    "disabled_reason",
+                    json!(reason.as_ref().map(kurz_domain::DisabledReason::as_str).filter(|r| !r.is_empty())),
+                )
             }
             FieldChange::ForwardQuery(forward) => put("forward_query", json!(forward)),
         };
