@@ -59,6 +59,48 @@ rebuild() { # events, links, name
 }
 rebuild 1000000 10000 projector-1e6
 rebuild 10000000 100000 projector-1e7
+# Lists at 10^6 links of one owner: a log of 10^6 creations (one a millisecond), folded by the
+# projector into every read model, then pages and searches read from the directory it built.
+echo "== directory (10^6 links of one owner)"
+dir=$(mktemp -d)
+"$lt" projector --events 1000000 --links 1000000 --dir "$dir" | tee "$out/projector-1e6-links.json"
+"$lt" directory --dir "$dir" --links 1000000 | tee "$out/directory-1e6.json"
+rm -rf "$dir"
+
+# Import and export of 10^5 links through the client, against a running kurz (limits raised as above).
+echo "== import and export (10^5 links)"
+start_kurz
+transfer=$(mktemp -d)
+python3 - "$transfer/links.csv" <<'PY'
+import csv, sys
+with open(sys.argv[1], "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["code", "target_url", "tags", "metadata"])
+    for i in range(100_000):
+        w.writerow([f"imp{i:06d}", f"https://shop.example.com/products/{i}?utm_source=kurz",
+                    f'["import","t{i % 10}"]', f'{{"row":"{i}"}}'])
+PY
+client=(target/release/kurz --url "http://127.0.0.1:$port" --key-file "$data/admin.key")
+t0=$(date +%s.%N); "${client[@]}" import "$transfer/links.csv"; t1=$(date +%s.%N)
+# Export once the directory shows every imported link.
+for _ in $(seq 200); do
+  n=$(curl -s "http://127.0.0.1:$port/v1/links?limit=1&q=imp099999" -H "Authorization: Bearer $(cat "$data/admin.key")" | grep -c imp099999 || true)
+  [ "$n" -gt 0 ] && break; sleep 0.1
+done
+t2=$(date +%s.%N); "${client[@]}" export --format csv --output "$transfer/out.csv"; t3=$(date +%s.%N)
+"${client[@]}" export --format ndjson --output "$transfer/out.ndjson"; t4=$(date +%s.%N)
+python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$transfer" <<'PY' | tee "$out/import-export-1e5.json"
+import json, os, sys
+t0, t1, t2, t3, t4 = map(float, sys.argv[1:6])
+d = sys.argv[6]
+rows = sum(1 for _ in open(f"{d}/out.csv")) - 1
+print(json.dumps({"links": 100000, "import_seconds": t1 - t0, "import_links_per_second": 100000 / (t1 - t0),
+                  "export_csv_seconds": t3 - t2, "export_csv_links": rows, "export_csv_bytes": os.path.getsize(f"{d}/out.csv"),
+                  "export_ndjson_seconds": t4 - t3, "export_ndjson_bytes": os.path.getsize(f"{d}/out.ndjson")}))
+PY
+stop_kurz
+rm -rf "$transfer"
+
 echo "== cache memory (10^6 links)"
 "$lt" cache-memory --links 1000000 | tee "$out/cache-memory.json"
 rm -f "$blocklist"

@@ -179,3 +179,19 @@ async fn rebuild_folds_the_read_models_again_from_the_log() {
     assert_eq!(every_link(&app).await, before);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_import_over_the_write_limit_waits_and_goes_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = common::spawn_app_with(dir.path(), |config| config.limits.writes_per_key_per_second = 100).await;
+    let file = dir.path().join("links.ndjson");
+    let lines: Vec<String> = (0..250)
+        .map(|i| json!({"code": format!("slow{i:03}"), "target_url": "https://example.com/"}).to_string())
+        .collect();
+    std::fs::write(&file, lines.join("\n")).expect("written");
+    let started = std::time::Instant::now();
+    let imported = kurz(&app, &["import", file.to_str().expect("utf-8"), "--batch", "100"]).await;
+    let summary = String::from_utf8_lossy(&imported.stderr);
+    assert!(imported.status.success() && summary.contains("250 created, 0 failed"), "{summary}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "it waited for the limit");
+}

@@ -64,12 +64,13 @@ pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
             log_path.display()
         );
         let log = EmbeddedLog::open(&log_path, options)?;
-        let created = codes.iter().map(|code| {
+        // One link a millisecond, so that lists of them have an order by time (see `directory`).
+        let created = (0..).zip(&codes).map(|(index, code)| {
             Ok(Event::Created(LinkCreated {
                 code: code.clone(),
                 spec: LinkSpec::new(TargetUrl::parse(&format!("https://example.com/{code}"))?),
                 custom_alias: false,
-                created_at: Timestamp::from_millis(START_MS),
+                created_at: Timestamp::from_millis(START_MS + index),
                 owner: kurz_domain::Owner::admin(),
                 key_id: None,
             }))
@@ -130,6 +131,65 @@ pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
         "events_per_cpu_second": applied as f64 / cpu,
     });
     println!("{result}");
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DirectoryArgs {
+    /// A data directory whose read models `projector --links N --events N --dir` rebuilt.
+    #[arg(long)]
+    dir: PathBuf,
+    /// The `--links` it was built with.
+    #[arg(long, default_value_t = 1_000_000)]
+    links: u64,
+    /// Requests per measurement.
+    #[arg(long, default_value_t = 500)]
+    samples: usize,
+}
+
+/// Latency of list pages on the embedded directory, in-process (no HTTP): the first page, a page
+/// nine tenths of the way down, and searches, over the links of one owner.
+pub async fn directory(args: DirectoryArgs) -> anyhow::Result<()> {
+    use kurz_domain::listing::{ListFilter, ListPosition, Search};
+    use kurz_ports::listing::{ListQuery, page};
+
+    let files = ReadModelFiles::open(&args.dir)?;
+    let directory = files.directory.clone();
+    let codes = codes(args.links);
+    // The projector bench creates link i at START_MS + i ms: newest first, link i is at n - 1 - i.
+    let deep_index = usize::try_from(args.links / 10).expect("fits");
+    let deep = ListPosition {
+        created_at: Timestamp::from_millis(START_MS + deep_index as i64),
+        code: codes[deep_index].clone(),
+    };
+    let search = |text: &str| ListFilter { search: Some(Search::parse(text).expect("valid")), ..ListFilter::default() };
+    let one_target = format!("example.com/{}", codes[deep_index]);
+    let cases = [
+        ("first_page", None, ListFilter::default()),
+        ("page_90_percent_deep", Some(deep), ListFilter::default()),
+        ("search_matching_one_link", None, search(&one_target)),
+        ("search_matching_every_link", None, search("EXAMPLE.com")),
+    ];
+    let now = Timestamp::from_millis(START_MS);
+    let mut results = serde_json::Map::new();
+    for (name, after, filter) in cases {
+        let query = ListQuery { owner: Some(kurz_domain::Owner::admin()), after, filter, limit: 20 };
+        let mut micros = Vec::with_capacity(args.samples);
+        let mut items = 0;
+        for _ in 0..args.samples {
+            let started = Instant::now();
+            let page = page(&*directory, &query, now).await?;
+            micros.push(started.elapsed().as_secs_f64() * 1e6);
+            items = page.items.len();
+        }
+        micros.sort_by(f64::total_cmp);
+        let at = |q: f64| micros[((micros.len() - 1) as f64 * q).round() as usize];
+        results.insert(
+            name.into(),
+            serde_json::json!({"items": items, "p50_us": at(0.5), "p99_us": at(0.99), "max_us": at(1.0)}),
+        );
+    }
+    println!("{}", serde_json::json!({"links_of_one_owner": args.links, "page_size": 20, "cases": results}));
     Ok(())
 }
 

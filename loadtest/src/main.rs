@@ -38,6 +38,8 @@ enum Command {
     Ceiling(ceiling::CeilingArgs),
     /// Measure projection throughput and rebuild time on the embedded log.
     Projector(bench::ProjectorArgs),
+    /// Measure list pages and searches on the embedded link directory.
+    Directory(bench::DirectoryArgs),
     /// Measure the in-process cache's resident memory per link.
     CacheMemory(bench::CacheMemoryArgs),
     /// Measure produce and consumer-group projection throughput on a Kafka broker and Redis.
@@ -51,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => runtime.block_on(run::run(args)),
         Command::Ceiling(args) => runtime.block_on(ceiling::serve(args)),
         Command::Projector(args) => runtime.block_on(bench::projector(args)),
+        Command::Directory(args) => runtime.block_on(bench::directory(args)),
         Command::CacheMemory(args) => bench::cache_memory(&args),
         Command::Kafka(args) => runtime.block_on(kafka::kafka(args)),
     }

@@ -136,8 +136,7 @@ pub async fn import(client: &Client, args: &ImportArgs) -> anyhow::Result<()> {
             break;
         }
         let links: Vec<&Value> = batch.iter().map(|(_, body)| body).collect();
-        let request = client.request(Method::POST, "/v1/links/batch").json(&json!({ "links": links }));
-        let answer = client.send(request).await?;
+        let answer = send_batch(client, &json!({ "links": links }), &bar).await?;
         let results = answer["results"].as_array().context("a batch answer without results")?;
         for ((number, _), result) in batch.iter().zip(results) {
             if result["status"] == 201 {
@@ -159,6 +158,24 @@ pub async fn import(client: &Client, args: &ImportArgs) -> anyhow::Result<()> {
     eprintln!("{} created, {} failed, {} deleted links skipped", tally.created, tally.failed, tally.skipped);
     anyhow::ensure!(tally.failed == 0, "{} links were not imported (see above)", tally.failed);
     Ok(())
+}
+
+/// Sends one batch; over the key's write limit (429, nothing created), waits as long as the
+/// server's `Retry-After` says and sends it again.
+async fn send_batch(client: &Client, body: &Value, bar: &ProgressBar) -> anyhow::Result<Value> {
+    loop {
+        let response = client.request(Method::POST, "/v1/links/batch").json(body).send().await?;
+        if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return checked(response).await?.json().await.context("reading Kurz's answer");
+        }
+        let wait = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
+            .unwrap_or(1);
+        bar.set_message(format!("over the write limit; waiting {wait} s"));
+        tokio::time::sleep(Duration::from_secs(wait.clamp(1, 60))).await;
+    }
 }
 
 pub async fn export(client: &Client, args: &ExportArgs) -> anyhow::Result<()> {
