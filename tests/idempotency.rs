@@ -94,8 +94,9 @@ async fn racing_retries_make_one_link() {
             StatusCode::CREATED => {
                 codes.insert(response.json::<Value>().await.expect("json")["code"].as_str().expect("code").to_owned());
             }
-            // The first is still appending: the problem says to retry.
+            // The first is still appending: the problem says to retry, and when.
             StatusCode::CONFLICT => {
+                assert_eq!(response.headers()["retry-after"], "1");
                 expect_problem(response, StatusCode::CONFLICT).await;
             }
             other => panic!("unexpected {other}"),

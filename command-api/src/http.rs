@@ -214,9 +214,10 @@ fn problem_for(error: CommandError) -> Problem {
             "Idempotency-Key reused",
             "this Idempotency-Key was first sent with a different request; use a new key for a new request",
         ),
-        CommandError::IdempotentRequestInProgress => {
-            Problem::conflict("the first request with this Idempotency-Key is still being served; retry in a moment")
-        }
+        CommandError::IdempotentRequestInProgress => Problem {
+            retry_after: Some(1),
+            ..Problem::conflict("the first request with this Idempotency-Key is still being served; retry in a moment")
+        },
     }
 }
 

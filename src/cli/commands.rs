@@ -96,17 +96,9 @@ async fn list(client: &Client, args: &ListArgs, json: bool) -> anyhow::Result<()
     let mut cursor = args.cursor.clone();
     let mut shown = Vec::new();
     loop {
-        let mut query: Vec<(&str, String)> = [
-            ("q", args.q.clone()),
-            ("tag", args.tag.clone()),
-            ("state", args.state.clone()),
-            ("owner", args.owner.clone()),
-            ("cursor", cursor.clone()),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| Some((k, v?)))
-        .collect();
+        let mut query = args.filters.query();
         query.push(("limit", args.limit.to_string()));
+        query.extend(cursor.clone().map(|cursor| ("cursor", cursor)));
         let page = client.send(client.request(Method::GET, "/v1/links").query(&query)).await?;
         cursor = page["next_cursor"].as_str().map(str::to_owned);
         if json && !args.all {

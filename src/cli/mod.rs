@@ -103,19 +103,36 @@ pub struct CreateArgs {
     pub forward_query: bool,
 }
 
+/// Which links a list or an export shows (the API's query parameters of the same names).
 #[derive(Debug, Args)]
-pub struct ListArgs {
+pub struct Filters {
     /// Code prefix or part of the target (any case)
     #[arg(long)]
     pub q: Option<String>,
     #[arg(long)]
     pub tag: Option<String>,
-    /// active, expired, disabled, deleted or all
+    /// active, expired, disabled, deleted or all (default: all but deleted)
     #[arg(long)]
     pub state: Option<String>,
     /// Owner (admin keys only)
     #[arg(long)]
     pub owner: Option<String>,
+}
+
+impl Filters {
+    /// The filters given, as query parameters.
+    pub fn query(&self) -> Vec<(&'static str, String)> {
+        [("q", &self.q), ("tag", &self.tag), ("state", &self.state), ("owner", &self.owner)]
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value.clone()?)))
+            .collect()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub filters: Filters,
     /// Links per page (1–100)
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
@@ -191,12 +208,6 @@ pub struct ExportArgs {
     /// Write here instead of standard output
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    #[arg(long)]
-    pub q: Option<String>,
-    #[arg(long)]
-    pub tag: Option<String>,
-    #[arg(long)]
-    pub state: Option<String>,
-    #[arg(long)]
-    pub owner: Option<String>,
+    #[command(flatten)]
+    pub filters: Filters,
 }

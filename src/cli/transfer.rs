@@ -78,6 +78,9 @@ fn format_of(args: &ImportArgs) -> Format {
     })
 }
 
+/// Batches an import keeps in flight.
+const IN_FLIGHT: usize = 4;
+
 /// Counts of an import.
 #[derive(Debug, Default)]
 struct Tally {
@@ -120,36 +123,46 @@ pub async fn import(client: &Client, args: &ImportArgs) -> anyhow::Result<()> {
     let mut tally = Tally::default();
     let mut number = 0_u64;
     loop {
-        // (record number, body) of the next batch.
-        let mut batch: Vec<(u64, Value)> = Vec::with_capacity(args.batch);
-        for record in records.by_ref() {
-            number += 1;
-            match create_body(&record.with_context(|| format!("record {number}"))?) {
-                Some(body) => batch.push((number, body)),
-                None => tally.skipped += 1,
+        // Up to IN_FLIGHT batches of (record number, body), sent side by side: one batch at a
+        // time leaves the server waiting on the round trip and on this reader.
+        let mut batches: Vec<Vec<(u64, Value)>> = Vec::with_capacity(IN_FLIGHT);
+        while batches.len() < IN_FLIGHT {
+            let mut batch = Vec::with_capacity(args.batch);
+            for record in records.by_ref() {
+                number += 1;
+                match create_body(&record.with_context(|| format!("record {number}"))?) {
+                    Some(body) => batch.push((number, body)),
+                    None => tally.skipped += 1,
+                }
+                if batch.len() == args.batch {
+                    break;
+                }
             }
-            if batch.len() == args.batch {
+            if batch.is_empty() {
                 break;
             }
+            batches.push(batch);
         }
-        if batch.is_empty() {
+        if batches.is_empty() {
             break;
         }
-        let links: Vec<&Value> = batch.iter().map(|(_, body)| body).collect();
-        let answer = send_batch(client, &json!({ "links": links }), &bar).await?;
-        let results = answer["results"].as_array().context("a batch answer without results")?;
-        for ((number, _), result) in batch.iter().zip(results) {
-            if result["status"] == 201 {
-                tally.created += 1;
-            } else {
-                tally.failed += 1;
-                let problem = &result["problem"];
-                let field = problem["field"].as_str().unwrap_or("");
-                bar.println(format!(
-                    "record {number}: {} {field} {}",
-                    result["status"],
-                    problem["detail"].as_str().unwrap_or("")
-                ));
+        let sends = batches.iter().map(|batch| {
+            let links: Vec<&Value> = batch.iter().map(|(_, body)| body).collect();
+            send_batch(client, json!({ "links": links }), &bar)
+        });
+        let answers = futures_util::future::try_join_all(sends).await?;
+        for (batch, answer) in batches.iter().zip(answers) {
+            let results = answer["results"].as_array().context("a batch answer without results")?;
+            for ((number, _), result) in batch.iter().zip(results) {
+                if result["status"] == 201 {
+                    tally.created += 1;
+                } else {
+                    tally.failed += 1;
+                    let problem = &result["problem"];
+                    let field = problem["field"].as_str().unwrap_or("");
+                    let detail = problem["detail"].as_str().unwrap_or("");
+                    bar.println(format!("record {number}: {} {field} {detail}", result["status"]));
+                }
             }
         }
         bar.set_message(format!("{} created, {} failed", tally.created, tally.failed));
@@ -162,9 +175,9 @@ pub async fn import(client: &Client, args: &ImportArgs) -> anyhow::Result<()> {
 
 /// Sends one batch; over the key's write limit (429, nothing created), waits as long as the
 /// server's `Retry-After` says and sends it again.
-async fn send_batch(client: &Client, body: &Value, bar: &ProgressBar) -> anyhow::Result<Value> {
+async fn send_batch(client: &Client, body: Value, bar: &ProgressBar) -> anyhow::Result<Value> {
     loop {
-        let response = client.request(Method::POST, "/v1/links/batch").json(body).send().await?;
+        let response = client.request(Method::POST, "/v1/links/batch").json(&body).send().await?;
         if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
             return checked(response).await?.json().await.context("reading Kurz's answer");
         }
@@ -183,16 +196,8 @@ pub async fn export(client: &Client, args: &ExportArgs) -> anyhow::Result<()> {
         Format::Csv => "csv",
         Format::Ndjson => "ndjson",
     };
-    let query: Vec<(&str, String)> = [
-        ("format", Some(format.to_owned())),
-        ("q", args.q.clone()),
-        ("tag", args.tag.clone()),
-        ("state", args.state.clone()),
-        ("owner", args.owner.clone()),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| Some((k, v?)))
-    .collect();
+    let mut query = args.filters.query();
+    query.push(("format", format.to_owned()));
     let mut response = checked(client.request(Method::GET, "/v1/links/export").query(&query).send().await?).await?;
     let mut output: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(

@@ -127,12 +127,12 @@ async fn links_redirects_and_stats_across_separate_services() {
     // So are the directory and histories, projections with checkpoints of their own.
     eventually("the rebuilt directory lists every link", Duration::from_secs(30), async || {
         let page = client().get(format!("{}/v1/links?limit=100", queries.url)).send().await.expect("list");
-        let page: serde_json::Value = page.json().await.expect("json");
+        let page: Value = page.json().await.expect("json");
         page["items"].as_array().is_some_and(|items| items.len() == 11) && page["next_cursor"].is_null()
     })
     .await;
     let history = client().get(format!("{}/v1/links/launch-2026/history", queries.url)).send().await.expect("history");
-    let history: serde_json::Value = history.json().await.expect("json");
+    let history: Value = history.json().await.expect("json");
     assert_eq!(history["items"][0]["event"], "created");
     assert_eq!(history["items"][0]["changes"]["target_url"], "https://example.com/alias");
 

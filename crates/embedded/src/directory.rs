@@ -1,12 +1,13 @@
 //! The link directory in `directory.redb`: each link's row once, and its place in the
 //! newest-first order twice, under its owner and under every owner ([`ALL_OWNERS`]).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use async_trait::async_trait;
 use kurz_domain::listing::ListPosition;
-use kurz_domain::{Link, Owner};
-use kurz_ports::fold::{Folding, fold};
+use kurz_domain::{Code, Event, Link, Owner};
+use kurz_ports::fold::{Folding, LinkRow, fold};
 use kurz_ports::rows::{decode_directory_row, encode_directory_row};
 use kurz_ports::{InfraError, LinkDirectory, LogRecord, Projection};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
@@ -42,20 +43,35 @@ impl EmbeddedDirectory {
     }
 }
 
+/// Reads and writes in key order: a B-tree filled in random order (codes are random) touches a
+/// page per row, in order a page per run of rows.
 fn fold_events(txn: &redb::WriteTransaction, events: &[LogRecord]) -> Result<(), Failure> {
     let mut links = txn.open_table(LINKS)?;
     let mut order = txn.open_table(ORDER)?;
-    let folded = fold(
-        events,
-        Folding::Commanded,
-        |_| Ok::<_, Failure>(0),
-        |code| Ok(links.get(code.as_str().as_bytes())?.map(|row| decode_directory_row(row.value())).transpose()?),
-    )?;
+    let mut codes: Vec<&Code> = events.iter().filter_map(|r| r.event.as_ref().ok().map(Event::code)).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let mut stored = HashMap::with_capacity(codes.len());
+    for code in codes {
+        if let Some(row) = links.get(code.as_str().as_bytes())? {
+            stored.insert(code.clone(), decode_directory_row(row.value())?);
+        }
+    }
+    let folded = fold(events, Folding::Commanded, |_| Ok::<_, Failure>(0), |code| Ok(stored.remove(code)))?;
+    let mut places: Vec<(&str, Vec<u8>, &Code)> = Vec::with_capacity(folded.links.len() * 2);
     for (code, row) in &folded.links {
         // A link's owner and creation time never change, so neither does its place.
         let key = ListPosition::of(&row.link).sort_key();
-        order.insert((row.link.owner.as_str(), key.as_slice()), code.as_str().as_bytes())?;
-        order.insert((ALL_OWNERS, key.as_slice()), code.as_str().as_bytes())?;
+        places.push((row.link.owner.as_str(), key.clone(), code));
+        places.push((ALL_OWNERS, key, code));
+    }
+    places.sort_unstable();
+    for (scope, key, code) in &places {
+        order.insert((*scope, key.as_slice()), code.as_str().as_bytes())?;
+    }
+    let mut rows: Vec<(&Code, &LinkRow)> = folded.links.iter().map(|(code, row)| (code, row)).collect();
+    rows.sort_unstable_by_key(|(code, _)| *code);
+    for (code, row) in rows {
         links.insert(code.as_str().as_bytes(), encode_directory_row(row).as_slice())?;
     }
     Ok(())

@@ -36,12 +36,19 @@ impl EmbeddedHistory {
     }
 }
 
+/// Inserts in key order (see the directory's `fold_events`).
 fn insert_events(txn: &redb::WriteTransaction, events: &[LogRecord]) -> Result<(), Failure> {
     let mut table = txn.open_table(EVENTS)?;
-    for record in events {
-        if let Ok(event) = &record.event {
-            table.insert((event.code().as_str(), record.position.offset), encode_history_event(event).as_slice())?;
-        }
+    let mut rows: Vec<((&str, u64), &Event)> = events
+        .iter()
+        .filter_map(|record| {
+            let event = record.event.as_ref().ok()?;
+            Some(((event.code().as_str(), record.position.offset), event))
+        })
+        .collect();
+    rows.sort_unstable_by_key(|(key, _)| *key);
+    for (key, event) in rows {
+        table.insert(key, encode_history_event(event).as_slice())?;
     }
     Ok(())
 }
