@@ -58,11 +58,10 @@ fn scope_and_filter(
     state: Option<&str>,
     owner: Option<&str>,
 ) -> Result<(Option<Owner>, ListFilter), Problem> {
-    let field = |name: &'static str| move |error: &dyn std::fmt::Display| Problem::invalid_field(name, error);
-    let search = q.map(Search::parse).transpose().map_err(|e| field("q")(&e))?;
-    let tag = tag.map(ListFilter::parse_tag).transpose().map_err(|e| field("tag")(&e))?;
-    let state = state.map(StateFilter::parse).transpose().map_err(|e| field("state")(&e))?.unwrap_or_default();
-    let owner = owner.map(Owner::parse).transpose().map_err(|e| field("owner")(&e))?;
+    let search = q.map(Search::parse).transpose().map_err(|e| Problem::invalid_field("q", e))?;
+    let tag = tag.map(ListFilter::parse_tag).transpose().map_err(|e| Problem::invalid_field("tag", e))?;
+    let state = state.map(StateFilter::parse).transpose().map_err(|e| Problem::invalid_field("state", e))?;
+    let owner = owner.map(Owner::parse).transpose().map_err(|e| Problem::invalid_field("owner", e))?;
     let owner = actor.list_scope(owner).map_err(|e| {
         Problem::new(
             axum::http::StatusCode::FORBIDDEN,
@@ -71,7 +70,7 @@ fn scope_and_filter(
             e.to_string(),
         )
     })?;
-    Ok((owner, ListFilter { search, tag, state }))
+    Ok((owner, ListFilter { search, tag, state: state.unwrap_or_default() }))
 }
 
 /// `GET /v1/links`: newest first, `limit` ≤ 100, `cursor` from the previous page's `next_cursor`.

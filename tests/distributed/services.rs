@@ -57,6 +57,11 @@ impl Deployment {
     fn environment(&self) -> Vec<(&'static str, String)> {
         let mut environment = vec![
             ("KURZ_HTTP__LISTEN", "127.0.0.1:0".into()),
+            // Dozens of services and test clients share two cores here: under that load a test's
+            // client can take longer than the default 15 s between connecting and sending its
+            // request, which the watchdog rightly treats as an idle connection (tested on its own
+            // in tests/security.rs). These tests are about other things.
+            ("KURZ_HTTP__HEADER_READ_TIMEOUT_MS", "120000".into()),
             ("KURZ_KAFKA__BROKERS", self.brokers.clone()),
             ("KURZ_KAFKA__TOPIC", self.topic.clone()),
             ("KURZ_KAFKA__PARTITIONS", "4".into()),

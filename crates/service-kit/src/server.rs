@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -31,8 +31,11 @@ use crate::config::HttpConfig;
 /// Slow and idle clients are cut off by a watchdog per connection rather than by timers per
 /// request: a connection with no request in flight for `header_read_timeout_ms` (a header that
 /// never completes, or an idle keep-alive) is closed. The requests themselves only bump two
-/// counters on a coarse clock, which keeps timers off the redirect path (a timer per request cost
-/// ~700 instructions, 4% of a redirect).
+/// counters, which keeps timers and clock reads off the redirect path (a timer per request cost
+/// ~700 instructions, 4% of a redirect). The watchdog counts the ticks it saw nothing happen, not
+/// the time between two clock readings: a process starved of CPU for a while (a loaded machine)
+/// must not take its stall for its clients' idleness and drop connections whose requests it has
+/// not read yet.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -45,7 +48,7 @@ pub async fn serve(
     builder.header_read_timeout(None).keep_alive(true).max_buf_size(config.max_header_bytes.max(8192)).max_headers(100);
     let idle_limit = Duration::from_millis(config.header_read_timeout_ms.max(1));
     let tick = (idle_limit / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
-    let clock = CoarseClock::start(tick, stop.clone());
+    let idle_ticks_allowed = u32::try_from(idle_limit.as_millis().div_ceil(tick.as_millis())).unwrap_or(u32::MAX);
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
@@ -67,15 +70,16 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let activity = Arc::new(Activity::new(clock.now_ms()));
-        let service = Respond { router: router.clone(), remote, activity: Arc::clone(&activity), clock: clock.clone() };
+        let activity = Arc::new(Activity::default());
+        let service = Respond { router: router.clone(), remote, activity: Arc::clone(&activity) };
         let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let (stop, clock) = (stop.clone(), clock.clone());
+        let stop = stop.clone();
         connections.spawn(async move {
             tokio::pin!(connection);
             let mut watchdog = tokio::time::interval(tick);
             watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             let mut draining = false;
+            let (mut seen, mut idle_ticks) = (activity.changes(), 0_u32);
             let ended = loop {
                 tokio::select! {
                     biased;
@@ -85,10 +89,18 @@ pub async fn serve(
                         connection.as_mut().graceful_shutdown();
                         draining = true;
                     }
-                    _ = watchdog.tick() => if activity.idle_for(clock.now_ms()) > idle_limit {
-                        tracing::debug!(%remote, "closing a connection with no request under way");
-                        break Ok(());
-                    },
+                    _ = watchdog.tick() => {
+                        let changes = activity.changes();
+                        if activity.busy() || changes != seen {
+                            (seen, idle_ticks) = (changes, 0);
+                        } else {
+                            idle_ticks += 1;
+                            if idle_ticks > idle_ticks_allowed {
+                                tracing::debug!(%remote, "closing a connection with no request under way");
+                                break Ok(());
+                            }
+                        }
+                    }
                 }
             };
             if let Err(error) = ended {
@@ -107,50 +119,36 @@ pub async fn serve(
     Ok(())
 }
 
-/// Milliseconds since the server started, advanced every tick by one task: reading it costs a
-/// relaxed load, not a clock read.
-#[derive(Clone)]
-struct CoarseClock(Arc<AtomicU64>);
-
-impl CoarseClock {
-    fn start(tick: Duration, stop: CancellationToken) -> Self {
-        let clock = Self(Arc::new(AtomicU64::new(0)));
-        let (now, started) = (Arc::clone(&clock.0), Instant::now());
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(tick);
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    _ = ticks.tick() => {
-                        now.store(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
-                    }
-                }
-            }
-        });
-        clock
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// Requests in flight on one connection, and when that number last changed.
+/// Requests in flight on one connection, and how often that number changed.
+#[derive(Default)]
 struct Activity {
     in_flight: AtomicU32,
-    changed_at_ms: AtomicU64,
+    changes: AtomicU64,
 }
 
 impl Activity {
-    fn new(now_ms: u64) -> Self {
-        Self { in_flight: AtomicU32::new(0), changed_at_ms: AtomicU64::new(now_ms) }
+    fn busy(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) > 0
     }
 
-    fn idle_for(&self, now_ms: u64) -> Duration {
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
-            return Duration::ZERO;
-        }
-        Duration::from_millis(now_ms.saturating_sub(self.changed_at_ms.load(Ordering::Relaxed)))
+    fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Relaxed)
+    }
+
+    fn started(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.bump();
+    }
+
+    fn ended(&self) {
+        self.bump();
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A plain load and store, not a locked add: an HTTP/1 connection serves its requests one
+    /// after another, so only one of them writes at a time, and the watchdog only reads.
+    fn bump(&self) {
+        self.changes.store(self.changes.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
     }
 }
 
@@ -161,7 +159,6 @@ struct Respond {
     router: Router,
     remote: SocketAddr,
     activity: Arc<Activity>,
-    clock: CoarseClock,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Respond {
@@ -171,13 +168,8 @@ impl hyper::service::Service<Request<Incoming>> for Respond {
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         request.extensions_mut().insert(ConnectInfo(self.remote));
-        self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.activity.changed_at_ms.store(self.clock.now_ms(), Ordering::Relaxed);
-        UnderWay {
-            answer: self.router.clone().oneshot(request.map(Body::new)),
-            activity: Arc::clone(&self.activity),
-            clock: self.clock.clone(),
-        }
+        self.activity.started();
+        UnderWay { answer: self.router.clone().oneshot(request.map(Body::new)), activity: Arc::clone(&self.activity) }
     }
 }
 
@@ -185,7 +177,6 @@ impl hyper::service::Service<Request<Incoming>> for Respond {
 struct UnderWay {
     answer: tower::util::Oneshot<Router, Request<Body>>,
     activity: Arc<Activity>,
-    clock: CoarseClock,
 }
 
 impl Future for UnderWay {
@@ -198,8 +189,7 @@ impl Future for UnderWay {
 
 impl Drop for UnderWay {
     fn drop(&mut self) {
-        self.activity.changed_at_ms.store(self.clock.now_ms(), Ordering::Relaxed);
-        self.activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.activity.ended();
     }
 }
 
