@@ -111,7 +111,7 @@ impl Application {
         }));
 
         let trust_forwarded_for = config.http.trust_forwarded_for;
-        let commands = kurz_command_api::routes(
+        let (commands, mut doc) = kurz_command_api::routes(
             commands,
             keys.clone(),
             kurz_command_api::RoutesConfig { public_base_url: public_base_url.clone(), limits: limits.clone() },
@@ -125,10 +125,12 @@ impl Application {
                 catalogue: Catalogue { directory: files.directory.clone(), history: files.history.clone() },
             },
         );
+        doc.merge(queries.doc);
         let gate = ApiGate { keys, limits: limits.clone(), trust_forwarded_for };
         let routers = ops::service(
             queries.public,
             gate.guard(commands.merge(queries.api)),
+            Some(doc),
             vec![
                 ("event_log", ops::event_log_ready(log.clone())),
                 ("read_store", ops::read_store_ready(store.clone())),

@@ -91,4 +91,7 @@ async fn unknown_deleted_and_out_of_bounds_are_problems() {
     assert_eq!(app.delete(&format!("/v1/links/{code}")).await.status(), StatusCode::NO_CONTENT);
     app.settled().await;
     expect_problem(get(format!("/{code}/qr")).await, StatusCode::GONE).await;
+    // The request's own fault is answered first, whatever became of the link.
+    expect_problem(get(format!("/{code}/qr?margin=201")).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    expect_problem(get("/no-such-code/qr?size=1001".into()).await, StatusCode::UNPROCESSABLE_ENTITY).await;
 }

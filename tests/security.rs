@@ -489,11 +489,11 @@ async fn with_an_admin_listener_the_main_one_serves_only_redirects() {
     assert_eq!(created.status(), StatusCode::CREATED);
     assert_eq!(app.client.get(app.url("/split")).send().await.expect("sent").status(), StatusCode::FOUND);
     assert_eq!(app.client.get(app.url("/health")).send().await.expect("sent").status(), StatusCode::OK);
-    for path in ["/v1/links/split", "/metrics", "/ready"] {
+    for path in ["/v1/links/split", "/metrics", "/ready", "/openapi.json"] {
         let hidden = app.client.get(app.url(path)).bearer_auth(&app.admin_key).send().await.expect("sent");
         expect_problem(hidden, StatusCode::NOT_FOUND).await;
     }
-    for path in ["/v1/links/split", "/metrics", "/ready", "/health"] {
+    for path in ["/v1/links/split", "/metrics", "/ready", "/health", "/openapi.json"] {
         let shown = app.client.get(format!("{admin}{path}")).bearer_auth(&app.admin_key).send().await.expect("sent");
         assert_eq!(shown.status(), StatusCode::OK, "{path}");
     }

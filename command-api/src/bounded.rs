@@ -1,10 +1,11 @@
 //! Request fields whose size is only known once parsed (lists and maps), refused while they are
 //! parsed: the domain's builders say no at the first item past a limit, and the rest of the body is
-//! never read into memory.
+//! never read into memory. A request lists at most `MAX_TAGS` tags, repeats included, as its
+//! schema says (`maxItems`).
 
 use std::fmt;
 
-use kurz_domain::link::{Metadata, MetadataBuilder, Tags, TagsBuilder};
+use kurz_domain::link::{MAX_TAGS, Metadata, MetadataBuilder, Tags, TagsBuilder};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 #[derive(Debug)]
@@ -22,7 +23,12 @@ impl<'de> Deserialize<'de> for RequestTags {
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<RequestTags, A::Error> {
                 let mut tags = TagsBuilder::default();
+                let mut listed = 0;
                 while let Some(tag) = items.next_element::<String>()? {
+                    listed += 1;
+                    if listed > MAX_TAGS {
+                        return Err(de::Error::custom(format_args!("at most {MAX_TAGS} tags may be listed")));
+                    }
                     tags.push(tag).map_err(de::Error::custom)?;
                 }
                 Ok(RequestTags(tags.build()))
@@ -66,8 +72,10 @@ mod tests {
         let tags: Vec<String> = (0..18_500).map(|i| format!("{i:x}")).collect();
         let error = serde_json::from_value::<RequestTags>(serde_json::json!(tags)).expect_err("refused");
         assert!(error.to_string().contains("at most 32 tags"), "{error}");
-        let repeated = serde_json::json!(vec!["same"; 10_000]);
+        let repeated = serde_json::json!(vec!["same"; 32]);
         assert_eq!(serde_json::from_value::<RequestTags>(repeated).expect("duplicates fold").0.as_slice(), ["same"]);
+        let error = serde_json::from_value::<RequestTags>(serde_json::json!(vec!["same"; 33])).expect_err("refused");
+        assert!(error.to_string().contains("at most 32 tags"), "{error}");
         let entries: serde_json::Map<String, serde_json::Value> =
             (0..1000).map(|i| (format!("k{i}"), serde_json::json!("v"))).collect();
         let error = serde_json::from_value::<RequestMetadata>(serde_json::Value::Object(entries)).expect_err("refused");

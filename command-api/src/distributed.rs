@@ -102,9 +102,11 @@ impl Application {
             limits: limits.clone(),
             trust_forwarded_for: config.http.trust_forwarded_for,
         };
+        let (commands, doc) = routes(commands, keys, RoutesConfig { public_base_url, limits: limits.clone() });
         let routers = ops::service(
             axum::Router::new(),
-            gate.guard(routes(commands, keys, RoutesConfig { public_base_url, limits: limits.clone() })),
+            gate.guard(commands),
+            Some(doc),
             vec![("event_log", ops::event_log_ready(log)), ("read_store", ops::read_store_ready(store))],
             &config.http,
         );

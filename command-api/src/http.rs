@@ -5,19 +5,24 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, patch, post};
 use axum::{Json, Router};
 use futures_util::StreamExt as _;
 use kurz_domain::aggregate::LinkChanges;
-use kurz_domain::link::{DisabledReason, MaxClicks, RedirectStatus};
+use kurz_domain::link::{
+    DisabledReason, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN, MAX_METADATA_VALUE_LEN, MAX_TAG_LEN, MAX_TAGS,
+    MaxClicks, RedirectStatus,
+};
 use kurz_domain::{Code, KeyId, LinkClicked, LinkSpec, Owner, Permission, Rejection, Role, TargetUrl, Timestamp};
 use kurz_service_kit::auth::{BOOTSTRAP_ID, Caller, Keys};
 use kurz_service_kit::path::Segment;
 use kurz_service_kit::representation::LinkBody;
 use kurz_service_kit::time_format::{format_millis, parse_millis};
-use kurz_service_kit::{ApiJson, Problem};
-use serde::{Deserialize, Deserializer};
+use kurz_service_kit::{ApiJson, Problem, api_doc};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt as _};
+use utoipa_axum::routes;
 
 use crate::bounded::{RequestMetadata, RequestTags};
 use crate::service::{CommandError, CommandService, Created, NewLink};
@@ -48,53 +53,124 @@ struct AppState {
     config: RoutesConfig,
 }
 
-/// The command side's `/v1/…` routes. Every one needs an API key: put them behind
-/// [`kurz_service_kit::gate::ApiGate`].
-pub fn routes(service: Arc<CommandService>, keys: Arc<Keys>, config: RoutesConfig) -> Router {
+/// The command side's `/v1/…` routes, and the operations they document. Every one needs an API
+/// key: put them behind [`kurz_service_kit::gate::ApiGate`].
+pub fn routes(
+    service: Arc<CommandService>,
+    keys: Arc<Keys>,
+    config: RoutesConfig,
+) -> (Router, utoipa::openapi::OpenApi) {
     let state = AppState { service, keys, config };
-    Router::new()
-        .route("/v1/links", post(create).layer(DefaultBodyLimit::max(LINK_BODY_LIMIT)))
-        .route("/v1/links/batch", post(create_batch).layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)))
-        .route("/v1/links/{code}", patch(update).delete(delete_link).layer(DefaultBodyLimit::max(LINK_BODY_LIMIT)))
-        .route("/v1/clicks", post(record_clicks).layer(DefaultBodyLimit::max(CLICKS_BODY_LIMIT)))
-        .route("/v1/keys", post(create_key).get(list_keys).layer(DefaultBodyLimit::max(KEY_BODY_LIMIT)))
-        .route("/v1/keys/{id}", delete(revoke_key))
+    let limit = DefaultBodyLimit::max;
+    OpenApiRouter::new()
+        .routes(routes!(create).layer(limit(LINK_BODY_LIMIT)))
+        .routes(routes!(create_batch).layer(limit(BATCH_BODY_LIMIT)))
+        .routes(routes!(update, delete_link).layer(limit(LINK_BODY_LIMIT)))
+        .routes(routes!(record_clicks).layer(limit(CLICKS_BODY_LIMIT)))
+        .routes(routes!(create_key, list_keys).layer(limit(KEY_BODY_LIMIT)))
+        .routes(routes!(revoke_key))
         .with_state(state)
+        .split_for_parts()
 }
 
-#[derive(Debug, Deserialize)]
+/// A new link. Only `target_url` is required.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateLinkBody {
+    /// An absolute `http` or `https` URL of at most 8 KiB, to a public host.
+    #[schema(
+        format = "uri",
+        max_length = 8192,
+        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://",
+        example = "https://example.com/a/long/path"
+    )]
     target_url: String,
+    /// A code of your choosing (3–64 of `A-Z a-z 0-9 _ -`, not a reserved word); else one is made.
+    #[schema(pattern = "^[A-Za-z0-9_-]{3,64}$")]
     alias: Option<String>,
+    /// When the link stops redirecting (RFC 3339, in the future).
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
+    /// Redirects served before the link answers 410.
+    #[schema(minimum = 1, maximum = 9_007_199_254_740_992_i64)]
     max_clicks: Option<i64>,
+    /// 301, 302, 307 or 308 (default 302).
+    #[schema(schema_with = redirect_statuses)]
     redirect_status: Option<u16>,
+    /// At most 32 tags of 1–64 printable characters (repeats count once).
+    #[schema(schema_with = tags_schema)]
     tags: Option<RequestTags>,
+    /// At most 32 entries; keys of 1–64 printable characters, values of at most 1024.
+    #[schema(schema_with = metadata_schema)]
     metadata: Option<RequestMetadata>,
     /// Whom the link belongs to: the key's own owner unless an admin names another.
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     owner: Option<String>,
+    /// `false` creates the link switched off.
     enabled: Option<bool>,
+    /// Why the link is off (with `"enabled": false`), at most 256 printable characters.
+    #[schema(max_length = 256, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     disabled_reason: Option<String>,
     /// Pass the short URL's query string on to the target.
     forward_query: Option<bool>,
 }
 
+/// At most 32 tags of 1–64 printable characters (a field's schema: the domain's `Tags` reads it).
+fn tags_schema() -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, SchemaType, Type};
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .max_items(Some(MAX_TAGS))
+        .items(api_doc::printable(1, MAX_TAG_LEN))
+        .build()
+}
+
+/// At most 32 entries: keys of 1–64, values of at most 1024 printable characters.
+fn metadata_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .max_properties(Some(MAX_METADATA_ENTRIES))
+        .property_names(Some(api_doc::printable(1, MAX_METADATA_KEY_LEN)))
+        .additional_properties(Some(api_doc::printable(0, MAX_METADATA_VALUE_LEN)))
+        .build()
+}
+
+/// 301, 302, 307 or 308, or `null` (a field's schema: the domain's `RedirectStatus` reads it).
+fn redirect_statuses() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .enum_values(Some([json!(301), json!(302), json!(307), json!(308), Value::Null]))
+        .build()
+}
+
 /// JSON Merge Patch (RFC 7396): an absent field stays, `null` clears an optional one.
 #[expect(clippy::option_option, reason = "absent, null and a value are three different requests")]
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateLinkBody {
+    #[schema(format = "uri", max_length = 8192, pattern = "^[Hh][Tt][Tt][Pp][Ss]?://")]
     target_url: Option<String>,
+    /// `null` removes the expiry.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     expires_at: Option<Option<String>>,
+    /// `null` removes the limit.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 9_007_199_254_740_992_i64)]
     max_clicks: Option<Option<i64>>,
+    #[schema(schema_with = redirect_statuses)]
     redirect_status: Option<u16>,
+    /// Replaces the tags.
+    #[schema(schema_with = tags_schema)]
     tags: Option<RequestTags>,
+    /// Replaces the metadata.
+    #[schema(schema_with = metadata_schema)]
     metadata: Option<RequestMetadata>,
     /// `false` switches the link off (410 until switched on again), `true` on.
     enabled: Option<bool>,
+    #[schema(max_length = 256, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     disabled_reason: Option<String>,
     forward_query: Option<bool>,
 }
@@ -105,20 +181,32 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(deserializer: D) -> R
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-#[derive(Debug, Deserialize)]
+/// Clicks seen elsewhere (an app, an edge server), counted as the redirects' are.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ClicksBody {
+    #[schema(min_items = 1, max_items = 1000)]
     clicks: Vec<ReportedClick>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReportedClick {
+    #[schema(pattern = "^[A-Za-z0-9_-]{3,64}$")]
     code: String,
+    /// When the click happened (at most 400 days ago); now if absent.
+    #[schema(format = DateTime)]
     clicked_at: Option<String>,
     referrer: Option<String>,
     user_agent: Option<String>,
+    /// A visitor pseudonym of yours, for unique visitors (counted within your key).
     visitor_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct Accepted {
+    /// Clicks appended.
+    accepted: usize,
 }
 
 fn target(field: &str, raw: &str) -> Result<TargetUrl, Problem> {
@@ -256,6 +344,20 @@ impl IdempotencyKey {
     }
 }
 
+#[utoipa::path(
+    post, path = "/v1/links", tag = "links", operation_id = "createLink",
+    request_body = CreateLinkBody,
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
+        description = "1–255 visible ASCII characters. A retry with the same key and body within 24 h answers the first 201 (with `Idempotent-Replayed: true`) and creates nothing")),
+    responses(
+        (status = 201, description = "The link was created", body = LinkBody,
+            headers(("Location" = String, description = "The link's resource"),
+                ("Idempotent-Replayed" = Option<String>, description = "`true` when this answers an earlier request"))),
+        (status = 403, description = "The key may not create links, or not for that owner", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The alias is taken, or the first request with this Idempotency-Key is still being served", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid, or the Idempotency-Key was first sent with another request", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -282,14 +384,40 @@ async fn create(
     Ok(response)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BatchBody {
-    /// Each item is read on its own, so one malformed link fails alone.
+    /// Each a `CreateLinkBody`, read on its own: an item that is not a valid one is answered
+    /// with its own problem in `results`, and the others are created.
+    #[schema(value_type = Vec<serde_json::Value>, min_items = 1, max_items = 1000,
+        example = json!([{"target_url": "https://example.com/a"}, {"target_url": "https://example.com/b", "tags": ["spring"]}]))]
     links: Vec<Value>,
 }
 
+/// Each link's answer, in request order.
+#[derive(Debug, Serialize, ToSchema)]
+struct BatchResults {
+    results: Vec<BatchResult>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+enum BatchResult {
+    /// `status` 201.
+    Created { status: u16, link: LinkBody },
+    /// `status` 4xx (or 503), and why.
+    Refused { status: u16, problem: Problem },
+}
+
 /// `POST /v1/links/batch`: up to 1000 creates, each answered on its own in request order (207).
+#[utoipa::path(
+    post, path = "/v1/links/batch", tag = "links", operation_id = "createLinks",
+    request_body = BatchBody,
+    responses(
+        (status = 207, description = "Each link's answer, in request order; a batch counts as one write per link against the key's limit", body = BatchResults),
+        (status = 403, description = "The key may not create links", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn create_batch(
     State(state): State<AppState>,
     caller: Caller,
@@ -305,7 +433,7 @@ async fn create_batch(
     if let Err(refusal) = state.config.limits.more_writes(&caller.0.key_id, extra) {
         return Ok(refusal.into_response());
     }
-    let results: Vec<Value> = futures_util::stream::iter(body.links.into_iter().enumerate())
+    let results: Vec<BatchResult> = futures_util::stream::iter(body.links.into_iter().enumerate())
         .map(|(index, item)| {
             let (state, caller) = (&state, &caller);
             async move {
@@ -315,15 +443,18 @@ async fn create_batch(
                     state.service.create(new, key_id).await.map_err(|error| in_batch(index, problem_for(error)))
                 };
                 match outcome.await {
-                    Ok(link) => json!({"status": 201, "link": LinkBody::new(&link, &state.config.public_base_url)}),
-                    Err(problem) => json!({"status": problem.status, "problem": problem}),
+                    Ok(link) => BatchResult::Created {
+                        status: StatusCode::CREATED.as_u16(),
+                        link: LinkBody::new(&link, &state.config.public_base_url),
+                    },
+                    Err(problem) => BatchResult::Refused { status: problem.status, problem },
                 }
             }
         })
         .buffered(BATCH_CONCURRENCY)
         .collect()
         .await;
-    Ok((StatusCode::MULTI_STATUS, Json(json!({"results": results}))).into_response())
+    Ok((StatusCode::MULTI_STATUS, Json(BatchResults { results })).into_response())
 }
 
 /// One item of a batch, read as a create: a problem names it (`links[3].target_url`).
@@ -345,6 +476,18 @@ fn in_batch(index: usize, mut problem: Problem) -> Problem {
     problem
 }
 
+/// A JSON Merge Patch (RFC 7396) of the link: absent fields stay, `null` clears an optional one.
+#[utoipa::path(
+    patch, path = "/v1/links/{code}", tag = "links", operation_id = "updateLink",
+    params(("code" = String, Path, description = "The link's code")),
+    request_body = UpdateLinkBody,
+    responses(
+        (status = 200, description = "The link as changed", body = LinkBody),
+        (status = 403, description = "The key may not change links", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No link of the key's owner has this code", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The link was deleted", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -358,6 +501,16 @@ async fn update(
     Ok(Json(LinkBody::new(&link, &state.config.public_base_url)))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/links/{code}", tag = "links", operation_id = "deleteLink",
+    params(("code" = String, Path, description = "The link's code")),
+    responses(
+        (status = 204, description = "The link is deleted: its short URL answers 410 and the code is never given again"),
+        (status = 403, description = "The key may not delete links", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No link of the key's owner has this code", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The link was already deleted", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn delete_link(
     State(state): State<AppState>,
     caller: Caller,
@@ -397,6 +550,14 @@ fn parse_clicks(body: ClicksBody, key_id: &KeyId, now: Timestamp) -> Result<Vec<
     Ok(clicks)
 }
 
+#[utoipa::path(
+    post, path = "/v1/clicks", tag = "clicks", operation_id = "recordClicks",
+    request_body = ClicksBody,
+    responses(
+        (status = 202, description = "The clicks were appended to the event log", body = Accepted),
+        (status = 403, description = "The key may not record clicks", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn record_clicks(
     State(state): State<AppState>,
     caller: Caller,
@@ -413,14 +574,61 @@ async fn record_clicks(
         }
         other => problem_for(other),
     })?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": accepted }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted })).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateKeyBody {
+    /// Whose links the key manages.
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     owner: String,
+    /// `admin`, `user` (its owner's links) or `ingest` (only records clicks).
+    #[schema(value_type = RoleName)]
     role: String,
+}
+
+/// What a key may do.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[expect(dead_code, reason = "a schema only: the domain's Role parses the text")]
+enum RoleName {
+    Admin,
+    User,
+    Ingest,
+}
+
+/// An API key (never the secret, but when it is created).
+#[derive(Debug, Serialize, ToSchema)]
+struct KeyBody {
+    id: String,
+    owner: String,
+    #[schema(value_type = RoleName)]
+    role: &'static str,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    revoked_at: Option<String>,
+}
+
+/// A new key, with its secret: shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+struct CreatedKey {
+    id: String,
+    owner: String,
+    #[schema(value_type = RoleName)]
+    role: &'static str,
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// Send it as `Authorization: Bearer <key>`.
+    key: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct KeyList {
+    items: Vec<KeyBody>,
+    /// Whether a bootstrap key file (`auth.bootstrap_key_file`) is in use.
+    bootstrap_key: bool,
 }
 
 impl CreateKeyBody {
@@ -431,16 +639,25 @@ impl CreateKeyBody {
     }
 }
 
-fn key_body(key: &kurz_ports::StoredKey) -> Value {
-    json!({
-        "id": key.id.as_str(),
-        "owner": key.owner.as_str(),
-        "role": key.role.as_str(),
-        "created_at": format_millis(key.created_at.as_millis()),
-        "revoked_at": key.revoked_at.map(|at| format_millis(at.as_millis())),
-    })
+fn key_body(key: &kurz_ports::StoredKey) -> KeyBody {
+    KeyBody {
+        id: key.id.as_str().to_owned(),
+        owner: key.owner.as_str().to_owned(),
+        role: key.role.as_str(),
+        created_at: format_millis(key.created_at.as_millis()),
+        revoked_at: key.revoked_at.map(|at| format_millis(at.as_millis())),
+    }
 }
 
+#[utoipa::path(
+    post, path = "/v1/keys", tag = "keys", operation_id = "createKey",
+    request_body = CreateKeyBody,
+    responses(
+        (status = 201, description = "The key, with its secret (shown this once)", body = CreatedKey,
+            headers(("Location" = String, description = "The key's resource"))),
+        (status = 403, description = "Only admin keys manage keys", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn create_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -454,22 +671,35 @@ async fn create_key(
         .await
         .map_err(|e| Problem::unavailable(e.as_ref() as &dyn std::error::Error))?;
     tracing::info!(key_id = %stored.id, owner = %stored.owner, role = role.as_str(), by = %caller.0.key_id, "api key created");
-    let mut body = key_body(&stored);
-    body["key"] = json!(key);
-    body.as_object_mut().map(|o| o.remove("revoked_at"));
+    let KeyBody { id, owner, role, created_at, revoked_at: _ } = key_body(&stored);
+    let body = CreatedKey { id, owner, role, created_at, key };
     let location = format!("/v1/keys/{}", stored.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(body)).into_response())
 }
 
-async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, Problem> {
+#[utoipa::path(
+    get, path = "/v1/keys", tag = "keys", operation_id = "listKeys",
+    responses(
+        (status = 200, description = "Every key, revoked ones too", body = KeyList),
+        (status = 403, description = "Only admin keys manage keys", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyList>, Problem> {
     caller.require(Permission::ManageKeys)?;
     let keys = state.keys.list().await.map_err(|e| Problem::unavailable(&e))?;
-    Ok(Json(json!({
-        "items": keys.iter().map(key_body).collect::<Vec<_>>(),
-        "bootstrap_key": state.keys.has_bootstrap(),
-    })))
+    Ok(Json(KeyList { items: keys.iter().map(key_body).collect(), bootstrap_key: state.keys.has_bootstrap() }))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/keys/{id}", tag = "keys", operation_id = "revokeKey",
+    params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 204, description = "The key is revoked: it is refused from now on"),
+        (status = 403, description = "Only admin keys manage keys", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No key has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The bootstrap key comes from a file and is changed there", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,

@@ -129,6 +129,7 @@ impl Application {
         let routers = ops::service(
             Router::new(),
             Router::new(),
+            None,
             vec![("read_store", ops::read_store_ready(store))],
             &config.http,
         );

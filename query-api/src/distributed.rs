@@ -141,6 +141,7 @@ impl Application {
         let routers = ops::service(
             queries.public,
             gate.guard(queries.api),
+            Some(queries.doc),
             vec![("event_log", ops::event_log_ready(log)), ("read_store", ops::read_store_ready(store))],
             &config.http,
         );

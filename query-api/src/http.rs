@@ -7,7 +7,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use kurz_domain::stats::LinkStats;
 use kurz_domain::{Code, Day, DayRange, Link, Permission};
@@ -18,8 +17,10 @@ use kurz_service_kit::limits::Limits;
 use kurz_service_kit::path::Segment;
 use kurz_service_kit::representation::LinkBody;
 use kurz_service_kit::time_format::{format_date, format_millis, parse_date};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::listing::{self, Catalogue};
 use crate::qr::{self, QrQuery};
@@ -37,11 +38,17 @@ pub struct RoutesConfig {
 }
 
 /// The query side's routes: `public` serves redirects (no key), `api` the `/v1/…` reads, which
-/// need an API key ([`kurz_service_kit::gate::ApiGate`]).
-#[derive(Debug)]
+/// need an API key ([`kurz_service_kit::gate::ApiGate`]); `doc` documents both.
 pub struct Routes {
     pub public: Router,
     pub api: Router,
+    pub doc: utoipa::openapi::OpenApi,
+}
+
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routes").field("public", &self.public).field("api", &self.api).finish_non_exhaustive()
+    }
 }
 
 /// A stats query may span at most this many days (an open end is this far from the other end): a
@@ -59,25 +66,42 @@ pub(crate) struct AppState {
 pub fn routes(service: Arc<RedirectService>, config: RoutesConfig) -> Routes {
     let catalogue = Arc::new(config.catalogue.clone());
     let state = AppState { service, config: Arc::new(config), catalogue };
-    Routes {
-        public: Router::new()
-            .route("/{code}", get(redirect))
-            .route("/{code}/qr", get(qr_code))
-            .with_state(state.clone()),
-        api: Router::new()
-            .route("/v1/links", get(listing::list))
-            .route("/v1/links/export", get(listing::export))
-            .route("/v1/links/{code}", get(link))
-            .route("/v1/links/{code}/history", get(listing::history))
-            .route("/v1/links/{code}/stats", get(stats))
-            .with_state(state),
-    }
+    let (public, mut doc) = OpenApiRouter::new()
+        .routes(routes!(redirect))
+        .routes(routes!(qr_code))
+        .with_state(state.clone())
+        .split_for_parts();
+    let (api, api_doc) = OpenApiRouter::new()
+        .routes(routes!(listing::list))
+        .routes(routes!(listing::export))
+        .routes(routes!(link))
+        .routes(routes!(listing::history))
+        .routes(routes!(stats))
+        .with_state(state)
+        .split_for_parts();
+    doc.merge(api_doc);
+    Routes { public, api, doc }
 }
 
 fn not_found(raw: &str) -> Problem {
     Problem::not_found(format!("no link has code {raw}"))
 }
 
+/// The redirect: to the link's target (its query string appended when the link forwards it).
+/// `HEAD` answers the same without counting a click.
+#[utoipa::path(
+    get, path = "/{code}", tag = "redirects", operation_id = "redirect",
+    params(("code" = String, Path, description = "The link's code")),
+    responses(
+        (status = 301, description = "Moved permanently (the link's `redirect_status`)", headers(("Location" = String))),
+        (status = 302, description = "Found (the default)", headers(("Location" = String))),
+        (status = 307, description = "Temporary redirect", headers(("Location" = String))),
+        (status = 308, description = "Permanent redirect", headers(("Location" = String))),
+        (status = 404, description = "No link has this code", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The link expired, reached its `max_clicks`, was switched off or deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The link could not be read in time; retry", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn redirect(State(state): State<AppState>, request: Request) -> Response {
     // The route has one segment: the path is the code (a code never needs percent-decoding).
     let raw = request.uri().path().trim_start_matches('/');
@@ -114,6 +138,18 @@ async fn redirect(State(state): State<AppState>, request: Request) -> Response {
 
 /// `GET /{code}/qr`: the short URL as a QR code (public, like the redirect: printed codes are
 /// for everyone). Unknown codes count against the same enumeration limit as redirects.
+#[utoipa::path(
+    get, path = "/{code}/qr", tag = "redirects", operation_id = "qrCode",
+    params(("code" = String, Path, description = "The link's code"), QrQuery),
+    responses(
+        (status = 200, description = "The short URL as a QR code (cacheable for a day)",
+            content((Vec<u8> = "image/png"), (String = "image/svg+xml"))),
+        (status = 404, description = "No link has this code", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The link was deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`size` or `margin` is out of range, or leaves no room for the code", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The link could not be read; retry", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn qr_code(
     State(state): State<AppState>,
     Segment(raw): Segment,
@@ -131,6 +167,10 @@ async fn qr_code(
         Ok(Query(query)) => query,
         Err(rejection) => return Problem::bad_request(rejection.body_text()).into_response(),
     };
+    // The request's own faults first: they do not depend on the link.
+    if let Err(error) = query.check() {
+        return Problem::invalid_field(error.field(), error.to_string()).into_response();
+    }
     match state.service.existence(&raw).await {
         Ok(Existence::Exists) => {}
         Ok(Existence::Unknown) => {
@@ -176,6 +216,16 @@ pub(crate) async fn readable_link(state: &AppState, caller: &Caller, raw: &str) 
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/links/{code}", tag = "links", operation_id = "getLink",
+    params(("code" = String, Path, description = "The link's code")),
+    responses(
+        (status = 200, description = "The link", body = LinkBody),
+        (status = 403, description = "The key may not read links", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No link of the key's owner has this code", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The link was deleted", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn link(State(state): State<AppState>, caller: Caller, Segment(raw): Segment) -> Result<Json<LinkBody>, Problem> {
     let link = readable_link(&state, &caller, &raw).await?;
     if link.deleted_at.is_some() {
@@ -184,19 +234,68 @@ async fn link(State(state): State<AppState>, caller: Caller, Segment(raw): Segme
     Ok(Json(LinkBody::new(&link, &state.config.public_base_url)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct StatsQuery {
+    /// The first day counted (`YYYY-MM-DD`, UTC); at most 3660 days before `to`.
+    #[param(format = Date)]
     from: Option<String>,
+    /// The last day counted (`YYYY-MM-DD`, UTC).
+    #[param(format = Date)]
     to: Option<String>,
 }
 
+/// A link's clicks over a range of days.
+#[derive(Debug, Serialize, ToSchema)]
+struct StatsBody {
+    code: String,
+    #[schema(format = Date)]
+    from: Option<String>,
+    #[schema(format = Date)]
+    to: Option<String>,
+    total_clicks: u64,
+    /// Distinct visitors (per day, summed over the range).
+    unique_visitors: u64,
+    #[schema(format = DateTime)]
+    last_clicked_at: Option<String>,
+    clicks_by_day: Vec<DayClicks>,
+    top_referrers: Vec<NamedClicks>,
+    browsers: Vec<NamedClicks>,
+    operating_systems: Vec<NamedClicks>,
+    devices: Vec<NamedClicks>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct DayClicks {
+    #[schema(format = Date)]
+    date: String,
+    clicks: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct NamedClicks {
+    name: String,
+    clicks: u64,
+}
+
+#[utoipa::path(
+    get, path = "/v1/links/{code}/stats", tag = "links", operation_id = "linkStats",
+    params(("code" = String, Path, description = "The link's code"), StatsQuery),
+    responses(
+        (status = 200, description = "The link's clicks in the range", body = StatsBody),
+        (status = 403, description = "The key may not read links", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No link of the key's owner has this code", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The link was deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`from` or `to` is not a date, `from` is after `to`, or the range is too long", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn stats(
     State(state): State<AppState>,
     caller: Caller,
     Segment(raw): Segment,
     params: Result<Query<StatsQuery>, QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<StatsBody>, Problem> {
     let Query(query) = params.map_err(|e| Problem::bad_request(e.body_text()))?;
     let day = |field: &str, raw: &Option<String>| {
         raw.as_deref()
@@ -220,23 +319,25 @@ async fn stats(
     Ok(Json(stats_body(&link.code, range, &link_stats)))
 }
 
-fn stats_body(code: &Code, range: DayRange, stats: &LinkStats) -> Value {
-    let named = |values: &[(String, u64)]| -> Vec<Value> {
-        values.iter().map(|(name, clicks)| json!({"name": name, "clicks": clicks})).collect()
+fn stats_body(code: &Code, range: DayRange, stats: &LinkStats) -> StatsBody {
+    let named = |values: &[(String, u64)]| -> Vec<NamedClicks> {
+        values.iter().map(|(name, clicks)| NamedClicks { name: name.clone(), clicks: *clicks }).collect()
     };
-    json!({
-        "code": code.as_str(),
-        "from": range.from.map(|d| format_date(d.days_since_epoch())),
-        "to": range.to.map(|d| format_date(d.days_since_epoch())),
-        "total_clicks": stats.total_clicks,
-        "unique_visitors": stats.unique_visitors,
-        "last_clicked_at": stats.last_clicked_at.map(|at| format_millis(at.as_millis())),
-        "clicks_by_day": stats.clicks_by_day.iter()
-            .map(|(day, clicks)| json!({"date": format_date(day.days_since_epoch()), "clicks": clicks}))
-            .collect::<Vec<_>>(),
-        "top_referrers": named(&stats.top_referrers),
-        "browsers": named(&stats.browsers),
-        "operating_systems": named(&stats.operating_systems),
-        "devices": named(&stats.devices),
-    })
+    StatsBody {
+        code: code.as_str().to_owned(),
+        from: range.from.map(|d| format_date(d.days_since_epoch())),
+        to: range.to.map(|d| format_date(d.days_since_epoch())),
+        total_clicks: stats.total_clicks,
+        unique_visitors: stats.unique_visitors,
+        last_clicked_at: stats.last_clicked_at.map(|at| format_millis(at.as_millis())),
+        clicks_by_day: stats
+            .clicks_by_day
+            .iter()
+            .map(|(day, clicks)| DayClicks { date: format_date(day.days_since_epoch()), clicks: *clicks })
+            .collect(),
+        top_referrers: named(&stats.top_referrers),
+        browsers: named(&stats.browsers),
+        operating_systems: named(&stats.operating_systems),
+        devices: named(&stats.devices),
+    }
 }

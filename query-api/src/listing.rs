@@ -17,9 +17,9 @@ use kurz_ports::{LinkDirectory, LinkHistory};
 use kurz_service_kit::Problem;
 use kurz_service_kit::auth::Caller;
 use kurz_service_kit::path::Segment;
-use kurz_service_kit::representation::{ListedLink, history_item};
+use kurz_service_kit::representation::{HistoryPage, LinkPage, ListedLink, history_item};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::export::{self, ExportFormat};
 use crate::http::{AppState, readable_link};
@@ -31,15 +31,40 @@ pub struct Catalogue {
     pub history: Arc<dyn LinkHistory>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
+    /// Links per page, 1–100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// The previous page's `next_cursor`.
+    #[param(pattern = "^[0-9a-f]{1,15}\\.[A-Za-z0-9_-]{3,64}$")]
     cursor: Option<String>,
+    /// A code prefix, or a case-insensitive part of the target (at most 200 characters).
+    #[param(min_length = 1, max_length = 200)]
     q: Option<String>,
+    /// Only links with this tag.
+    #[param(min_length = 1, max_length = 64)]
     tag: Option<String>,
+    /// `active`, `expired`, `disabled`, `deleted` or `all`; all but deleted by default.
+    #[param(value_type = Option<StateFilterName>, inline)]
     state: Option<String>,
+    /// Whose links (admin keys only; others list their own owner's).
+    #[param(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     owner: Option<String>,
+}
+
+/// Which links a list shows.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[expect(dead_code, reason = "a schema only: the domain parses the text")]
+enum StateFilterName {
+    Active,
+    Expired,
+    Disabled,
+    Deleted,
+    All,
 }
 
 fn limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, Problem> {
@@ -74,11 +99,21 @@ fn scope_and_filter(
 }
 
 /// `GET /v1/links`: newest first, `limit` ≤ 100, `cursor` from the previous page's `next_cursor`.
+/// A search reads at most 10,000 links per request: a page may come back short, with a cursor.
+#[utoipa::path(
+    get, path = "/v1/links", tag = "links", operation_id = "listLinks",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of links, newest first", body = LinkPage),
+        (status = 403, description = "The key may not read links, or not another owner's", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<LinkPage>, Problem> {
     let actor = caller.require(Permission::ReadLinks)?;
     let Query(params) = params.map_err(|e| Problem::bad_request(e.body_text()))?;
     let limit = limit(params.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
@@ -100,17 +135,36 @@ pub(crate) async fn list(
     let page = page(&*state.catalogue.directory, &query, now).await.map_err(|e| Problem::unavailable(&e))?;
     let base = &state.config.public_base_url;
     let items: Vec<ListedLink> = page.items.iter().map(|link| ListedLink::new(link, base, now)).collect();
-    Ok(Json(json!({"items": items, "next_cursor": page.next.map(|next| next.to_string())})))
+    Ok(Json(LinkPage { items, next_cursor: page.next.map(|next| next.to_string()) }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ExportParams {
+    /// `csv` (the default) or `ndjson`.
+    #[param(value_type = Option<ExportFormatName>, inline)]
     format: Option<String>,
+    /// A code prefix, or a case-insensitive part of the target (at most 200 characters).
+    #[param(min_length = 1, max_length = 200)]
     q: Option<String>,
+    /// Only links with this tag.
+    #[param(min_length = 1, max_length = 64)]
     tag: Option<String>,
+    /// `active`, `expired`, `disabled`, `deleted` or `all`; all but deleted by default.
+    #[param(value_type = Option<StateFilterName>, inline)]
     state: Option<String>,
+    /// Whose links (admin keys only; others list their own owner's).
+    #[param(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     owner: Option<String>,
+}
+
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[expect(dead_code, reason = "a schema only: the domain parses the text")]
+enum ExportFormatName {
+    Csv,
+    Ndjson,
 }
 
 /// Links read from the directory per step of an export.
@@ -118,6 +172,16 @@ const EXPORT_CHUNK: usize = 1000;
 
 /// `GET /v1/links/export?format=csv|ndjson`: every link the same query would list, streamed a
 /// chunk at a time (memory stays flat however many links there are). CSV is the default.
+#[utoipa::path(
+    get, path = "/v1/links/export", tag = "links", operation_id = "exportLinks",
+    params(ExportParams),
+    responses(
+        (status = 200, description = "Every link the same list would show, newest first: CSV with a header row (tags and metadata as JSON cells), or one JSON link per line",
+            content((String = "text/csv"), (ListedLink = "application/x-ndjson"))),
+        (status = 403, description = "The key may not read links, or not another owner's", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn export(
     State(state): State<AppState>,
     caller: Caller,
@@ -179,10 +243,15 @@ pub(crate) async fn export(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct HistoryParams {
+    /// Changes per page, 1–1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// The previous page's `next_cursor`.
+    #[param(pattern = "^[0-9]{1,19}$")]
     cursor: Option<String>,
 }
 
@@ -192,12 +261,22 @@ pub const MAX_HISTORY_PAGE: usize = 1000;
 /// `GET /v1/links/{code}/history`: oldest first; a page's `next_cursor` is the log offset of its
 /// last change, from which the next page reads (that change again, to know what the next one
 /// changed, then onwards).
+#[utoipa::path(
+    get, path = "/v1/links/{code}/history", tag = "links", operation_id = "linkHistory",
+    params(("code" = String, Path, description = "The link's code"), HistoryParams),
+    responses(
+        (status = 200, description = "The link's changes, oldest first, deleted links too", body = HistoryPage),
+        (status = 403, description = "The key may not read links", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No link of the key's owner has this code", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn history(
     State(state): State<AppState>,
     caller: Caller,
     Segment(raw): Segment,
     params: Result<Query<HistoryParams>, QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<HistoryPage>, Problem> {
     let Query(params) = params.map_err(|e| Problem::bad_request(e.body_text()))?;
     let limit = limit(params.limit.as_deref(), DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE)?;
     let cursor = params
@@ -230,9 +309,9 @@ pub(crate) async fn history(
         }
     }
     let more = events.len() > limit + skip;
-    Ok(Json(json!({
-        "code": link.code.as_str(),
-        "items": items,
-        "next_cursor": if more { last_offset.map(|offset| offset.to_string()) } else { None },
-    })))
+    Ok(Json(HistoryPage {
+        code: link.code.as_str().to_owned(),
+        items,
+        next_cursor: if more { last_offset.map(|offset| offset.to_string()) } else { None },
+    }))
 }

@@ -9,7 +9,7 @@ pub const MAX_SIZE: u32 = 1000;
 pub const MIN_SIZE: u32 = 50;
 pub const MAX_MARGIN: u32 = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Png,
@@ -17,11 +17,18 @@ pub enum Format {
 }
 
 /// `?format=png|svg&size=&margin=`: the image's side and its light border, in pixels.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::IntoParams)]
 #[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct QrQuery {
+    /// `png` (the default) or `svg`.
+    #[param(required = false, inline)]
     pub format: Format,
+    /// The image's side in pixels (default 300).
+    #[param(required = false, minimum = 50, maximum = 1000)]
     pub size: u32,
+    /// The light border in pixels (default 16); the code needs room inside it.
+    #[param(required = false, minimum = 0, maximum = 200)]
     pub margin: u32,
 }
 
@@ -67,14 +74,22 @@ pub struct Layout {
     dark: Vec<bool>,
 }
 
-impl Layout {
-    pub fn new(url: &str, query: &QrQuery) -> Result<Self, QrError> {
-        if !(MIN_SIZE..=MAX_SIZE).contains(&query.size) {
+impl QrQuery {
+    /// The size and margin within their ranges (whether the code fits needs its URL: [`Layout::new`]).
+    pub fn check(&self) -> Result<(), QrError> {
+        if !(MIN_SIZE..=MAX_SIZE).contains(&self.size) {
             return Err(QrError::Size);
         }
-        if query.margin > MAX_MARGIN {
+        if self.margin > MAX_MARGIN {
             return Err(QrError::Margin);
         }
+        Ok(())
+    }
+}
+
+impl Layout {
+    pub fn new(url: &str, query: &QrQuery) -> Result<Self, QrError> {
+        query.check()?;
         let code = QrCode::with_error_correction_level(url, EcLevel::M).map_err(|_| QrError::TooLong)?;
         let modules = u32::try_from(code.width()).map_err(|_| QrError::TooLong)?;
         let room = query.size.saturating_sub(2 * query.margin);

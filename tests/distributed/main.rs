@@ -88,6 +88,19 @@ async fn links_redirects_and_stats_across_separate_services() {
     let commands = deployment.command_api();
     let queries = deployment.query_api();
 
+    // Each service documents what it serves.
+    for (service, serves, not) in [(&commands, "/v1/keys", "/{code}"), (&queries, "/{code}", "/v1/keys")] {
+        let doc: Value = client()
+            .get(format!("{}/openapi.json", service.url))
+            .send()
+            .await
+            .expect("document")
+            .json()
+            .await
+            .expect("json");
+        assert!(doc["paths"].get(serves).is_some() && doc["paths"].get(not).is_none(), "{}", service.url);
+    }
+
     let mut expected = Vec::new();
     for i in 0..10_u64 {
         let link = create(&commands, json!({ "target_url": format!("https://example.com/{i}") })).await;

@@ -1,5 +1,6 @@
 //! What every Kurz service shares, so that each binary stays a few lines long.
 
+pub mod api_doc;
 pub mod app;
 pub mod auth;
 pub mod cli;

@@ -15,7 +15,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics::{Counter, Histogram};
-use serde_json::json;
 
 use crate::request_context::{RequestContext, X_REQUEST_ID};
 
@@ -44,11 +43,30 @@ struct Checks(Arc<Vec<(&'static str, ReadinessCheck)>>);
 /// Routes for liveness (`/health`: the process answers), readiness (`/ready`: every dependency
 /// answers) and Prometheus metrics (`/metrics`).
 pub fn routes(checks: Vec<(&'static str, ReadinessCheck)>) -> Router {
-    let prometheus = crate::telemetry::metrics();
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready).with_state(Checks(Arc::new(checks))))
-        .route("/metrics", get(move || std::future::ready(prometheus.render())))
+        .route("/metrics", get(metrics).with_state(crate::telemetry::metrics()))
+}
+
+/// The ops routes' operations, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(health, ready, metrics))]
+struct OpsDoc;
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Health {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+/// Whether the service and each dependency answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Readiness {
+    /// `ready` or `not ready`.
+    status: &'static str,
+    /// Each dependency's state: `ok`, or what is wrong.
+    checks: std::collections::BTreeMap<&'static str, String>,
 }
 
 /// A service's routers: one for its main listener and, with `http.admin_listen`, one for the admin
@@ -66,9 +84,13 @@ pub struct ServiceRouters {
 ///
 /// Every route but the public ones answers 503 after `http.request_timeout_ms`. A redirect sets no
 /// timer for that (it is the hot path): it bounds its own waits on stores instead.
+///
+/// `doc` holds the operations of `public` and `api`: completed with the ops routes' and served at
+/// `/openapi.json` and `/docs` beside the API (a service without an API passes `None`).
 pub fn service(
     public: Router,
     api: Router,
+    doc: Option<utoipa::openapi::OpenApi>,
     checks: Vec<(&'static str, ReadinessCheck)>,
     http: &crate::config::HttpConfig,
 ) -> ServiceRouters {
@@ -79,7 +101,11 @@ pub fn service(
             .layer(axum::middleware::from_fn(track_requests))
     };
     let timeout = Duration::from_millis(http.request_timeout_ms.max(1));
-    let api = api.layer(axum::middleware::from_fn_with_state(timeout, within));
+    let mut api = api.layer(axum::middleware::from_fn_with_state(timeout, within));
+    if let Some(mut doc) = doc {
+        doc.merge(<OpsDoc as utoipa::OpenApi>::openapi());
+        api = api.merge(crate::api_doc::routes(crate::api_doc::document(doc)));
+    }
     let routes = |checks| routes(checks).layer(axum::middleware::from_fn_with_state(timeout, within));
     if http.admin_listen.is_some() {
         let health = || Router::new().route("/health", get(health));
@@ -103,12 +129,19 @@ async fn within(State(timeout): State<Duration>, request: Request, next: Next) -
     }
 }
 
-async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(json!({"status": "ok"}))
+#[utoipa::path(get, path = "/health", tag = "ops", operation_id = "health",
+    responses((status = 200, description = "The process answers", body = Health)))]
+async fn health() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
 }
 
+#[utoipa::path(get, path = "/ready", tag = "ops", operation_id = "ready",
+    responses(
+        (status = 200, description = "Every dependency answers", body = Readiness),
+        (status = 503, description = "A dependency does not answer", body = Readiness),
+    ))]
 async fn ready(State(Checks(checks)): State<Checks>) -> Response {
-    let mut report = serde_json::Map::new();
+    let mut report = std::collections::BTreeMap::new();
     let mut all_ready = true;
     for (name, check) in checks.iter() {
         let status = match check().await {
@@ -118,11 +151,18 @@ async fn ready(State(Checks(checks)): State<Checks>) -> Response {
                 reason
             }
         };
-        report.insert((*name).to_owned(), json!(status));
+        report.insert(*name, status);
     }
     let status = if all_ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({"status": if all_ready { "ready" } else { "not ready" }, "checks": report});
+    let body = Readiness { status: if all_ready { "ready" } else { "not ready" }, checks: report };
     (status, axum::Json(body)).into_response()
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "ops", operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text exposition format", body = String,
+        content_type = "text/plain")))]
+async fn metrics(State(prometheus): State<metrics_exporter_prometheus::PrometheusHandle>) -> String {
+    prometheus.render()
 }
 
 /// Serves a request as its own (request id and trace, see [`crate::request_context`]), returns

@@ -6,11 +6,17 @@ use serde::Serialize;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
-#[derive(Debug, Clone, Serialize)]
+/// A problem detail (RFC 9457): what went wrong, for people (`title`, `detail`) and programs
+/// (`type`, `status`, `field`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// `urn:kurz:problem:<slug>`, one per kind of problem.
     #[serde(rename = "type")]
+    #[schema(example = "urn:kurz:problem:invalid-field")]
     pub kind: String,
     pub title: &'static str,
+    /// The response's status code.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     pub detail: String,
     /// The request field at fault, for validation errors.

@@ -2,24 +2,37 @@
 
 use kurz_domain::Link;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::time_format::format_millis;
 
-#[derive(Debug, Serialize)]
+/// A link.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LinkBody {
+    #[schema(example = "a1B2c3D")]
     pub code: String,
+    #[schema(format = "uri", example = "https://kurz.example/a1B2c3D")]
     pub short_url: String,
+    #[schema(format = "uri", example = "https://example.com/a/long/path")]
     pub target_url: String,
     pub owner: String,
+    /// `false` while the link is switched off: its short URL answers 410.
     pub enabled: bool,
     pub disabled_reason: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
+    /// How many redirects the link serves before it answers 410.
+    #[schema(minimum = 1)]
     pub max_clicks: Option<u64>,
+    #[schema(minimum = 301, maximum = 308)]
     pub redirect_status: u16,
     pub tags: Vec<String>,
     pub metadata: std::collections::BTreeMap<String, String>,
+    /// The short URL's query string is appended to the target's.
     pub forward_query: bool,
 }
 
@@ -49,13 +62,67 @@ pub fn short_url(public_base_url: &str, code: &str) -> String {
 }
 
 /// A link in a list: as [`LinkBody`], with its state and when it was deleted.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ListedLink {
     #[serde(flatten)]
     pub link: LinkBody,
-    /// `active`, `expired`, `disabled` or `deleted`.
+    /// Whether the link redirects now, and if not, why.
+    #[schema(value_type = StateName)]
     pub state: &'static str,
+    #[schema(format = DateTime)]
     pub deleted_at: Option<String>,
+}
+
+/// The states a link is listed in (`LinkState` of the domain).
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum StateName {
+    Active,
+    Expired,
+    Disabled,
+    Deleted,
+}
+
+/// A page of links, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkPage {
+    pub items: Vec<ListedLink>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// What happened to a link.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum EventName {
+    Created,
+    Updated,
+    Disabled,
+    Enabled,
+    Deleted,
+}
+
+/// One change in a link's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryItem {
+    #[schema(format = DateTime)]
+    pub at: String,
+    #[schema(value_type = EventName)]
+    pub event: &'static str,
+    /// The API key that made the change (`null` for changes made before keys, or by Kurz).
+    pub key_id: Option<String>,
+    /// Each field the change set, named as in a link's JSON, with its new value.
+    #[schema(value_type = Object)]
+    pub changes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A page of a link's history, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryPage {
+    pub code: String,
+    pub items: Vec<HistoryItem>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 impl ListedLink {
@@ -68,9 +135,8 @@ impl ListedLink {
     }
 }
 
-/// One change in a link's history: `{"at", "event", "key_id", "changes": {field: new value}}`,
-/// the fields named as in a link's JSON.
-pub fn history_item(change: &kurz_domain::history::Change) -> serde_json::Value {
+/// One change in a link's history, the fields named as in a link's JSON.
+pub fn history_item(change: &kurz_domain::history::Change) -> HistoryItem {
     use kurz_domain::history::FieldChange;
     use serde_json::{Value, json};
     let mut changes = serde_json::Map::new();
@@ -93,10 +159,10 @@ pub fn history_item(change: &kurz_domain::history::Change) -> serde_json::Value 
             FieldChange::ForwardQuery(forward) => put("forward_query", json!(forward)),
         };
     }
-    json!({
-        "at": format_millis(change.at.as_millis()),
-        "event": change.kind.as_str(),
-        "key_id": change.key_id.as_ref().map(kurz_domain::KeyId::as_str),
-        "changes": changes,
-    })
+    HistoryItem {
+        at: format_millis(change.at.as_millis()),
+        event: change.kind.as_str(),
+        key_id: change.key_id.as_ref().map(|id| id.as_str().to_owned()),
+        changes,
+    }
 }
