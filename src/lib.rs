@@ -54,6 +54,7 @@ impl Application {
         let secrets = kurz_service_kit::secrets::load_or_create(&data_dir.join("secret.key"))?;
         let log = Arc::new(
             EmbeddedLog::open(&data_dir.join("events.redb"), LogOptions { partitions: config.storage.partitions })
+                .map_err(source_of_truth)
                 .context("opening the event log")?,
         );
         let files = ReadModelFiles::open(data_dir).context("opening the read models")?;
@@ -64,7 +65,7 @@ impl Application {
         let targets = TargetRules::load(&config.targets, &public_base_url)?;
         let limits = Limits::new(&config.limits);
 
-        let cache = Arc::new(LinkCache::new(config.cache.capacity));
+        let cache = Arc::new(LinkCache::new(config.cache.capacity_bytes));
         let models = ReadModels::new(store.clone(), files.projections());
         let projector = Projector::resume(log.clone(), models, ProjectorOptions::default())
             .await
@@ -90,6 +91,7 @@ impl Application {
             targets: targets.clone(),
             idempotency: Arc::new(
                 EmbeddedIdempotency::open(&data_dir.join("idempotency.redb"))
+                    .map_err(source_of_truth)
                     .context("opening the idempotency keys")?,
             ),
         }));
@@ -238,12 +240,30 @@ pub async fn rebuild(config: &Config, progress: impl Fn(u64, u64)) -> anyhow::Re
 /// The API keys in `keys.redb`, and the bootstrap admin key (written to `admin.key` on first start
 /// unless `auth.bootstrap_key_file` names one).
 fn api_keys(config: &Config, data_dir: &std::path::Path) -> anyhow::Result<Arc<Keys>> {
-    let key_store = Arc::new(EmbeddedKeyStore::open(&data_dir.join("keys.redb")).context("opening the key store")?);
+    let key_store = Arc::new(
+        EmbeddedKeyStore::open(&data_dir.join("keys.redb"))
+            .map_err(source_of_truth)
+            .context("opening the key store")?,
+    );
     let bootstrap = match &config.auth.bootstrap_key_file {
         Some(path) => auth::bootstrap_key(path, false)?,
         None => auth::bootstrap_key(&data_dir.join("admin.key"), true)?,
     };
     Ok(Arc::new(Keys::new(key_store, Some(bootstrap), &config.auth)))
+}
+
+/// A file that is not derived (the event log, the keys, idempotency records) is never rewritten:
+/// when redb finds it damaged, Kurz refuses to start and says what to do.
+fn source_of_truth(error: kurz_embedded::OpenError) -> anyhow::Error {
+    if error.is_damaged() {
+        anyhow::anyhow!(
+            "{error}. This file is not derived from anything and Kurz does not rewrite it: restore it from a \
+             backup (the damaged file is left as it is). Damaged read models (store, directory, history) are \
+             rebuilt by themselves"
+        )
+    } else {
+        error.into()
+    }
 }
 
 /// Waits until queued clicks are in the log and the read models show the whole log.

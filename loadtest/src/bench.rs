@@ -216,7 +216,8 @@ pub struct CacheMemoryArgs {
 pub fn cache_memory(args: &CacheMemoryArgs) -> anyhow::Result<()> {
     let codes = codes(args.links as u64);
     let before = resident_bytes();
-    let cache = LinkCache::new(args.links);
+    // Room for every link: this measures what a link costs, not eviction.
+    let cache = LinkCache::new(args.links as u64 * 4 * kurz_query_api::cache::TYPICAL_ENTRY);
     for code in &codes {
         let link = Link {
             code: code.clone(),
@@ -238,6 +239,8 @@ pub fn cache_memory(args: &CacheMemoryArgs) -> anyhow::Result<()> {
         "links": cache.len(),
         "resident_mb": grown as f64 / 1e6,
         "bytes_per_link": grown as f64 / cache.len().max(1) as f64,
+        // What the cache's weigher believes, against what the process holds.
+        "weighed_bytes_per_link": cache.weight() as f64 / cache.len().max(1) as f64,
     });
     println!("{result}");
     drop(codes);

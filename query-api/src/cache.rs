@@ -144,16 +144,47 @@ impl std::fmt::Debug for CachedLink {
 /// `None` caches "no such link", so a flood of unknown codes does not reach the store.
 pub type Entry = Option<CachedLink>;
 
+/// What an entry costs besides its own heap bytes: the cache's slot (key, value pointer, hash,
+/// links) and its share of the index, as measured by `tests/cache_memory.rs`.
+pub const ENTRY_OVERHEAD: u64 = 96;
+/// The bytes of an `Arc`'s counts before its data.
+const ARC_HEADER: u64 = 16;
+/// Codes up to this many bytes live inside the key itself.
+const INLINE_CODE: usize = 24;
+/// An ordinary link's weight, to size the cache's table: a 60-byte target.
+pub const TYPICAL_ENTRY: u64 = ENTRY_OVERHEAD + ARC_HEADER + 2 + 60;
+
+/// Weighs an entry by the bytes it holds, so the cache is bounded in memory, not in links: 10^6
+/// links with 8 KiB targets weigh what they cost, not what 10^6 short ones do.
+#[derive(Debug, Clone, Copy)]
+struct Bytes;
+
+impl quick_cache::Weighter<Code, Entry> for Bytes {
+    fn weight(&self, code: &Code, entry: &Entry) -> u64 {
+        let key = if code.as_str().len() > INLINE_CODE { code.as_str().len() as u64 } else { 0 };
+        ENTRY_OVERHEAD + key + entry.as_ref().map_or(0, |link| ARC_HEADER + link.0.len() as u64)
+    }
+}
+
 #[derive(Debug)]
 pub struct LinkCache {
-    entries: quick_cache::sync::Cache<Code, Entry>,
+    entries: quick_cache::sync::Cache<Code, Entry, Bytes>,
     /// Moves on every invalidation; see [`LinkCache::insert_unless_changed`].
     generation: AtomicU64,
 }
 
 impl LinkCache {
-    pub fn new(capacity: usize) -> Self {
-        Self { entries: quick_cache::sync::Cache::new(capacity.max(1)), generation: AtomicU64::new(0) }
+    /// A cache holding at most `capacity_bytes` of links and unknown codes.
+    pub fn new(capacity_bytes: u64) -> Self {
+        let capacity_bytes = capacity_bytes.max(TYPICAL_ENTRY);
+        let estimated = usize::try_from(capacity_bytes / TYPICAL_ENTRY).unwrap_or(usize::MAX);
+        let entries = quick_cache::sync::Cache::with_weighter(estimated, capacity_bytes, Bytes);
+        Self { entries, generation: AtomicU64::new(0) }
+    }
+
+    /// The bytes the entries weigh now (at most the capacity).
+    pub fn weight(&self) -> u64 {
+        self.entries.weight()
     }
 
     pub fn get(&self, code: &str) -> Option<Entry> {
@@ -256,7 +287,7 @@ mod tests {
 
     #[test]
     fn an_answer_read_before_a_change_is_not_cached() {
-        let cache = LinkCache::new(10);
+        let cache = LinkCache::new(10_000);
         let before = cache.generation();
         cache.links_changed(&[code()]);
         cache.insert_unless_changed(&code(), None, before);
@@ -267,10 +298,25 @@ mod tests {
 
     #[test]
     fn changes_evict_entries() {
-        let cache = LinkCache::new(10);
+        let cache = LinkCache::new(10_000);
         cache.insert_unless_changed(&code(), None, cache.generation());
         assert!(matches!(cache.get("abc"), Some(None)));
         cache.links_changed(&[code()]);
         assert!(cache.get("abc").is_none());
+    }
+
+    #[test]
+    fn a_million_ordinary_links_fit_the_default_budget() {
+        let cache = LinkCache::new(kurz_service_kit::config::CacheConfig::default().capacity_bytes);
+        let mut link = link();
+        for i in 0..1_000_000 {
+            link.code = Code::parse(&format!("c{i:07}")).expect("valid");
+            link.spec.target = TargetUrl::parse(&format!(
+                "https://shop.example.com/products/c{i:07}?utm_source=kurz&utm_campaign=winter"
+            ))
+            .expect("valid");
+            cache.insert_unless_changed(&link.code, Some(CachedLink::new(&link, false)), cache.generation());
+        }
+        assert!(cache.len() >= 990_000, "only {} of 10^6 links stayed", cache.len());
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use kurz_domain::{Event, LinkClicked};
 use kurz_ports::EventLog;
+use kurz_service_kit::throttle::{LOG_INTERVAL, Throttle};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -98,11 +99,14 @@ impl ClickRecorder {
 
     /// Queues a click without waiting. A full queue drops it and counts the loss.
     pub fn record(&self, click: LinkClicked) {
+        static QUEUE_FULL: Throttle = Throttle::new(LOG_INTERVAL);
         if self.queue.try_send(click).is_ok() {
             self.queued.fetch_add(1, Ordering::SeqCst);
         } else {
             metrics::counter!("clicks_dropped_total").increment(1);
-            tracing::warn!("click queue full; click dropped");
+            if let Some(dropped) = QUEUE_FULL.hit() {
+                tracing::warn!(dropped, "click queue full; clicks dropped (one line per 10 s)");
+            }
         }
     }
 
@@ -195,30 +199,25 @@ impl Delivery {
     }
 
     async fn spool(&self, events: Vec<Event>) {
+        static DROPPED: Throttle = Throttle::new(LOG_INTERVAL);
         let spool = Arc::clone(&self.spool);
         let count = events.len();
         let pushed = tokio::task::spawn_blocking(move || spool.push(&events)).await;
-        match pushed {
+        let why = match pushed {
             Ok(Ok(true)) => {
                 metrics::counter!("clicks_spooled_total").increment(count as u64);
                 self.spooled.notify_one();
+                return;
             }
-            Ok(Ok(false)) => {
-                metrics::counter!("clicks_dropped_total").increment(count as u64);
-                tracing::error!(clicks = count, "click spool full; clicks dropped");
-                self.settle(count);
-            }
-            Ok(Err(error)) => {
-                metrics::counter!("clicks_dropped_total").increment(count as u64);
-                tracing::error!(%error, clicks = count, "cannot spool clicks; clicks dropped");
-                self.settle(count);
-            }
-            Err(error) => {
-                metrics::counter!("clicks_dropped_total").increment(count as u64);
-                tracing::error!(%error, clicks = count, "spool task failed; clicks dropped");
-                self.settle(count);
-            }
+            Ok(Ok(false)) => "the click spool is full".to_owned(),
+            Ok(Err(error)) => format!("cannot spool clicks: {error}"),
+            Err(error) => format!("the spool task failed: {error}"),
+        };
+        metrics::counter!("clicks_dropped_total").increment(count as u64);
+        if let Some(batches) = DROPPED.hit() {
+            tracing::error!(%why, clicks = count, batches, "clicks dropped (one line per 10 s)");
         }
+        self.settle(count);
     }
 
     /// Sends spooled batches back to the log, oldest first, until the spool is empty. `false` when

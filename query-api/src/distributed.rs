@@ -88,7 +88,7 @@ impl Application {
         let redis = RedisConnection::connect(&config.redis).await.context("connecting to Redis")?;
         let opened = OpenedStore::open(&config.read_store, &config.redis).await.context("opening the read store")?;
         let store = Arc::new(CachedReadStore::new(redis.clone(), opened.store(), LinkCacheOptions::default()));
-        let cache = Arc::new(LinkCache::new(config.cache.capacity));
+        let cache = Arc::new(LinkCache::new(config.cache.capacity_bytes));
         let keys = Arc::new(kurz_stores::api_keys(&config.auth, redis.clone())?);
         let listeners = config.http.bind_all().await?;
         let public_base_url = config.http.base_url(listeners.local_addr());

@@ -2,7 +2,7 @@
 //! in front of the read store. A redirect never waits on the event log: its click is queued and
 //! appended in batches by the [`ClickRecorder`].
 
-mod cache;
+pub mod cache;
 mod clicks;
 #[cfg(feature = "distributed")]
 pub mod distributed;

@@ -4,7 +4,9 @@
 //! first, once the log takes appends again, and deletes each file after the log acknowledged it.
 //!
 //! Files hold the clicks as the log would: framed Avro (the shipped schemas' local ids), each
-//! behind its length.
+//! behind its length. A file that does not decode (damaged, or written by something else) is moved
+//! to `quarantine/` for a person to look at, counted (`click_spool_quarantined_total`) and logged,
+//! and the drain goes on with the next: one bad file must not stop every later click.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -15,6 +17,7 @@ use kurz_domain::Event;
 use kurz_schemas::{Catalog, Codec};
 
 const SUFFIX: &str = "clicks";
+const QUARANTINE: &str = "quarantine";
 
 #[derive(Debug)]
 struct Spooled {
@@ -67,6 +70,11 @@ impl ClickSpool {
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
             let name = entry.file_name();
+            if name.to_str().is_some_and(|n| n.ends_with(".partial")) {
+                // A write the crash interrupted: never renamed into place, so never taken.
+                std::fs::remove_file(entry.path())?;
+                continue;
+            }
             let Some(sequence) = name.to_str().and_then(|n| n.strip_suffix(&format!(".{SUFFIX}"))) else { continue };
             let Ok(sequence) = sequence.parse::<u64>() else { continue };
             found.push((sequence, entry.metadata()?.len()));
@@ -81,11 +89,18 @@ impl ClickSpool {
         {
             let mut state = spool.lock();
             for (sequence, bytes) in found {
-                let clicks = spool.read(sequence).map_or(0, |events| events.len() as u64);
+                state.next_sequence = sequence + 1;
+                let clicks = match spool.read(sequence) {
+                    Ok(events) => events.len() as u64,
+                    Err(SpoolError::Corrupt(sequence, why)) => {
+                        spool.move_aside(sequence, &why)?;
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                };
                 state.files.push_back(Spooled { sequence, bytes, clicks });
                 state.bytes += bytes;
                 state.clicks += clicks;
-                state.next_sequence = sequence + 1;
             }
             if state.clicks > 0 {
                 tracing::info!(clicks = state.clicks, "clicks spooled by an earlier run will be sent");
@@ -142,11 +157,42 @@ impl ClickSpool {
         Ok(true)
     }
 
-    /// The oldest spooled batch, read back from disk.
+    /// The oldest spooled batch that decodes, read back from disk; those before it that do not are
+    /// moved aside.
     pub fn oldest(&self) -> Result<Option<SpooledBatch>, SpoolError> {
-        let Some(sequence) = self.lock().files.front().map(|spooled| spooled.sequence) else { return Ok(None) };
-        let events = self.read(sequence)?;
-        Ok(Some(SpooledBatch { sequence, events }))
+        loop {
+            let Some(sequence) = self.lock().files.front().map(|spooled| spooled.sequence) else { return Ok(None) };
+            match self.read(sequence) {
+                Ok(events) => return Ok(Some(SpooledBatch { sequence, events })),
+                Err(SpoolError::Corrupt(sequence, why)) => {
+                    self.move_aside(sequence, &why)?;
+                    self.forget(sequence);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Moves a batch that does not decode to `quarantine/`, where it is kept for a person.
+    fn move_aside(&self, sequence: u64, why: &str) -> Result<(), SpoolError> {
+        let quarantine = self.dir.join(QUARANTINE);
+        std::fs::create_dir_all(&quarantine)?;
+        let path = self.path(sequence);
+        let aside = quarantine.join(path.file_name().expect("a spool file has a name"));
+        std::fs::rename(&path, &aside)?;
+        metrics::counter!("click_spool_quarantined_total").increment(1);
+        tracing::error!(file = %aside.display(), %why, "a spooled batch does not decode; moved aside, the drain goes on");
+        Ok(())
+    }
+
+    fn forget(&self, sequence: u64) {
+        let mut state = self.lock();
+        if let Some(at) = state.files.iter().position(|spooled| spooled.sequence == sequence) {
+            let spooled = state.files.remove(at).expect("position is in range");
+            state.bytes -= spooled.bytes;
+            state.clicks -= spooled.clicks;
+        }
+        publish_depth(&state);
     }
 
     fn read(&self, sequence: u64) -> Result<Vec<Event>, SpoolError> {
@@ -158,13 +204,7 @@ impl ClickSpool {
     /// Forgets a batch the log acknowledged.
     pub fn remove(&self, sequence: u64) -> Result<(), SpoolError> {
         std::fs::remove_file(self.path(sequence))?;
-        let mut state = self.lock();
-        if let Some(at) = state.files.iter().position(|spooled| spooled.sequence == sequence) {
-            let spooled = state.files.remove(at).expect("position is in range");
-            state.bytes -= spooled.bytes;
-            state.clicks -= spooled.clicks;
-        }
-        publish_depth(&state);
+        self.forget(sequence);
         Ok(())
     }
 }
@@ -225,6 +265,35 @@ mod tests {
         spool.remove(second.sequence).expect("remove");
         assert!(spool.is_empty());
         assert!(spool.oldest().expect("read").is_none());
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_batch_is_moved_aside_and_the_rest_drains() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let spool = ClickSpool::open(dir.path(), 1 << 20).expect("opens");
+        for count in [2, 3, 4] {
+            assert!(spool.push(&clicks(count)).expect("push"));
+        }
+        let [first, second, _] = [0, 1, 2].map(|i| spool.path(i));
+        // Damaged while running: a torn tail.
+        let bytes = std::fs::read(&second).expect("read");
+        std::fs::write(&second, &bytes[..bytes.len() - 3]).expect("truncate");
+        assert_eq!(spool.oldest().expect("read").expect("a batch").events, clicks(2));
+        spool.remove(0).expect("remove");
+        assert_eq!(spool.oldest().expect("read").expect("the next good batch").events, clicks(4));
+        assert!(dir.path().join(QUARANTINE).join(second.file_name().expect("name")).exists());
+        drop(spool);
+
+        // Found at start: something else's bytes under a spool name, and a write a crash cut short.
+        std::fs::write(&first, b"not avro at all").expect("write");
+        std::fs::write(first.with_extension("partial"), b"half").expect("write");
+        let spool = ClickSpool::open(dir.path(), 1 << 20).expect("reopens");
+        let taken = spool.oldest().expect("read").expect("a batch");
+        assert_eq!((taken.sequence, taken.events), (2, clicks(4)));
+        assert!(dir.path().join(QUARANTINE).join(first.file_name().expect("name")).exists());
+        assert!(!first.with_extension("partial").exists());
+        assert!(spool.push(&clicks(1)).expect("push"));
+        assert_eq!(spool.lock().files.back().map(|f| f.sequence), Some(3), "sequences go on after the moved file");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! One writer thread per database that commits queued writes in groups.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,10 @@ pub trait Writes: Send + 'static {
 
 /// Most ops a group takes, so one huge queue cannot make a transaction unbounded.
 const MAX_GROUP: usize = 4096;
+/// Ops waiting for the writer. Every caller awaits its op, so only a flood of concurrent requests
+/// fills it; the ops past it are refused at once (a 503 the client may retry) rather than queued
+/// without bound while the disk is slow or full.
+const QUEUE_CAPACITY: usize = 4 * MAX_GROUP;
 /// Non-durable commits are made durable at least this often: it bounds the replay after a crash
 /// (the read store is derived) and lets redb reuse freed pages. Each such fsync stalls the writer for
 /// milliseconds, so not every second.
@@ -71,13 +75,13 @@ pub enum Priority {
 }
 
 pub struct GroupCommitter<Op> {
-    sender: Option<Sender<Op>>,
+    sender: Option<SyncSender<Op>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl<Op: Send + 'static> GroupCommitter<Op> {
     pub fn start<W: Writes<Op = Op>>(name: &str, db: Arc<Database>, writes: W, priority: Priority) -> Self {
-        let (sender, receiver) = channel();
+        let (sender, receiver) = sync_channel(QUEUE_CAPACITY);
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
@@ -93,10 +97,17 @@ impl<Op: Send + 'static> GroupCommitter<Op> {
     /// Queues the op built around `answer` and waits until its group has committed.
     pub async fn ask<T>(&self, context: &'static str, op: impl FnOnce(Answer<T>) -> Op) -> Result<T, InfraError> {
         let (answer, answered) = oneshot::channel();
-        self.sender
-            .as_ref()
-            .and_then(|s| s.send(op(answer)).ok())
-            .ok_or_else(|| InfraError::new(context, "the writer thread has stopped"))?;
+        let sender = self.sender.as_ref().ok_or_else(|| InfraError::new(context, "the writer thread has stopped"))?;
+        match sender.try_send(op(answer)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                metrics::counter!("embedded_writes_shed_total").increment(1);
+                return Err(InfraError::new(context, "the writer's queue is full"));
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(InfraError::new(context, "the writer thread has stopped"));
+            }
+        }
         answered.await.map_err(|_| InfraError::new(context, "the writer dropped the request"))?
     }
 }
@@ -192,5 +203,74 @@ fn commit<W: Writes>(
     match txn.commit() {
         Ok(()) => Ok(replies),
         Err(e) => Err((e.into(), replies)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{Receiver, Sender};
+
+    use futures_util::FutureExt as _;
+
+    use super::*;
+
+    /// Ops that each wait in the writer until the test lets them go.
+    struct Stalled {
+        entered: Sender<()>,
+        gate: Receiver<()>,
+    }
+
+    impl Writes for Stalled {
+        type Op = Answer<()>;
+        type Tables<'txn> = ();
+
+        fn needs_fsync(_: &Self::Op) -> bool {
+            false
+        }
+
+        fn open_tables(_: &WriteTransaction) -> Result<(), redb::Error> {
+            Ok(())
+        }
+
+        fn apply(&mut self, (): &mut (), op: Self::Op) -> Result<Reply, (redb::Error, Reply)> {
+            let _ = self.entered.send(());
+            let _ = self.gate.recv();
+            Ok(reply_with("stalled", op, ()))
+        }
+
+        fn reject(op: Self::Op) -> Reply {
+            reply_with("stalled", op, ())
+        }
+
+        fn rolled_back(&mut self, _: &Database) {}
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_instead_of_growing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Arc::new(Database::create(dir.path().join("stalled.redb")).expect("db"));
+        let (open, gate) = std::sync::mpsc::channel();
+        let (entered, writer_entered) = std::sync::mpsc::channel();
+        let committer = Arc::new(GroupCommitter::start("stalled", db, Stalled { entered, gate }, Priority::Normal));
+
+        let first = tokio::spawn({
+            let committer = Arc::clone(&committer);
+            async move { committer.ask("test", |answer| answer).await }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while writer_entered.try_recv().is_err() {
+            assert!(Instant::now() < deadline, "the writer takes the first op");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The writer waits inside the first op: whatever comes now stays queued. A first poll
+        // queues an op; dropping the future forgets its answer.
+        for _ in 0..QUEUE_CAPACITY {
+            assert!(committer.ask("test", |answer| answer).now_or_never().is_none(), "queued");
+        }
+        let refused = committer.ask("test", |answer| answer).now_or_never().expect("answered at once");
+        assert!(refused.expect_err("refused").to_string().contains("queue is full"));
+
+        drop(open);
+        first.await.expect("task").expect("the first op commits");
     }
 }

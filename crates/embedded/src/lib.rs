@@ -43,6 +43,42 @@ pub enum OpenError {
     Partitions { path: String, stored: u32, configured: u32 },
 }
 
+impl OpenError {
+    /// redb found the file damaged (truncated, corrupt) or in a format it cannot read.
+    pub fn is_damaged(&self) -> bool {
+        matches!(
+            self,
+            Self::Database {
+                source: redb::DatabaseError::Storage(redb::StorageError::Corrupted(_))
+                    | redb::DatabaseError::UpgradeRequired(_),
+                ..
+            }
+        )
+    }
+}
+
+/// Opens a derived file; one redb finds damaged is moved aside to `<name>.damaged` (replacing an
+/// older one) and a new, empty one is made, which the projector fills from the log.
+fn open_derived<T>(
+    path: &std::path::Path,
+    open: impl Fn(&std::path::Path) -> Result<T, OpenError>,
+) -> Result<T, OpenError> {
+    match open(path) {
+        Err(error) if error.is_damaged() => {
+            let aside = path.with_extension("redb.damaged");
+            std::fs::rename(path, &aside).map_err(|source| OpenError::Database {
+                path: path.display().to_string(),
+                source: redb::DatabaseError::Storage(redb::StorageError::Io(source)),
+            })?;
+            tracing::error!(
+                file = %path.display(), moved_to = %aside.display(), %error,
+                "a read model is damaged; it was moved aside and is rebuilt from the event log"
+            );
+            open(path)
+        }
+        opened => opened,
+    }
+}
 /// The derived files of a data directory: the read store, the link directory, link histories.
 #[derive(Debug, Clone)]
 pub struct ReadModelFiles {
@@ -54,11 +90,12 @@ pub struct ReadModelFiles {
 impl ReadModelFiles {
     const NAMES: [&str; 3] = ["store.redb", "directory.redb", "history.redb"];
 
+    /// Opens the files; a damaged one is moved aside and rebuilt (they are derived from the log).
     pub fn open(data_dir: &std::path::Path) -> Result<Self, OpenError> {
         Ok(Self {
-            store: std::sync::Arc::new(EmbeddedStore::open(&data_dir.join(Self::NAMES[0]))?),
-            directory: std::sync::Arc::new(EmbeddedDirectory::open(&data_dir.join(Self::NAMES[1]))?),
-            history: std::sync::Arc::new(EmbeddedHistory::open(&data_dir.join(Self::NAMES[2]))?),
+            store: std::sync::Arc::new(open_derived(&data_dir.join(Self::NAMES[0]), EmbeddedStore::open)?),
+            directory: std::sync::Arc::new(open_derived(&data_dir.join(Self::NAMES[1]), EmbeddedDirectory::open)?),
+            history: std::sync::Arc::new(open_derived(&data_dir.join(Self::NAMES[2]), EmbeddedHistory::open)?),
         })
     }
 

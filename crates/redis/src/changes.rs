@@ -2,9 +2,13 @@
 //! caches drop changed links within milliseconds.
 //!
 //! Pub/sub delivers to whoever is subscribed at the moment: a subscriber that was disconnected may
-//! have missed announcements, so after every (re)subscription it is told to forget everything.
+//! have missed announcements, so after every (re)subscription it is told to forget everything. The
+//! publisher's queue is bounded: when changes come faster than Redis takes them, the ones that do
+//! not fit are not queued but replaced by one [`FORGET_ALL`], so memory stays bounded and no cache
+//! keeps a changed link.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -20,21 +24,45 @@ fn channel(prefix: &str) -> String {
     format!("{prefix}link-changes")
 }
 
+/// The message that tells subscribers to forget every cached link (no code is `*`).
+pub const FORGET_ALL: &str = "*";
+
+/// Changes waiting to be published; a batch of changes is one entry.
+const QUEUE_CAPACITY: usize = 4096;
+
 /// Announces changed links. Told synchronously (it is a [`LinkChangeListener`]); a task publishes,
 /// several changes in one message when they come together.
 #[derive(Debug, Clone)]
 pub struct LinkChangePublisher {
-    queue: mpsc::UnboundedSender<Vec<Code>>,
+    queue: mpsc::Sender<Vec<Code>>,
+    /// Changes were shed since the last message: the next one is [`FORGET_ALL`].
+    overflowed: Arc<AtomicBool>,
 }
 
 impl LinkChangePublisher {
     pub fn start(redis: RedisConnection) -> Self {
-        let (queue, mut receiver) = mpsc::unbounded_channel::<Vec<Code>>();
+        Self::with_capacity(redis, QUEUE_CAPACITY)
+    }
+
+    #[doc(hidden)]
+    pub fn with_capacity(redis: RedisConnection, capacity: usize) -> Self {
+        let (queue, mut receiver) = mpsc::channel::<Vec<Code>>(capacity.max(1));
+        let overflowed = Arc::new(AtomicBool::new(false));
         let channel = channel(redis.prefix());
+        let shed = Arc::clone(&overflowed);
         tokio::spawn(async move {
             let mut pending: Vec<Vec<Code>> = Vec::new();
             while receiver.recv_many(&mut pending, 256).await > 0 {
-                let message = pending.drain(..).flatten().map(|code| code.to_string()).collect::<Vec<_>>().join(" ");
+                let message = if shed.swap(false, Ordering::SeqCst) {
+                    // It covers the queued changes too.
+                    pending.clear();
+                    FORGET_ALL.to_owned()
+                } else {
+                    pending.drain(..).flatten().map(|code| code.to_string()).collect::<Vec<_>>().join(" ")
+                };
+                if message.is_empty() {
+                    continue;
+                }
                 let published: redis::RedisResult<i64> =
                     redis::cmd("PUBLISH").arg(&channel).arg(&message).query_async(&mut redis.manager()).await;
                 if let Err(error) = published {
@@ -43,14 +71,25 @@ impl LinkChangePublisher {
                 }
             }
         });
-        Self { queue }
+        Self { queue, overflowed }
     }
 }
 
 impl LinkChangeListener for LinkChangePublisher {
     fn links_changed(&self, codes: &[Code]) {
-        if !codes.is_empty() {
-            let _ = self.queue.send(codes.to_vec());
+        if codes.is_empty() {
+            return;
+        }
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(codes.to_vec()) {
+            metrics::counter!("link_changes_shed_total").increment(codes.len() as u64);
+            if !self.overflowed.swap(true, Ordering::SeqCst) {
+                tracing::warn!(
+                    "link changes come faster than Redis takes them; every cache will be told to forget all"
+                );
+            }
+            // Wakes the task should it have emptied the queue since: it must see the flag now, not
+            // at the next change.
+            let _ = self.queue.try_send(Vec::new());
         }
     }
 }
@@ -94,6 +133,10 @@ pub async fn follow_link_changes(
                 message = messages.next() => {
                     let Some(message) = message else { break };
                     let Ok(text) = message.get_payload::<String>() else { continue };
+                    if text == FORGET_ALL {
+                        resync();
+                        continue;
+                    }
                     let codes: Vec<Code> = text.split(' ').filter_map(|code| Code::parse(code).ok()).collect();
                     listener.links_changed(&codes);
                 }

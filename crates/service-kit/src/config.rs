@@ -124,13 +124,15 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
-    /// Links (and unknown codes) held in the in-process cache.
-    pub capacity: usize,
+    /// Bytes of links (and unknown codes) the in-process cache holds: each entry weighs its
+    /// target and about 114 bytes besides.
+    pub capacity_bytes: u64,
 }
 
 impl Default for CacheConfig {
+    /// 256 MiB: 10^6 links with 120-byte targets.
     fn default() -> Self {
-        Self { capacity: 1_000_000 }
+        Self { capacity_bytes: 256 << 20 }
     }
 }
 
@@ -353,7 +355,7 @@ mod tests {
         let names = [
             "KURZ_HTTP__LISTEN",
             "KURZ_HTTP__ADMIN_LISTEN",
-            "KURZ_CACHE__CAPACITY",
+            "KURZ_CACHE__CAPACITY_BYTES",
             "KURZ_CLIENT__SECURITY.PROTOCOL",
             "KURZ_MODE",
             "KURZ_REDIS__CAPACITY",

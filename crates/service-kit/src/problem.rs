@@ -4,6 +4,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::throttle::{LOG_INTERVAL, Throttle};
+
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
 /// A problem detail (RFC 9457): what went wrong, for people (`title`, `detail`) and programs
@@ -64,9 +66,14 @@ impl Problem {
         Self::new(StatusCode::BAD_REQUEST, "malformed-request", "The request is malformed", detail)
     }
 
-    /// An infrastructure failure. The cause is logged here and never shown to the client.
+    /// An infrastructure failure. The cause is logged here, at most one line per 10 s with how many
+    /// failed (a full disk fails every write: the log must not flood too), and never shown to the
+    /// client; `http_requests_total` counts every 503.
     pub fn unavailable(error: &dyn std::error::Error) -> Self {
-        tracing::error!(error = %error, "request failed on infrastructure");
+        static FAILURES: Throttle = Throttle::new(LOG_INTERVAL);
+        if let Some(failures) = FAILURES.hit() {
+            tracing::error!(error = %error, failures, "requests failed on infrastructure (one line per 10 s)");
+        }
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
