@@ -44,7 +44,7 @@ run redirect-hot            KURZ_CLICKS__RECORD_REDIRECTS=true  -- --scenario re
 run redirect-hot-no-clicks  KURZ_CLICKS__RECORD_REDIRECTS=false -- --scenario redirect
 sat=$(python3 -c "import json; print(int(json.load(open('$out/redirect-hot.json'))['kurz']['rps'] / 2))")
 run redirect-half-load      KURZ_CLICKS__RECORD_REDIRECTS=true  -- --scenario redirect --rate "$sat"
-run redirect-cold           KURZ_CACHE__CAPACITY=1              -- --scenario redirect --zipf-exponent 0 --unknown-share 0
+run redirect-cold           KURZ_CACHE__CAPACITY_BYTES=1           -- --scenario redirect --zipf-exponent 0 --unknown-share 0
 run create                  KURZ_CLICKS__RECORD_REDIRECTS=true  -- --scenario create --connections 32 --links 1000
 run mixed                   KURZ_CLICKS__RECORD_REDIRECTS=true  -- --scenario mixed
 

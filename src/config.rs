@@ -28,10 +28,13 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// Partitions of the event log; fixed when the log is created.
     pub partitions: u32,
+    /// Below this much free space on the data directory's filesystem, `/ready` says not ready
+    /// (writes are still tried: they fail with 503 only when the disk is really full).
+    pub min_free_bytes: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("data"), partitions: 8 }
+        Self { data_dir: PathBuf::from("data"), partitions: 8, min_free_bytes: 64 << 20 }
     }
 }

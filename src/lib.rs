@@ -133,10 +133,7 @@ impl Application {
             queries.public,
             gate.guard(commands.merge(queries.api)),
             Some(doc),
-            vec![
-                ("event_log", ops::event_log_ready(log.clone())),
-                ("read_store", ops::read_store_ready(store.clone())),
-            ],
+            readiness(&log, &store, &config.storage),
             &config.http,
         );
 
@@ -250,6 +247,46 @@ fn api_keys(config: &Config, data_dir: &std::path::Path) -> anyhow::Result<Arc<K
         None => auth::bootstrap_key(&data_dir.join("admin.key"), true)?,
     };
     Ok(Arc::new(Keys::new(key_store, Some(bootstrap), &config.auth)))
+}
+
+/// What `/ready` checks: the log takes durable writes, the disk has room, the read store answers.
+fn readiness(
+    log: &Arc<EmbeddedLog>,
+    store: &Arc<kurz_embedded::EmbeddedStore>,
+    storage: &config::StorageConfig,
+) -> Vec<(&'static str, ops::ReadinessCheck)> {
+    vec![
+        ("event_log", durable_writes_ready(log.clone())),
+        ("disk", free_space_ready(storage.data_dir.clone(), storage.min_free_bytes)),
+        ("read_store", ops::read_store_ready(store.clone())),
+    ]
+}
+
+/// Ready while the embedded log takes durable writes: a real write through its writer, so a full
+/// disk (or a file waiting to be reopened) shows here, not only in failed requests.
+fn durable_writes_ready(log: Arc<EmbeddedLog>) -> ops::ReadinessCheck {
+    Arc::new(move || {
+        let log = Arc::clone(&log);
+        Box::pin(async move { log.probe().await.map_err(|e| e.to_string()) })
+    })
+}
+
+/// Ready while the data directory's filesystem has `min_free` bytes free for unprivileged writes.
+fn free_space_ready(data_dir: std::path::PathBuf, min_free: u64) -> ops::ReadinessCheck {
+    Arc::new(move || {
+        let data_dir = data_dir.clone();
+        Box::pin(async move {
+            let stats = rustix::fs::statvfs(&data_dir).map_err(|e| format!("cannot read free space: {e}"))?;
+            let free = stats.f_bavail.saturating_mul(stats.f_frsize);
+            if free >= min_free {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{free} bytes free on the data directory's filesystem, below storage.min_free_bytes ({min_free})"
+                ))
+            }
+        })
+    })
 }
 
 /// A file that is not derived (the event log, the keys, idempotency records) is never rewritten:

@@ -15,7 +15,7 @@ async fn health_ready_and_metrics_answer() {
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(
         ready.json::<serde_json::Value>().await.expect("json")["checks"],
-        json!({"event_log": "ok", "read_store": "ok"})
+        json!({"event_log": "ok", "disk": "ok", "read_store": "ok"})
     );
     // Metrics are process-wide and other tests run alongside: compare before and after.
     let sample = |metrics: &str, name: &str| -> u64 {

@@ -6,9 +6,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kurz_ports::InfraError;
+use kurz_ports::throttle::{LOG_INTERVAL, Throttle};
 use redb::{Database, Durability, WriteTransaction};
 use thread_priority::{ThreadPriority, ThreadPriorityValue};
 use tokio::sync::oneshot;
+
+use crate::reopen::Reopenable;
 
 /// What to tell a caller once its group's transaction has committed (or failed).
 pub type Reply = Box<dyn FnOnce(Result<(), &Arc<redb::Error>>) + Send>;
@@ -80,7 +83,7 @@ pub struct GroupCommitter<Op> {
 }
 
 impl<Op: Send + 'static> GroupCommitter<Op> {
-    pub fn start<W: Writes<Op = Op>>(name: &str, db: Arc<Database>, writes: W, priority: Priority) -> Self {
+    pub(crate) fn start<W: Writes<Op = Op>>(name: &str, db: Arc<Reopenable>, writes: W, priority: Priority) -> Self {
         let (sender, receiver) = sync_channel(QUEUE_CAPACITY);
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
@@ -136,13 +139,33 @@ fn lower_priority() {
     }
 }
 
-fn run<W: Writes>(db: &Database, mut writes: W, receiver: &Receiver<W::Op>) {
+fn run<W: Writes>(file: &Reopenable, mut writes: W, receiver: &Receiver<W::Op>) {
     let mut last_fsync = Instant::now();
+    // The writer's own state went out of step with the file (a failed group while the file could
+    // not be read back): it is read again before the next group.
+    let mut stale = false;
     while let Ok(first) = receiver.recv() {
         let mut group = vec![first];
         group.extend(receiver.try_iter().take(MAX_GROUP - 1));
         let fsync = group.iter().any(W::needs_fsync) || last_fsync.elapsed() >= FSYNC_AT_LEAST_EVERY;
-        match commit(db, &mut writes, group, fsync) {
+        let db = match file.get().or_else(|_| {
+            file.reopen();
+            file.get()
+        }) {
+            Ok(db) => db,
+            Err(error) => {
+                let error = Arc::new(error);
+                for reply in group.into_iter().map(W::reject) {
+                    reply(Err(&error));
+                }
+                continue;
+            }
+        };
+        if stale {
+            writes.rolled_back(&db);
+            stale = false;
+        }
+        match commit(&db, &mut writes, group, fsync) {
             Ok(replies) => {
                 writes.committed();
                 if fsync {
@@ -153,8 +176,20 @@ fn run<W: Writes>(db: &Database, mut writes: W, receiver: &Receiver<W::Op>) {
                 }
             }
             Err((error, replies)) => {
-                tracing::error!(%error, "embedded write group failed; rolled back");
-                writes.rolled_back(db);
+                static FAILED: Throttle = Throttle::new(LOG_INTERVAL);
+                if let Some(groups) = FAILED.hit() {
+                    tracing::error!(%error, groups, "embedded write group failed; rolled back (one line per 10 s)");
+                }
+                if Reopenable::needs_reopen(&error) {
+                    drop(db);
+                    file.reopen();
+                    match file.get() {
+                        Ok(db) => writes.rolled_back(&db),
+                        Err(_) => stale = true,
+                    }
+                } else {
+                    writes.rolled_back(&db);
+                }
                 let error = Arc::new(error);
                 for reply in replies {
                     reply(Err(&error));
@@ -163,7 +198,7 @@ fn run<W: Writes>(db: &Database, mut writes: W, receiver: &Receiver<W::Op>) {
         }
     }
     // A last durable commit so that a clean shutdown never needs a replay.
-    if let Ok(txn) = db.begin_write() {
+    if let Ok(txn) = file.get().and_then(|db| db.begin_write().map_err(redb::Error::from)) {
         let _ = txn.commit();
     }
 }
@@ -248,7 +283,8 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_refuses_at_once_instead_of_growing() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = Arc::new(Database::create(dir.path().join("stalled.redb")).expect("db"));
+        let path = dir.path().join("stalled.redb");
+        let db = Reopenable::new(Database::create(&path).expect("db"), &path, None);
         let (open, gate) = std::sync::mpsc::channel();
         let (entered, writer_entered) = std::sync::mpsc::channel();
         let committer = Arc::new(GroupCommitter::start("stalled", db, Stalled { entered, gate }, Priority::Normal));

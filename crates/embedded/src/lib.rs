@@ -19,6 +19,7 @@ mod idempotency;
 mod keys;
 mod log;
 mod projection_file;
+mod reopen;
 mod rows;
 mod small_db;
 mod store;

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use crate::OpenError;
 use crate::claims::{self, CLAIMED_THROUGH, CLAIMS, ClaimTable, Claims};
 use crate::group_commit::{Answer, GroupCommitter, Priority, Reply, Writes, reply_with};
+use crate::reopen::Reopenable;
 use crate::rows::{self, EVENT_ROWS, PendingRows, RowTable};
 
 const CONTEXT: &str = "embedded event log";
@@ -33,6 +34,8 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const QUOTAS: TableDefinition<&str, u64> = TableDefinition::new("click_quotas");
 const PARTITIONS_KEY: &str = "partitions";
 const NEXT_SEQUENCE_KEY: &str = "next_sequence";
+/// Bumped by every readiness probe: a write the log takes only when it can take appends.
+const PROBE_KEY: &str = "probe";
 /// redb's page cache for the log. Records are read once per consumer, near the tail, where pages are
 /// fresh: a large cache only fills with pages a rebuild never reads again (redb's default is 1 GiB).
 const LOG_CACHE_BYTES: usize = 64 << 20;
@@ -51,7 +54,7 @@ impl Default for LogOptions {
 #[derive(Debug)]
 pub struct EmbeddedLog {
     writer: GroupCommitter<LogOp>,
-    db: Arc<Database>,
+    db: Arc<Reopenable>,
     codec: Arc<Codec>,
     partitions: u32,
     ends: watch::Receiver<Vec<u64>>,
@@ -85,6 +88,10 @@ enum LogOp {
         max: MaxClicks,
         answer: Answer<bool>,
     },
+    /// A durable write of nothing that matters, for readiness: it succeeds only when appends can.
+    Probe {
+        answer: Answer<()>,
+    },
 }
 
 impl EmbeddedLog {
@@ -102,10 +109,16 @@ impl EmbeddedLog {
         let claims = db.begin_read().map_err(redb::Error::from).and_then(|txn| claims::recover(&txn, &codec, &next));
         let claims = claims.map_err(setup)?;
         let (ends_sender, ends) = watch::channel(next.clone());
-        let db = Arc::new(db);
+        let db = Reopenable::new(db, path, Some(LOG_CACHE_BYTES));
         let state = LogWrites { next, pending: PendingRows::default(), claims, next_sequence, ends: ends_sender };
         let writer = GroupCommitter::start("kurz-log-writer", Arc::clone(&db), state, Priority::Normal);
         Ok(Self { writer, db, codec, partitions, ends })
+    }
+
+    /// Whether the log takes durable writes now: a small write through the writer, committed and
+    /// synced like an append (a full disk fails it; so does a file that must be reopened first).
+    pub async fn probe(&self) -> Result<(), InfraError> {
+        self.writer.ask(CONTEXT, |answer| LogOp::Probe { answer }).await
     }
 
     /// Framed Avro records with their partitions, encoded before they reach the writer thread.
@@ -249,7 +262,7 @@ impl Writes for LogWrites {
     /// the process dies before that append, nothing was acknowledged and forgetting the claim is
     /// right. An append, and a click taken against a quota, are answered only once on disk.
     fn needs_fsync(op: &LogOp) -> bool {
-        matches!(op, LogOp::Append { .. } | LogOp::Create { .. } | LogOp::TakeClick { .. })
+        matches!(op, LogOp::Append { .. } | LogOp::Create { .. } | LogOp::TakeClick { .. } | LogOp::Probe { .. })
     }
 
     fn open_tables(txn: &WriteTransaction) -> Result<LogTables<'_>, redb::Error> {
@@ -305,6 +318,17 @@ impl Writes for LogWrites {
                 Ok(granted) => Ok(reply_with(CONTEXT, answer, granted)),
                 Err(e) => Err((e, reply_with(CONTEXT, answer, false))),
             },
+            LogOp::Probe { answer } => {
+                let probed = (|| -> Result<(), redb::Error> {
+                    let count = tables.meta()?.get(PROBE_KEY)?.map_or(0, |v| v.value());
+                    tables.meta()?.insert(PROBE_KEY, count.wrapping_add(1))?;
+                    Ok(())
+                })();
+                match probed {
+                    Ok(()) => Ok(reply_with(CONTEXT, answer, ())),
+                    Err(e) => Err((e, reply_with(CONTEXT, answer, ()))),
+                }
+            }
         }
     }
 
@@ -313,7 +337,7 @@ impl Writes for LogWrites {
             LogOp::Append { answer, .. } => reply_with(CONTEXT, answer, Vec::new()),
             LogOp::Create { answer, .. } => reply_with(CONTEXT, answer, None),
             LogOp::Claim { answer, .. } | LogOp::TakeClick { answer, .. } => reply_with(CONTEXT, answer, false),
-            LogOp::Release { answer, .. } => reply_with(CONTEXT, answer, ()),
+            LogOp::Release { answer, .. } | LogOp::Probe { answer } => reply_with(CONTEXT, answer, ()),
             LogOp::Lease { answer, .. } => reply_with(CONTEXT, answer, 0..0),
         }
     }
@@ -395,8 +419,9 @@ impl EventLog for EmbeddedLog {
         let (db, codec) = (Arc::clone(&self.db), Arc::clone(&self.codec));
         let committed = self.ends.borrow().get(partition as usize).map_or(0, |end| end.saturating_sub(from));
         let expected = usize::try_from(committed).unwrap_or(usize::MAX).min(max);
+        let file = Arc::clone(&db);
         let read = move || -> Result<Vec<LogRecord>, redb::Error> {
-            let txn = db.begin_read()?;
+            let txn = db.get()?.begin_read()?;
             let mut read = Vec::with_capacity(expected);
             rows::scan(&txn.open_table(EVENT_ROWS)?, partition, from, |offset, record| {
                 if read.len() == max {
@@ -408,7 +433,15 @@ impl EventLog for EmbeddedLog {
             })?;
             Ok(read)
         };
-        tokio::task::spawn_blocking(read)
+        // A quiet log (no write to fail and reopen it) must still come back for its readers.
+        let read_or_reopen = move || {
+            read().inspect_err(|error| {
+                if Reopenable::needs_reopen(error) {
+                    file.reopen();
+                }
+            })
+        };
+        tokio::task::spawn_blocking(read_or_reopen)
             .await
             .map_err(|e| InfraError::new("reading the embedded event log", e))?
             .map_err(|e| InfraError::new("reading the embedded event log", e))

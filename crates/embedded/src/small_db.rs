@@ -9,10 +9,11 @@ use kurz_ports::rows::RowError;
 use redb::{Database, WriteTransaction};
 
 use crate::OpenError;
+use crate::reopen::Reopenable;
 
 #[derive(Debug, Clone)]
 pub(crate) struct SmallDb {
-    db: Arc<Database>,
+    db: Arc<Reopenable>,
     /// What the file holds, for errors (`embedded key store`).
     context: &'static str,
 }
@@ -53,17 +54,26 @@ impl SmallDb {
             Ok(())
         };
         prepare().map_err(|source| OpenError::Setup { path: name, source })?;
-        Ok(Self { db: Arc::new(db), context })
+        Ok(Self { db: Reopenable::new(db, path, None), context })
     }
 
     pub(crate) async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Database) -> Result<T, Failure> + Send + 'static,
     ) -> Result<T, InfraError> {
-        let (db, context) = (Arc::clone(&self.db), self.context);
-        tokio::task::spawn_blocking(move || work(&db))
-            .await
-            .map_err(|e| InfraError::new(context, e))?
-            .map_err(|e| InfraError::new(context, e))
+        let (file, context) = (Arc::clone(&self.db), self.context);
+        tokio::task::spawn_blocking(move || {
+            let worked = file.get().map_err(Failure::from).and_then(|db| work(&db));
+            // After an I/O error redb refuses writes until the file is opened again.
+            if let Err(Failure::Storage(error)) = &worked
+                && Reopenable::needs_reopen(error)
+            {
+                file.reopen();
+            }
+            worked
+        })
+        .await
+        .map_err(|e| InfraError::new(context, e))?
+        .map_err(|e| InfraError::new(context, e))
     }
 }

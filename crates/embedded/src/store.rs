@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::OpenError;
 use crate::group_commit::{Answer, GroupCommitter, Priority, Reply, Writes, reply_with};
+use crate::reopen::Reopenable;
 
 const CONTEXT: &str = "embedded store";
 /// [`LinkRow`]s by code. Codes are keyed as bytes: redb checks a `&str` key's UTF-8 on every
@@ -30,7 +31,7 @@ const FORMAT: u64 = 6;
 #[derive(Debug)]
 pub struct EmbeddedStore {
     writer: GroupCommitter<StoreOp>,
-    db: Arc<Database>,
+    db: Arc<Reopenable>,
 }
 
 enum StoreOp {
@@ -64,7 +65,7 @@ impl EmbeddedStore {
         let name = path.display().to_string();
         let db = Database::create(path).map_err(|source| OpenError::Database { path: name.clone(), source })?;
         create_tables(&db).map_err(|source| OpenError::Setup { path: name, source })?;
-        let db = Arc::new(db);
+        let db = Reopenable::new(db, path, None);
         let writer = GroupCommitter::start("kurz-store-writer", Arc::clone(&db), StoreWrites, Priority::Background);
         Ok(Self { writer, db })
     }
@@ -74,10 +75,17 @@ impl EmbeddedStore {
         query: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreFailure> + Send + 'static,
     ) -> Result<T, InfraError> {
         let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || db.begin_read().map_err(StoreFailure::from).and_then(|txn| query(&txn)))
-            .await
-            .map_err(|e| InfraError::new("reading the embedded store", e))?
-            .map_err(|e| InfraError::new("reading the embedded store", e))
+        tokio::task::spawn_blocking(move || {
+            let txn = db.get().and_then(|db| db.begin_read().map_err(redb::Error::from)).inspect_err(|error| {
+                if Reopenable::needs_reopen(error) {
+                    db.reopen();
+                }
+            });
+            txn.map_err(StoreFailure::from).and_then(|txn| query(&txn))
+        })
+        .await
+        .map_err(|e| InfraError::new("reading the embedded store", e))?
+        .map_err(|e| InfraError::new("reading the embedded store", e))
     }
 }
 
@@ -232,7 +240,7 @@ impl ReadStore for EmbeddedStore {
     /// blocking pool would cost more than the lookup on every cache miss.
     async fn link(&self, code: &Code) -> Result<Option<Link>, InfraError> {
         let lookup = || -> Result<Option<Link>, StoreFailure> {
-            let txn = self.db.begin_read()?;
+            let txn = self.db.get()?.begin_read()?;
             let links = txn.open_table(LINKS)?;
             let row: Option<StoredRow> =
                 links.get(code.as_str().as_bytes())?.map(|row| postcard::from_bytes(row.value())).transpose()?;

@@ -12,6 +12,7 @@ pub mod listing;
 mod projection;
 mod read_store;
 pub mod rows;
+pub mod throttle;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -19,7 +19,7 @@ pub mod server;
 pub mod shutdown;
 pub mod targets;
 pub mod telemetry;
-pub mod throttle;
+pub use kurz_ports::throttle;
 pub mod time_format;
 
 pub use clock::Clock;
