@@ -9,14 +9,16 @@ cd "$(dirname "$0")/.."
 clicks="${1:-false}"
 cache_bytes=268435456
 [ "${2:-hot}" = cold ] && cache_bytes=1
-cargo build --release --quiet -p kurz -p kurz-loadtest
+# KURZ_BIN measures another build of the server (the load generator stays this checkout's).
+if [ -z "${KURZ_BIN:-}" ]; then cargo build --release --quiet -p kurz -p kurz-loadtest; fi
+kurz="${KURZ_BIN:-target/release/kurz}"
 port=18190
 
 total() { # redirects → total instructions of the server
   local data; data=$(mktemp -d)
   env KURZ_HTTP__LISTEN=127.0.0.1:$port KURZ_STORAGE__DATA_DIR="$data" RUST_LOG=warn \
     KURZ_LIMITS__WRITES_PER_KEY_PER_SECOND=10000000 KURZ_CLICKS__RECORD_REDIRECTS="$clicks" KURZ_CACHE__CAPACITY_BYTES="$cache_bytes" \
-    valgrind --tool=callgrind --callgrind-out-file="$data/callgrind.out" target/release/kurz 2>/dev/null &
+    valgrind --tool=callgrind --callgrind-out-file="$data/callgrind.out" "$kurz" 2>/dev/null &
   local pid=$!
   for _ in $(seq 600); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
   target/release/kurz-loadtest run --target "http://127.0.0.1:$port" --key-file "$data/admin.key" \

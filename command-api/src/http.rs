@@ -353,9 +353,9 @@ impl IdempotencyKey {
         (status = 201, description = "The link was created", body = LinkBody,
             headers(("Location" = String, description = "The link's resource"),
                 ("Idempotent-Replayed" = Option<String>, description = "`true` when this answers an earlier request"))),
-        (status = 403, description = "The key may not create links, or not for that owner", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The alias is taken, or the first request with this Idempotency-Key is still being served", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid, or the Idempotency-Key was first sent with another request", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not create links, or not for that owner"),
+        (status = 409, description = "The alias is taken, or the first request with this Idempotency-Key is still being served"),
+        (status = 422, description = "A field is invalid, or the Idempotency-Key was first sent with another request"),
     )
 )]
 async fn create(
@@ -415,7 +415,7 @@ enum BatchResult {
     request_body = BatchBody,
     responses(
         (status = 207, description = "Each link's answer, in request order; a batch counts as one write per link against the key's limit", body = BatchResults),
-        (status = 403, description = "The key may not create links", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not create links"),
     )
 )]
 async fn create_batch(
@@ -483,9 +483,9 @@ fn in_batch(index: usize, mut problem: Problem) -> Problem {
     request_body = UpdateLinkBody,
     responses(
         (status = 200, description = "The link as changed", body = LinkBody),
-        (status = 403, description = "The key may not change links", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No link of the key's owner has this code", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The link was deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not change links"),
+        (status = 404, description = "No link of the key's owner has this code"),
+        (status = 410, description = "The link was deleted"),
     )
 )]
 async fn update(
@@ -506,9 +506,9 @@ async fn update(
     params(("code" = String, Path, description = "The link's code")),
     responses(
         (status = 204, description = "The link is deleted: its short URL answers 410 and the code is never given again"),
-        (status = 403, description = "The key may not delete links", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No link of the key's owner has this code", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The link was already deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not delete links"),
+        (status = 404, description = "No link of the key's owner has this code"),
+        (status = 410, description = "The link was already deleted"),
     )
 )]
 async fn delete_link(
@@ -555,7 +555,7 @@ fn parse_clicks(body: ClicksBody, key_id: &KeyId, now: Timestamp) -> Result<Vec<
     request_body = ClicksBody,
     responses(
         (status = 202, description = "The clicks were appended to the event log", body = Accepted),
-        (status = 403, description = "The key may not record clicks", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not record clicks"),
     )
 )]
 async fn record_clicks(
@@ -655,7 +655,7 @@ fn key_body(key: &kurz_ports::StoredKey) -> KeyBody {
     responses(
         (status = 201, description = "The key, with its secret (shown this once)", body = CreatedKey,
             headers(("Location" = String, description = "The key's resource"))),
-        (status = 403, description = "Only admin keys manage keys", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admin keys manage keys"),
     )
 )]
 async fn create_key(
@@ -681,7 +681,7 @@ async fn create_key(
     get, path = "/v1/keys", tag = "keys", operation_id = "listKeys",
     responses(
         (status = 200, description = "Every key, revoked ones too", body = KeyList),
-        (status = 403, description = "Only admin keys manage keys", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admin keys manage keys"),
     )
 )]
 async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyList>, Problem> {
@@ -695,9 +695,9 @@ async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json
     params(("id" = String, Path, description = "The key's id")),
     responses(
         (status = 204, description = "The key is revoked: it is refused from now on"),
-        (status = 403, description = "Only admin keys manage keys", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No key has this id", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The bootstrap key comes from a file and is changed there", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admin keys manage keys"),
+        (status = 404, description = "No key has this id"),
+        (status = 409, description = "The bootstrap key comes from a file and is changed there"),
     )
 )]
 async fn revoke_key(

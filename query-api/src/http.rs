@@ -97,9 +97,9 @@ fn not_found(raw: &str) -> Problem {
         (status = 302, description = "Found (the default)", headers(("Location" = String))),
         (status = 307, description = "Temporary redirect", headers(("Location" = String))),
         (status = 308, description = "Permanent redirect", headers(("Location" = String))),
-        (status = 404, description = "No link has this code", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The link expired, reached its `max_clicks`, was switched off or deleted", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The link could not be read in time; retry", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No link has this code"),
+        (status = 410, description = "The link expired, reached its `max_clicks`, was switched off or deleted"),
+        (status = 503, description = "The link could not be read in time; retry"),
     )
 )]
 async fn redirect(State(state): State<AppState>, request: Request) -> Response {
@@ -144,10 +144,10 @@ async fn redirect(State(state): State<AppState>, request: Request) -> Response {
     responses(
         (status = 200, description = "The short URL as a QR code (cacheable for a day)",
             content((Vec<u8> = "image/png"), (String = "image/svg+xml"))),
-        (status = 404, description = "No link has this code", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The link was deleted", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`size` or `margin` is out of range, or leaves no room for the code", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The link could not be read; retry", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No link has this code"),
+        (status = 410, description = "The link was deleted"),
+        (status = 422, description = "`size` or `margin` is out of range, or leaves no room for the code"),
+        (status = 503, description = "The link could not be read; retry"),
     )
 )]
 async fn qr_code(
@@ -221,9 +221,9 @@ pub(crate) async fn readable_link(state: &AppState, caller: &Caller, raw: &str) 
     params(("code" = String, Path, description = "The link's code")),
     responses(
         (status = 200, description = "The link", body = LinkBody),
-        (status = 403, description = "The key may not read links", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No link of the key's owner has this code", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The link was deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not read links"),
+        (status = 404, description = "No link of the key's owner has this code"),
+        (status = 410, description = "The link was deleted"),
     )
 )]
 async fn link(State(state): State<AppState>, caller: Caller, Segment(raw): Segment) -> Result<Json<LinkBody>, Problem> {
@@ -284,10 +284,10 @@ struct NamedClicks {
     params(("code" = String, Path, description = "The link's code"), StatsQuery),
     responses(
         (status = 200, description = "The link's clicks in the range", body = StatsBody),
-        (status = 403, description = "The key may not read links", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No link of the key's owner has this code", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The link was deleted", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`from` or `to` is not a date, `from` is after `to`, or the range is too long", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not read links"),
+        (status = 404, description = "No link of the key's owner has this code"),
+        (status = 410, description = "The link was deleted"),
+        (status = 422, description = "`from` or `to` is not a date, `from` is after `to`, or the range is too long"),
     )
 )]
 async fn stats(

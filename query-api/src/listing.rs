@@ -105,8 +105,8 @@ fn scope_and_filter(
     params(ListParams),
     responses(
         (status = 200, description = "A page of links, newest first", body = LinkPage),
-        (status = 403, description = "The key may not read links, or not another owner's", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A parameter is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not read links, or not another owner's"),
+        (status = 422, description = "A parameter is invalid (named in `field`)"),
     )
 )]
 pub(crate) async fn list(
@@ -178,8 +178,8 @@ const EXPORT_CHUNK: usize = 1000;
     responses(
         (status = 200, description = "Every link the same list would show, newest first: CSV with a header row (tags and metadata as JSON cells), or one JSON link per line",
             content((String = "text/csv"), (ListedLink = "application/x-ndjson"))),
-        (status = 403, description = "The key may not read links, or not another owner's", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A parameter is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not read links, or not another owner's"),
+        (status = 422, description = "A parameter is invalid (named in `field`)"),
     )
 )]
 pub(crate) async fn export(
@@ -266,9 +266,9 @@ pub const MAX_HISTORY_PAGE: usize = 1000;
     params(("code" = String, Path, description = "The link's code"), HistoryParams),
     responses(
         (status = 200, description = "The link's changes, oldest first, deleted links too", body = HistoryPage),
-        (status = 403, description = "The key may not read links", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No link of the key's owner has this code", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A parameter is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not read links"),
+        (status = 404, description = "No link of the key's owner has this code"),
+        (status = 422, description = "A parameter is invalid (named in `field`)"),
     )
 )]
 pub(crate) async fn history(

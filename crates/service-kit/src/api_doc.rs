@@ -111,6 +111,16 @@ fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut
 }
 
 fn complete(operation: &mut Operation, keyed: bool) {
+    // Every error is a problem: the handlers name their errors' statuses and why, this says how.
+    for (status, response) in &mut operation.responses.responses {
+        if let RefOr::T(response) = response
+            && status.starts_with(['4', '5'])
+            && response.content.is_empty()
+        {
+            let described = std::mem::take(&mut response.description);
+            *response = problem(&described);
+        }
+    }
     let mut add = |status: StatusCode, response: Response| {
         operation.responses.responses.entry(status.as_u16().to_string()).or_insert(RefOr::T(response));
     };
