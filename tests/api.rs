@@ -87,6 +87,9 @@ async fn get_link_returns_it_and_410_once_deleted() {
     assert_eq!((body["code"].as_str(), body["tags"].clone()), (Some("shown"), json!(["x"])));
     assert_eq!(app.delete("/v1/links/shown").await.status(), StatusCode::NO_CONTENT);
     expect_problem(app.get("/v1/links/shown").await, StatusCode::GONE).await;
+    // Its stats go with it (its history stays: the deletion is part of it).
+    expect_problem(app.get("/v1/links/shown/stats").await, StatusCode::GONE).await;
+    assert_eq!(app.get("/v1/links/shown/history").await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -505,10 +505,9 @@ async fn update(
     delete, path = "/v1/links/{code}", tag = "links", operation_id = "deleteLink",
     params(("code" = String, Path, description = "The link's code")),
     responses(
-        (status = 204, description = "The link is deleted: its short URL answers 410 and the code is never given again"),
+        (status = 204, description = "The link is deleted (or already was): its short URL answers 410 and the code is never given again"),
         (status = 403, description = "The key may not delete links"),
         (status = 404, description = "No link of the key's owner has this code"),
-        (status = 410, description = "The link was already deleted"),
     )
 )]
 async fn delete_link(

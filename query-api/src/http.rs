@@ -307,6 +307,9 @@ async fn stats(
         return Err(Problem::invalid_field("from", "must not be after to"));
     }
     let link = readable_link(&state, &caller, &raw).await?;
+    if link.deleted_at.is_some() {
+        return Err(Problem::gone(format!("link {raw} has been deleted")));
+    }
     // An open end stands for tomorrow (clocks differ) or for MAX_STATS_DAYS before the other end.
     let tomorrow = state.service.now().day().days_since_epoch().saturating_add(1);
     let to = range.to.map_or(tomorrow, Day::days_since_epoch);
