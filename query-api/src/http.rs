@@ -216,6 +216,15 @@ pub(crate) async fn readable_link(state: &AppState, caller: &Caller, raw: &str) 
     }
 }
 
+/// As [`readable_link`], and 410 once the link is deleted (only its history outlives it).
+async fn live_link(state: &AppState, caller: &Caller, raw: &str) -> Result<Link, Problem> {
+    let link = readable_link(state, caller, raw).await?;
+    if link.deleted_at.is_some() {
+        return Err(Problem::gone(format!("link {raw} has been deleted")));
+    }
+    Ok(link)
+}
+
 #[utoipa::path(
     get, path = "/v1/links/{code}", tag = "links", operation_id = "getLink",
     params(("code" = String, Path, description = "The link's code")),
@@ -227,10 +236,7 @@ pub(crate) async fn readable_link(state: &AppState, caller: &Caller, raw: &str) 
     )
 )]
 async fn link(State(state): State<AppState>, caller: Caller, Segment(raw): Segment) -> Result<Json<LinkBody>, Problem> {
-    let link = readable_link(&state, &caller, &raw).await?;
-    if link.deleted_at.is_some() {
-        return Err(Problem::gone(format!("link {raw} has been deleted")));
-    }
+    let link = live_link(&state, &caller, &raw).await?;
     Ok(Json(LinkBody::new(&link, &state.config.public_base_url)))
 }
 
@@ -306,10 +312,7 @@ async fn stats(
     if range.is_empty() {
         return Err(Problem::invalid_field("from", "must not be after to"));
     }
-    let link = readable_link(&state, &caller, &raw).await?;
-    if link.deleted_at.is_some() {
-        return Err(Problem::gone(format!("link {raw} has been deleted")));
-    }
+    let link = live_link(&state, &caller, &raw).await?;
     // An open end stands for tomorrow (clocks differ) or for MAX_STATS_DAYS before the other end.
     let tomorrow = state.service.now().day().days_since_epoch().saturating_add(1);
     let to = range.to.map_or(tomorrow, Day::days_since_epoch);
