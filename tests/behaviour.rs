@@ -9,6 +9,9 @@ use common::{expect_problem, location, spawn_app, spawn_app_in};
 use reqwest::StatusCode;
 use serde_json::json;
 
+const CHROME: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
 #[tokio::test]
 async fn a_created_link_redirects_the_moment_201_is_answered() {
     let (app, _dir) = spawn_app().await;
@@ -99,6 +102,47 @@ async fn a_one_time_link_serves_once_even_across_a_restart() {
     app.stop().await;
     let app = spawn_app_in(dir.path()).await;
     expect_problem(app.get("/once").await, StatusCode::GONE).await;
+}
+
+/// Shlink #900: chat apps fetching a shared one-time link to show its card used it up.
+#[tokio::test]
+async fn link_previews_leave_a_one_time_link_to_the_person_it_was_sent_to() {
+    let (app, _dir) = spawn_app().await;
+    app.create(json!({"target_url": "https://example.com/secret-offer", "alias": "onetime", "max_clicks": 1})).await;
+    for preview in [
+        "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+        "WhatsApp/2.23.20.0 A",
+        "TelegramBot (like TwitterBot)",
+        "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
+        "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+        "Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5",
+    ] {
+        let response = app.client.get(app.url("/onetime")).header("user-agent", preview).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "{preview}");
+        assert!(response.headers().get("location").is_none(), "{preview} is not told the target");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let page = response.text().await.expect("page");
+        assert!(!page.contains("example.com"), "{preview} reads no target in the page: {page}");
+    }
+    let head = app.client.head(app.url("/onetime")).header("user-agent", "Twitterbot/1.0").send().await.expect("head");
+    assert_eq!(head.status(), StatusCode::OK, "a preview's HEAD is answered as its GET");
+    assert!(head.headers().get("location").is_none());
+    let person = app.client.get(app.url("/onetime")).header("user-agent", CHROME).send().await.expect("request");
+    assert_eq!(person.status(), StatusCode::FOUND, "the person the link was sent to follows it");
+    assert_eq!(location(&person), "https://example.com/secret-offer");
+    expect_problem(app.get("/onetime").await, StatusCode::GONE).await;
+    app.settled().await;
+    assert_eq!(app.stats("onetime").await["total_clicks"], 1, "previews record no click");
+}
+
+#[tokio::test]
+async fn a_preview_of_a_link_without_a_limit_is_redirected() {
+    let (app, _dir) = spawn_app().await;
+    app.create(json!({"target_url": "https://example.com/open", "alias": "open"})).await;
+    let response =
+        app.client.get(app.url("/open")).header("user-agent", "Twitterbot/1.0").send().await.expect("request");
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(location(&response), "https://example.com/open");
 }
 
 #[tokio::test]

@@ -84,5 +84,27 @@ fn projection_fold(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, code_generation, avro, projection_fold);
+/// One agent classified from scratch (what the projector does once per distinct agent and batch),
+/// and the preview check a limited link's redirect makes.
+fn agent_classification(c: &mut Criterion) {
+    let mut group = c.benchmark_group("agents");
+    for (name, agent) in [
+        (
+            "chrome",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+        ),
+        ("googlebot", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
+        ("slack_preview", "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"),
+    ] {
+        group.bench_function(format!("classify_{name}"), |b| {
+            b.iter(|| black_box(kurz_domain::analytics::Agent::classify(Some(black_box(agent)))));
+        });
+        group.bench_function(format!("is_preview_{name}"), |b| {
+            b.iter(|| black_box(kurz_domain::analytics::is_preview(black_box(agent))));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, code_generation, avro, projection_fold, agent_classification);
 criterion_main!(benches);

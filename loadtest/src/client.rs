@@ -13,6 +13,10 @@ use tokio::net::TcpStream;
 
 use crate::scenario::Request;
 
+/// A current desktop browser: what a person clicking a link sends.
+pub const BROWSER: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
 pub struct Connection {
     address: SocketAddr,
     /// The API key sent with creates (`Authorization: Bearer`).
@@ -43,6 +47,20 @@ impl Connection {
         Ok(self.sender.as_mut().expect("just connected"))
     }
 
+    /// Sends a request on this user's connection (opened again after it failed); the answer's body
+    /// is the caller's to read.
+    async fn exchange(
+        &mut self,
+        request: hyper::Request<Full<Bytes>>,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+        let sender = self.sender().await?;
+        sender.ready().await?;
+        sender.send_request(request).await.map_err(|error| {
+            self.sender = None;
+            error.into()
+        })
+    }
+
     /// Sends one request and reads the whole answer; returns its status.
     pub async fn send(&mut self, request: &Request) -> anyhow::Result<StatusCode> {
         let host = self.address.to_string();
@@ -56,18 +74,34 @@ impl Connection {
                 .header(hyper::header::CONTENT_TYPE, "application/json")
                 .body(Full::new(Bytes::from(body.clone())))?,
         };
-        let sender = self.sender().await?;
-        sender.ready().await?;
-        let response = match sender.send_request(request).await {
-            Ok(response) => response,
-            Err(error) => {
-                self.sender = None;
-                return Err(error.into());
-            }
-        };
+        let response = self.exchange(request).await?;
         let status = response.status();
         response.into_body().collect().await?;
         Ok(status)
+    }
+
+    /// Any request, with the key and a browser's `User-Agent` (a person, not a bot); returns the status
+    /// and the whole body.
+    pub async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let mut builder = self
+            .authorised(hyper::Request::builder())
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, self.address.to_string())
+            .header(hyper::header::USER_AGENT, BROWSER);
+        if body.is_some() {
+            builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let request = builder.body(Full::new(body.map(Bytes::from).unwrap_or_default()))?;
+        let response = self.exchange(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((status, body))
     }
 
     /// `POST /v1/links` returning the created code.
@@ -81,9 +115,7 @@ impl Connection {
             .header(hyper::header::HOST, host)
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))?;
-        let sender = self.sender().await?;
-        sender.ready().await?;
-        let response = sender.send_request(request).await?;
+        let response = self.exchange(request).await?;
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
         anyhow::ensure!(

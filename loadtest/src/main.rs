@@ -6,15 +6,21 @@
 //! - `ceiling`: serves the reference ceiling (started by `run` as a child process).
 //! - `projector`: folds clicks from an embedded log and times a full rebuild.
 //! - `cache-memory`: resident memory of the in-process link cache per link.
+//! - `soak`: mixed traffic for a long time on a Kurz it starts, with faults, sampling as it goes.
 //! - `kafka`: produce and projection throughput of distributed mode on a broker and Redis.
 
 mod bench;
+// The distributed tests' broker outage, reused for the soak's.
+#[path = "../../tests/distributed/proxy.rs"]
+mod broker_proxy;
 mod ceiling;
 mod client;
 mod kafka;
 mod report;
 mod run;
 mod scenario;
+mod soak;
+mod soak_system;
 
 use clap::{Parser, Subcommand};
 
@@ -42,6 +48,8 @@ enum Command {
     Directory(bench::DirectoryArgs),
     /// Measure the in-process cache's resident memory per link.
     CacheMemory(bench::CacheMemoryArgs),
+    /// Run mixed traffic for a long time, sampling memory, files, errors and click lag.
+    Soak(soak::SoakArgs),
     /// Measure produce and consumer-group projection throughput on a Kafka broker and Redis.
     Kafka(kafka::KafkaArgs),
 }
@@ -55,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         Command::Projector(args) => runtime.block_on(bench::projector(args)),
         Command::Directory(args) => runtime.block_on(bench::directory(args)),
         Command::CacheMemory(args) => bench::cache_memory(&args),
+        Command::Soak(args) => runtime.block_on(soak::soak(args)),
         Command::Kafka(args) => runtime.block_on(kafka::kafka(args)),
     }
 }

@@ -111,7 +111,11 @@ impl Application {
         kurz_service_kit::telemetry::metrics();
         let redis = RedisConnection::connect(&config.redis).await.context("connecting to Redis")?;
         let opened = OpenedStore::open(&config.read_store, &config.redis).await.context("opening the read store")?;
-        if rebuild {
+        let stale = opened.stale_layout().await.context("reading the read store's layout")?;
+        if let Some(layout) = stale {
+            tracing::warn!(layout, "the read store holds rows of a layout this build does not write; rebuilding it");
+        }
+        if rebuild || stale.is_some() {
             opened.clear().await.context("deleting the read models")?;
             tracing::info!("read models deleted; rebuilding from offset 0");
         }

@@ -53,6 +53,7 @@ impl CachedLink {
             disabled: flags & DISABLED != 0,
             expires_at: self.expires_at(),
             exhausted: flags & EXHAUSTED != 0,
+            limited: flags & HAS_LIMIT != 0,
         }
     }
 

@@ -151,6 +151,9 @@ async fn next_batch(
     true
 }
 
+/// Clicks a drain sends back in one append, from as many spooled batches as hold them.
+const DRAIN_CLICKS: usize = 5_000;
+
 /// Appends in flight at once: enough to keep the queue moving while the log is slow.
 const APPEND_SLOTS: usize = 8;
 
@@ -221,13 +224,16 @@ impl Delivery {
     }
 
     /// Sends spooled batches back to the log, oldest first, until the spool is empty. `false` when
-    /// the log refused one (the caller waits before trying again).
+    /// the log refused one (the caller waits before trying again). Several batches go in one
+    /// append: while the spool is not empty, every new batch is spooled too, and a drain that sent
+    /// one batch per append would barely keep up with them (a soak measured a 60 s outage's backlog
+    /// still there minutes later).
     async fn drain(&self) -> bool {
         loop {
             let spool = Arc::clone(&self.spool);
-            let oldest = match tokio::task::spawn_blocking(move || spool.oldest()).await {
-                Ok(Ok(Some(batch))) => batch,
-                Ok(Ok(None)) => return true,
+            let oldest = match tokio::task::spawn_blocking(move || spool.oldest_batches(DRAIN_CLICKS)).await {
+                Ok(Ok(batches)) if batches.is_empty() => return true,
+                Ok(Ok(batches)) => batches,
                 Ok(Err(error)) => {
                     tracing::error!(%error, "cannot read the click spool");
                     return false;
@@ -237,18 +243,24 @@ impl Delivery {
                     return false;
                 }
             };
-            if let Err(error) = self.log.append(&oldest.events).await {
+            let events: Vec<Event> = oldest.iter().flat_map(|batch| batch.events.iter().cloned()).collect();
+            if let Err(error) = self.log.append(&events).await {
+                static REFUSED: Throttle = Throttle::new(LOG_INTERVAL);
                 metrics::counter!("click_append_failures_total").increment(1);
-                tracing::warn!(%error, clicks = oldest.events.len(), "the log still refuses spooled clicks");
+                if let Some(attempts) = REFUSED.hit() {
+                    tracing::warn!(%error, clicks = events.len(), attempts, "the log still refuses spooled clicks (one line per 10 s)");
+                }
                 return false;
             }
-            metrics::counter!("clicks_appended_total").increment(oldest.events.len() as u64);
+            metrics::counter!("clicks_appended_total").increment(events.len() as u64);
             let spool = Arc::clone(&self.spool);
-            let removed = tokio::task::spawn_blocking(move || spool.remove(oldest.sequence)).await;
+            let sequences: Vec<u64> = oldest.iter().map(|batch| batch.sequence).collect();
+            let removed =
+                tokio::task::spawn_blocking(move || sequences.into_iter().try_for_each(|s| spool.remove(s))).await;
             if !matches!(removed, Ok(Ok(()))) {
                 tracing::error!("cannot remove a sent batch from the click spool; it may be sent twice");
             }
-            self.settle(oldest.events.len());
+            self.settle(events.len());
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use kurz_domain::stats::LinkStats;
@@ -97,6 +97,8 @@ fn not_found(raw: &str) -> Problem {
         (status = 302, description = "Found (the default)", headers(("Location" = String))),
         (status = 307, description = "Temporary redirect", headers(("Location" = String))),
         (status = 308, description = "Permanent redirect", headers(("Location" = String))),
+        (status = 200, description = "A link preview (Slack, WhatsApp, Teams, …) of a link with `max_clicks`: \
+            a page without the target, and no click taken", content_type = "text/html", body = String),
         (status = 404, description = "No link has this code"),
         (status = 410, description = "The link expired, reached its `max_clicks`, was switched off or deleted"),
         (status = 503, description = "The link could not be read in time; retry"),
@@ -112,11 +114,13 @@ async fn redirect(State(state): State<AppState>, request: Request) -> Response {
     if let Err(refusal) = limits.global().and_then(|()| limits.penalty(address)) {
         return refusal.into_response();
     }
-    let visit = (request.method() != Method::HEAD).then(|| Visit {
+    let counts = request.method() != Method::HEAD;
+    let visit = Visit {
         referrer: header_text(headers, header::REFERER),
         user_agent: header_text(headers, header::USER_AGENT),
-        address: address(),
-    });
+        address: if counts { address() } else { None },
+        counts,
+    };
     match state.service.redirect(raw, request.uri().query(), visit).await {
         Ok(Outcome::Redirect { status, location, cacheable }) => {
             let status = StatusCode::from_u16(status.code()).expect("redirect statuses are valid");
@@ -125,6 +129,7 @@ async fn redirect(State(state): State<AppState>, request: Request) -> Response {
             (status, [(header::LOCATION, location), (header::CACHE_CONTROL, HeaderValue::from_static(cache_control))])
                 .into_response()
         }
+        Ok(Outcome::Withheld) => withheld_page(),
         Ok(Outcome::NotFound) => match limits.unknown_code(address()) {
             Ok(()) => not_found(raw).into_response(),
             Err(refusal) => refusal.into_response(),
@@ -134,6 +139,24 @@ async fn redirect(State(state): State<AppState>, request: Request) -> Response {
         }
         Err(error) => Problem::unavailable(&error).into_response(),
     }
+}
+
+/// What a link preview of a limited link gets: a page that names no target, kept out of caches
+/// and search indexes, so that the card a chat shows says only that this is a short link.
+fn withheld_page() -> Response {
+    const PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        <meta name=\"robots\" content=\"noindex\"><title>Short link</title></head>\
+        <body><p>Open this link in a browser to follow it.</p></body></html>";
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (HeaderName::from_static("x-robots-tag"), HeaderValue::from_static("noindex")),
+        ],
+        PAGE,
+    )
+        .into_response()
 }
 
 /// `GET /{code}/qr`: the short URL as a QR code (public, like the redirect: printed codes are
@@ -201,7 +224,7 @@ async fn qr_code(
     }
 }
 
-fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+fn header_text(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

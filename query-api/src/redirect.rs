@@ -5,10 +5,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::http::HeaderValue;
+use kurz_domain::analytics;
 use kurz_domain::link::RedirectStatus;
 use kurz_domain::stats::LinkStats;
 use kurz_domain::target_url::with_forwarded_query;
-use kurz_domain::{Availability, Code, DayRange, Link, LinkClicked};
+use kurz_domain::{Admission, Availability, Code, DayRange, Link, LinkClicked};
 use kurz_ports::{ClickQuota, InfraError, ReadStore};
 use kurz_service_kit::Clock;
 use kurz_service_kit::targets::TargetRules;
@@ -54,7 +55,13 @@ pub struct RedirectService {
 /// What `GET /{code}` answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Redirect { status: RedirectStatus, location: HeaderValue, cacheable: bool },
+    Redirect {
+        status: RedirectStatus,
+        location: HeaderValue,
+        cacheable: bool,
+    },
+    /// A link preview of a limited link: answered without the target ([`Admission::Withheld`]).
+    Withheld,
     NotFound,
     Gone(&'static str),
 }
@@ -67,12 +74,14 @@ pub enum Existence {
     Deleted,
 }
 
-/// The request facts a click records.
+/// The request facts a redirect is decided on and its click records.
 #[derive(Debug, Default)]
 pub struct Visit<'a> {
     pub referrer: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub address: Option<IpAddr>,
+    /// A `GET`: it takes a click from a limited link and records one. A `HEAD` does neither.
+    pub counts: bool,
 }
 
 impl RedirectService {
@@ -80,27 +89,28 @@ impl RedirectService {
         Self { parts, metrics: RedirectMetrics::new() }
     }
 
-    /// Resolves a redirect for the code in a request path. A `GET` (`visit` given) takes a click
-    /// from a limited link and records the click; a `HEAD` (`None`) does neither. `query` is the
-    /// request's query string, passed on to a link that forwards it.
-    pub async fn redirect(
-        &self,
-        code: &str,
-        query: Option<&str>,
-        visit: Option<Visit<'_>>,
-    ) -> Result<Outcome, InfraError> {
+    /// Resolves a redirect for the code in a request path. `query` is the request's query string,
+    /// passed on to a link that forwards it.
+    pub async fn redirect(&self, code: &str, query: Option<&str>, visit: Visit<'_>) -> Result<Outcome, InfraError> {
         let generation = self.parts.cache.generation();
         let Some(link) = self.lookup(code, generation).await? else {
             self.metrics.not_found.increment(1);
             return Ok(Outcome::NotFound);
         };
         let now = self.parts.clock.now();
-        let availability = link.facts().availability(now);
+        let facts = link.facts();
+        let availability = facts.availability(now);
         if availability != Availability::Active {
             self.metrics.gone.increment(1);
             return Ok(Outcome::Gone(availability.reason()));
         }
-        if let Some(visit) = visit {
+        // A preview's HEAD is answered as its GET would be: without the target.
+        let is_preview = || visit.user_agent.is_some_and(analytics::is_preview);
+        if facts.admit(is_preview) == Admission::Withheld {
+            self.metrics.withheld.increment(1);
+            return Ok(Outcome::Withheld);
+        }
+        if visit.counts {
             // Only codes that parse are ever cached or stored.
             let code = Code::parse(code).expect("a found link has a valid code");
             if let Some(max) = link.max_clicks()

@@ -160,10 +160,28 @@ impl ClickSpool {
     /// The oldest spooled batch that decodes, read back from disk; those before it that do not are
     /// moved aside.
     pub fn oldest(&self) -> Result<Option<SpooledBatch>, SpoolError> {
+        Ok(self.oldest_batches(1)?.pop())
+    }
+
+    /// The oldest spooled batches that decode, in order, as many as hold `max_clicks` together (at
+    /// least one); those among them that do not decode are moved aside.
+    pub fn oldest_batches(&self, max_clicks: usize) -> Result<Vec<SpooledBatch>, SpoolError> {
+        let mut batches: Vec<SpooledBatch> = Vec::new();
+        let mut clicks = 0;
+        let mut skip = 0;
         loop {
-            let Some(sequence) = self.lock().files.front().map(|spooled| spooled.sequence) else { return Ok(None) };
+            let Some(sequence) = self.lock().files.get(skip).map(|spooled| spooled.sequence) else {
+                return Ok(batches);
+            };
             match self.read(sequence) {
-                Ok(events) => return Ok(Some(SpooledBatch { sequence, events })),
+                Ok(events) => {
+                    if !batches.is_empty() && clicks + events.len() > max_clicks {
+                        return Ok(batches);
+                    }
+                    clicks += events.len();
+                    batches.push(SpooledBatch { sequence, events });
+                    skip += 1;
+                }
                 Err(SpoolError::Corrupt(sequence, why)) => {
                     self.move_aside(sequence, &why)?;
                     self.forget(sequence);
@@ -294,6 +312,24 @@ mod tests {
         assert!(!first.with_extension("partial").exists());
         assert!(spool.push(&clicks(1)).expect("push"));
         assert_eq!(spool.lock().files.back().map(|f| f.sequence), Some(3), "sequences go on after the moved file");
+    }
+
+    #[test]
+    fn a_drain_takes_the_oldest_batches_that_fit_together() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let spool = ClickSpool::open(dir.path(), 1 << 20).expect("opens");
+        for count in [3, 3, 3, 3] {
+            assert!(spool.push(&clicks(count)).expect("push"));
+        }
+        let sequences = |batches: Vec<SpooledBatch>| batches.iter().map(|b| b.sequence).collect::<Vec<_>>();
+        assert_eq!(sequences(spool.oldest_batches(7).expect("read")), [0, 1], "as many as fit in 7 clicks");
+        assert_eq!(sequences(spool.oldest_batches(1).expect("read")), [0], "at least one, however large");
+        assert_eq!(sequences(spool.oldest_batches(100).expect("read")), [0, 1, 2, 3]);
+        // A damaged batch among them is moved aside and the rest still come, in order.
+        let path = spool.path(1);
+        std::fs::write(&path, b"torn").expect("damage");
+        assert_eq!(sequences(spool.oldest_batches(100).expect("read")), [0, 2, 3]);
+        assert!(dir.path().join(QUARANTINE).join(path.file_name().expect("name")).exists());
     }
 
     #[test]

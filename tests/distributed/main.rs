@@ -260,6 +260,38 @@ async fn a_projector_killed_mid_stream_and_restarted_counts_every_click_once() {
     }
 }
 
+/// A read store written by a build of another layout (its day rows unreadable to this one): the
+/// projector folds it again from the log rather than failing to decode it forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_store_of_another_layout_is_rebuilt_from_the_log() {
+    let deployment = deployment!();
+    let projector = deployment.projector();
+    let commands = deployment.command_api();
+    let queries = deployment.query_api();
+    let codes = some_links(&commands, 3).await;
+    let traffic = Traffic::start(&queries, &codes);
+    traffic.serve(60).await;
+    let served = traffic.finish().await;
+    clicks_reach(&queries, &served).await;
+    assert_eq!(deployment.redis.get("layout"), Some(kurz_redis::READ_LAYOUT.to_string()), "a new store is marked");
+    projector.terminate();
+
+    // What a build of another layout leaves: its mark, and day rows this build cannot read.
+    deployment.redis.set("layout", "99");
+    let damaged: usize =
+        codes.iter().map(|code| deployment.redis.overwrite_hash(&format!("days:{code}"), &[0xff; 3])).sum();
+    assert!(damaged > 0, "the clicks' day rows were there to damage");
+    let stats = client().get(format!("{}/v1/links/{}/stats", queries.url, codes[0])).send().await.expect("stats");
+    assert_eq!(stats.status(), StatusCode::SERVICE_UNAVAILABLE, "rows of another layout do not read");
+
+    let projector = deployment.projector();
+    clicks_reach(&queries, &served).await;
+    assert_eq!(deployment.redis.get("layout"), Some(kurz_redis::READ_LAYOUT.to_string()));
+    for service in [queries, commands, projector] {
+        service.terminate();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_projectors_one_killed_the_survivor_takes_over_and_counts_every_click_once() {
     let deployment = deployment!();

@@ -13,20 +13,33 @@ use url::Url;
 pub const UNKNOWN: &str = "Unknown";
 pub const DIRECT: &str = "(direct)";
 
-const BOT_MARKERS: &[&str] = &[
-    "bot",
-    "crawler",
-    "spider",
-    "slurp",
-    "curl/",
-    "wget/",
-    "python-requests",
-    "go-http-client",
-    "httpclient",
-    "okhttp",
-    "headless",
-    "preview",
+/// Link-preview fetchers: chat and social apps fetching a shared link to show a card. Each
+/// marker is what the fetcher's agent says and what no in-app browser of the same app says (those
+/// send the system browser's agent with `FBAN`, `Twitter for iPhone`, `LinkedInApp`…). Apple's
+/// iMessage preview names `facebookexternalhit` and `Twitterbot`; Teams says `MicrosoftPreview`
+/// (older: `SkypeUriPreview`, as Skype does).
+const PREVIEW_MARKERS: &[&str] = &[
+    "slackbot",
+    "slack-imgproxy",
+    "whatsapp/",
+    "telegrambot",
+    "discordbot",
     "facebookexternalhit",
+    "facebot",
+    "twitterbot",
+    "linkedinbot",
+    "skypeuripreview",
+    "microsoftpreview",
+    "redditbot",
+    "pinterestbot",
+    "viber",
+    "snapchat",
+    "iframely",
+    "embedly",
+    "bluesky cardyb",
+    "mastodon/",
+    "google-pagerenderer",
+    "bitlybot",
 ];
 
 // Order matters: most browsers also claim to be Chrome and Safari.
@@ -57,15 +70,23 @@ const OPERATING_SYSTEMS: &[(&str, &str)] = &[
     ("Linux", "Linux"),
 ];
 
-pub fn is_bot(user_agent: &str) -> bool {
-    // One pass over the agent for every marker, ignoring ASCII case, without allocating.
-    static BOTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+/// A link-preview fetcher (see [`PREVIEW_MARKERS`]): one pass over the agent, ignoring ASCII case.
+pub fn is_preview(user_agent: &str) -> bool {
+    static PREVIEWS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         AhoCorasick::builder()
             .ascii_case_insensitive(true)
-            .build(BOT_MARKERS)
-            .expect("the bot markers form an automaton")
+            .build(PREVIEW_MARKERS)
+            .expect("the preview markers form an automaton")
     });
-    BOTS.is_match(user_agent)
+    PREVIEWS.is_match(user_agent)
+}
+
+/// A bot of any kind: a preview, or an agent on the `isbot` crate's list (crawlers, monitors, HTTP
+/// libraries, headless browsers), which is kept to match no browser's agent. A regular expression
+/// of some hundreds of patterns: callers on a hot path classify each distinct agent once.
+pub fn is_bot(user_agent: &str) -> bool {
+    static BOTS: LazyLock<isbot::Bots> = LazyLock::new(isbot::Bots::default);
+    is_preview(user_agent) || BOTS.is_bot(user_agent)
 }
 
 /// Everything the stats keep of one user agent, classified in one pass over the bot markers.
@@ -190,6 +211,65 @@ mod tests {
             assert_eq!((browser(Some(ua)), operating_system(Some(ua)), device(Some(ua))), (b, os, d), "{ua}");
         }
         assert_eq!((browser(None), operating_system(None), device(None)), (UNKNOWN, UNKNOWN, UNKNOWN));
+    }
+
+    /// Agents the fetchers of link previews send (from their documentation and from logs).
+    const PREVIEWS: &[&str] = &[
+        "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+        "WhatsApp/2.23.20.0 A",
+        "TelegramBot (like TwitterBot)",
+        "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
+        "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+        "Twitterbot/1.0",
+        "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_1) AppleWebKit/601.2.4 (KHTML, like Gecko) Version/9.0.1 Safari/601.2.4 facebookexternalhit/1.1 Facebot Twitterbot/1.0",
+        "Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/51.0.2704.103 Safari/537.36 MicrosoftPreview/2.0 +https://aka.ms/MicrosoftPreview",
+    ];
+
+    /// People: browsers, in-app browsers of the same apps, and a phone whose name holds "bot".
+    const PEOPLE: &[&str] = &[
+        CHROME_WINDOWS,
+        SAFARI_IPHONE,
+        EDGE_MAC,
+        FIREFOX_LINUX,
+        ANDROID_TABLET,
+        ANDROID_PHONE,
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBAV/440.0.0.33.116;FBBV/536224154;FBDV/iPhone15,3;FBMD/iPhone;FBSN/iOS;FBSV/17.1;FBSS/3;FBID/phone;FBLC/en_US;FBOP/5;FBRV/0]",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Twitter for iPhone/10.6",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [LinkedInApp]/9.29.8260",
+        "Mozilla/5.0 (Linux; Android 10; CUBOT X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36",
+    ];
+
+    #[test]
+    fn link_previews_are_bots_of_their_own_kind() {
+        for agent in PREVIEWS {
+            assert!(is_preview(agent), "a preview: {agent}");
+            assert!(is_bot(agent), "a bot: {agent}");
+            assert_eq!(device(Some(agent)), "Bot", "{agent}");
+        }
+    }
+
+    #[test]
+    fn people_are_neither_bots_nor_previews() {
+        for agent in PEOPLE {
+            assert!(!is_preview(agent), "not a preview: {agent}");
+            assert!(!is_bot(agent), "not a bot: {agent}");
+        }
+    }
+
+    #[test]
+    fn crawlers_and_tools_are_bots_but_not_previews() {
+        for agent in [
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+            "curl/8.5.0",
+            "python-requests/2.31.0",
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36",
+        ] {
+            assert!(is_bot(agent), "a bot: {agent}");
+            assert!(!is_preview(agent), "not a preview: {agent}");
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub use code::{Code, CodeError};
 pub use code_generator::{CodeGenerator, CodeKey};
 pub use event::{Event, LinkClicked, LinkCreated, LinkDeleted, LinkUpdated};
 pub use link::{
-    Availability, DisabledReason, Link, LinkSpec, MaxClicks, Metadata, RedirectFacts, RedirectStatus, Tags,
+    Admission, Availability, DisabledReason, Link, LinkSpec, MaxClicks, Metadata, RedirectFacts, RedirectStatus, Tags,
 };
 pub use target_policy::{DomainSet, TargetPolicy, TargetRefusal};
 pub use target_url::{TargetUrl, TargetUrlError};

@@ -294,6 +294,18 @@ pub struct RedirectFacts {
     pub expires_at: Option<Timestamp>,
     /// The click quota has refused a click already.
     pub exhausted: bool,
+    /// It has `max_clicks`: each redirect takes one.
+    pub limited: bool,
+}
+
+/// What a visitor of an active link gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The target; a limited link's redirect takes one of its clicks.
+    Redirect,
+    /// A link preview (Slack, WhatsApp, …) of a limited link gets neither the target nor a click:
+    /// an unfurl must not use up a one-time link or hand its target to a chat server.
+    Withheld,
 }
 
 impl RedirectFacts {
@@ -313,6 +325,12 @@ impl RedirectFacts {
             Availability::Active
         }
     }
+
+    /// What a visitor of an active link gets. `is_preview` is asked only when the answer depends on
+    /// it (a limited link), so that other redirects never classify their agent.
+    pub fn admit(&self, is_preview: impl FnOnce() -> bool) -> Admission {
+        if self.limited && is_preview() { Admission::Withheld } else { Admission::Redirect }
+    }
 }
 
 impl Link {
@@ -324,6 +342,7 @@ impl Link {
             disabled: self.spec.disabled.is_some(),
             expires_at: self.spec.expires_at,
             exhausted: false,
+            limited: self.spec.max_clicks.is_some(),
         }
     }
 
@@ -335,6 +354,16 @@ impl Link {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_preview_of_a_limited_link_gets_neither_its_target_nor_a_click() {
+        let limited = RedirectFacts { limited: true, ..RedirectFacts::default() };
+        assert_eq!(limited.admit(|| true), Admission::Withheld);
+        assert_eq!(limited.admit(|| false), Admission::Redirect);
+        // Other links never ask who is visiting: a redirect without a limit classifies nothing.
+        let open = RedirectFacts::default();
+        assert_eq!(open.admit(|| panic!("an unlimited link asked for the agent")), Admission::Redirect);
+    }
 
     #[test]
     fn redirect_status_accepts_only_redirects() {

@@ -39,7 +39,7 @@ pub struct EmbeddedDirectory {
 
 impl EmbeddedDirectory {
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        Ok(Self { file: ProjectionFile::open(path, CONTEXT, LAYOUT)? })
+        Ok(Self { file: ProjectionFile::open(path, CONTEXT, LAYOUT, crate::page_cache::DIRECTORY)? })
     }
 }
 

@@ -284,7 +284,7 @@ mod tests {
     async fn a_full_queue_refuses_at_once_instead_of_growing() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("stalled.redb");
-        let db = Reopenable::new(Database::create(&path).expect("db"), &path, None);
+        let db = Reopenable::new(Database::create(&path).expect("db"), &path, 1 << 20);
         let (open, gate) = std::sync::mpsc::channel();
         let (entered, writer_entered) = std::sync::mpsc::channel();
         let committer = Arc::new(GroupCommitter::start("stalled", db, Stalled { entered, gate }, Priority::Normal));

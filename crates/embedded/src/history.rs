@@ -32,7 +32,7 @@ pub struct EmbeddedHistory {
 
 impl EmbeddedHistory {
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        Ok(Self { file: ProjectionFile::open(path, CONTEXT, LAYOUT)? })
+        Ok(Self { file: ProjectionFile::open(path, CONTEXT, LAYOUT, crate::page_cache::HISTORY)? })
     }
 }
 

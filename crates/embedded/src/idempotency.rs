@@ -29,7 +29,7 @@ pub struct EmbeddedIdempotency {
 
 impl EmbeddedIdempotency {
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        let db = SmallDb::open(path, CONTEXT, |txn| {
+        let db = SmallDb::open(path, CONTEXT, crate::page_cache::IDEMPOTENCY, |txn| {
             txn.open_table(RESERVATIONS)?;
             txn.open_table(LAPSING)?;
             Ok(())

@@ -23,7 +23,7 @@ pub struct EmbeddedKeyStore {
 
 impl EmbeddedKeyStore {
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        let db = SmallDb::open(path, CONTEXT, |txn| {
+        let db = SmallDb::open(path, CONTEXT, crate::page_cache::KEYS, |txn| {
             txn.open_table(KEYS)?;
             Ok(())
         })?;

@@ -18,6 +18,7 @@ mod history;
 mod idempotency;
 mod keys;
 mod log;
+mod page_cache;
 mod projection_file;
 mod reopen;
 mod rows;

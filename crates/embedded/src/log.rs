@@ -11,6 +11,7 @@ use kurz_domain::link::MaxClicks;
 use kurz_domain::{Code, Event};
 use kurz_ports::{ClickQuota, CodeRegistry, CreationLog, EventLog, InfraError, LogRecord, Position, partition_for};
 use kurz_schemas::{Catalog, Codec};
+
 use redb::{
     Database, Key, ReadableDatabase, ReadableTable, Table, TableDefinition, TableHandle, Value, WriteTransaction,
 };
@@ -19,6 +20,7 @@ use tokio::sync::watch;
 use crate::OpenError;
 use crate::claims::{self, CLAIMED_THROUGH, CLAIMS, ClaimTable, Claims};
 use crate::group_commit::{Answer, GroupCommitter, Priority, Reply, Writes, reply_with};
+use crate::page_cache;
 use crate::reopen::Reopenable;
 use crate::rows::{self, EVENT_ROWS, PendingRows, RowTable};
 
@@ -36,9 +38,6 @@ const PARTITIONS_KEY: &str = "partitions";
 const NEXT_SEQUENCE_KEY: &str = "next_sequence";
 /// Bumped by every readiness probe: a write the log takes only when it can take appends.
 const PROBE_KEY: &str = "probe";
-/// redb's page cache for the log. Records are read once per consumer, near the tail, where pages are
-/// fresh: a large cache only fills with pages a rebuild never reads again (redb's default is 1 GiB).
-const LOG_CACHE_BYTES: usize = 64 << 20;
 
 #[derive(Debug, Clone, Copy)]
 pub struct LogOptions {
@@ -97,9 +96,7 @@ enum LogOp {
 impl EmbeddedLog {
     pub fn open(path: &Path, options: LogOptions) -> Result<Self, OpenError> {
         let name = path.display().to_string();
-        let db = Database::builder()
-            .set_cache_size(LOG_CACHE_BYTES)
-            .create(path)
+        let db = page_cache::create(path, page_cache::LOG)
             .map_err(|source| OpenError::Database { path: name.clone(), source })?;
         let partitions = prepare(&db, options.partitions, &name)?;
         let setup = |source: redb::Error| OpenError::Setup { path: name.clone(), source };
@@ -109,7 +106,7 @@ impl EmbeddedLog {
         let claims = db.begin_read().map_err(redb::Error::from).and_then(|txn| claims::recover(&txn, &codec, &next));
         let claims = claims.map_err(setup)?;
         let (ends_sender, ends) = watch::channel(next.clone());
-        let db = Reopenable::new(db, path, Some(LOG_CACHE_BYTES));
+        let db = Reopenable::new(db, path, page_cache::LOG);
         let state = LogWrites { next, pending: PendingRows::default(), claims, next_sequence, ends: ends_sender };
         let writer = GroupCommitter::start("kurz-log-writer", Arc::clone(&db), state, Priority::Normal);
         Ok(Self { writer, db, codec, partitions, ends })

@@ -27,8 +27,13 @@ pub(crate) struct Layout {
 }
 
 impl ProjectionFile {
-    pub(crate) fn open(path: &Path, context: &'static str, layout: Layout) -> Result<Self, OpenError> {
-        let db = SmallDb::open(path, context, |txn| {
+    pub(crate) fn open(
+        path: &Path,
+        context: &'static str,
+        layout: Layout,
+        cache_bytes: usize,
+    ) -> Result<Self, OpenError> {
+        let db = SmallDb::open(path, context, cache_bytes, |txn| {
             let stored = txn.open_table(META)?.get(FORMAT_KEY)?.map(|v| v.value());
             if stored.is_some_and(|stored| stored != layout.format) {
                 let current = layout.format;

@@ -17,17 +17,18 @@ const READERS_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub(crate) struct Reopenable {
     path: PathBuf,
-    cache_size: Option<usize>,
+    cache_bytes: usize,
     /// `None` while the file is being (or could not be) opened again.
     current: RwLock<Option<Arc<Database>>>,
     last_attempt: Mutex<Option<Instant>>,
 }
 
 impl Reopenable {
-    pub(crate) fn new(db: Database, path: &Path, cache_size: Option<usize>) -> Arc<Self> {
+    /// `db` was opened with [`crate::page_cache::create`] and `cache_bytes`: a reopen keeps its budget.
+    pub(crate) fn new(db: Database, path: &Path, cache_bytes: usize) -> Arc<Self> {
         Arc::new(Self {
             path: path.to_path_buf(),
-            cache_size,
+            cache_bytes,
             current: RwLock::new(Some(Arc::new(db))),
             last_attempt: Mutex::new(None),
         })
@@ -79,11 +80,7 @@ impl Reopenable {
                 }
             }
         }
-        let mut builder = Database::builder();
-        if let Some(bytes) = self.cache_size {
-            builder.set_cache_size(bytes);
-        }
-        match builder.create(&self.path) {
+        match crate::page_cache::create(&self.path, self.cache_bytes) {
             Ok(db) => {
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(db));
                 metrics::counter!("embedded_reopens_total").increment(1);

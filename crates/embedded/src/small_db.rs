@@ -43,10 +43,12 @@ impl SmallDb {
     pub(crate) fn open(
         path: &Path,
         context: &'static str,
+        cache_bytes: usize,
         setup: impl FnOnce(&WriteTransaction) -> Result<(), redb::Error>,
     ) -> Result<Self, OpenError> {
         let name = path.display().to_string();
-        let db = Database::create(path).map_err(|source| OpenError::Database { path: name.clone(), source })?;
+        let db = crate::page_cache::create(path, cache_bytes)
+            .map_err(|source| OpenError::Database { path: name.clone(), source })?;
         let prepare = || -> Result<(), redb::Error> {
             let txn = db.begin_write()?;
             setup(&txn)?;
@@ -54,7 +56,7 @@ impl SmallDb {
             Ok(())
         };
         prepare().map_err(|source| OpenError::Setup { path: name, source })?;
-        Ok(Self { db: Reopenable::new(db, path, None), context })
+        Ok(Self { db: Reopenable::new(db, path, cache_bytes), context })
     }
 
     pub(crate) async fn run<T: Send + 'static>(

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::OpenError;
 use crate::group_commit::{Answer, GroupCommitter, Priority, Reply, Writes, reply_with};
+use crate::page_cache;
 use crate::reopen::Reopenable;
 
 const CONTEXT: &str = "embedded store";
@@ -63,9 +64,10 @@ struct StoredRowRef<'a> {
 impl EmbeddedStore {
     pub fn open(path: &Path) -> Result<Self, OpenError> {
         let name = path.display().to_string();
-        let db = Database::create(path).map_err(|source| OpenError::Database { path: name.clone(), source })?;
+        let db = page_cache::create(path, page_cache::STORE)
+            .map_err(|source| OpenError::Database { path: name.clone(), source })?;
         create_tables(&db).map_err(|source| OpenError::Setup { path: name, source })?;
-        let db = Reopenable::new(db, path, None);
+        let db = Reopenable::new(db, path, page_cache::STORE);
         let writer = GroupCommitter::start("kurz-store-writer", Arc::clone(&db), StoreWrites, Priority::Background);
         Ok(Self { writer, db })
     }

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use kurz_domain::{Code, Event};
 
+use crate::throttle::{LOG_INTERVAL, Throttle};
 use crate::{CodeRegistry, EventLog, InfraError, Position};
 
 /// A link's creation: the claim of its code and the append of its events, as one step where the
@@ -34,7 +35,14 @@ impl CreationLog for ClaimThenAppend {
         match self.log.append(events).await {
             Ok(positions) => Ok(Some(positions)),
             Err(error) if error.outcome_unknown() => {
-                tracing::warn!(%code, %error, "keeping the claim of a create whose event may have been appended");
+                // Every create fails this way while the broker is away: one line per interval.
+                static KEPT: Throttle = Throttle::new(LOG_INTERVAL);
+                if let Some(creates) = KEPT.hit() {
+                    tracing::warn!(
+                        %code, %error, creates,
+                        "keeping the claims of creates whose events may have been appended (one line per 10 s)"
+                    );
+                }
                 Err(error)
             }
             Err(error) => {

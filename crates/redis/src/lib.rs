@@ -27,7 +27,7 @@ pub use keys::RedisKeyStore;
 pub use link_cache::{CachedReadStore, LinkCacheOptions};
 pub use quota::RedisClickQuota;
 pub use registry::RedisCodeRegistry;
-pub use store::RedisReadStore;
+pub use store::{READ_LAYOUT, RedisReadStore};
 
 #[cfg(feature = "testing")]
 pub mod testing;

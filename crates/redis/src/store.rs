@@ -7,6 +7,10 @@
 //! - `days:{code}`: hash day number → that day's click statistics (postcard), so a stats read costs
 //!   the same at 10 clicks and 10^8.
 //! - `checkpoints`: hash partition → offset of the next record to apply.
+//! - `layout`: the layout of the day rows, [`READ_LAYOUT`] (absent: layout 1, from before the
+//!   key). Link rows carry their own layout; day rows cannot (postcard's first byte is a count), so
+//!   the store is marked as a whole, and a projector that finds another layout rebuilds it
+//!   ([`RedisReadStore::stale_layout`]) rather than failing to decode its rows.
 //!
 //! A projection write is optimistic: it reads checkpoints, links and days, folds in Rust (the fold
 //! every store shares, `kurz_ports::fold`), then one script writes everything if the checkpoints are
@@ -26,6 +30,10 @@ use redis::{AsyncCommands, Script};
 use crate::connection::{RedisConnection, redis_error};
 
 const CONTEXT: &str = "Redis read store";
+
+/// The layout of the day rows this build writes and reads; bumped with every change to how
+/// `DayStats` is encoded.
+pub const READ_LAYOUT: u32 = 1;
 
 /// Checks the checkpoints, then writes links (if newer), days and the new checkpoints.
 /// KEYS: checkpoints, then one key per link write, then one per day write.
@@ -102,7 +110,33 @@ impl RedisReadStore {
             .query_async(&mut connection)
             .await
             .map_err(redis_error(CONTEXT))?;
+        // An empty store is of every layout: it is folded again by this build.
+        let () = connection.set(self.layout_key(), READ_LAYOUT).await.map_err(redis_error(CONTEXT))?;
         Ok(deleted + removed)
+    }
+
+    /// The layout the stored rows have, when it is not [`READ_LAYOUT`]: the store must then be
+    /// cleared and folded again from the log (its rows would not decode, or would decode wrong).
+    pub async fn stale_layout(&self) -> Result<Option<u32>, InfraError> {
+        let mut connection = self.redis.manager();
+        let stored: Option<u32> = connection.get(self.layout_key()).await.map_err(redis_error(CONTEXT))?;
+        match stored {
+            Some(layout) if layout == READ_LAYOUT => Ok(None),
+            Some(layout) => Ok(Some(layout)),
+            None => {
+                // No mark: either an empty store (mark it) or rows from before the mark (layout 1).
+                let rows: bool = connection.exists(self.checkpoints_key()).await.map_err(redis_error(CONTEXT))?;
+                if rows && READ_LAYOUT != 1 {
+                    return Ok(Some(1));
+                }
+                let () = connection.set(self.layout_key(), READ_LAYOUT).await.map_err(redis_error(CONTEXT))?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn layout_key(&self) -> String {
+        self.redis.key("layout", None)
     }
 
     fn checkpoints_key(&self) -> String {

@@ -32,6 +32,33 @@ pub struct TestRedis {
     pub config: RedisConfig,
 }
 
+impl TestRedis {
+    fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.config.url.as_str()).and_then(|c| c.get_connection()).expect("the test Redis answers")
+    }
+
+    /// The string at `key` (after this test's prefix), as a service stored it.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.connection().get(format!("{}{key}", self.config.key_prefix)).expect("GET")
+    }
+
+    /// Overwrites the string at `key` (after this test's prefix), as another build would have.
+    pub fn set(&self, key: &str, value: &str) {
+        self.connection().set(format!("{}{key}", self.config.key_prefix), value).expect("SET");
+    }
+
+    /// Overwrites every field of the hash at `key` with `value`; returns how many there were.
+    pub fn overwrite_hash(&self, key: &str, value: &[u8]) -> usize {
+        let key = format!("{}{key}", self.config.key_prefix);
+        let mut connection = self.connection();
+        let fields = connection.hkeys(&key).expect("HKEYS");
+        for field in &fields {
+            connection.hset(&key, field, value).expect("HSET");
+        }
+        fields.len()
+    }
+}
+
 impl Drop for TestRedis {
     fn drop(&mut self) {
         let Ok(client) = redis::Client::open(self.config.url.as_str()) else { return };

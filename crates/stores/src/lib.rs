@@ -86,6 +86,15 @@ impl OpenedStore {
     }
 
     /// Deletes every read model, for a rebuild from offset 0.
+    /// The layout of the stored rows when this build cannot read them: the read models must be
+    /// cleared and folded again. ScyllaDB's tables change through migrations instead.
+    pub async fn stale_layout(&self) -> Result<Option<u32>, InfraError> {
+        match &self.backend {
+            Backend::Redis(store) => store.stale_layout().await,
+            Backend::Scylla(_) => Ok(None),
+        }
+    }
+
     pub async fn clear(&self) -> Result<(), InfraError> {
         match &self.backend {
             Backend::Redis(store) => store.clear().await.map(drop)?,
