@@ -254,6 +254,10 @@ pub async fn soak(args: SoakArgs) -> anyhow::Result<()> {
     for user in users {
         user.await.ok();
     }
+    // An outage longer than what was left of the run ends with it: the clicks must get through.
+    if plan.any(|(_, step)| matches!(step, Step::BrokerUp)) {
+        take_step(&mut system, Step::BrokerUp, started, &mut faults).await?;
+    }
     let served_total: u64 = run.served.iter().map(|s| s.load(Ordering::Relaxed)).sum();
     let (counted, seconds_to_catch_up) = catch_up(&mut stats, &run.codes, served_total).await?;
     let unanswered = run.unanswered.load(Ordering::Relaxed);
