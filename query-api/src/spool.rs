@@ -158,7 +158,8 @@ impl ClickSpool {
     }
 
     /// The oldest spooled batch that decodes, read back from disk; those before it that do not are
-    /// moved aside.
+    /// moved aside. The drain takes several at once ([`Self::oldest_batches`]).
+    #[cfg(test)]
     pub fn oldest(&self) -> Result<Option<SpooledBatch>, SpoolError> {
         Ok(self.oldest_batches(1)?.pop())
     }
