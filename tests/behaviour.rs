@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::{expect_problem, location, spawn_app, spawn_app_in};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const CHROME: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -133,6 +133,39 @@ async fn link_previews_leave_a_one_time_link_to_the_person_it_was_sent_to() {
     expect_problem(app.get("/onetime").await, StatusCode::GONE).await;
     app.settled().await;
     assert_eq!(app.stats("onetime").await["total_clicks"], 1, "previews record no click");
+}
+
+/// The first complaint about shorteners' analytics: counts inflated by crawlers and previews.
+#[tokio::test]
+async fn stats_leave_bots_out_unless_asked_for_and_always_say_how_many() {
+    let (app, _dir) = spawn_app().await;
+    app.create(json!({"target_url": "https://example.com/counted", "alias": "counted"})).await;
+    let visit = |agent: &'static str| {
+        let request = app.client.get(app.url("/counted")).header("user-agent", agent);
+        async move { assert_eq!(request.send().await.expect("request").status(), StatusCode::FOUND, "{agent}") }
+    };
+    visit(CHROME).await;
+    visit(CHROME).await;
+    visit("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)").await;
+    visit("curl/8.5.0").await;
+    visit("Twitterbot/1.0").await;
+    app.settled().await;
+
+    let people = app.stats("counted").await;
+    assert_eq!((people["bots"].as_str(), people["total_clicks"].as_u64()), (Some("exclude"), Some(2)));
+    assert_eq!(people["bot_clicks"], 3);
+    assert!(people["devices"].as_array().expect("devices").iter().all(|d| d["name"] != "Bot"), "{people}");
+    let app = &app;
+    let stats = |bots: &str| {
+        let path = format!("/v1/links/counted/stats?bots={bots}");
+        async move { app.get(&path).await }
+    };
+    let everyone: Value = stats("include").await.json().await.expect("json");
+    assert_eq!((everyone["total_clicks"].as_u64(), everyone["bot_clicks"].as_u64()), (Some(5), Some(3)));
+    let bots: Value = stats("only").await.json().await.expect("json");
+    assert_eq!((bots["total_clicks"].as_u64(), bots["unique_visitors"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(bots["devices"], json!([{"name": "Bot", "clicks": 3}]));
+    expect_problem(stats("some").await, StatusCode::BAD_REQUEST).await;
 }
 
 #[tokio::test]

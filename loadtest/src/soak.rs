@@ -197,6 +197,12 @@ struct Verdict {
     unanswered_redirects: u64,
     seconds_to_catch_up: f64,
     links_miscounted: usize,
+    /// Distributed: click events of the seeded links on the broker (equal to the served redirects
+    /// unless the broker lost or duplicated some).
+    logged_clicks: Option<u64>,
+    /// Distributed: links whose counted clicks differ from the click events the broker holds
+    /// (the projector's fault, not the broker's).
+    links_unlike_log: Option<usize>,
     /// The click path's counters at the end, from the redirecting service's `/metrics`.
     click_metrics: BTreeMap<String, f64>,
 }
@@ -286,7 +292,15 @@ pub async fn soak(args: SoakArgs) -> anyhow::Result<()> {
         seconds_to_catch_up,
         miscounted,
     );
-    let verdict = Verdict { click_metrics, ..verdict };
+    let logged_clicks = compare_with_the_log(&system, &run, &counted).await?;
+    let verdict = Verdict {
+        click_metrics,
+        logged_clicks: logged_clicks.as_ref().map(|logged| logged.iter().sum()),
+        links_unlike_log: logged_clicks
+            .as_ref()
+            .map(|logged| logged.iter().zip(&counted).filter(|(l, c)| l != c).count()),
+        ..verdict
+    };
     println!("{}", serde_json::to_string_pretty(&verdict)?);
     if let Some(path) = &args.output {
         let document = serde_json::json!({ "verdict": verdict, "samples": samples, "after_run": after_run });
@@ -305,6 +319,27 @@ pub async fn soak(args: SoakArgs) -> anyhow::Result<()> {
         verdict.failed_outside_faults
     );
     Ok(())
+}
+
+/// Distributed: each seeded link's click events on the broker, and a line for each of the first
+/// links whose count is off (served, on the broker, counted): tells clicks the broker never kept
+/// from clicks the projector never folded.
+async fn compare_with_the_log(system: &System, run: &Run, counted: &[u64]) -> anyhow::Result<Option<Vec<u64>>> {
+    let logged = system.logged_clicks().await?;
+    let logged_clicks = logged
+        .as_ref()
+        .map(|logged| run.codes.iter().map(|code| logged.get(code).copied().unwrap_or(0)).collect::<Vec<_>>());
+    for (index, code) in
+        run.codes.iter().enumerate().filter(|(i, _)| counted[*i] != run.served[*i].load(Ordering::Relaxed)).take(10)
+    {
+        let logged = logged_clicks.as_ref().map(|logged| logged[index]);
+        eprintln!(
+            "soak: {code}: served {}, on the broker {logged:?}, counted {}",
+            run.served[index].load(Ordering::Relaxed),
+            counted[index]
+        );
+    }
+    Ok(logged_clicks)
 }
 
 /// Distributed: Redis restarts at 40% of the run, the broker goes away at 60%.
@@ -617,6 +652,8 @@ fn verdict(
         unanswered_redirects,
         seconds_to_catch_up,
         links_miscounted,
+        logged_clicks: None,
+        links_unlike_log: None,
         click_metrics: BTreeMap::new(),
     }
 }

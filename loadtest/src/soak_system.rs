@@ -1,6 +1,7 @@
 //! The Kurz a soak runs against, started by the soak itself: processes it can sample, and the faults
 //! it causes (a Redis restart, a broker outage through the distributed tests' broker proxy).
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use kurz_domain::Event;
+use kurz_kafka::{KafkaConfig, KafkaEventLog};
+use kurz_ports::EventLog;
 use kurz_registry_standin::RegistryStandIn;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -114,6 +118,8 @@ pub struct System {
     processes: Vec<Process>,
     redis: Option<Redis>,
     proxy: Option<BrokerProxy>,
+    /// Distributed: the event topic, to count what reached the broker.
+    log: Option<KafkaConfig>,
     _registry: Option<RegistryStandIn>,
     _dir: tempfile::TempDir,
 }
@@ -146,6 +152,7 @@ impl System {
                     processes: vec![kurz],
                     redis: None,
                     proxy: None,
+                    log: None,
                     _registry: None,
                     _dir: dir,
                 })
@@ -201,6 +208,14 @@ impl System {
                 let (query_api, query) =
                     Process::kurz("query-api", &bin_dir.join("query-api"), &[], &query_environment)?;
                 let (projector, _) = Process::kurz("projector", &bin_dir.join("projector"), &[], &common)?;
+                let log = KafkaConfig {
+                    brokers: proxy.address.to_string(),
+                    topic: "kurz-soak".into(),
+                    partitions: 4,
+                    replication_factor: 1,
+                    schema_registry_url: registry.url(),
+                    ..KafkaConfig::default()
+                };
                 Ok(Self {
                     command,
                     query,
@@ -208,6 +223,7 @@ impl System {
                     processes: vec![command_api, query_api, projector, broker],
                     redis: Some(redis),
                     proxy: Some(proxy),
+                    log: Some(log),
                     _registry: Some(registry),
                     _dir: dir,
                 })
@@ -238,6 +254,29 @@ impl System {
         if let Some(proxy) = &self.proxy {
             proxy.bring_up();
         }
+    }
+
+    /// Distributed: the click events the broker holds per code (`None` on the embedded default,
+    /// whose log the server holds open). Tells clicks the broker never kept from clicks the
+    /// projector never folded.
+    pub async fn logged_clicks(&self) -> anyhow::Result<Option<HashMap<String, u64>>> {
+        let Some(config) = &self.log else { return Ok(None) };
+        let log = KafkaEventLog::connect(config).await.context("reading the event topic")?;
+        let mut clicks: HashMap<String, u64> = HashMap::new();
+        for partition in 0..log.partitions() {
+            let mut from = 0;
+            loop {
+                let records = log.read(partition, from, 10_000).await.context("reading the event topic")?;
+                let Some(last) = records.last() else { break };
+                from = last.position.offset + 1;
+                for record in records {
+                    if let Ok(Event::Clicked(click)) = record.event {
+                        *clicks.entry(click.code.as_str().to_owned()).or_default() += 1;
+                    }
+                }
+            }
+        }
+        Ok(Some(clicks))
     }
 
     /// Stops every process: services first, then what they run on.

@@ -2,6 +2,7 @@
 
 use std::process::Command;
 
+use kurz_domain::stats::Bots;
 use kurz_domain::{Code, DayRange, Event, LinkClicked, LinkCreated, LinkSpec, TargetUrl, Timestamp};
 use kurz_embedded::{EmbeddedLog, EmbeddedStore, LogOptions};
 use kurz_ports::{EventLog, ReadStore};
@@ -39,7 +40,7 @@ async fn rebuild_replaces_a_stale_store_with_the_logs_truth() {
 
     let store = EmbeddedStore::open(&dir.path().join("store.redb")).expect("store");
     assert!(store.link(&code).await.expect("read").is_some());
-    assert_eq!(store.stats(&code, DayRange::ALL).await.expect("stats").total_clicks, 7);
+    assert_eq!(store.stats(&code, DayRange::ALL, Bots::Exclude).await.expect("stats").total_clicks, 7);
     assert_eq!(store.checkpoints(3).await.expect("checkpoints").iter().sum::<u64>(), 8);
 }
 

@@ -255,10 +255,19 @@ impl Delivery {
             metrics::counter!("clicks_appended_total").increment(events.len() as u64);
             let spool = Arc::clone(&self.spool);
             let sequences: Vec<u64> = oldest.iter().map(|batch| batch.sequence).collect();
-            let removed =
-                tokio::task::spawn_blocking(move || sequences.into_iter().try_for_each(|s| spool.remove(s))).await;
-            if !matches!(removed, Ok(Ok(()))) {
-                tracing::error!("cannot remove a sent batch from the click spool; it may be sent twice");
+            // Each one, whatever happened to the one before: a batch left behind is sent twice.
+            let failed = tokio::task::spawn_blocking(move || {
+                sequences.into_iter().filter_map(|s| spool.remove(s).err().map(|e| (s, e))).collect::<Vec<_>>()
+            })
+            .await;
+            match failed {
+                Ok(failed) if failed.is_empty() => {}
+                Ok(failed) => {
+                    for (sequence, error) in failed {
+                        tracing::error!(sequence, %error, "cannot remove a sent batch from the click spool; it may be sent twice");
+                    }
+                }
+                Err(error) => tracing::error!(%error, "click spool task failed; sent batches may be sent twice"),
             }
             self.settle(events.len());
         }

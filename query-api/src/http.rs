@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use kurz_domain::stats::LinkStats;
+use kurz_domain::stats::{Bots, LinkStats};
 use kurz_domain::{Code, Day, DayRange, Link, Permission};
 use kurz_service_kit::Problem;
 use kurz_service_kit::auth::Caller;
@@ -273,6 +273,31 @@ struct StatsQuery {
     /// The last day counted (`YYYY-MM-DD`, UTC).
     #[param(format = Date)]
     to: Option<String>,
+    /// Whose clicks are counted: people only (`exclude`, the default), people and bots
+    /// (`include`), or bots only (`only`). `bot_clicks` is reported either way.
+    #[serde(default)]
+    #[param(inline)]
+    bots: BotsParam,
+}
+
+/// Whose clicks a stats answer counts.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum BotsParam {
+    #[default]
+    Exclude,
+    Include,
+    Only,
+}
+
+impl From<BotsParam> for Bots {
+    fn from(param: BotsParam) -> Self {
+        match param {
+            BotsParam::Exclude => Self::Exclude,
+            BotsParam::Include => Self::Include,
+            BotsParam::Only => Self::Only,
+        }
+    }
 }
 
 /// A link's clicks over a range of days.
@@ -283,8 +308,14 @@ struct StatsBody {
     from: Option<String>,
     #[schema(format = Date)]
     to: Option<String>,
+    /// Whose clicks are counted below.
+    bots: BotsParam,
+    /// Clicks of the visitors counted.
     total_clicks: u64,
-    /// Distinct visitors (per day, summed over the range).
+    /// Clicks by bots (crawlers, monitors, link previews, HTTP libraries) in the range, whether
+    /// counted or not.
+    bot_clicks: u64,
+    /// Distinct visitors over the range (an estimate within about 2%).
     unique_visitors: u64,
     #[schema(format = DateTime)]
     last_clicked_at: Option<String>,
@@ -344,11 +375,12 @@ async fn stats(
         return Err(Problem::invalid_field("from", format!("the range may span at most {MAX_STATS_DAYS} days")));
     }
     let bounded = DayRange { from: Some(Day::from_days_since_epoch(from)), to: Some(Day::from_days_since_epoch(to)) };
-    let link_stats = state.service.stats(&link.code, bounded).await.map_err(|e| Problem::unavailable(&e))?;
-    Ok(Json(stats_body(&link.code, range, &link_stats)))
+    let link_stats =
+        state.service.stats(&link.code, bounded, query.bots.into()).await.map_err(|e| Problem::unavailable(&e))?;
+    Ok(Json(stats_body(&link.code, range, query.bots, &link_stats)))
 }
 
-fn stats_body(code: &Code, range: DayRange, stats: &LinkStats) -> StatsBody {
+fn stats_body(code: &Code, range: DayRange, bots: BotsParam, stats: &LinkStats) -> StatsBody {
     let named = |values: &[(String, u64)]| -> Vec<NamedClicks> {
         values.iter().map(|(name, clicks)| NamedClicks { name: name.clone(), clicks: *clicks }).collect()
     };
@@ -356,7 +388,9 @@ fn stats_body(code: &Code, range: DayRange, stats: &LinkStats) -> StatsBody {
         code: code.as_str().to_owned(),
         from: range.from.map(|d| format_date(d.days_since_epoch())),
         to: range.to.map(|d| format_date(d.days_since_epoch())),
+        bots,
         total_clicks: stats.total_clicks,
+        bot_clicks: stats.bot_clicks,
         unique_visitors: stats.unique_visitors,
         last_clicked_at: stats.last_clicked_at.map(|at| format_millis(at.as_millis())),
         clicks_by_day: stats

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::http::HeaderValue;
 use kurz_domain::analytics;
 use kurz_domain::link::RedirectStatus;
-use kurz_domain::stats::LinkStats;
+use kurz_domain::stats::{Bots, LinkStats};
 use kurz_domain::target_url::with_forwarded_query;
 use kurz_domain::{Admission, Availability, Code, DayRange, Link, LinkClicked};
 use kurz_ports::{ClickQuota, InfraError, ReadStore};
@@ -165,8 +165,8 @@ impl RedirectService {
         self.parts.clock.now()
     }
 
-    pub async fn stats(&self, code: &Code, range: DayRange) -> Result<LinkStats, InfraError> {
-        self.parts.store.stats(code, range).await
+    pub async fn stats(&self, code: &Code, range: DayRange, bots: Bots) -> Result<LinkStats, InfraError> {
+        self.parts.store.stats(code, range, bots).await
     }
 
     /// The cached entry, or the store's answer cached unless a link changed since `generation`.

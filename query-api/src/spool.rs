@@ -169,11 +169,12 @@ impl ClickSpool {
     pub fn oldest_batches(&self, max_clicks: usize) -> Result<Vec<SpooledBatch>, SpoolError> {
         let mut batches: Vec<SpooledBatch> = Vec::new();
         let mut clicks = 0;
-        let mut skip = 0;
         loop {
-            let Some(sequence) = self.lock().files.get(skip).map(|spooled| spooled.sequence) else {
-                return Ok(batches);
-            };
+            // By sequence, not by position: a batch written concurrently under an earlier sequence
+            // may land in the queue meanwhile, ahead of those taken (it goes with the next drain).
+            let after = batches.last().map(|batch| batch.sequence);
+            let next = self.lock().files.iter().map(|spooled| spooled.sequence).find(|s| after.is_none_or(|a| *s > a));
+            let Some(sequence) = next else { return Ok(batches) };
             match self.read(sequence) {
                 Ok(events) => {
                     if !batches.is_empty() && clicks + events.len() > max_clicks {
@@ -181,7 +182,6 @@ impl ClickSpool {
                     }
                     clicks += events.len();
                     batches.push(SpooledBatch { sequence, events });
-                    skip += 1;
                 }
                 Err(SpoolError::Corrupt(sequence, why)) => {
                     self.move_aside(sequence, &why)?;

@@ -44,15 +44,18 @@ async fn run_links(client: &Client, command: LinksCommand, json: bool) -> anyhow
                 println!("deleted {code}");
             }
         }
-        LinksCommand::Stats { code, from, to } => {
+        LinksCommand::Stats { code, from, to, bots } => {
             let query: Vec<(&str, String)> =
-                [("from", from), ("to", to)].into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
+                [("from", from), ("to", to), ("bots", bots)].into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
             let request = client.request(Method::GET, &format!("/v1/links/{code}/stats")).query(&query);
             let stats = client.send(request).await?;
             if json {
                 println!("{stats}");
             } else {
-                println!("{code}: {} clicks, {} unique visitors", stats["total_clicks"], stats["unique_visitors"]);
+                println!(
+                    "{code}: {} clicks, {} unique visitors ({} clicks by bots)",
+                    stats["total_clicks"], stats["unique_visitors"], stats["bot_clicks"]
+                );
                 let days = rows(&stats["clicks_by_day"], &["date", "clicks"]);
                 table(&["DATE", "CLICKS"], &days);
             }

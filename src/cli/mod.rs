@@ -74,6 +74,9 @@ pub enum LinksCommand {
         /// Last day (YYYY-MM-DD)
         #[arg(long)]
         to: Option<String>,
+        /// Whose clicks: people's (exclude, the default), everyone's (include), bots' (only)
+        #[arg(long, value_parser = ["exclude", "include", "only"])]
+        bots: Option<String>,
     },
     /// Every change of a link, oldest first
     History { code: String },

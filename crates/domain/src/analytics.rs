@@ -92,6 +92,8 @@ pub fn is_bot(user_agent: &str) -> bool {
 /// Everything the stats keep of one user agent, classified in one pass over the bot markers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Agent {
+    /// Counted apart from people ([`is_bot`]).
+    pub bot: bool,
     pub browser: &'static str,
     pub operating_system: &'static str,
     pub device: &'static str,
@@ -100,10 +102,11 @@ pub struct Agent {
 impl Agent {
     pub fn classify(user_agent: Option<&str>) -> Self {
         let Some(ua) = user_agent else {
-            return Self { browser: UNKNOWN, operating_system: UNKNOWN, device: UNKNOWN };
+            return Self { bot: false, browser: UNKNOWN, operating_system: UNKNOWN, device: UNKNOWN };
         };
         let bot = is_bot(ua);
         Self {
+            bot,
             browser: if bot { "Bot" } else { browser_family(ua) },
             operating_system: operating_system(Some(ua)),
             device: if bot { "Bot" } else { device_class(ua) },

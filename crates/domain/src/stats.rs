@@ -20,9 +20,45 @@ pub const MAX_REFERRERS_PER_DAY: usize = 200;
 pub const OTHER: &str = "(other)";
 pub const TOP_REFERRERS: usize = 10;
 
-/// One link's clicks on one day.
+/// One link's clicks on one day: people's and bots' apart, so that stats can leave bots out (the
+/// default), add them, or show only them.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct DayStats {
+    pub people: Tally,
+    pub bots: Tally,
+}
+
+impl DayStats {
+    pub fn record(&mut self, click: &LinkClicked) {
+        let agent = Agent::classify(click.user_agent.as_deref());
+        let site = analytics::referrer_site(click.referrer.as_deref());
+        self.tally_mut(agent.bot).record_classified(click, agent, &site);
+    }
+
+    /// Adds another increment for the same link and day.
+    pub fn merge(&mut self, other: &Self) {
+        self.people.merge(&other.people);
+        self.bots.merge(&other.bots);
+    }
+
+    /// Adds a batch's clicks on the same link and day.
+    pub fn add(&mut self, delta: &DayDelta) {
+        self.people.add(&delta.people);
+        self.bots.add(&delta.bots);
+    }
+
+    pub fn clicks(&self) -> u64 {
+        self.people.clicks + self.bots.clicks
+    }
+
+    fn tally_mut(&mut self, bot: bool) -> &mut Tally {
+        if bot { &mut self.bots } else { &mut self.people }
+    }
+}
+
+/// Clicks of one kind of visitor (people or bots) on one link and day.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Tally {
     pub clicks: u64,
     pub last_clicked_at: Option<Timestamp>,
     pub referrers: BTreeMap<String, u64>,
@@ -32,12 +68,7 @@ pub struct DayStats {
     pub visitors: Hll,
 }
 
-impl DayStats {
-    pub fn record(&mut self, click: &LinkClicked) {
-        let site = analytics::referrer_site(click.referrer.as_deref());
-        self.record_classified(click, Agent::classify(click.user_agent.as_deref()), &site);
-    }
-
+impl Tally {
     fn record_classified(&mut self, click: &LinkClicked, agent: Agent, site: &str) {
         self.clicks += 1;
         self.last_clicked_at = self.last_clicked_at.max(Some(click.clicked_at));
@@ -50,8 +81,7 @@ impl DayStats {
         }
     }
 
-    /// Adds another increment for the same link and day.
-    pub fn merge(&mut self, other: &Self) {
+    fn merge(&mut self, other: &Self) {
         self.clicks += other.clicks;
         self.last_clicked_at = self.last_clicked_at.max(other.last_clicked_at);
         for (referrer, count) in &other.referrers {
@@ -69,8 +99,7 @@ impl DayStats {
         self.visitors.merge(&other.visitors);
     }
 
-    /// Adds a batch's clicks on the same link and day.
-    pub fn add(&mut self, delta: &DayDelta) {
+    fn add(&mut self, delta: &TallyDelta) {
         self.clicks += delta.clicks;
         self.last_clicked_at = self.last_clicked_at.max(delta.last_clicked_at);
         for (site, clicks) in &delta.sites {
@@ -111,12 +140,30 @@ fn visitor_hash(visitor: &str) -> u64 {
 /// share of folding a click, and SipHash's stronger guarantees buy nothing for such short-lived maps.
 pub type BatchHasher = foldhash::fast::RandomState;
 
-/// What a batch of clicks adds to one link's day: clicks counted per referrer site and per agent
-/// class rather than into the four breakdown maps. A batch repeats a few of each many times, and
+/// What a batch of clicks adds to one link's day, people's and bots' apart.
+#[derive(Debug, Clone, Default)]
+pub struct DayDelta {
+    people: TallyDelta,
+    bots: TallyDelta,
+}
+
+impl DayDelta {
+    fn record(&mut self, click: &LinkClicked, (class, agent): (u32, Agent), site: &Arc<str>, other: &Arc<str>) {
+        let tally = if agent.bot { &mut self.bots } else { &mut self.people };
+        tally.record(click, (class, agent), site, other);
+    }
+
+    pub fn clicks(&self) -> u64 {
+        self.people.clicks + self.bots.clicks
+    }
+}
+
+/// What a batch of clicks of one kind of visitor adds to one link's day: clicks counted per
+/// referrer site and per agent class rather than into the four breakdown maps. A batch repeats a few of each many times, and
 /// counting into short lists costs less per click than maps of owned strings; the maps are updated
 /// once per site and class when the delta is added to a stored row ([`DayStats::add`]).
 #[derive(Debug, Clone, Default)]
-pub struct DayDelta {
+struct TallyDelta {
     clicks: u64,
     last_clicked_at: Option<Timestamp>,
     /// In order of first appearance, at most [`MAX_REFERRERS_PER_DAY`] and then [`OTHER`], as in a
@@ -127,7 +174,7 @@ pub struct DayDelta {
     visitors: Hll,
 }
 
-impl DayDelta {
+impl TallyDelta {
     /// `site` is shared with the batch's memo of sites, so it is told apart by pointer.
     fn record(&mut self, click: &LinkClicked, (class, agent): (u32, Agent), site: &Arc<str>, other: &Arc<str>) {
         self.clicks += 1;
@@ -153,10 +200,6 @@ impl DayDelta {
             Some((_, clicks)) => *clicks += 1,
             None => self.sites.push((Arc::clone(other), 1)),
         }
-    }
-
-    pub fn clicks(&self) -> u64 {
-        self.clicks
     }
 }
 
@@ -236,10 +279,32 @@ fn distinct_site(distinct: &mut HashSet<Arc<str>, BatchHasher>, referrer: Option
     site
 }
 
+/// Whose clicks a stats answer counts. Bots (crawlers, monitors, link previews, HTTP libraries:
+/// [`analytics::is_bot`]) are left out unless asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bots {
+    #[default]
+    Exclude,
+    Include,
+    Only,
+}
+
+impl Bots {
+    fn tallies(self, day: &DayStats) -> impl Iterator<Item = &Tally> {
+        let people = (self != Self::Only).then_some(&day.people);
+        let bots = (self != Self::Exclude).then_some(&day.bots);
+        people.into_iter().chain(bots)
+    }
+}
+
 /// What a stats query answers, folded from the day rows in its range.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LinkStats {
+    /// The clicks counted (people's, bots', or both, as asked).
     pub total_clicks: u64,
+    /// Bots' clicks in the range, whichever were counted.
+    pub bot_clicks: u64,
     pub unique_visitors: u64,
     pub last_clicked_at: Option<Timestamp>,
     pub clicks_by_day: Vec<(Day, u64)>,
@@ -250,13 +315,22 @@ pub struct LinkStats {
 }
 
 impl LinkStats {
-    /// Summarises day rows (in any order) into the answer for their range.
-    pub fn from_days<'a>(days: impl IntoIterator<Item = (Day, &'a DayStats)>) -> Self {
-        let mut total = DayStats::default();
+    /// Summarises day rows (in any order) into the answer for their range, counting whom `bots`
+    /// says.
+    pub fn from_days<'a>(days: impl IntoIterator<Item = (Day, &'a DayStats)>, bots: Bots) -> Self {
+        let mut total = Tally::default();
+        let mut bot_clicks = 0;
         let mut clicks_by_day = Vec::new();
         for (day, stats) in days {
-            total.merge(stats);
-            clicks_by_day.push((day, stats.clicks));
+            let mut clicks = 0;
+            for tally in bots.tallies(stats) {
+                total.merge(tally);
+                clicks += tally.clicks;
+            }
+            bot_clicks += stats.bots.clicks;
+            if clicks > 0 {
+                clicks_by_day.push((day, clicks));
+            }
         }
         clicks_by_day.sort_unstable();
         let ranked = |counts: &BTreeMap<String, u64>, limit: usize| {
@@ -267,6 +341,7 @@ impl LinkStats {
         };
         Self {
             total_clicks: total.clicks,
+            bot_clicks,
             unique_visitors: total.visitors.estimate(),
             last_clicked_at: total.last_clicked_at,
             clicks_by_day,
@@ -308,7 +383,7 @@ mod tests {
                 (day, stats)
             })
             .collect();
-        LinkStats::from_days(days.iter().map(|(day, stats)| (*day, stats)))
+        LinkStats::from_days(days.iter().map(|(day, stats)| (*day, stats)), Bots::Exclude)
     }
 
     #[test]
@@ -395,7 +470,7 @@ mod tests {
         }
         let mut day = DayStats::default();
         delta.into_days().for_each(|(_, increment)| day.add(&increment));
-        let stats = LinkStats::from_days([(Day::from_days_since_epoch(0), &day)]);
+        let stats = LinkStats::from_days([(Day::from_days_since_epoch(0), &day)], Bots::Exclude);
         assert_eq!(stats.total_clicks, VISITORS + VISITORS / 5);
         let error = (stats.unique_visitors as f64 - VISITORS as f64).abs() / VISITORS as f64;
         assert!(
@@ -412,7 +487,62 @@ mod tests {
         for i in 0..MAX_REFERRERS_PER_DAY + 5 {
             day.record(&click(1, Some(&format!("https://site{i}.example/")), "v"));
         }
-        assert_eq!(day.referrers.len(), MAX_REFERRERS_PER_DAY + 1);
-        assert_eq!(day.referrers.get(OTHER), Some(&5));
+        assert_eq!(day.people.referrers.len(), MAX_REFERRERS_PER_DAY + 1);
+        assert_eq!(day.people.referrers.get(OTHER), Some(&5));
+    }
+
+    fn clicked_by(at: i64, agent: Option<&str>, visitor: &str) -> LinkClicked {
+        LinkClicked::new(Code::parse("abc").expect("valid"), Timestamp::from_millis(at), None, agent, Some(visitor))
+    }
+
+    #[test]
+    fn bots_are_counted_apart_and_left_out_unless_asked_for() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
+        let slack = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)";
+        let google = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+        let clicks = [
+            clicked_by(10, Some(firefox), "person-1"),
+            clicked_by(20, Some(firefox), "person-2"),
+            clicked_by(30, None, "person-3"),
+            clicked_by(40, Some(slack), "slack"),
+            clicked_by(DAY + 1, Some(google), "google"),
+        ];
+        let mut delta = StatsDelta::default();
+        for click in &clicks {
+            delta.record(click);
+        }
+        let days: Vec<(Day, DayStats)> = delta
+            .into_days()
+            .map(|((_, day), delta)| {
+                let mut stats = DayStats::default();
+                stats.add(&delta);
+                (day, stats)
+            })
+            .collect();
+        let summary = |bots| LinkStats::from_days(days.iter().map(|(day, stats)| (*day, stats)), bots);
+        let (d0, d1) = (Day::from_days_since_epoch(0), Day::from_days_since_epoch(1));
+
+        let people = summary(Bots::Exclude);
+        assert_eq!((people.total_clicks, people.bot_clicks, people.unique_visitors), (3, 2, 3));
+        assert_eq!(people.clicks_by_day, vec![(d0, 3)], "a day of bots only is not a day of clicks");
+        assert_eq!(people.last_clicked_at, Some(Timestamp::from_millis(30)));
+        assert!(people.devices.iter().all(|(device, _)| device != "Bot"));
+
+        let everyone = summary(Bots::Include);
+        assert_eq!((everyone.total_clicks, everyone.bot_clicks, everyone.unique_visitors), (5, 2, 5));
+        assert_eq!(everyone.clicks_by_day, vec![(d0, 4), (d1, 1)]);
+
+        let bots = summary(Bots::Only);
+        assert_eq!((bots.total_clicks, bots.bot_clicks, bots.unique_visitors), (2, 2, 2));
+        assert_eq!(bots.devices, vec![("Bot".to_owned(), 2)]);
+        assert_eq!(bots.last_clicked_at, Some(Timestamp::from_millis(DAY + 1)));
+    }
+
+    #[test]
+    fn recording_a_bot_click_touches_only_the_bots_tally() {
+        let mut day = DayStats::default();
+        day.record(&clicked_by(1, Some("curl/8.5.0"), "script"));
+        assert_eq!((day.people.clicks, day.bots.clicks, day.clicks()), (0, 1, 1));
+        assert_eq!(day.people, Tally::default());
     }
 }

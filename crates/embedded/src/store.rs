@@ -4,8 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kurz_domain::stats::{DayStats, LinkStats};
-use kurz_domain::{Code, DayRange, Link};
+use kurz_domain::stats::DayStats;
+use kurz_domain::{Code, Day, DayRange, Link};
 use kurz_ports::fold::{DayIncrement, Folding, LinkRow, fold};
 use kurz_ports::{InfraError, LogRecord, ReadStore};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
@@ -27,7 +27,8 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT_KEY: &str = "format";
 /// The layout of the rows above. A store of another layout is dropped and rebuilt from the log: it
 /// holds nothing the log does not.
-const FORMAT: u64 = 6;
+/// 7: day rows keep people's and bots' clicks apart.
+const FORMAT: u64 = 7;
 
 #[derive(Debug)]
 pub struct EmbeddedStore {
@@ -251,24 +252,24 @@ impl ReadStore for EmbeddedStore {
         lookup().map_err(|e| InfraError::new("reading the embedded store", e))
     }
 
-    async fn stats(&self, code: &Code, range: DayRange) -> Result<LinkStats, InfraError> {
+    async fn click_days(&self, code: &Code, range: DayRange) -> Result<Vec<(Day, DayStats)>, InfraError> {
         if range.is_empty() {
-            return Ok(LinkStats::default());
+            return Ok(Vec::new());
         }
         let code = code.clone();
         self.read(move |txn| {
             let days = txn.open_table(DAYS)?;
-            let from = range.from.map_or(i32::MIN, kurz_domain::Day::days_since_epoch);
-            let to = range.to.map_or(i32::MAX, kurz_domain::Day::days_since_epoch);
+            let from = range.from.map_or(i32::MIN, Day::days_since_epoch);
+            let to = range.to.map_or(i32::MAX, Day::days_since_epoch);
             let rows = days
                 .range((code.as_str().as_bytes(), from)..=(code.as_str().as_bytes(), to))?
                 .map(|entry| {
                     let (key, row) = entry?;
-                    let day = kurz_domain::Day::from_days_since_epoch(key.value().1);
+                    let day = Day::from_days_since_epoch(key.value().1);
                     Ok((day, postcard::from_bytes::<DayStats>(row.value())?))
                 })
                 .collect::<Result<Vec<_>, StoreFailure>>()?;
-            Ok(LinkStats::from_days(rows.iter().map(|(day, stats)| (*day, stats))))
+            Ok(rows)
         })
         .await
     }

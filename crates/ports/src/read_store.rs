@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use kurz_domain::link::MaxClicks;
-use kurz_domain::stats::LinkStats;
-use kurz_domain::{Code, DayRange, Link};
+use kurz_domain::stats::{Bots, DayStats, LinkStats};
+use kurz_domain::{Code, Day, DayRange, Link};
 
 use crate::{InfraError, LogRecord};
 
@@ -10,8 +10,15 @@ use crate::{InfraError, LogRecord};
 pub trait ReadStore: Send + Sync + std::fmt::Debug {
     async fn link(&self, code: &Code) -> Result<Option<Link>, InfraError>;
 
-    /// Statistics of a link's clicks on the days in `range` (all zero for a link never clicked).
-    async fn stats(&self, code: &Code, range: DayRange) -> Result<LinkStats, InfraError>;
+    /// A link's click rows on the days in `range` that have any (none for a link never clicked).
+    async fn click_days(&self, code: &Code, range: DayRange) -> Result<Vec<(Day, DayStats)>, InfraError>;
+
+    /// Statistics of a link's clicks on the days in `range`, counting whom `bots` says (all zero
+    /// for a link never clicked).
+    async fn stats(&self, code: &Code, range: DayRange, bots: Bots) -> Result<LinkStats, InfraError> {
+        let days = self.click_days(code, range).await?;
+        Ok(LinkStats::from_days(days.iter().map(|(day, stats)| (*day, stats)), bots))
+    }
 
     /// For each of `partitions` partitions, the offset of the next record to apply.
     async fn checkpoints(&self, partitions: u32) -> Result<Vec<u64>, InfraError>;

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kurz_domain::stats::LinkStats;
-use kurz_domain::{Code, DayRange, Link};
+use kurz_domain::stats::DayStats;
+use kurz_domain::{Code, Day, DayRange, Link};
 use kurz_ports::{InfraError, LogRecord, ReadStore};
 use redis::Script;
 
@@ -164,8 +164,8 @@ impl ReadStore for CachedReadStore {
         Ok(link)
     }
 
-    async fn stats(&self, code: &Code, range: DayRange) -> Result<LinkStats, InfraError> {
-        self.inner.stats(code, range).await
+    async fn click_days(&self, code: &Code, range: DayRange) -> Result<Vec<(Day, DayStats)>, InfraError> {
+        self.inner.click_days(code, range).await
     }
 
     async fn checkpoints(&self, partitions: u32) -> Result<Vec<u64>, InfraError> {

@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use kurz_domain::stats::{DayStats, LinkStats};
+use kurz_domain::stats::DayStats;
 use kurz_domain::{Code, Day, DayRange, Event, Link};
 use kurz_ports::fold::{Folding, LinkRow, fold};
 use kurz_ports::rows::{RowError, decode_link, encode_link};
@@ -31,9 +31,9 @@ use crate::connection::{RedisConnection, redis_error};
 
 const CONTEXT: &str = "Redis read store";
 
-/// The layout of the day rows this build writes and reads; bumped with every change to how
-/// `DayStats` is encoded.
-pub const READ_LAYOUT: u32 = 1;
+/// The layout of the day rows this build writes and reads (2: people's and bots' clicks apart);
+/// bumped with every change to how `DayStats` is encoded.
+pub const READ_LAYOUT: u32 = 2;
 
 /// Checks the checkpoints, then writes links (if newer), days and the new checkpoints.
 /// KEYS: checkpoints, then one key per link write, then one per day write.
@@ -264,9 +264,9 @@ impl ReadStore for RedisReadStore {
         row.map(|row| decode_link(&row)).transpose().map_err(bad_row)
     }
 
-    async fn stats(&self, code: &Code, range: DayRange) -> Result<LinkStats, InfraError> {
+    async fn click_days(&self, code: &Code, range: DayRange) -> Result<Vec<(Day, DayStats)>, InfraError> {
         if range.is_empty() {
-            return Ok(LinkStats::default());
+            return Ok(Vec::new());
         }
         let rows: Vec<(i32, Vec<u8>)> = redis::cmd("HGETALL")
             .arg(self.redis.key("days", Some(code.as_str())))
@@ -279,7 +279,7 @@ impl ReadStore for RedisReadStore {
             .filter(|(day, _)| range.contains(*day))
             .map(|(day, row)| Ok((day, postcard::from_bytes::<DayStats>(&row).map_err(corrupt)?)))
             .collect::<Result<Vec<_>, InfraError>>()?;
-        Ok(LinkStats::from_days(days.iter().map(|(day, stats)| (*day, stats))))
+        Ok(days)
     }
 
     async fn checkpoints(&self, partitions: u32) -> Result<Vec<u64>, InfraError> {

@@ -54,6 +54,11 @@ pub const MIGRATIONS: &[Migration] = &[
          PRIMARY KEY (code, offset)) WITH CLUSTERING ORDER BY (offset ASC)",
         ],
     },
+    Migration {
+        version: 4,
+        description: "the layout of the read store's rows, so that a build of another layout folds them again",
+        statements: &["CREATE TABLE IF NOT EXISTS {ks}.read_layout (name text PRIMARY KEY, version int)"],
+    },
 ];
 
 fn infra(context: &'static str) -> impl Fn(scylla::errors::ExecutionError) -> InfraError {

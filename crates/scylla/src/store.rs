@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt, stream};
-use kurz_domain::stats::{DayStats, LinkStats};
+use kurz_domain::stats::DayStats;
 use kurz_domain::{Code, Day, DayRange, Event, Link};
 use kurz_ports::fold::{Folding, LinkRow, fold_with_day_watermarks};
 use kurz_ports::{InfraError, LogRecord, ReadStore};
@@ -56,6 +56,10 @@ fn offset_value(offset: u64) -> i64 {
 fn offset_of(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
+
+/// The layout of the day rows this build writes and reads: 2 keeps people's and bots' clicks
+/// apart. Bumped with every change to how `DayStats` is encoded.
+pub const READ_LAYOUT: i32 = 2;
 
 /// A click-day row as read: its statistics and the offset of its last click.
 #[derive(Debug)]
@@ -128,6 +132,37 @@ impl ScyllaReadStore {
         for table in ["links", "click_days", "checkpoints"] {
             self.session.query_unpaged(format!("TRUNCATE {}.{table}", self.keyspace), ()).await.map_err(infra)?;
         }
+        // An empty store is of every layout: it is folded again by this build.
+        self.mark_layout().await
+    }
+
+    /// The layout the stored rows have, when it is not [`READ_LAYOUT`]: the read models must then
+    /// be cleared and folded again from the log (a day row of another layout would not decode, or
+    /// would decode wrong). A migration can add tables; only a fold can re-sort past clicks.
+    pub async fn stale_layout(&self) -> Result<Option<u32>, InfraError> {
+        let ks = &self.keyspace;
+        let select = format!("SELECT version FROM {ks}.read_layout WHERE name = 'read_store'");
+        let result = self.session.query_unpaged(select, ()).await.map_err(infra)?;
+        let row = result.into_rows_result().map_err(infra)?.maybe_first_row::<(Option<i32>,)>().map_err(infra)?;
+        match row.and_then(|(version,)| version) {
+            Some(layout) if layout == READ_LAYOUT => Ok(None),
+            Some(layout) => Ok(Some(u32::try_from(layout).unwrap_or(0))),
+            None => {
+                // No mark: an empty store (mark it), or rows from before the mark (layout 1).
+                let any = format!("SELECT partition FROM {ks}.checkpoints LIMIT 1");
+                let result = self.session.query_unpaged(any, ()).await.map_err(infra)?;
+                if result.into_rows_result().map_err(infra)?.rows_num() > 0 {
+                    return Ok(Some(1));
+                }
+                self.mark_layout().await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn mark_layout(&self) -> Result<(), InfraError> {
+        let mark = format!("UPDATE {}.read_layout SET version = ? WHERE name = 'read_store'", self.keyspace);
+        self.session.query_unpaged(mark, (READ_LAYOUT,)).await.map_err(infra)?;
         Ok(())
     }
 
@@ -294,9 +329,9 @@ impl ReadStore for ScyllaReadStore {
         row.and_then(|(link,)| link).map(|link| kurz_ports::rows::decode_link(&link).map_err(infra)).transpose()
     }
 
-    async fn stats(&self, code: &Code, range: DayRange) -> Result<LinkStats, InfraError> {
+    async fn click_days(&self, code: &Code, range: DayRange) -> Result<Vec<(Day, DayStats)>, InfraError> {
         if range.is_empty() {
-            return Ok(LinkStats::default());
+            return Ok(Vec::new());
         }
         let from = range.from.map_or(i32::MIN, Day::days_since_epoch);
         let to = range.to.map_or(i32::MAX, Day::days_since_epoch);
@@ -311,7 +346,7 @@ impl ReadStore for ScyllaReadStore {
                 Ok((Day::from_days_since_epoch(day), postcard::from_bytes::<DayStats>(&stats).map_err(infra)?))
             })
             .collect::<Result<Vec<_>, InfraError>>()?;
-        Ok(LinkStats::from_days(days.iter().map(|(day, stats)| (*day, stats))))
+        Ok(days)
     }
 
     async fn checkpoints(&self, partitions: u32) -> Result<Vec<u64>, InfraError> {

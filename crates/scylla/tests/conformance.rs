@@ -88,3 +88,22 @@ mod link_history {
     use super::*;
     kurz_ports::link_history_conformance!(fresh_keyspace!());
 }
+
+/// A keyspace a build of another layout wrote is stale until cleared (the projector then folds it
+/// again from the log); a new keyspace is marked with this build's layout at once.
+#[tokio::test]
+async fn a_store_of_another_layout_is_stale_until_cleared() {
+    let keyspace = fresh_keyspace!();
+    let store = ScyllaReadStore::connect(&keyspace.config).await.expect("connects to the test cluster");
+    assert_eq!(store.stale_layout().await.expect("layout"), None, "a new store is of this layout");
+    let session = scylla::client::session_builder::SessionBuilder::new()
+        .known_nodes(&keyspace.config.nodes)
+        .build()
+        .await
+        .expect("connects");
+    let mark = format!("UPDATE {}.read_layout SET version = 99 WHERE name = 'read_store'", keyspace.config.keyspace);
+    session.query_unpaged(mark, ()).await.expect("marks another layout");
+    assert_eq!(store.stale_layout().await.expect("layout"), Some(99));
+    store.clear().await.expect("clears");
+    assert_eq!(store.stale_layout().await.expect("layout"), None, "a cleared store is of this layout");
+}

@@ -87,11 +87,11 @@ impl OpenedStore {
 
     /// Deletes every read model, for a rebuild from offset 0.
     /// The layout of the stored rows when this build cannot read them: the read models must be
-    /// cleared and folded again. ScyllaDB's tables change through migrations instead.
+    /// cleared and folded again.
     pub async fn stale_layout(&self) -> Result<Option<u32>, InfraError> {
         match &self.backend {
             Backend::Redis(store) => store.stale_layout().await,
-            Backend::Scylla(_) => Ok(None),
+            Backend::Scylla(store) => store.stale_layout().await,
         }
     }
 

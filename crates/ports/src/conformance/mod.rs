@@ -76,6 +76,7 @@ macro_rules! read_store_conformance {
             undecodable_records_only_move_the_checkpoint,
             stats_cover_the_requested_days,
             unique_visitors_count_each_visitor_once,
+            bots_are_kept_apart_from_people,
             only_link_changes_are_reported,
             projections_survive_a_restart,
             a_commands_own_link_events_show_at_once_and_the_projector_agrees,

@@ -1,6 +1,7 @@
 //! What every read store (and click quota) must do.
 
-use kurz_domain::{DayRange, Event};
+use kurz_domain::stats::Bots;
+use kurz_domain::{DayRange, Event, LinkClicked};
 
 use super::Storage;
 use super::fixtures::{DAY_MS, at, clicked, code, created, deleted, updated};
@@ -43,16 +44,16 @@ pub async fn applying_a_record_twice_changes_nothing(storage: impl Storage<dyn R
     let store = storage.open().await;
     let batch = records(0, &[created("kilo"), clicked("kilo", 10, "v1"), clicked("kilo", 20, "v2")]);
     store.apply(batch.clone()).await.expect("apply");
-    let once = store.stats(&code("kilo"), DayRange::ALL).await.expect("stats");
+    let once = store.stats(&code("kilo"), DayRange::ALL, Bots::Exclude).await.expect("stats");
     assert_eq!(once.total_clicks, 2);
     // A redelivery overlapping what was applied, as after a crash between write and commit.
     store.apply(batch[1..].to_vec()).await.expect("apply again");
     store.apply(batch.clone()).await.expect("apply again");
-    assert_eq!(store.stats(&code("kilo"), DayRange::ALL).await.expect("stats"), once);
+    assert_eq!(store.stats(&code("kilo"), DayRange::ALL, Bots::Exclude).await.expect("stats"), once);
     let more = records(3, &[clicked("kilo", 30, "v3")]);
     let mixed: Vec<LogRecord> = batch.iter().chain(&more).cloned().collect();
     store.apply(mixed).await.expect("apply mixed");
-    assert_eq!(store.stats(&code("kilo"), DayRange::ALL).await.expect("stats").total_clicks, 3);
+    assert_eq!(store.stats(&code("kilo"), DayRange::ALL, Bots::Exclude).await.expect("stats").total_clicks, 3);
 }
 
 pub async fn checkpoints_advance_with_the_effects(storage: impl Storage<dyn ReadStore>) {
@@ -72,7 +73,7 @@ pub async fn undecodable_records_only_move_the_checkpoint(storage: impl Storage<
     batch.extend(records(2, &[clicked("november", 1, "v")]));
     store.apply(batch).await.expect("apply");
     assert_eq!(store.checkpoints(1).await.expect("checkpoints"), vec![3]);
-    assert_eq!(store.stats(&code("november"), DayRange::ALL).await.expect("stats").total_clicks, 1);
+    assert_eq!(store.stats(&code("november"), DayRange::ALL, Bots::Exclude).await.expect("stats").total_clicks, 1);
 }
 
 pub async fn stats_cover_the_requested_days(storage: impl Storage<dyn ReadStore>) {
@@ -86,7 +87,7 @@ pub async fn stats_cover_the_requested_days(storage: impl Storage<dyn ReadStore>
     ];
     store.apply(records(0, &events)).await.expect("apply");
     let day = |n: i64| at(n * DAY_MS).day();
-    let all = store.stats(&code("oscar"), DayRange::ALL).await.expect("stats");
+    let all = store.stats(&code("oscar"), DayRange::ALL, Bots::Exclude).await.expect("stats");
     assert_eq!(all.total_clicks, 4);
     assert_eq!(all.clicks_by_day, vec![(day(0), 1), (day(1), 2), (day(3), 1)]);
     assert_eq!(all.last_clicked_at, Some(at(3 * DAY_MS)));
@@ -95,14 +96,51 @@ pub async fn stats_cover_the_requested_days(storage: impl Storage<dyn ReadStore>
     assert_eq!(all.operating_systems, vec![("Linux".to_owned(), 4)]);
     assert_eq!(all.devices, vec![("Desktop".to_owned(), 4)]);
 
-    let middle = store.stats(&code("oscar"), DayRange { from: Some(day(1)), to: Some(day(2)) }).await.expect("stats");
+    let middle = store
+        .stats(&code("oscar"), DayRange { from: Some(day(1)), to: Some(day(2)) }, Bots::Exclude)
+        .await
+        .expect("stats");
     assert_eq!((middle.total_clicks, middle.unique_visitors), (2, 2));
     assert_eq!(middle.clicks_by_day, vec![(day(1), 2)]);
     assert_eq!(middle.last_clicked_at, Some(at(DAY_MS + 20)));
-    let open_start = store.stats(&code("oscar"), DayRange { from: None, to: Some(day(0)) }).await.expect("stats");
+    let open_start =
+        store.stats(&code("oscar"), DayRange { from: None, to: Some(day(0)) }, Bots::Exclude).await.expect("stats");
     assert_eq!(open_start.total_clicks, 1);
-    let never = store.stats(&code("papa"), DayRange::ALL).await.expect("stats");
+    let never = store.stats(&code("papa"), DayRange::ALL, Bots::Exclude).await.expect("stats");
     assert_eq!((never.total_clicks, never.unique_visitors, never.last_clicked_at), (0, 0, None));
+}
+
+/// A stored day row keeps people's and bots' clicks apart, across batches: stats leave bots out
+/// unless asked for, and always say how many there were.
+pub async fn bots_are_kept_apart_from_people(storage: impl Storage<dyn ReadStore>) {
+    let store = storage.open().await;
+    let bot = |offset_ms: i64, agent: &str, visitor: &str| {
+        Event::Clicked(LinkClicked::new(code("romeo"), at(offset_ms), None, Some(agent), Some(visitor)))
+    };
+    let events = [
+        created("romeo"),
+        clicked("romeo", 10, "person-1"),
+        bot(20, "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", "slack"),
+        clicked("romeo", 30, "person-2"),
+        bot(40, "curl/8.5.0", "script"),
+        bot(DAY_MS, "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "google"),
+    ];
+    for (offset, event) in events.iter().enumerate() {
+        store.apply(records(offset as u64, std::slice::from_ref(event))).await.expect("apply");
+    }
+    let romeo = code("romeo");
+    let stats = |bots| store.stats(&romeo, DayRange::ALL, bots);
+    let people = stats(Bots::Exclude).await.expect("stats");
+    assert_eq!((people.total_clicks, people.bot_clicks, people.unique_visitors), (2, 3, 2));
+    assert_eq!(people.clicks_by_day, vec![(at(0).day(), 2)]);
+    assert_eq!(people.browsers, vec![("Firefox".to_owned(), 2)]);
+    let everyone = stats(Bots::Include).await.expect("stats");
+    assert_eq!((everyone.total_clicks, everyone.bot_clicks, everyone.unique_visitors), (5, 3, 5));
+    assert_eq!(everyone.clicks_by_day, vec![(at(0).day(), 4), (at(DAY_MS).day(), 1)]);
+    let bots = stats(Bots::Only).await.expect("stats");
+    assert_eq!((bots.total_clicks, bots.unique_visitors), (3, 3));
+    assert_eq!(bots.devices, vec![("Bot".to_owned(), 3)]);
+    assert_eq!(bots.top_referrers, vec![("(direct)".to_owned(), 3)]);
 }
 
 pub async fn unique_visitors_count_each_visitor_once(storage: impl Storage<dyn ReadStore>) {
@@ -112,7 +150,7 @@ pub async fn unique_visitors_count_each_visitor_once(storage: impl Storage<dyn R
     for (i, chunk) in events.chunks(37).enumerate() {
         store.apply(records((i * 37) as u64, chunk)).await.expect("apply");
     }
-    let stats = store.stats(&code("quebec"), DayRange::ALL).await.expect("stats");
+    let stats = store.stats(&code("quebec"), DayRange::ALL, Bots::Exclude).await.expect("stats");
     assert_eq!((stats.total_clicks, stats.unique_visitors), (300, 25));
 }
 
@@ -132,7 +170,7 @@ pub async fn projections_survive_a_restart(storage: impl Storage<dyn ReadStore>)
     let store = storage.open().await;
     assert!(store.link(&code("sierra")).await.expect("read").is_some());
     assert_eq!(store.checkpoints(1).await.expect("checkpoints"), vec![2]);
-    assert_eq!(store.stats(&code("sierra"), DayRange::ALL).await.expect("stats").total_clicks, 1);
+    assert_eq!(store.stats(&code("sierra"), DayRange::ALL, Bots::Exclude).await.expect("stats").total_clicks, 1);
 }
 
 pub async fn a_commands_own_link_events_show_at_once_and_the_projector_agrees(storage: impl Storage<dyn ReadStore>) {
@@ -148,7 +186,7 @@ pub async fn a_commands_own_link_events_show_at_once_and_the_projector_agrees(st
     assert!(changed.is_empty(), "the projector found the link events already folded: {changed:?}");
     assert_eq!(store.link(&code("whiskey")).await.expect("read").expect("exists"), link);
     assert_eq!(store.checkpoints(1).await.expect("checkpoints"), vec![3]);
-    assert_eq!(store.stats(&code("whiskey"), DayRange::ALL).await.expect("stats").total_clicks, 1);
+    assert_eq!(store.stats(&code("whiskey"), DayRange::ALL, Bots::Exclude).await.expect("stats").total_clicks, 1);
 }
 
 pub async fn a_late_link_event_never_rolls_a_link_back(storage: impl Storage<dyn ReadStore>) {
@@ -187,7 +225,7 @@ pub async fn racing_projectors_apply_each_record_once(storage: impl Storage<dyn 
     for racer in racers {
         racer.await.expect("racer");
     }
-    let stats = store.stats(&code("sierra"), DayRange::ALL).await.expect("stats");
+    let stats = store.stats(&code("sierra"), DayRange::ALL, Bots::Exclude).await.expect("stats");
     assert_eq!(stats.total_clicks, 200);
     assert_eq!(stats.unique_visitors, 7);
     assert_eq!(store.checkpoints(1).await.expect("checkpoints"), vec![200]);
