@@ -15,7 +15,8 @@ use kurz_embedded::{EmbeddedIdempotency, EmbeddedKeyStore, EmbeddedLog, LogOptio
 use kurz_ports::{EventLog, ProjectionProgress as _};
 use kurz_projector::{Progress, Projector, ProjectorOptions, ReadModels};
 use kurz_query_api::{
-    Catalogue, ClickRecorder, ClickRecorderOptions, LinkCache, RedirectService, RedirectServiceParts, VisitorKey,
+    Catalogue, ClickDetailer, ClickRecorder, ClickRecorderOptions, LinkCache, RedirectService, RedirectServiceParts,
+    VisitorKey,
 };
 use kurz_service_kit::Clock;
 use kurz_service_kit::auth::{self, Keys};
@@ -98,6 +99,7 @@ impl Application {
         let clicks_stop = CancellationToken::new();
         let (clicks, clicks_task) = ClickRecorder::start(
             log.clone(),
+            ClickDetailer::default(),
             ClickRecorderOptions { queue_capacity: config.clicks.queue_capacity, ..ClickRecorderOptions::default() },
             clicks_stop.clone(),
         );

@@ -169,6 +169,26 @@ async fn stats_leave_bots_out_unless_asked_for_and_always_say_how_many() {
 }
 
 #[tokio::test]
+async fn stats_count_visitors_languages_by_their_preferred_one() {
+    let (app, _dir) = spawn_app().await;
+    app.create(json!({"target_url": "https://example.com/spoken", "alias": "spoken"})).await;
+    for language in [Some("de-CH,de;q=0.9,en;q=0.8"), Some("de"), Some("en-GB;q=0.5, fr;q=0.9"), None] {
+        let mut request = app.client.get(app.url("/spoken")).header("user-agent", CHROME);
+        if let Some(language) = language {
+            request = request.header("accept-language", language);
+        }
+        assert_eq!(request.send().await.expect("request").status(), StatusCode::FOUND);
+    }
+    app.settled().await;
+    let stats = app.stats("spoken").await;
+    assert_eq!(
+        stats["languages"],
+        json!([{"name": "de", "clicks": 2}, {"name": "Unknown", "clicks": 1}, {"name": "fr", "clicks": 1}])
+    );
+    assert_eq!(stats["countries"], json!([{"name": "Unknown", "clicks": 4}]), "no GeoIP database configured");
+}
+
+#[tokio::test]
 async fn a_preview_of_a_link_without_a_limit_is_redirected() {
     let (app, _dir) = spawn_app().await;
     app.create(json!({"target_url": "https://example.com/open", "alias": "open"})).await;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use kurz_domain::{Event, LinkClicked};
+use kurz_domain::Event;
 use kurz_ports::EventLog;
 use kurz_service_kit::throttle::{LOG_INTERVAL, Throttle};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::ClickSpool;
+use crate::click_details::{ClickDetailer, QueuedClick};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ClickRecorderOptions {
@@ -47,7 +48,7 @@ impl Default for ClickRecorderOptions {
 
 #[derive(Debug, Clone)]
 pub struct ClickRecorder {
-    queue: mpsc::Sender<LinkClicked>,
+    queue: mpsc::Sender<QueuedClick>,
     queued: Arc<AtomicU64>,
     appended: watch::Receiver<u64>,
 }
@@ -56,32 +57,35 @@ impl ClickRecorder {
     /// Starts the append task; it drains the queue and stops when `stop` is cancelled.
     pub fn start(
         log: Arc<dyn EventLog>,
+        detailer: ClickDetailer,
         options: ClickRecorderOptions,
         stop: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
-        Self::start_with(log, None, options, stop)
+        Self::start_with(log, None, detailer, options, stop)
     }
 
     /// As [`Self::start`], spooling to disk what the log does not take in time.
     pub fn start_spooled(
         log: Arc<dyn EventLog>,
         spool: Arc<ClickSpool>,
+        detailer: ClickDetailer,
         options: ClickRecorderOptions,
         stop: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
-        Self::start_with(log, Some(spool), options, stop)
+        Self::start_with(log, Some(spool), detailer, options, stop)
     }
 
     fn start_with(
         log: Arc<dyn EventLog>,
         spool: Option<Arc<ClickSpool>>,
+        detailer: ClickDetailer,
         options: ClickRecorderOptions,
         stop: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let (queue, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let (appended_sender, appended) = watch::channel(0);
         let task = match spool {
-            None => tokio::spawn(append_clicks(log, receiver, appended_sender, options, stop)),
+            None => tokio::spawn(append_clicks(log, receiver, appended_sender, detailer, options, stop)),
             Some(spool) => {
                 let delivery = Arc::new(Delivery {
                     log,
@@ -91,14 +95,14 @@ impl ClickRecorder {
                     spooled: Notify::new(),
                     options,
                 });
-                tokio::spawn(spool_clicks(delivery, receiver, stop))
+                tokio::spawn(spool_clicks(delivery, receiver, detailer, stop))
             }
         };
         (Self { queue, queued: Arc::new(AtomicU64::new(0)), appended }, task)
     }
 
     /// Queues a click without waiting. A full queue drops it and counts the loss.
-    pub fn record(&self, click: LinkClicked) {
+    pub fn record(&self, click: QueuedClick) {
         static QUEUE_FULL: Throttle = Throttle::new(LOG_INTERVAL);
         if self.queue.try_send(click).is_ok() {
             self.queued.fetch_add(1, Ordering::SeqCst);
@@ -121,8 +125,8 @@ impl ClickRecorder {
 /// Takes the next batch from the queue: waits for a first click, then up to `linger` for more.
 /// `false` once the queue is closed or `stop` is cancelled with nothing taken.
 async fn next_batch(
-    queue: &mut mpsc::Receiver<LinkClicked>,
-    batch: &mut Vec<LinkClicked>,
+    queue: &mut mpsc::Receiver<QueuedClick>,
+    batch: &mut Vec<QueuedClick>,
     options: &ClickRecorderOptions,
     stop: &CancellationToken,
 ) -> bool {
@@ -274,7 +278,12 @@ impl Delivery {
     }
 }
 
-async fn spool_clicks(delivery: Arc<Delivery>, mut queue: mpsc::Receiver<LinkClicked>, stop: CancellationToken) {
+async fn spool_clicks(
+    delivery: Arc<Delivery>,
+    mut queue: mpsc::Receiver<QueuedClick>,
+    detailer: ClickDetailer,
+    stop: CancellationToken,
+) {
     let drainer = tokio::spawn({
         let (delivery, stop) = (Arc::clone(&delivery), stop.clone());
         async move {
@@ -296,17 +305,18 @@ async fn spool_clicks(delivery: Arc<Delivery>, mut queue: mpsc::Receiver<LinkCli
         }
     });
     let options = delivery.options;
-    let mut batch: Vec<LinkClicked> = Vec::with_capacity(options.batch_size);
+    let mut batch: Vec<QueuedClick> = Vec::with_capacity(options.batch_size);
     while next_batch(&mut queue, &mut batch, &options, &stop).await {
-        delivery.deliver(batch.drain(..).map(Event::Clicked).collect()).await;
+        delivery.deliver(detailer.events(batch.drain(..))).await;
     }
     // Shutdown: what is still queued goes out like any batch; then wait for appends in flight.
     queue.close();
     while let Ok(click) = queue.try_recv() {
         batch.push(click);
     }
-    for chunk in batch.chunks(options.batch_size.max(1)) {
-        delivery.deliver(chunk.iter().cloned().map(Event::Clicked).collect()).await;
+    let events = detailer.events(batch);
+    for chunk in events.chunks(options.batch_size.max(1)) {
+        delivery.deliver(chunk.to_vec()).await;
     }
     let all = u32::try_from(APPEND_SLOTS).expect("a handful of slots");
     let _ = tokio::time::timeout(options.shutdown_grace, delivery.slots.acquire_many(all)).await;
@@ -318,25 +328,24 @@ async fn spool_clicks(delivery: Arc<Delivery>, mut queue: mpsc::Receiver<LinkCli
 
 async fn append_clicks(
     log: Arc<dyn EventLog>,
-    mut queue: mpsc::Receiver<LinkClicked>,
+    mut queue: mpsc::Receiver<QueuedClick>,
     appended: watch::Sender<u64>,
+    detailer: ClickDetailer,
     options: ClickRecorderOptions,
     stop: CancellationToken,
 ) {
-    let mut batch: Vec<LinkClicked> = Vec::with_capacity(options.batch_size);
-    let mut events: Vec<Event> = Vec::with_capacity(options.batch_size);
+    let mut batch: Vec<QueuedClick> = Vec::with_capacity(options.batch_size);
     while next_batch(&mut queue, &mut batch, &options, &stop).await {
-        events.extend(batch.drain(..).map(Event::Clicked));
+        let events = detailer.events(batch.drain(..));
         append_with_retry(&*log, &events, None).await;
         appended.send_modify(|count| *count += u64::try_from(events.len()).unwrap_or(u64::MAX));
-        events.clear();
     }
     // Shutdown: take what is still queued, and keep trying for a while.
     queue.close();
     while let Ok(click) = queue.try_recv() {
         batch.push(click);
     }
-    events.extend(batch.drain(..).map(Event::Clicked));
+    let events = detailer.events(batch);
     for chunk in events.chunks(options.batch_size.max(1)) {
         let count = chunk.len() as u64;
         if append_with_retry(&*log, chunk, Some(options.shutdown_grace)).await {

@@ -26,8 +26,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    Catalogue, ClickRecorder, ClickRecorderOptions, ClickSpool, LinkCache, RedirectService, RedirectServiceParts,
-    RoutesConfig, VisitorKey, routes,
+    Catalogue, ClickDetailer, ClickRecorder, ClickRecorderOptions, ClickSpool, LinkCache, RedirectService,
+    RedirectServiceParts, RoutesConfig, VisitorKey, routes,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,6 +119,7 @@ impl Application {
         let (clicks, clicks_task) = ClickRecorder::start_spooled(
             log.clone(),
             Arc::new(spool),
+            ClickDetailer::default(),
             ClickRecorderOptions { queue_capacity: config.clicks.queue_capacity, ..ClickRecorderOptions::default() },
             background_stop.clone(),
         );

@@ -119,6 +119,7 @@ async fn redirect(State(state): State<AppState>, request: Request) -> Response {
         referrer: header_text(headers, header::REFERER),
         user_agent: header_text(headers, header::USER_AGENT),
         address: if counts { address() } else { None },
+        accept_language: headers.get(header::ACCEPT_LANGUAGE),
         counts,
     };
     match state.service.redirect(raw, request.uri().query(), visit).await {
@@ -324,6 +325,13 @@ struct StatsBody {
     browsers: Vec<NamedClicks>,
     operating_systems: Vec<NamedClicks>,
     devices: Vec<NamedClicks>,
+    /// Primary language subtags (`de`), the 20 most frequent.
+    languages: Vec<NamedClicks>,
+    /// ISO 3166-1 alpha-2 codes by the operator's GeoIP database (`Unknown` without one), the 20
+    /// most frequent.
+    countries: Vec<NamedClicks>,
+    /// `City, CC`, the 20 most frequent.
+    cities: Vec<NamedClicks>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -402,5 +410,8 @@ fn stats_body(code: &Code, range: DayRange, bots: BotsParam, stats: &LinkStats) 
         browsers: named(&stats.browsers),
         operating_systems: named(&stats.operating_systems),
         devices: named(&stats.devices),
+        languages: named(&stats.languages),
+        countries: named(&stats.countries),
+        cities: named(&stats.cities),
     }
 }

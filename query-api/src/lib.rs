@@ -3,6 +3,7 @@
 //! appended in batches by the [`ClickRecorder`].
 
 pub mod cache;
+mod click_details;
 mod clicks;
 #[cfg(feature = "distributed")]
 pub mod distributed;
@@ -15,6 +16,7 @@ mod redirect;
 mod spool;
 
 pub use cache::{CachedLink, LinkCache};
+pub use click_details::{ClickDetailer, QueuedClick};
 pub use clicks::{ClickRecorder, ClickRecorderOptions};
 pub use http::{MAX_STATS_DAYS, Routes, RoutesConfig, routes};
 pub use listing::Catalogue;

@@ -16,6 +16,7 @@ use kurz_service_kit::targets::TargetRules;
 use siphasher::sip::SipHasher13;
 
 use crate::cache::{CachedLink, Entry, LinkCache};
+use crate::click_details::QueuedClick;
 use crate::clicks::ClickRecorder;
 use crate::metrics::RedirectMetrics;
 
@@ -80,6 +81,7 @@ pub struct Visit<'a> {
     pub referrer: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub address: Option<IpAddr>,
+    pub accept_language: Option<&'a HeaderValue>,
     /// A `GET`: it takes a click from a limited link and records one. A `HEAD` does neither.
     pub counts: bool,
 }
@@ -121,13 +123,17 @@ impl RedirectService {
                 return Ok(Outcome::Gone(Availability::Exhausted.reason()));
             }
             if let Some(clicks) = &self.parts.clicks {
-                clicks.record(LinkClicked::new(
-                    code,
-                    now,
-                    visit.referrer,
-                    visit.user_agent,
-                    visit.address.map(|ip| self.visitor_id(ip, visit.user_agent)).as_deref(),
-                ));
+                clicks.record(QueuedClick {
+                    click: LinkClicked::new(
+                        code,
+                        now,
+                        visit.referrer,
+                        visit.user_agent,
+                        visit.address.map(|ip| self.visitor_id(ip, visit.user_agent)).as_deref(),
+                    ),
+                    address: visit.address,
+                    accept_language: visit.accept_language.cloned(),
+                });
             }
         }
         self.metrics.redirected.increment(1);

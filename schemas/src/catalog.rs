@@ -92,6 +92,12 @@ const VERSIONS: &[SchemaVersion] = &[
         local_id: 9,
         text: include_str!("../avro/link_updated/v3.avsc"),
     },
+    SchemaVersion {
+        kind: EventKind::LinkClicked,
+        version: 2,
+        local_id: 10,
+        text: include_str!("../avro/link_clicked/v2.avsc"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use kurz_domain::Event;
 use crate::catalog::{Catalog, EventKind, SchemaVersion};
 use crate::direct_clicks;
 use crate::mapping::{self, FieldError};
-use crate::records::{LinkClickedV1, LinkCreatedV3, LinkDeletedV2, LinkUpdatedV3};
+use crate::records::{LinkClickedV2, LinkCreatedV3, LinkDeletedV2, LinkUpdatedV3};
 use crate::wire::{self, FramingError};
 
 /// Encodes with the latest schema of each event and decodes records written with any known schema id
@@ -109,7 +109,7 @@ impl Codec {
             Event::Created(e) => writer.write_ser(&mut framed, &LinkCreatedV3::from(e)),
             Event::Updated(e) => writer.write_ser(&mut framed, &LinkUpdatedV3::from(e)),
             Event::Deleted(e) => writer.write_ser(&mut framed, &LinkDeletedV2::from(e)),
-            Event::Clicked(e) => writer.write_ser(&mut framed, &LinkClickedV1::from(e)),
+            Event::Clicked(e) => writer.write_ser(&mut framed, &LinkClickedV2::from(e)),
         };
         written.map_err(|source| EncodeError { event: event.name(), source })?;
         Ok(framed)
@@ -127,7 +127,7 @@ impl Codec {
                 EventKind::LinkClicked => {
                     match reader.read_clicks_directly.then(|| direct_clicks::read(body)).flatten() {
                         Some(click) => click.try_into(),
-                        None => direct.read_deser::<LinkClickedV1>(&mut body).map_err(avro)?.try_into(),
+                        None => direct.read_deser::<LinkClickedV2>(&mut body).map_err(avro)?.try_into(),
                     }
                 }
             },
@@ -154,6 +154,8 @@ mod tests {
         include_bytes!("../fixtures/link_created_minimal.v2.bin"),
         include_bytes!("../fixtures/link_updated.v2.bin"),
         include_bytes!("../fixtures/link_deleted.v2.bin"),
+        include_bytes!("../fixtures/link_clicked.v2.bin"),
+        include_bytes!("../fixtures/link_clicked_minimal.v2.bin"),
     ];
 
     #[test]
@@ -189,15 +191,27 @@ mod tests {
 
     fn click() -> impl Strategy<Value = Event> {
         let text = || proptest::option::of(any::<String>());
-        ("[A-Za-z0-9_-]{3,64}", any::<i64>(), text(), text(), text()).prop_map(
-            |(code, at, referrer, user_agent, visitor)| {
-                Event::Clicked(kurz_domain::LinkClicked::new(
+        let details = (text(), text(), text(), text(), text(), proptest::option::of(any::<bool>())).prop_map(
+            |(event_id, language, country, region, city, bot)| kurz_domain::ClickDetails {
+                event_id,
+                language,
+                country,
+                region,
+                city,
+                bot,
+            },
+        );
+        ("[A-Za-z0-9_-]{3,64}", any::<i64>(), text(), text(), text(), details).prop_map(
+            |(code, at, referrer, user_agent, visitor, details)| {
+                let click = kurz_domain::LinkClicked::new(
                     kurz_domain::Code::parse(&code).expect("generated valid"),
                     kurz_domain::Timestamp::from_millis(at),
                     referrer.as_deref(),
                     user_agent.as_deref(),
                     visitor.as_deref(),
-                ))
+                );
+                // Set as a record carries them, not cleaned as a new click's are.
+                Event::Clicked(kurz_domain::LinkClicked { details, ..click })
             },
         )
     }

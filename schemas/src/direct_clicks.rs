@@ -7,8 +7,8 @@
 //! writer looks up every field by name and needs the click copied into a record struct first;
 //! writing here saves that on every redirect that records a click.
 //!
-//! This module handles exactly one layout — five fields: a string, a long, three nullable strings —
-//! and is used only when the latest schema has that layout ([`fits`]). Whatever [`read`] does not
+//! This module handles exactly one layout — v2's eleven fields: a string, a long, eight nullable
+//! strings, a nullable boolean — and is used only when the latest schema has that layout ([`fits`]). Whatever [`read`] does not
 //! accept goes to apache-avro, which stays the reference: its answer, error or not, is the answer.
 //! Property tests hold the two to the same result on arbitrary clicks and on damaged records, and
 //! [`write`] to the same bytes.
@@ -17,15 +17,21 @@ use apache_avro::Schema;
 
 use kurz_domain::LinkClicked;
 
-use crate::records::LinkClickedV1;
+use crate::records::LinkClickedV2;
 
 /// The fields of `LinkClicked` this reader knows, in order: the layout it checks the schema for.
-const FIELDS: [(&str, Kind); 5] = [
+const FIELDS: [(&str, Kind); 11] = [
     ("code", Kind::String),
     ("clicked_at", Kind::Long),
     ("referrer", Kind::NullableString),
     ("user_agent", Kind::NullableString),
     ("visitor_id", Kind::NullableString),
+    ("event_id", Kind::NullableString),
+    ("language", Kind::NullableString),
+    ("country", Kind::NullableString),
+    ("region", Kind::NullableString),
+    ("city", Kind::NullableString),
+    ("bot", Kind::NullableBoolean),
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -33,6 +39,7 @@ enum Kind {
     String,
     Long,
     NullableString,
+    NullableBoolean,
 }
 
 /// Whether records of `schema` have the layout [`read`] decodes.
@@ -48,21 +55,37 @@ pub fn fits(schema: &Schema) -> bool {
 
 /// The click in `body`, or `None` if it is not a well-formed record of this layout (the caller then
 /// asks apache-avro, for the error or for an encoding this reader does not take).
-pub fn read(body: &[u8]) -> Option<LinkClickedV1> {
+pub fn read(body: &[u8]) -> Option<LinkClickedV2> {
     let mut input = body;
-    let click = LinkClickedV1 {
+    let click = LinkClickedV2 {
         code: string(&mut input).ok()?,
         clicked_at: long(&mut input).ok()?,
         referrer: nullable_string(&mut input).ok()?,
         user_agent: nullable_string(&mut input).ok()?,
         visitor_id: nullable_string(&mut input).ok()?,
+        event_id: nullable_string(&mut input).ok()?,
+        language: nullable_string(&mut input).ok()?,
+        country: nullable_string(&mut input).ok()?,
+        region: nullable_string(&mut input).ok()?,
+        city: nullable_string(&mut input).ok()?,
+        bot: nullable_boolean(&mut input).ok()?,
     };
     input.is_empty().then_some(click)
 }
 
 /// Appends the Avro body of `click` in this layout to `out`.
 pub fn write(click: &LinkClicked, out: &mut Vec<u8>) {
-    let texts = [&click.referrer, &click.user_agent, &click.visitor_id];
+    let details = &click.details;
+    let texts = [
+        &click.referrer,
+        &click.user_agent,
+        &click.visitor_id,
+        &details.event_id,
+        &details.language,
+        &details.country,
+        &details.region,
+        &details.city,
+    ];
     // Each varint here takes at most ten bytes; reserving once spares the growth steps.
     out.reserve(
         click.code.as_str().len() + texts.iter().map(|t| t.as_ref().map_or(0, String::len)).sum::<usize>() + 60,
@@ -78,6 +101,13 @@ pub fn write(click: &LinkClicked, out: &mut Vec<u8>) {
             }
         }
     }
+    match details.bot {
+        None => write_long(out, 0),
+        Some(bot) => {
+            write_long(out, 1);
+            out.push(u8::from(bot));
+        }
+    }
 }
 
 /// Bytes this reader does not decode.
@@ -89,6 +119,9 @@ fn kind_of(schema: &Schema) -> Option<Kind> {
         Schema::Long | Schema::TimestampMillis => Some(Kind::Long),
         Schema::Union(union) if matches!(union.variants(), [Schema::Null, Schema::String]) => {
             Some(Kind::NullableString)
+        }
+        Schema::Union(union) if matches!(union.variants(), [Schema::Null, Schema::Boolean]) => {
+            Some(Kind::NullableBoolean)
         }
         _ => None,
     }
@@ -134,6 +167,24 @@ fn string(input: &mut &[u8]) -> Result<String, Unreadable> {
     let text = std::str::from_utf8(bytes).map_err(|_| Unreadable)?;
     *input = rest;
     Ok(text.to_owned())
+}
+
+/// Avro's boolean is one byte, 0 or 1 (anything else is not a boolean).
+fn nullable_boolean(input: &mut &[u8]) -> Result<Option<bool>, Unreadable> {
+    match long(input)? {
+        0 => Ok(None),
+        1 => {
+            let (byte, rest) = input.split_first().ok_or(Unreadable)?;
+            let value = match byte {
+                0 => false,
+                1 => true,
+                _ => return Err(Unreadable),
+            };
+            *input = rest;
+            Ok(Some(value))
+        }
+        _ => Err(Unreadable),
+    }
 }
 
 fn nullable_string(input: &mut &[u8]) -> Result<Option<String>, Unreadable> {

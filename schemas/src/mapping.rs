@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use apache_avro::types::Value;
-use kurz_domain::{Code, Event, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, Timestamp};
+use kurz_domain::{ClickDetails, Code, Event, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, Timestamp};
 
 use crate::catalog::EventKind;
 use crate::records::{SpecFields, key_id, owner, spec};
@@ -58,6 +58,14 @@ pub fn from_value(kind: EventKind, value: Value) -> Result<Event, FieldError> {
             referrer: record.optional_string("referrer")?,
             user_agent: record.optional_string("user_agent")?,
             visitor_id: record.optional_string("visitor_id")?,
+            details: ClickDetails {
+                event_id: record.optional_string("event_id")?,
+                language: record.optional_string("language")?,
+                country: record.optional_string("country")?,
+                region: record.optional_string("region")?,
+                city: record.optional_string("city")?,
+                bot: record.optional_boolean("bot")?,
+            },
             code,
         }),
     })
@@ -90,6 +98,14 @@ impl Record {
             Value::Null => Ok(None),
             Value::String(s) => Ok(Some(s)),
             other => Err(invalid(field, format!("expected a string or null, got {other:?}"))),
+        }
+    }
+
+    fn optional_boolean(&mut self, field: &'static str) -> Result<Option<bool>, FieldError> {
+        match self.take(field)? {
+            Value::Null => Ok(None),
+            Value::Boolean(b) => Ok(Some(b)),
+            other => Err(invalid(field, format!("expected a boolean or null, got {other:?}"))),
         }
     }
 

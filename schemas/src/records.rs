@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use kurz_domain::link::{DisabledReason, MaxClicks, Metadata, RedirectStatus, Tags};
 use kurz_domain::{
-    Code, Event, KeyId, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, Owner, TargetUrl, Timestamp,
+    ClickDetails, Code, Event, KeyId, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, Owner, TargetUrl,
+    Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -59,12 +60,18 @@ pub struct LinkDeletedV2 {
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename = "LinkClicked")]
-pub struct LinkClickedV1 {
+pub struct LinkClickedV2 {
     pub(crate) code: String,
     pub(crate) clicked_at: i64,
     pub(crate) referrer: Option<String>,
     pub(crate) user_agent: Option<String>,
     pub(crate) visitor_id: Option<String>,
+    pub(crate) event_id: Option<String>,
+    pub(crate) language: Option<String>,
+    pub(crate) country: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) city: Option<String>,
+    pub(crate) bot: Option<bool>,
 }
 
 /// The fields a link's specification shares between creation and update.
@@ -253,28 +260,43 @@ impl TryFrom<LinkDeletedV2> for Event {
     }
 }
 
-impl From<&LinkClicked> for LinkClickedV1 {
+impl From<&LinkClicked> for LinkClickedV2 {
     fn from(e: &LinkClicked) -> Self {
+        let details = &e.details;
         Self {
             code: e.code.to_string(),
             clicked_at: e.clicked_at.as_millis(),
             referrer: e.referrer.clone(),
             user_agent: e.user_agent.clone(),
             visitor_id: e.visitor_id.clone(),
+            event_id: details.event_id.clone(),
+            language: details.language.clone(),
+            country: details.country.clone(),
+            region: details.region.clone(),
+            city: details.city.clone(),
+            bot: details.bot,
         }
     }
 }
 
-impl TryFrom<LinkClickedV1> for Event {
+impl TryFrom<LinkClickedV2> for Event {
     type Error = FieldError;
 
-    fn try_from(r: LinkClickedV1) -> Result<Self, FieldError> {
+    fn try_from(r: LinkClickedV2) -> Result<Self, FieldError> {
         Ok(Self::Clicked(LinkClicked {
             code: code(&r.code)?,
             clicked_at: Timestamp::from_millis(r.clicked_at),
             referrer: r.referrer,
             user_agent: r.user_agent,
             visitor_id: r.visitor_id,
+            details: ClickDetails {
+                event_id: r.event_id,
+                language: r.language,
+                country: r.country,
+                region: r.region,
+                city: r.city,
+                bot: r.bot,
+            },
         }))
     }
 }

@@ -8,7 +8,8 @@ use apache_avro::Schema;
 use apache_avro::schema_compatibility::SchemaCompatibility;
 use kurz_domain::link::{DisabledReason, MaxClicks, Metadata, RedirectStatus, Tags};
 use kurz_domain::{
-    Code, Event, KeyId, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, Owner, TargetUrl, Timestamp,
+    ClickDetails, Code, Event, KeyId, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, Owner, TargetUrl,
+    Timestamp,
 };
 use kurz_schemas::{Catalog, Codec, DecodeError, EventKind, unframe};
 
@@ -33,7 +34,8 @@ fn key() -> KeyId {
     KeyId::parse("3f9a1c").expect("valid")
 }
 
-/// The event as schema version 1 carried it: the fields versions 2 and 3 added take their defaults.
+/// The event as schema version 1 carried it: the fields versions 2 and 3 added take their defaults
+/// (a click's details came with its version 2).
 fn as_v1(event: &Event) -> Event {
     let mut event = as_v2(event);
     match &mut event {
@@ -47,7 +49,7 @@ fn as_v1(event: &Event) -> Event {
             e.spec.disabled = None;
         }
         Event::Deleted(e) => e.key_id = None,
-        Event::Clicked(_) => {}
+        Event::Clicked(e) => e.details = ClickDetails::default(),
     }
     event
 }
@@ -96,13 +98,23 @@ fn samples() -> Vec<(&'static str, Event)> {
         ("link_deleted", Event::Deleted(LinkDeleted { code: code(), deleted_at: at, key_id: Some(key()) })),
         (
             "link_clicked",
-            Event::Clicked(LinkClicked::new(
-                code(),
-                at,
-                Some("https://news.example/story"),
-                Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0"),
-                Some("9f86d081884c7d65"),
-            )),
+            Event::Clicked(
+                LinkClicked::new(
+                    code(),
+                    at,
+                    Some("https://news.example/story"),
+                    Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0"),
+                    Some("9f86d081884c7d65"),
+                )
+                .with_details(ClickDetails {
+                    event_id: Some("0192b3c4d5e6f708192a3b4c5d6e7f80".into()),
+                    language: Some("de-CH".into()),
+                    country: Some("CH".into()),
+                    region: Some("Zurich".into()),
+                    city: Some("Zürich".into()),
+                    bot: Some(false),
+                }),
+            ),
         ),
         ("link_clicked_minimal", Event::Clicked(LinkClicked::new(code(), at, None, None, None))),
     ]

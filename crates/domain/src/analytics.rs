@@ -114,6 +114,47 @@ impl Agent {
     }
 }
 
+/// Entries of an `Accept-Language` header looked at: browsers send a handful; the rest of a long
+/// header is not read.
+const MAX_LANGUAGE_ENTRIES: usize = 16;
+
+/// The primary subtag, lower-case, of the most preferred language in an `Accept-Language` header
+/// (`de-CH, fr;q=0.9` → `de`; the first of equals wins). `None` when nothing names a language
+/// (`*`, garbage, or every entry weighted `q=0`). A value that is already a primary subtag (`de`)
+/// reads as itself.
+pub fn primary_language(accept_language: &str) -> Option<String> {
+    let mut best: Option<(&str, u16)> = None;
+    for entry in accept_language.split(',').take(MAX_LANGUAGE_ENTRIES) {
+        let mut parts = entry.split(';');
+        let range = parts.next().unwrap_or_default().trim();
+        let primary = range.split('-').next().unwrap_or_default();
+        if primary.is_empty() || primary.len() > 8 || !primary.bytes().all(|b| b.is_ascii_alphabetic()) {
+            continue;
+        }
+        let Some(weight) = parts.find_map(|p| p.trim().strip_prefix("q=")).map_or(Some(1000), quality) else {
+            continue;
+        };
+        if weight > 0 && best.is_none_or(|(_, top)| weight > top) {
+            best = Some((primary, weight));
+        }
+    }
+    best.map(|(primary, _)| primary.to_ascii_lowercase())
+}
+
+/// A quality value (`0` to `1` with at most three decimals) in thousandths.
+fn quality(text: &str) -> Option<u16> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{fraction:0<3}").parse::<u16>().ok()?;
+    match whole {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
 pub fn browser(user_agent: Option<&str>) -> &'static str {
     Agent::classify(user_agent).browser
 }
@@ -187,6 +228,32 @@ fn plain_host(referrer: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_most_preferred_language_is_read_by_its_primary_subtag() {
+        let cases = [
+            ("de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7", Some("de")),
+            ("en-US", Some("en")),
+            ("fr", Some("fr")),
+            ("da, en-GB;q=0.8, en;q=0.7", Some("da")),
+            ("en;q=0.5, ja;q=0.9", Some("ja")),
+            ("en;q=0.5, ja;q=0.5", Some("en")),
+            ("PT-br", Some("pt")),
+            ("*", None),
+            ("*;q=1, it;q=0.1", Some("it")),
+            ("de;q=0, en;q=0", None),
+            ("de;q=2, en;q=0.3", Some("en")),
+            ("zh-Hant-TW;q=0.8, x1;q=0.9", Some("zh")),
+            ("", None),
+            ("123, ;;;, -", None),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(primary_language(header).as_deref(), expected, "{header:?}");
+        }
+        let long = format!("{}, en", "xx;q=0, ".repeat(100));
+        assert_eq!(primary_language(&long), None, "only the first entries are read");
+    }
+
     use super::*;
 
     const CHROME_WINDOWS: &str =

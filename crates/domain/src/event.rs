@@ -57,6 +57,47 @@ pub struct LinkClicked {
     pub user_agent: Option<String>,
     /// A pseudonymous visitor key (a keyed hash, never an IP address).
     pub visitor_id: Option<String>,
+    /// What the redirecting service learnt besides the headers above: absent from clicks recorded
+    /// before `LinkClicked` v2 and from clicks an edge reports.
+    pub details: ClickDetails,
+}
+
+/// A click's details resolved off the request path (`LinkClicked` v2).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ClickDetails {
+    /// Unique per click: a consumer that reads a click twice (an append retried after a lost
+    /// acknowledgement) counts it once.
+    pub event_id: Option<String>,
+    /// The primary subtag of the visitor's preferred language (`de` for `de-DE`), lower-case.
+    pub language: Option<String>,
+    /// Where the visitor's address was, by the operator's GeoIP database: ISO 3166-1 country
+    /// code, region and city names (English). The address itself is never kept.
+    pub country: Option<String>,
+    pub region: Option<String>,
+    pub city: Option<String>,
+    /// Whether the agent was a bot by the list of the build that served the click. Stats classify
+    /// the `user_agent` again when folded, so a better list corrects past clicks on a rebuild.
+    pub bot: Option<bool>,
+}
+
+pub const MAX_EVENT_ID_LEN: usize = 64;
+pub const MAX_PLACE_LEN: usize = 128;
+
+impl ClickDetails {
+    /// Bounded like every free text of a click: trimmed, truncated, blank means absent; the
+    /// language reduced to its primary subtag.
+    #[must_use]
+    pub fn cleaned(self) -> Self {
+        let text = |value: Option<String>, max| clean(value.as_deref(), max);
+        Self {
+            event_id: text(self.event_id, MAX_EVENT_ID_LEN),
+            language: self.language.as_deref().and_then(crate::analytics::primary_language),
+            country: text(self.country, MAX_PLACE_LEN),
+            region: text(self.region, MAX_PLACE_LEN),
+            city: text(self.city, MAX_PLACE_LEN),
+            bot: self.bot,
+        }
+    }
 }
 
 impl LinkClicked {
@@ -73,7 +114,13 @@ impl LinkClicked {
             referrer: clean(referrer, MAX_REFERRER_LEN),
             user_agent: clean(user_agent, MAX_USER_AGENT_LEN),
             visitor_id: clean(visitor_id, MAX_VISITOR_ID_LEN),
+            details: ClickDetails::default(),
         }
+    }
+
+    #[must_use]
+    pub fn with_details(self, details: ClickDetails) -> Self {
+        Self { details: details.cleaned(), ..self }
     }
 }
 

@@ -19,6 +19,8 @@ use crate::time::{Day, Timestamp};
 pub const MAX_REFERRERS_PER_DAY: usize = 200;
 pub const OTHER: &str = "(other)";
 pub const TOP_REFERRERS: usize = 10;
+/// Distinct languages, countries and cities kept per link and day; the rest count under [`OTHER`].
+pub const MAX_PLACES_PER_DAY: usize = 200;
 
 /// One link's clicks on one day: people's and bots' apart, so that stats can leave bots out (the
 /// default), add them, or show only them.
@@ -65,7 +67,23 @@ pub struct Tally {
     pub browsers: BTreeMap<String, u64>,
     pub operating_systems: BTreeMap<String, u64>,
     pub devices: BTreeMap<String, u64>,
+    pub languages: BTreeMap<String, u64>,
+    pub countries: BTreeMap<String, u64>,
+    /// `City, CC` (a city's name alone is ambiguous).
+    pub cities: BTreeMap<String, u64>,
     pub visitors: Hll,
+}
+
+/// A click's language, country and city as stats name them.
+fn places(click: &LinkClicked) -> [String; 3] {
+    let details = &click.details;
+    let known = |value: &Option<String>| value.clone().unwrap_or_else(|| analytics::UNKNOWN.to_owned());
+    let city = match (&details.city, &details.country) {
+        (Some(city), Some(country)) => format!("{city}, {country}"),
+        (Some(city), None) => city.clone(),
+        (None, _) => analytics::UNKNOWN.to_owned(),
+    };
+    [known(&details.language), known(&details.country), city]
 }
 
 impl Tally {
@@ -76,6 +94,10 @@ impl Tally {
         add(&mut self.browsers, agent.browser, 1);
         add(&mut self.operating_systems, agent.operating_system, 1);
         add(&mut self.devices, agent.device, 1);
+        let [language, country, city] = places(click);
+        add_bounded(&mut self.languages, &language, 1);
+        add_bounded(&mut self.countries, &country, 1);
+        add_bounded(&mut self.cities, &city, 1);
         if let Some(visitor) = &click.visitor_id {
             self.visitors.add_hash(visitor_hash(visitor));
         }
@@ -96,6 +118,15 @@ impl Tally {
                 add(mine, value, *count);
             }
         }
+        for (mine, theirs) in [
+            (&mut self.languages, &other.languages),
+            (&mut self.countries, &other.countries),
+            (&mut self.cities, &other.cities),
+        ] {
+            for (value, count) in theirs {
+                add_bounded(mine, value, *count);
+            }
+        }
         self.visitors.merge(&other.visitors);
     }
 
@@ -110,6 +141,15 @@ impl Tally {
             add(&mut self.operating_systems, agent.operating_system, *clicks);
             add(&mut self.devices, agent.device, *clicks);
         }
+        for (mine, theirs) in [
+            (&mut self.languages, &delta.languages),
+            (&mut self.countries, &delta.countries),
+            (&mut self.cities, &delta.cities),
+        ] {
+            for (value, count) in &theirs.0 {
+                add_bounded(mine, value, *count);
+            }
+        }
         self.visitors.merge(&delta.visitors);
     }
 
@@ -117,6 +157,28 @@ impl Tally {
         let known = self.referrers.contains_key(referrer);
         let referrer = if known || self.referrers.len() < MAX_REFERRERS_PER_DAY { referrer } else { OTHER };
         add(&mut self.referrers, referrer, count);
+    }
+}
+
+/// Counts `value` while fewer than [`MAX_PLACES_PER_DAY`] values are counted, then under [`OTHER`].
+fn add_bounded(counts: &mut BTreeMap<String, u64>, value: &str, count: u64) {
+    let value = if counts.len() < MAX_PLACES_PER_DAY || counts.contains_key(value) { value } else { OTHER };
+    add(counts, value, count);
+}
+
+/// A batch's counts of one breakdown, in order of first appearance and bounded as a stored row is
+/// ([`add_bounded`]), so that adding them equals recording each click.
+#[derive(Debug, Clone, Default)]
+struct FirstSeen(Vec<(String, u64)>);
+
+impl FirstSeen {
+    fn count(&mut self, value: &str) {
+        let value =
+            if self.0.len() < MAX_PLACES_PER_DAY || self.0.iter().any(|(v, _)| v == value) { value } else { OTHER };
+        match self.0.iter_mut().find(|(known, _)| known == value) {
+            Some((_, clicks)) => *clicks += 1,
+            None => self.0.push((value.to_owned(), 1)),
+        }
     }
 }
 
@@ -171,6 +233,9 @@ struct TallyDelta {
     sites: Vec<(Arc<str>, u64)>,
     /// By the class's index in the batch ([`StatsDelta`]): at most one entry per class.
     agents: Vec<(u32, Agent, u64)>,
+    languages: FirstSeen,
+    countries: FirstSeen,
+    cities: FirstSeen,
     visitors: Hll,
 }
 
@@ -190,6 +255,10 @@ impl TallyDelta {
             Some((_, _, clicks)) => *clicks += 1,
             None => self.agents.push((class, agent, 1)),
         }
+        let [language, country, city] = places(click);
+        self.languages.count(&language);
+        self.countries.count(&country);
+        self.cities.count(&city);
         if let Some(visitor) = &click.visitor_id {
             self.visitors.add_hash(visitor_hash(visitor));
         }
@@ -312,7 +381,13 @@ pub struct LinkStats {
     pub browsers: Vec<(String, u64)>,
     pub operating_systems: Vec<(String, u64)>,
     pub devices: Vec<(String, u64)>,
+    pub languages: Vec<(String, u64)>,
+    pub countries: Vec<(String, u64)>,
+    pub cities: Vec<(String, u64)>,
 }
+
+/// Values listed in a stats answer's language, country and city breakdowns (the rest are left out).
+pub const TOP_PLACES: usize = 20;
 
 impl LinkStats {
     /// Summarises day rows (in any order) into the answer for their range, counting whom `bots`
@@ -349,6 +424,9 @@ impl LinkStats {
             browsers: ranked(&total.browsers, usize::MAX),
             operating_systems: ranked(&total.operating_systems, usize::MAX),
             devices: ranked(&total.devices, usize::MAX),
+            languages: ranked(&total.languages, TOP_PLACES),
+            countries: ranked(&total.countries, TOP_PLACES),
+            cities: ranked(&total.cities, TOP_PLACES),
         }
     }
 }
@@ -356,6 +434,7 @@ impl LinkStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ClickDetails;
 
     const DAY: i64 = 86_400_000;
 
@@ -434,6 +513,18 @@ mod tests {
                 let referrer = (i % 7 != 0).then(|| format!("https://site{site}.example/page{}", i / 240 % 3));
                 let agent = (i % 5 != 0).then_some(agents[i % 3]);
                 let visitor = (i % 4 != 0).then(|| format!("v{}", i % 90));
+                // More languages and cities than a day keeps, some clicks without any.
+                let letters = |n: usize| {
+                    (0..3)
+                        .map(|k| char::from(b'a' + u8::try_from(n / 26usize.pow(k) % 26).expect("a letter")))
+                        .collect::<String>()
+                };
+                let details = ClickDetails {
+                    language: (i % 3 != 0).then(|| letters(i % (MAX_PLACES_PER_DAY + 30))),
+                    country: (i % 4 != 0).then(|| ["DE", "FR", "BR"][i % 3].to_owned()),
+                    city: (i % 5 != 0).then(|| format!("City {}", i % (MAX_PLACES_PER_DAY + 50))),
+                    ..ClickDetails::default()
+                };
                 LinkClicked::new(
                     Code::parse("abc").expect("valid"),
                     Timestamp::from_millis(i64::try_from(i).expect("small")),
@@ -441,6 +532,7 @@ mod tests {
                     agent,
                     visitor.as_deref(),
                 )
+                .with_details(details)
             })
             .collect();
         let (mut each, mut batch) = (DayStats::default(), StatsDelta::default());
@@ -453,7 +545,33 @@ mod tests {
         assert!(days.next().is_none());
         let mut added = DayStats::default();
         added.add(&delta);
+        assert_eq!(added.people.languages.len(), MAX_PLACES_PER_DAY + 1, "bounded, then (other)");
         assert_eq!(added, each);
+    }
+
+    #[test]
+    fn languages_countries_and_cities_are_counted_unknown_when_absent() {
+        let at = |i| Timestamp::from_millis(i);
+        let code = || Code::parse("abc").expect("valid");
+        let berlin = ClickDetails {
+            language: Some("de-DE,de;q=0.9".into()),
+            country: Some("DE".into()),
+            region: Some("Land Berlin".into()),
+            city: Some("Berlin".into()),
+            ..ClickDetails::default()
+        };
+        let paris = ClickDetails { language: Some("fr".into()), country: Some("FR".into()), ..ClickDetails::default() };
+        let clicks = [
+            LinkClicked::new(code(), at(1), None, None, Some("a")).with_details(berlin.clone()),
+            LinkClicked::new(code(), at(2), None, None, Some("b")).with_details(berlin),
+            LinkClicked::new(code(), at(3), None, None, Some("c")).with_details(paris),
+            LinkClicked::new(code(), at(4), None, None, Some("d")),
+        ];
+        let stats = summary(&clicks);
+        let named = |pairs: &[(&str, u64)]| pairs.iter().map(|(n, c)| ((*n).to_owned(), *c)).collect::<Vec<_>>();
+        assert_eq!(stats.languages, named(&[("de", 2), ("Unknown", 1), ("fr", 1)]));
+        assert_eq!(stats.countries, named(&[("DE", 2), ("FR", 1), ("Unknown", 1)]));
+        assert_eq!(stats.cities, named(&[("Berlin, DE", 2), ("Unknown", 2)]));
     }
 
     /// Issue 16's bar: unique visitors within ±2% at 10^6 distinct visitors, through the fold the
