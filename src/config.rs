@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use kurz_service_kit::auth::AuthConfig;
-use kurz_service_kit::config::{CacheConfig, ClicksConfig, CodesConfig, HttpConfig, LogConfig};
+use kurz_service_kit::config::{CacheConfig, ClicksConfig, CodesConfig, GeoConfig, HttpConfig, LogConfig};
 use kurz_service_kit::limits::LimitsConfig;
 use kurz_service_kit::targets::TargetsConfig;
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub cache: CacheConfig,
     pub clicks: ClicksConfig,
+    pub geo: GeoConfig,
     pub codes: CodesConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,

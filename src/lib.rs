@@ -99,7 +99,7 @@ impl Application {
         let clicks_stop = CancellationToken::new();
         let (clicks, clicks_task) = ClickRecorder::start(
             log.clone(),
-            ClickDetailer::default(),
+            ClickDetailer::configured(&config.geo).context("opening the GeoIP database")?,
             ClickRecorderOptions { queue_capacity: config.clicks.queue_capacity, ..ClickRecorderOptions::default() },
             clicks_stop.clone(),
         );

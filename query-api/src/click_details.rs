@@ -11,6 +11,7 @@ use std::sync::Arc;
 use axum::http::HeaderValue;
 use kurz_domain::{ClickDetails, Event, LinkClicked, analytics};
 use kurz_ports::{GeoLookup, Place};
+use kurz_service_kit::config::GeoConfig;
 
 /// A click as a redirect queues it, with the request facts its details are resolved from.
 #[derive(Debug)]
@@ -36,6 +37,12 @@ pub struct ClickDetailer {
 impl ClickDetailer {
     pub fn new(geo: Option<Arc<dyn GeoLookup>>) -> Self {
         Self { geo }
+    }
+
+    /// With the operator's GeoIP database when `geo.database` names one.
+    pub fn configured(config: &GeoConfig) -> Result<Self, kurz_geoip::GeoError> {
+        let geo = config.database.as_deref().map(kurz_geoip::GeoDatabase::open).transpose()?;
+        Ok(Self::new(geo.map(|geo| geo as Arc<dyn GeoLookup>)))
     }
 
     pub fn events(&self, batch: impl IntoIterator<Item = QueuedClick>) -> Vec<Event> {

@@ -13,7 +13,7 @@ use kurz_redis::{
     CachedReadStore, LinkCacheOptions, RedisClickQuota, RedisConfig, RedisConnection, follow_link_changes,
 };
 use kurz_service_kit::auth::AuthConfig;
-use kurz_service_kit::config::{CacheConfig, ClicksConfig, HttpConfig, LogConfig};
+use kurz_service_kit::config::{CacheConfig, ClicksConfig, GeoConfig, HttpConfig, LogConfig};
 use kurz_service_kit::gate::ApiGate;
 use kurz_service_kit::limits::{Limits, LimitsConfig};
 use kurz_service_kit::ops;
@@ -44,6 +44,7 @@ pub struct Config {
     pub secret_key_file: PathBuf,
     pub cache: CacheConfig,
     pub clicks: ClicksConfig,
+    pub geo: GeoConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub targets: TargetsConfig,
@@ -60,6 +61,7 @@ impl Default for Config {
             secret_key_file: PathBuf::from("secret.key"),
             cache: CacheConfig::default(),
             clicks: ClicksConfig::default(),
+            geo: GeoConfig::default(),
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             targets: TargetsConfig::default(),
@@ -119,7 +121,7 @@ impl Application {
         let (clicks, clicks_task) = ClickRecorder::start_spooled(
             log.clone(),
             Arc::new(spool),
-            ClickDetailer::default(),
+            ClickDetailer::configured(&config.geo).context("opening the GeoIP database")?,
             ClickRecorderOptions { queue_capacity: config.clicks.queue_capacity, ..ClickRecorderOptions::default() },
             background_stop.clone(),
         );

@@ -162,6 +162,15 @@ impl Default for ClicksConfig {
     }
 }
 
+/// Where visitors' places come from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GeoConfig {
+    /// A MaxMind-format city database (`.mmdb`: GeoLite2-City, DB-IP lite city, …). Read into
+    /// memory, and read again when the file changes. Without one, places read `Unknown`.
+    pub database: Option<PathBuf>,
+}
+
 /// Generated codes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
