@@ -4,9 +4,8 @@
 //! dropped: it is never stored).
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderValue;
 use kurz_domain::{ClickDetails, Event, LinkClicked, analytics};
@@ -32,11 +31,31 @@ impl From<LinkClicked> for QueuedClick {
 #[derive(Debug, Clone, Default)]
 pub struct ClickDetailer {
     geo: Option<Arc<dyn GeoLookup>>,
+    /// Agents classified so far (the bot list is a large expression, and traffic repeats a few
+    /// agents), forgotten wholesale at [`MAX_AGENTS_KEPT`].
+    bots: Arc<Mutex<HashMap<String, bool>>>,
 }
+
+/// Distinct agents whose classification is kept.
+const MAX_AGENTS_KEPT: usize = 10_000;
 
 impl ClickDetailer {
     pub fn new(geo: Option<Arc<dyn GeoLookup>>) -> Self {
-        Self { geo }
+        Self { geo, bots: Arc::default() }
+    }
+
+    fn is_bot(&self, agent: Option<&str>) -> bool {
+        let Some(agent) = agent else { return false };
+        let mut known = self.bots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(bot) = known.get(agent) {
+            return *bot;
+        }
+        if known.len() >= MAX_AGENTS_KEPT {
+            known.clear();
+        }
+        let bot = analytics::is_bot(agent);
+        known.insert(agent.to_owned(), bot);
+        bot
     }
 
     /// With the operator's GeoIP database when `geo.database` names one.
@@ -46,22 +65,20 @@ impl ClickDetailer {
     }
 
     pub fn events(&self, batch: impl IntoIterator<Item = QueuedClick>) -> Vec<Event> {
-        let batch = batch.into_iter();
-        let mut events = Vec::with_capacity(batch.size_hint().0);
-        // A batch repeats a few agents many times, and the bot list is a large expression.
-        let mut bots: HashMap<Option<String>, bool> = HashMap::new();
-        for queued in batch {
-            let agent = &queued.click.user_agent;
-            let bot = match bots.get(agent) {
-                Some(bot) => *bot,
-                None => *bots.entry(agent.clone()).or_insert_with(|| agent.as_deref().is_some_and(analytics::is_bot)),
-            };
+        let batch: Vec<QueuedClick> = batch.into_iter().collect();
+        let mut events = Vec::with_capacity(batch.len());
+        // One read of the system's random source per batch, not per click.
+        let mut random = vec![0u8; 16 * batch.len()];
+        getrandom::fill(&mut random).expect("the system's random source is available");
+        for (queued, random) in batch.into_iter().zip(random.chunks_exact(16)) {
+            let bot = self.is_bot(queued.click.user_agent.as_deref());
             let language = queued.accept_language.as_ref().and_then(|value| value.to_str().ok()).map(str::to_owned);
             let Place { country, region, city } = match (&self.geo, queued.address) {
                 (Some(geo), Some(address)) => geo.place(address),
                 _ => Place::default(),
             };
-            let details = ClickDetails { event_id: Some(event_id()), language, country, region, city, bot: Some(bot) };
+            let details =
+                ClickDetails { event_id: Some(event_id(random)), language, country, region, city, bot: Some(bot) };
             events.push(Event::Clicked(queued.click.with_details(details)));
         }
         events
@@ -69,14 +86,10 @@ impl ClickDetailer {
 }
 
 /// 128 random bits as 32 hex digits.
-fn event_id() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the system's random source is available");
-    let mut id = String::with_capacity(32);
-    for byte in bytes {
-        let _ = write!(id, "{byte:02x}");
-    }
-    id
+fn event_id(random: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digits: Vec<u8> = random.iter().flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]).collect();
+    String::from_utf8(digits).expect("hex digits are ASCII")
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! a stats query returns (what the query side reads). Stored per link and day, so a query over any
 //! range reads at most one row per day, however many clicks there were.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hasher;
 use std::sync::Arc;
@@ -74,16 +75,18 @@ pub struct Tally {
     pub visitors: Hll,
 }
 
-/// A click's language, country and city as stats name them.
-fn places(click: &LinkClicked) -> [String; 3] {
+/// A click's language, country and city as stats name them; borrowed unless a city needs its
+/// country added (the fold runs per click).
+fn places(click: &LinkClicked) -> [Cow<'_, str>; 3] {
     let details = &click.details;
-    let known = |value: &Option<String>| value.clone().unwrap_or_else(|| analytics::UNKNOWN.to_owned());
+    let language = Cow::Borrowed(details.language.as_deref().unwrap_or(analytics::UNKNOWN));
+    let country = Cow::Borrowed(details.country.as_deref().unwrap_or(analytics::UNKNOWN));
     let city = match (&details.city, &details.country) {
-        (Some(city), Some(country)) => format!("{city}, {country}"),
-        (Some(city), None) => city.clone(),
-        (None, _) => analytics::UNKNOWN.to_owned(),
+        (Some(city), Some(country)) => Cow::Owned(format!("{city}, {country}")),
+        (Some(city), None) => Cow::Borrowed(city.as_str()),
+        (None, _) => Cow::Borrowed(analytics::UNKNOWN),
     };
-    [known(&details.language), known(&details.country), city]
+    [language, country, city]
 }
 
 impl Tally {
@@ -449,19 +452,24 @@ mod tests {
         )
     }
 
-    fn summary(clicks: &[LinkClicked]) -> LinkStats {
+    /// The day rows a batch of `clicks` makes, as the projector folds them.
+    fn day_rows(clicks: &[LinkClicked]) -> Vec<(Day, DayStats)> {
         let mut delta = StatsDelta::default();
-        for c in clicks {
-            delta.record(c);
+        for click in clicks {
+            delta.record(click);
         }
-        let days: Vec<(Day, DayStats)> = delta
+        delta
             .into_days()
             .map(|((_, day), delta)| {
                 let mut stats = DayStats::default();
                 stats.add(&delta);
                 (day, stats)
             })
-            .collect();
+            .collect()
+    }
+
+    fn summary(clicks: &[LinkClicked]) -> LinkStats {
+        let days = day_rows(clicks);
         LinkStats::from_days(days.iter().map(|(day, stats)| (*day, stats)), Bots::Exclude)
     }
 
@@ -625,18 +633,7 @@ mod tests {
             clicked_by(40, Some(slack), "slack"),
             clicked_by(DAY + 1, Some(google), "google"),
         ];
-        let mut delta = StatsDelta::default();
-        for click in &clicks {
-            delta.record(click);
-        }
-        let days: Vec<(Day, DayStats)> = delta
-            .into_days()
-            .map(|((_, day), delta)| {
-                let mut stats = DayStats::default();
-                stats.add(&delta);
-                (day, stats)
-            })
-            .collect();
+        let days = day_rows(&clicks);
         let summary = |bots| LinkStats::from_days(days.iter().map(|(day, stats)| (*day, stats)), bots);
         let (d0, d1) = (Day::from_days_since_epoch(0), Day::from_days_since_epoch(1));
 
