@@ -106,8 +106,17 @@ impl Connection {
 
     /// `POST /v1/links` returning the created code.
     pub async fn create(&mut self, target: &str) -> anyhow::Result<String> {
+        self.create_limited(target, None).await
+    }
+
+    /// Creates a link, with `max_clicks` when given.
+    pub async fn create_limited(&mut self, target: &str, max_clicks: Option<u64>) -> anyhow::Result<String> {
         let host = self.address.to_string();
-        let body = serde_json::json!({ "target_url": target }).to_string();
+        let mut body = serde_json::json!({ "target_url": target });
+        if let Some(max_clicks) = max_clicks {
+            body["max_clicks"] = max_clicks.into();
+        }
+        let body = body.to_string();
         let request = self
             .authorised(hyper::Request::builder())
             .method(Method::POST)

@@ -29,6 +29,10 @@ pub struct RunArgs {
     /// Links to seed through the command API before measuring.
     #[arg(long, default_value_t = 10_000)]
     links: usize,
+    /// Seed links with this `max_clicks`: every redirect then takes a click and records it durably
+    /// before it is answered (the limited path).
+    #[arg(long)]
+    max_clicks: Option<u64>,
     /// Concurrent connections (virtual users).
     #[arg(long, default_value_t = 64)]
     connections: usize,
@@ -75,6 +79,7 @@ struct Results {
     connections: usize,
     rate: Option<u64>,
     links: usize,
+    max_clicks: Option<u64>,
     zipf_exponent: f64,
     unknown_share: f64,
     kurz: Summary,
@@ -91,7 +96,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         None => std::fs::read_to_string(&args.key_file).ok().map(|text| text.trim().into()),
     };
     eprintln!("seeding {} links into {kurz}", args.links);
-    let links = seed(kurz, args.links, key.clone()).await?;
+    let links = seed(kurz, args.links, args.max_clicks, key.clone()).await?;
     let codes: Arc<Vec<String>> = Arc::new(links.keys().cloned().collect());
 
     let kurz_summary = measure("kurz", kurz, &args, &codes, key.clone()).await;
@@ -122,6 +127,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             connections: args.connections,
             rate: args.rate,
             links: args.links,
+            max_clicks: args.max_clicks,
             zipf_exponent: args.zipf_exponent,
             unknown_share: args.unknown_share,
             kurz: kurz_summary,
@@ -150,7 +156,12 @@ fn resolve(target: &str, allow_remote: bool) -> anyhow::Result<SocketAddr> {
     Ok(address)
 }
 
-async fn seed(address: SocketAddr, count: usize, key: Option<Arc<str>>) -> anyhow::Result<HashMap<String, String>> {
+async fn seed(
+    address: SocketAddr,
+    count: usize,
+    max_clicks: Option<u64>,
+    key: Option<Arc<str>>,
+) -> anyhow::Result<HashMap<String, String>> {
     let workers = 32.min(count.max(1));
     let tasks: Vec<_> = (0..workers)
         .map(|worker| {
@@ -160,7 +171,7 @@ async fn seed(address: SocketAddr, count: usize, key: Option<Arc<str>>) -> anyho
                 let mut links = Vec::new();
                 for i in (worker..count).step_by(workers) {
                     let target = format!("https://example.com/seeded/{i}");
-                    links.push((connection.create(&target).await?, target));
+                    links.push((connection.create_limited(&target, max_clicks).await?, target));
                 }
                 anyhow::Ok(links)
             })

@@ -2,14 +2,18 @@
 //!
 //! With a spool (distributed mode), a batch the log does not take — it fails, or every append slot
 //! has been busy for `spool_after` — goes to the disk spool instead, and new batches follow it there
-//! until a drain task has sent the spool back to the log. Redirects never wait for any of it.
+//! until a drain task has sent the spool back to the log. Redirects never wait for any of it, but
+//! for a limited link's click ([`ClickRecorder::take_and_record`]), which is durable before its
+//! redirect is answered: in the log on one machine, in the spool when the log is a broker.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use kurz_domain::Code;
 use kurz_domain::Event;
-use kurz_ports::EventLog;
+use kurz_domain::link::MaxClicks;
+use kurz_ports::{ClickQuota, EventLog, InfraError};
 use kurz_service_kit::throttle::{LOG_INTERVAL, Throttle};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -51,6 +55,22 @@ pub struct ClickRecorder {
     queue: mpsc::Sender<QueuedClick>,
     queued: Arc<AtomicU64>,
     appended: watch::Receiver<u64>,
+    durable: Arc<Durable>,
+}
+
+/// Where a click that must be durable before its redirect is answered goes.
+#[derive(Debug)]
+struct Durable {
+    detailer: ClickDetailer,
+    to: DurableTo,
+}
+
+#[derive(Debug)]
+enum DurableTo {
+    /// An embedded log: one durable commit, shared with whatever else commits at the time.
+    Log(Arc<dyn EventLog>),
+    /// A broker: the local spool, whose drain sends it on (a redirect never waits on the broker).
+    Spool(Arc<Delivery>),
 }
 
 impl ClickRecorder {
@@ -84,8 +104,11 @@ impl ClickRecorder {
     ) -> (Self, JoinHandle<()>) {
         let (queue, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let (appended_sender, appended) = watch::channel(0);
-        let task = match spool {
-            None => tokio::spawn(append_clicks(log, receiver, appended_sender, detailer, options, stop)),
+        let (task, to) = match spool {
+            None => {
+                let to = DurableTo::Log(Arc::clone(&log));
+                (tokio::spawn(append_clicks(log, receiver, appended_sender, detailer.clone(), options, stop)), to)
+            }
             Some(spool) => {
                 let delivery = Arc::new(Delivery {
                     log,
@@ -95,10 +118,65 @@ impl ClickRecorder {
                     spooled: Notify::new(),
                     options,
                 });
-                tokio::spawn(spool_clicks(delivery, receiver, detailer, stop))
+                let to = DurableTo::Spool(Arc::clone(&delivery));
+                (tokio::spawn(spool_clicks(delivery, receiver, detailer.clone(), stop)), to)
             }
         };
-        (Self { queue, queued: Arc::new(AtomicU64::new(0)), appended }, task)
+        let durable = Arc::new(Durable { detailer, to });
+        (Self { queue, queued: Arc::new(AtomicU64::new(0)), appended, durable }, task)
+    }
+
+    /// Takes one of a limited link's clicks from `quota` and records the click durably before
+    /// returning (`false`: none left, nothing recorded). Its redirect is answered only then, so a
+    /// crash never leaves a served click of a limited link uncounted. On one machine the take and
+    /// the click are one commit of the log; with a broker, the take is Redis's and the click goes to
+    /// the spool (a local write), which the drain sends on.
+    pub async fn take_and_record(
+        &self,
+        quota: &dyn ClickQuota,
+        code: &Code,
+        max: MaxClicks,
+        click: QueuedClick,
+    ) -> Result<bool, InfraError> {
+        let events = self.durable.detailer.events([click]);
+        if let Some(taken) = quota.take_and_append(code, max, &events).await? {
+            if taken {
+                metrics::counter!("clicks_appended_total").increment(1);
+            }
+            return Ok(taken);
+        }
+        if !quota.take(code, max).await? {
+            return Ok(false);
+        }
+        self.record_durably(events).await?;
+        Ok(true)
+    }
+
+    async fn record_durably(&self, events: Vec<Event>) -> Result<(), InfraError> {
+        match &self.durable.to {
+            DurableTo::Log(log) => {
+                log.append(&events).await?;
+                metrics::counter!("clicks_appended_total").increment(1);
+            }
+            DurableTo::Spool(delivery) => {
+                // The drain counts it settled once sent, as it does a queued click.
+                self.queued.fetch_add(1, Ordering::SeqCst);
+                let spool = Arc::clone(&delivery.spool);
+                let pushed = match tokio::task::spawn_blocking(move || spool.push(&events)).await {
+                    Ok(Ok(true)) => Ok(()),
+                    Ok(Ok(false)) => Err(InfraError::new("click spool", "the click spool is full")),
+                    Ok(Err(error)) => Err(InfraError::new("click spool", error)),
+                    Err(error) => Err(InfraError::new("click spool task", error)),
+                };
+                if let Err(error) = pushed {
+                    self.queued.fetch_sub(1, Ordering::SeqCst);
+                    return Err(error);
+                }
+                metrics::counter!("clicks_spooled_total").increment(1);
+                delivery.spooled.notify_one();
+            }
+        }
+        Ok(())
     }
 
     /// Queues a click without waiting. A full queue drops it and counts the loss.

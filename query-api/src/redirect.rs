@@ -115,25 +115,33 @@ impl RedirectService {
         if visit.counts {
             // Only codes that parse are ever cached or stored.
             let code = Code::parse(code).expect("a found link has a valid code");
-            if let Some(max) = link.max_clicks()
-                && !self.bounded(self.parts.quota.take(&code, max)).await?
-            {
-                self.parts.cache.insert_unless_changed(&code, Some(link.exhaust()), generation);
-                self.metrics.gone.increment(1);
-                return Ok(Outcome::Gone(Availability::Exhausted.reason()));
-            }
-            if let Some(clicks) = &self.parts.clicks {
-                clicks.record(QueuedClick {
-                    click: LinkClicked::new(
-                        code,
-                        now,
-                        visit.referrer,
-                        visit.user_agent,
-                        visit.address.map(|ip| self.visitor_id(ip, visit.user_agent)).as_deref(),
-                    ),
-                    address: visit.address,
-                    accept_language: visit.accept_language.cloned(),
-                });
+            let click = |code: Code| QueuedClick {
+                click: LinkClicked::new(
+                    code,
+                    now,
+                    visit.referrer,
+                    visit.user_agent,
+                    visit.address.map(|ip| self.visitor_id(ip, visit.user_agent)).as_deref(),
+                ),
+                address: visit.address,
+                accept_language: visit.accept_language.cloned(),
+            };
+            if let Some(max) = link.max_clicks() {
+                // Served only once counted: the click is durable with the take of its quota.
+                let quota = &*self.parts.quota;
+                let taken = match &self.parts.clicks {
+                    Some(clicks) => {
+                        self.bounded(clicks.take_and_record(quota, &code, max, click(code.clone()))).await?
+                    }
+                    None => self.bounded(quota.take(&code, max)).await?,
+                };
+                if !taken {
+                    self.parts.cache.insert_unless_changed(&code, Some(link.exhaust()), generation);
+                    self.metrics.gone.increment(1);
+                    return Ok(Outcome::Gone(Availability::Exhausted.reason()));
+                }
+            } else if let Some(clicks) = &self.parts.clicks {
+                clicks.record(click(code));
             }
         }
         self.metrics.redirected.increment(1);

@@ -87,6 +87,13 @@ enum LogOp {
         max: MaxClicks,
         answer: Answer<bool>,
     },
+    /// A limited link's click: taken from its quota and appended in one transaction.
+    TakeAndAppend {
+        code: Code,
+        max: MaxClicks,
+        records: Vec<(u32, Vec<u8>)>,
+        answer: Answer<bool>,
+    },
     /// A durable write of nothing that matters, for readiness: it succeeds only when appends can.
     Probe {
         answer: Answer<()>,
@@ -259,7 +266,14 @@ impl Writes for LogWrites {
     /// the process dies before that append, nothing was acknowledged and forgetting the claim is
     /// right. An append, and a click taken against a quota, are answered only once on disk.
     fn needs_fsync(op: &LogOp) -> bool {
-        matches!(op, LogOp::Append { .. } | LogOp::Create { .. } | LogOp::TakeClick { .. } | LogOp::Probe { .. })
+        matches!(
+            op,
+            LogOp::Append { .. }
+                | LogOp::Create { .. }
+                | LogOp::TakeClick { .. }
+                | LogOp::TakeAndAppend { .. }
+                | LogOp::Probe { .. }
+        )
     }
 
     fn open_tables(txn: &WriteTransaction) -> Result<LogTables<'_>, redb::Error> {
@@ -315,6 +329,15 @@ impl Writes for LogWrites {
                 Ok(granted) => Ok(reply_with(CONTEXT, answer, granted)),
                 Err(e) => Err((e, reply_with(CONTEXT, answer, false))),
             },
+            LogOp::TakeAndAppend { code, max, records, answer } => match take_click(tables, &code, max) {
+                Ok(granted) => {
+                    if granted {
+                        self.append(&records);
+                    }
+                    Ok(reply_with(CONTEXT, answer, granted))
+                }
+                Err(e) => Err((e, reply_with(CONTEXT, answer, false))),
+            },
             LogOp::Probe { answer } => {
                 let probed = (|| -> Result<(), redb::Error> {
                     let count = tables.meta()?.get(PROBE_KEY)?.map_or(0, |v| v.value());
@@ -333,7 +356,9 @@ impl Writes for LogWrites {
         match op {
             LogOp::Append { answer, .. } => reply_with(CONTEXT, answer, Vec::new()),
             LogOp::Create { answer, .. } => reply_with(CONTEXT, answer, None),
-            LogOp::Claim { answer, .. } | LogOp::TakeClick { answer, .. } => reply_with(CONTEXT, answer, false),
+            LogOp::Claim { answer, .. } | LogOp::TakeClick { answer, .. } | LogOp::TakeAndAppend { answer, .. } => {
+                reply_with(CONTEXT, answer, false)
+            }
             LogOp::Release { answer, .. } | LogOp::Probe { answer } => reply_with(CONTEXT, answer, ()),
             LogOp::Lease { answer, .. } => reply_with(CONTEXT, answer, 0..0),
         }
@@ -486,5 +511,19 @@ impl ClickQuota for EmbeddedLog {
     async fn take(&self, code: &Code, max_clicks: MaxClicks) -> Result<bool, InfraError> {
         let code = code.clone();
         self.writer.ask(CONTEXT, |answer| LogOp::TakeClick { code, max: max_clicks, answer }).await
+    }
+
+    /// The quota and the log are one file here: the take and its click are one commit.
+    async fn take_and_append(
+        &self,
+        code: &Code,
+        max_clicks: MaxClicks,
+        events: &[Event],
+    ) -> Result<Option<bool>, InfraError> {
+        let records = self.records(events)?;
+        let code = code.clone();
+        let taken =
+            self.writer.ask(CONTEXT, |answer| LogOp::TakeAndAppend { code, max: max_clicks, records, answer }).await?;
+        Ok(Some(taken))
     }
 }

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use kurz_domain::link::MaxClicks;
 use kurz_domain::stats::{Bots, DayStats, LinkStats};
-use kurz_domain::{Code, Day, DayRange, Link};
+use kurz_domain::{Code, Day, DayRange, Event, Link};
 
 use crate::{InfraError, LogRecord};
 
@@ -41,6 +41,18 @@ pub trait ClickQuota: Send + Sync + std::fmt::Debug {
     /// Takes one of the link's clicks. `false` when all `max_clicks` are taken. A taken click is
     /// durable before this returns, so a crash never hands it out twice.
     async fn take(&self, code: &Code, max_clicks: MaxClicks) -> Result<bool, InfraError>;
+
+    /// Where the quota is kept with the event log: takes one click and appends `events` (the
+    /// click) in the same durable write, so that a taken click is never without its event. `None`
+    /// where the two are apart (the caller takes, then records the click durably its own way).
+    async fn take_and_append(
+        &self,
+        _code: &Code,
+        _max_clicks: MaxClicks,
+        _events: &[Event],
+    ) -> Result<Option<bool>, InfraError> {
+        Ok(None)
+    }
 }
 
 /// Told which links changed after the projector applied a batch (to evict cached copies).
