@@ -134,3 +134,61 @@ async fn a_retry_after_the_link_changed_still_answers_that_link() {
         (Some(code.as_str()), Some("https://example.com/v2"))
     );
 }
+
+fn clicks_with_key(app: &common::TestApp, key: &str, body: &Value) -> reqwest::RequestBuilder {
+    app.with_key(reqwest::Method::POST, "/v1/clicks", &app.admin_key).header("idempotency-key", key).json(body)
+}
+
+#[tokio::test]
+async fn a_retried_click_batch_counts_once() {
+    let (app, _dir) = spawn_app().await;
+    let code = app.create_to("https://example.com/reported").await;
+    // No `clicked_at`: each attempt would stamp its own time, yet a retry is the same batch.
+    let batch = json!({"clicks": [
+        {"code": code, "referrer": "https://news.example/a", "visitor_id": "v1"},
+        {"code": code, "visitor_id": "v2"},
+    ]});
+    let first = clicks_with_key(&app, "upload-7", &batch).send().await.expect("answered");
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    assert_eq!(first.json::<Value>().await.expect("json"), json!({"accepted": 2}));
+
+    app.time.advance(60_000);
+    for _ in 0..3 {
+        let retry = clicks_with_key(&app, "upload-7", &batch).send().await.expect("answered");
+        assert_eq!(retry.status(), StatusCode::ACCEPTED);
+        assert_eq!(retry.headers()["idempotent-replayed"], "true");
+        assert_eq!(retry.json::<Value>().await.expect("json"), json!({"accepted": 2}));
+    }
+    app.settled().await;
+    assert_eq!(app.stats(&code).await["total_clicks"], 2, "the retries appended nothing");
+
+    // The same key for another batch is refused; another key, or none, records it.
+    let other = json!({"clicks": [{"code": code, "visitor_id": "v3"}]});
+    let refused = clicks_with_key(&app, "upload-7", &other).send().await.expect("answered");
+    let problem = expect_problem(refused, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(problem["detail"].as_str().expect("detail").contains("Idempotency-Key"), "{problem}");
+    assert_eq!(clicks_with_key(&app, "upload-8", &other).send().await.expect("sent").status(), StatusCode::ACCEPTED);
+    assert_eq!(app.post_json("/v1/clicks", &other).await.status(), StatusCode::ACCEPTED);
+    app.settled().await;
+    assert_eq!(app.stats(&code).await["total_clicks"], 4);
+}
+
+#[tokio::test]
+async fn a_refused_click_batch_leaves_its_key_free() {
+    let (app, _dir) = spawn_app().await;
+    let code = app.create_to("https://example.com/reported").await;
+    let unknown = json!({"clicks": [{"code": code}, {"code": "no-such-link"}]});
+    let refused = clicks_with_key(&app, "upload-9", &unknown).send().await.expect("answered");
+    expect_problem(refused, StatusCode::UNPROCESSABLE_ENTITY).await;
+    // Nothing was appended, so the key is free for the corrected batch.
+    let fixed = json!({"clicks": [{"code": code}]});
+    let accepted = clicks_with_key(&app, "upload-9", &fixed).send().await.expect("answered");
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    assert!(accepted.headers().get("idempotent-replayed").is_none());
+    // A key used for a create is another key when used for clicks.
+    let created = create_with_key(&app, "upload-9", &json!({"target_url": "https://example.com/x"}), &app.admin_key);
+    assert_eq!(created.send().await.expect("answered").status(), StatusCode::CREATED);
+    app.settled().await;
+    assert_eq!(app.stats(&code).await["total_clicks"], 1);
+}

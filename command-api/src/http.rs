@@ -12,7 +12,9 @@ use kurz_domain::link::{
     DisabledReason, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN, MAX_METADATA_VALUE_LEN, MAX_TAG_LEN, MAX_TAGS,
     MaxClicks, RedirectStatus,
 };
-use kurz_domain::{Code, KeyId, LinkClicked, LinkSpec, Owner, Permission, Rejection, Role, TargetUrl, Timestamp};
+use kurz_domain::{
+    ClickDetails, Code, KeyId, LinkClicked, LinkSpec, Owner, Permission, Rejection, Role, TargetUrl, Timestamp,
+};
 use kurz_service_kit::auth::{BOOTSTRAP_ID, Caller, Keys};
 use kurz_service_kit::path::Segment;
 use kurz_service_kit::representation::LinkBody;
@@ -25,7 +27,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt as _};
 use utoipa_axum::routes;
 
 use crate::bounded::{RequestMetadata, RequestTags};
-use crate::service::{CommandError, CommandService, Created, NewLink};
+use crate::service::{CommandError, CommandService, Created, NewLink, RecordedClicks};
 
 /// Larger than any valid link (8 KiB URL, 32 tags, 32 metadata entries) with room to spare.
 const LINK_BODY_LIMIT: usize = 128 * 1024;
@@ -203,6 +205,28 @@ struct ReportedClick {
     visitor_id: Option<String>,
 }
 
+impl ClicksBody {
+    /// A digest of the batch as sent (before defaults such as `clicked_at`), which a retry repeats.
+    fn fingerprint(&self) -> [u8; 32] {
+        use sha2::Digest as _;
+        let mut digest = sha2::Sha256::new();
+        for click in &self.clicks {
+            let fields = [&click.clicked_at, &click.referrer, &click.user_agent, &click.visitor_id];
+            for field in std::iter::once(Some(&click.code)).chain(fields.into_iter().map(Option::as_ref)) {
+                match field {
+                    Some(text) => {
+                        digest.update([1]);
+                        digest.update((text.len() as u64).to_le_bytes());
+                        digest.update(text.as_bytes());
+                    }
+                    None => digest.update([0]),
+                }
+            }
+        }
+        digest.finalize().into()
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 struct Accepted {
     /// Clicks appended.
@@ -336,12 +360,37 @@ impl IdempotencyKey {
         use sha2::Digest as _;
         let digest =
             sha2::Sha256::new().chain_update(owner.as_str()).chain_update([0]).chain_update(&self.0).finalize();
-        digest.iter().fold(String::with_capacity(64), |mut hex, byte| {
-            use std::fmt::Write as _;
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
+        hex(&digest)
     }
+
+    /// As [`Self::scoped`], for click batches: apart from creates, so that one key string used for
+    /// both is two keys.
+    fn scoped_for_clicks(&self, owner: &Owner) -> String {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::new()
+            .chain_update(owner.as_str())
+            .chain_update([0])
+            .chain_update(&self.0)
+            .chain_update(b"\0clicks")
+            .finalize();
+        hex(&digest)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(2 * bytes.len()), |mut hex, byte| {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    })
+}
+
+/// The event id of a keyed batch's `index`-th click: the same on every retry, so that consumers
+/// deduplicating on event ids count a batch appended twice (see `record_clicks_idempotently`) once.
+fn batch_event_id(scoped_key: &str, index: usize) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::new().chain_update(scoped_key).chain_update((index as u64).to_le_bytes()).finalize();
+    hex(&digest[..16])
 }
 
 #[utoipa::path(
@@ -552,19 +601,43 @@ fn parse_clicks(body: ClicksBody, key_id: &KeyId, now: Timestamp) -> Result<Vec<
 #[utoipa::path(
     post, path = "/v1/clicks", tag = "clicks", operation_id = "recordClicks",
     request_body = ClicksBody,
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
+        description = "1–255 visible ASCII characters. A retry with the same key and body within 24 h answers the first 202 (with `Idempotent-Replayed: true`) and appends nothing: the batch counts once")),
     responses(
-        (status = 202, description = "The clicks were appended to the event log", body = Accepted),
+        (status = 202, description = "The clicks were appended to the event log", body = Accepted,
+            headers(("Idempotent-Replayed" = Option<String>, description = "`true` when this answers an earlier request"))),
         (status = 403, description = "The key may not record clicks"),
+        (status = 409, description = "The first request with this Idempotency-Key is still being served"),
+        (status = 422, description = "A click is invalid, or the Idempotency-Key was first sent with another batch"),
     )
 )]
 async fn record_clicks(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<ClicksBody>,
 ) -> Result<Response, Problem> {
-    let key_id = caller.require(Permission::RecordClicks)?.key_id.clone();
-    let clicks = parse_clicks(body, &key_id, state.service.now())?;
-    let accepted = state.service.record_clicks(clicks).await.map_err(|error| match error {
+    let actor = caller.require(Permission::RecordClicks)?;
+    let idempotency = IdempotencyKey::from_headers(&headers)?;
+    let fingerprint = body.fingerprint();
+    let clicks = parse_clicks(body, &actor.key_id, state.service.now())?;
+    let recorded = match idempotency {
+        Some(key) => {
+            let scoped = key.scoped_for_clicks(&actor.owner);
+            let clicks = clicks
+                .into_iter()
+                .enumerate()
+                .map(|(index, click)| {
+                    let details =
+                        ClickDetails { event_id: Some(batch_event_id(&scoped, index)), ..ClickDetails::default() };
+                    click.with_details(details)
+                })
+                .collect();
+            state.service.record_clicks_idempotently(clicks, &scoped, fingerprint).await
+        }
+        None => state.service.record_clicks(clicks).await.map(|accepted| RecordedClicks { accepted, replayed: false }),
+    };
+    let recorded = recorded.map_err(|error| match error {
         CommandError::InBatch { index, rejection: Rejection::NotFound(code) } => {
             Problem::invalid_field(format!("clicks[{index}].code"), format!("names no link ({code})"))
         }
@@ -573,7 +646,11 @@ async fn record_clicks(
         }
         other => problem_for(other),
     })?;
-    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted })).into_response())
+    let mut response = (StatusCode::ACCEPTED, Json(Accepted { accepted: recorded.accepted })).into_response();
+    if recorded.replayed {
+        response.headers_mut().insert("idempotent-replayed", header::HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

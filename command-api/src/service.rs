@@ -34,6 +34,19 @@ pub enum CommandError {
 /// How long an `Idempotency-Key` holds: a retry within it gets the first answer.
 pub const IDEMPOTENCY_WINDOW: std::time::Duration = std::time::Duration::from_hours(24);
 
+/// How long a click batch sent with an `Idempotency-Key` holds the key while it is being appended:
+/// longer than any request takes. A retry meanwhile is answered 409; after it, a batch that never
+/// finished (its server died, or the broker's answer was lost) may be appended again.
+pub const CLICKS_IN_PROGRESS: std::time::Duration = std::time::Duration::from_mins(2);
+
+/// What a batch of clicks came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordedClicks {
+    pub accepted: usize,
+    /// The batch was recorded by an earlier request with the same `Idempotency-Key`.
+    pub replayed: bool,
+}
+
 /// A created link, and whether this request made it or replays an earlier one's answer.
 #[derive(Debug)]
 pub struct Created {
@@ -274,6 +287,48 @@ impl CommandService {
         self.log.append(&events).await?;
         metrics::counter!("clicks_reported_total").increment(count as u64);
         Ok(count)
+    }
+
+    /// As [`Self::record_clicks`], once per `Idempotency-Key`: a retry of a recorded batch appends
+    /// nothing and is answered as the first was. The key is held while the batch is appended and
+    /// marked done after: a retry while it is held is refused as in progress, and one after it lapsed
+    /// unmarked (the first attempt's outcome unknown) is appended again, with the same event ids.
+    pub async fn record_clicks_idempotently(
+        &self,
+        clicks: Vec<LinkClicked>,
+        scoped_key: &str,
+        fingerprint: [u8; 32],
+    ) -> Result<RecordedClicks, CommandError> {
+        let now = self.clock.now();
+        let Some(first) = clicks.first() else { return Ok(RecordedClicks { accepted: 0, replayed: false }) };
+        let reservation = Reservation { fingerprint, code: first.code.clone() };
+        let done = format!("{scoped_key}/done");
+        if let Some(held) = self.idempotency.held(&done, now).await? {
+            if held.fingerprint != fingerprint {
+                return Err(CommandError::IdempotencyKeyReused);
+            }
+            return Ok(RecordedClicks { accepted: clicks.len(), replayed: true });
+        }
+        if let Some(held) = self.idempotency.reserve(scoped_key, &reservation, now, CLICKS_IN_PROGRESS).await? {
+            return Err(if held.fingerprint == fingerprint {
+                CommandError::IdempotentRequestInProgress
+            } else {
+                CommandError::IdempotencyKeyReused
+            });
+        }
+        match self.record_clicks(clicks).await {
+            Ok(accepted) => {
+                self.idempotency.reserve(&done, &reservation, now, IDEMPOTENCY_WINDOW).await?;
+                Ok(RecordedClicks { accepted, replayed: false })
+            }
+            Err(error) => {
+                let appended_maybe = matches!(&error, CommandError::Infra(e) if e.outcome_unknown());
+                if !appended_maybe {
+                    self.idempotency.release(scoped_key, &reservation).await?;
+                }
+                Err(error)
+            }
+        }
     }
 
     /// Appends durably, then shows the events at once.

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use kurz_domain::Timestamp;
 use kurz_ports::rows::{decode_reservation, encode_reservation};
 use kurz_ports::{IdempotencyStore, InfraError, Reservation};
-use redb::{ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::OpenError;
 use crate::small_db::SmallDb;
@@ -88,6 +88,21 @@ impl IdempotencyStore for EmbeddedIdempotency {
                     txn.abort()?;
                 }
                 Ok(held)
+            })
+            .await
+    }
+
+    async fn held(&self, key: &str, now: Timestamp) -> Result<Option<Reservation>, InfraError> {
+        let key = key.to_owned();
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read()?;
+                let reservations = txn.open_table(RESERVATIONS)?;
+                let current = match reservations.get(key.as_str())? {
+                    Some(row) => Some(decode_reservation(row.value())?),
+                    None => None,
+                };
+                Ok(current.filter(|(_, expires_at)| *expires_at > now).map(|(held, _)| held))
             })
             .await
     }

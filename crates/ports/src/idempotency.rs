@@ -5,8 +5,9 @@ use kurz_domain::{Code, Timestamp};
 
 use crate::InfraError;
 
-/// What a create sent with an `Idempotency-Key` reserved: the request it was for (a digest of the
-/// parsed request) and the code its link has, or will have once the request completes.
+/// What a request sent with an `Idempotency-Key` reserved: the request it was for (a digest of it)
+/// and the code its link has, or will have once the request completes (for a batch of clicks, the
+/// link of its first click).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
     pub fingerprint: [u8; 32],
@@ -27,6 +28,9 @@ pub trait IdempotencyStore: Send + Sync + std::fmt::Debug {
         now: Timestamp,
         ttl: Duration,
     ) -> Result<Option<Reservation>, InfraError>;
+
+    /// The live reservation of `key` at `now`, if any; changes nothing.
+    async fn held(&self, key: &str, now: Timestamp) -> Result<Option<Reservation>, InfraError>;
 
     /// Gives the key up, if `reservation` still holds it (its request failed before appending).
     async fn release(&self, key: &str, reservation: &Reservation) -> Result<(), InfraError>;

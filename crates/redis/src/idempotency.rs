@@ -63,6 +63,14 @@ impl IdempotencyStore for RedisIdempotency {
             .transpose()
     }
 
+    async fn held(&self, key: &str, _now: Timestamp) -> Result<Option<Reservation>, InfraError> {
+        let name = self.redis.key("idempotency", Some(key));
+        let held: Option<Vec<u8>> =
+            redis::cmd("GET").arg(&name).query_async(&mut self.redis.manager()).await.map_err(redis_error(CONTEXT))?;
+        held.map(|row| decode_reservation(&row).map(|(held, _)| held).map_err(|e| InfraError::new(CONTEXT, e)))
+            .transpose()
+    }
+
     async fn release(&self, key: &str, reservation: &Reservation) -> Result<(), InfraError> {
         let name = self.redis.key("idempotency", Some(key));
         let _: i64 = self

@@ -29,6 +29,24 @@ pub async fn a_key_is_reserved_once(storage: impl Storage<dyn IdempotencyStore>)
     assert_eq!(store.reserve("k2", &reservation("xyz9876", 2), now(), DAY).await.expect("reserve"), None);
 }
 
+pub async fn a_held_reservation_is_read_without_being_made(storage: impl Storage<dyn IdempotencyStore>) {
+    let store = storage.open().await;
+    assert_eq!(store.held("looked-at", now()).await.expect("held"), None);
+    let first = reservation("abc1234", 1);
+    assert_eq!(store.held("looked-at", now()).await.expect("held"), None, "looking reserves nothing");
+    assert_eq!(store.reserve("looked-at", &first, now(), DAY).await.expect("reserve"), None);
+    assert_eq!(store.held("looked-at", now()).await.expect("held"), Some(first.clone()));
+    store.release("looked-at", &first).await.expect("release");
+    assert_eq!(store.held("looked-at", now()).await.expect("held"), None);
+    let ttl = Duration::from_millis(200);
+    assert_eq!(store.reserve("brief-look", &first, now(), ttl).await.expect("reserve"), None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.held("brief-look", now()).await.expect("held").is_some() {
+        assert!(Instant::now() < deadline, "a 200 ms reservation lapses within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub async fn of_racing_reservations_one_wins_and_all_see_it(storage: impl Storage<dyn IdempotencyStore>) {
     let store = storage.open().await;
     let racing: Vec<_> = (0..20_u8)

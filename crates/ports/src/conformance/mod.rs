@@ -138,6 +138,7 @@ macro_rules! idempotency_store_conformance {
             $storage,
             $crate::conformance::idempotency,
             a_key_is_reserved_once,
+            a_held_reservation_is_read_without_being_made,
             of_racing_reservations_one_wins_and_all_see_it,
             a_released_key_can_be_reserved_again,
             a_reservation_lapses_after_its_ttl,
