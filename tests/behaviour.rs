@@ -189,6 +189,43 @@ async fn stats_count_visitors_languages_by_their_preferred_one() {
 }
 
 #[tokio::test]
+async fn stats_count_the_last_48_hours_by_hour() {
+    const MINUTE: i64 = 60_000;
+    let (app, _dir) = spawn_app().await;
+    app.create(json!({"target_url": "https://example.com/hourly", "alias": "hourly"})).await;
+    let visit = || async { assert_eq!(app.get("/hourly").await.status(), StatusCode::FOUND) };
+    // The clock starts at 2026-11-21T00:00Z: a click at 00:30, two at 02:30, one 47 hours later.
+    app.time.advance(30 * MINUTE);
+    visit().await;
+    app.time.advance(120 * MINUTE);
+    visit().await;
+    visit().await;
+    app.time.advance(47 * 60 * MINUTE);
+    visit().await;
+    app.settled().await;
+
+    let hourly = app.get("/v1/links/hourly/stats?interval=hour").await;
+    assert_eq!(hourly.status(), StatusCode::OK);
+    let hourly: Value = hourly.json().await.expect("json");
+    // Now is 2026-11-23T01:30Z: the 48 hours from 2026-11-21T02:00Z, not the 00:30 click.
+    assert_eq!(
+        hourly["clicks_by_hour"],
+        json!([
+            {"hour": "2026-11-21T02:00:00.000Z", "clicks": 2},
+            {"hour": "2026-11-23T01:00:00.000Z", "clicks": 1},
+        ])
+    );
+    // Everything else covers the days those hours touch.
+    assert_eq!((&hourly["from"], &hourly["to"]), (&json!("2026-11-21"), &json!("2026-11-23")));
+    assert_eq!(hourly["total_clicks"], 4);
+
+    assert!(app.stats("hourly").await.get("clicks_by_hour").is_none(), "by day unless asked");
+    let dated = app.get("/v1/links/hourly/stats?interval=hour&from=2026-11-20").await;
+    expect_problem(dated, StatusCode::UNPROCESSABLE_ENTITY).await;
+    expect_problem(app.get("/v1/links/hourly/stats?interval=minute").await, StatusCode::BAD_REQUEST).await;
+}
+
+#[tokio::test]
 async fn a_preview_of_a_link_without_a_limit_is_redirected() {
     let (app, _dir) = spawn_app().await;
     app.create(json!({"target_url": "https://example.com/open", "alias": "open"})).await;

@@ -66,6 +66,8 @@ async fn links_are_managed_from_the_terminal() {
     assert!(history.contains(r#"target_url="https://example.com/b""#), "{history}");
     let stats = stdout(&kurz(&app, &["links", "stats", "term"]).await);
     assert!(stats.starts_with("term: 0 clicks"), "{stats}");
+    let hourly = stdout(&kurz(&app, &["links", "stats", "term", "--interval", "hour"]).await);
+    assert!(hourly.lines().nth(1).is_some_and(|header| header.starts_with("HOUR")), "{hourly}");
 
     assert_eq!(stdout(&kurz(&app, &["links", "delete", "term"]).await).trim(), "deleted term");
     let gone = kurz(&app, &["links", "get", "term"]).await;

@@ -9,7 +9,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use kurz_domain::stats::{Bots, LinkStats};
-use kurz_domain::{Code, Day, DayRange, Link, Permission};
+use kurz_domain::time::MILLIS_PER_HOUR;
+use kurz_domain::{Code, Day, DayRange, Link, Permission, Timestamp};
 use kurz_service_kit::Problem;
 use kurz_service_kit::auth::Caller;
 use kurz_service_kit::gate::client_address;
@@ -279,7 +280,25 @@ struct StatsQuery {
     #[serde(default)]
     #[param(inline)]
     bots: BotsParam,
+    /// `day` (the default) counts clicks by day over the range; `hour` also counts the last 48
+    /// hours' clicks by hour (`clicks_by_hour`), and then takes no `from` or `to`: the range is the
+    /// days those hours touch.
+    #[serde(default)]
+    #[param(inline)]
+    interval: Interval,
 }
+
+/// The resolution of a stats answer's clicks over time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum Interval {
+    #[default]
+    Day,
+    Hour,
+}
+
+/// How far back `interval=hour` reaches.
+const HOURLY_HOURS: i64 = 48;
 
 /// Whose clicks a stats answer counts.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema)]
@@ -321,6 +340,9 @@ struct StatsBody {
     #[schema(format = DateTime)]
     last_clicked_at: Option<String>,
     clicks_by_day: Vec<DayClicks>,
+    /// With `interval=hour`: the last 48 hours' clicks by hour (hours without clicks left out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clicks_by_hour: Option<Vec<HourClicks>>,
     top_referrers: Vec<NamedClicks>,
     browsers: Vec<NamedClicks>,
     operating_systems: Vec<NamedClicks>,
@@ -342,6 +364,14 @@ struct DayClicks {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+struct HourClicks {
+    /// The hour's first instant (UTC).
+    #[schema(format = DateTime)]
+    hour: String,
+    clicks: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 struct NamedClicks {
     name: String,
     clicks: u64,
@@ -355,7 +385,7 @@ struct NamedClicks {
         (status = 403, description = "The key may not read links"),
         (status = 404, description = "No link of the key's owner has this code"),
         (status = 410, description = "The link was deleted"),
-        (status = 422, description = "`from` or `to` is not a date, `from` is after `to`, or the range is too long"),
+        (status = 422, description = "`from` or `to` is not a date, `from` is after `to`, the range is too long, or `from`/`to` come with `interval=hour`"),
     )
 )]
 async fn stats(
@@ -370,13 +400,24 @@ async fn stats(
             .map(|text| parse_date(text).map(Day::from_days_since_epoch).map_err(|e| Problem::invalid_field(field, e)))
             .transpose()
     };
-    let range = DayRange { from: day("from", &query.from)?, to: day("to", &query.to)? };
+    let now = state.service.now();
+    let hours_from = Timestamp::from_millis(
+        (now.as_millis() - (HOURLY_HOURS - 1) * MILLIS_PER_HOUR).div_euclid(MILLIS_PER_HOUR) * MILLIS_PER_HOUR,
+    );
+    let range = match query.interval {
+        Interval::Day => DayRange { from: day("from", &query.from)?, to: day("to", &query.to)? },
+        Interval::Hour if query.from.is_some() || query.to.is_some() => {
+            let field = if query.from.is_some() { "from" } else { "to" };
+            return Err(Problem::invalid_field(field, "is not taken with interval=hour: it counts the last 48 hours"));
+        }
+        Interval::Hour => DayRange { from: Some(hours_from.day()), to: Some(now.day()) },
+    };
     if range.is_empty() {
         return Err(Problem::invalid_field("from", "must not be after to"));
     }
     let link = live_link(&state, &caller, &raw).await?;
     // An open end stands for tomorrow (clocks differ) or for MAX_STATS_DAYS before the other end.
-    let tomorrow = state.service.now().day().days_since_epoch().saturating_add(1);
+    let tomorrow = now.day().days_since_epoch().saturating_add(1);
     let to = range.to.map_or(tomorrow, Day::days_since_epoch);
     let from = range.from.map_or(to.saturating_sub(MAX_STATS_DAYS - 1), Day::days_since_epoch);
     if to.saturating_sub(from) >= MAX_STATS_DAYS {
@@ -385,7 +426,13 @@ async fn stats(
     let bounded = DayRange { from: Some(Day::from_days_since_epoch(from)), to: Some(Day::from_days_since_epoch(to)) };
     let link_stats =
         state.service.stats(&link.code, bounded, query.bots.into()).await.map_err(|e| Problem::unavailable(&e))?;
-    Ok(Json(stats_body(&link.code, range, query.bots, &link_stats)))
+    let mut body = stats_body(&link.code, range, query.bots, &link_stats);
+    if query.interval == Interval::Hour {
+        let hours = link_stats.clicks_by_hour.iter().filter(|(hour, _)| *hour >= hours_from && *hour <= now);
+        let hours = hours.map(|(hour, clicks)| HourClicks { hour: format_millis(hour.as_millis()), clicks: *clicks });
+        body.clicks_by_hour = Some(hours.collect());
+    }
+    Ok(Json(body))
 }
 
 fn stats_body(code: &Code, range: DayRange, bots: BotsParam, stats: &LinkStats) -> StatsBody {
@@ -406,6 +453,7 @@ fn stats_body(code: &Code, range: DayRange, bots: BotsParam, stats: &LinkStats) 
             .iter()
             .map(|(day, clicks)| DayClicks { date: format_date(day.days_since_epoch()), clicks: *clicks })
             .collect(),
+        clicks_by_hour: None,
         top_referrers: named(&stats.top_referrers),
         browsers: named(&stats.browsers),
         operating_systems: named(&stats.operating_systems),

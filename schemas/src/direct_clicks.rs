@@ -129,6 +129,13 @@ fn kind_of(schema: &Schema) -> Option<Kind> {
 
 /// A zig-zag encoded variable-length long (Avro's `int` and `long`).
 fn long(input: &mut &[u8]) -> Result<i64, Unreadable> {
+    // Most longs of a click are one byte: union branches, lengths of short strings.
+    if let Some((&byte, rest)) = input.split_first()
+        && byte < 0x80
+    {
+        *input = rest;
+        return Ok(zig_zag(u64::from(byte)));
+    }
     let mut value: u64 = 0;
     for (i, byte) in input.iter().enumerate().take(10) {
         let bits = u64::from(byte & 0x7f);
@@ -139,11 +146,15 @@ fn long(input: &mut &[u8]) -> Result<i64, Unreadable> {
         value |= bits << (7 * i);
         if byte & 0x80 == 0 {
             *input = &input[i + 1..];
-            #[expect(clippy::cast_possible_wrap, reason = "zig-zag decoding reinterprets the bits")]
-            return Ok((value >> 1) as i64 ^ -((value & 1) as i64));
+            return Ok(zig_zag(value));
         }
     }
     Err(Unreadable)
+}
+
+#[expect(clippy::cast_possible_wrap, reason = "zig-zag decoding reinterprets the bits")]
+fn zig_zag(value: u64) -> i64 {
+    (value >> 1) as i64 ^ -((value & 1) as i64)
 }
 
 #[expect(clippy::cast_sign_loss, clippy::cast_possible_truncation, reason = "zig-zag encoding, seven bits a byte")]

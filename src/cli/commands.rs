@@ -44,9 +44,11 @@ async fn run_links(client: &Client, command: LinksCommand, json: bool) -> anyhow
                 println!("deleted {code}");
             }
         }
-        LinksCommand::Stats { code, from, to, bots } => {
-            let query: Vec<(&str, String)> =
-                [("from", from), ("to", to), ("bots", bots)].into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
+        LinksCommand::Stats { code, from, to, bots, interval } => {
+            let query: Vec<(&str, String)> = [("from", from), ("to", to), ("bots", bots), ("interval", interval)]
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v?)))
+                .collect();
             let request = client.request(Method::GET, &format!("/v1/links/{code}/stats")).query(&query);
             let stats = client.send(request).await?;
             if json {
@@ -56,8 +58,11 @@ async fn run_links(client: &Client, command: LinksCommand, json: bool) -> anyhow
                     "{code}: {} clicks, {} unique visitors ({} clicks by bots)",
                     stats["total_clicks"], stats["unique_visitors"], stats["bot_clicks"]
                 );
-                let days = rows(&stats["clicks_by_day"], &["date", "clicks"]);
-                table(&["DATE", "CLICKS"], &days);
+                if stats.get("clicks_by_hour").is_some() {
+                    table(&["HOUR", "CLICKS"], &rows(&stats["clicks_by_hour"], &["hour", "clicks"]));
+                } else {
+                    table(&["DATE", "CLICKS"], &rows(&stats["clicks_by_day"], &["date", "clicks"]));
+                }
             }
         }
         LinksCommand::History { code } => history(client, &code, json).await?,

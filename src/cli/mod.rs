@@ -77,6 +77,9 @@ pub enum LinksCommand {
         /// Whose clicks: people's (exclude, the default), everyone's (include), bots' (only)
         #[arg(long, value_parser = ["exclude", "include", "only"])]
         bots: Option<String>,
+        /// `hour`: the last 48 hours by hour (instead of --from/--to)
+        #[arg(long, value_parser = ["day", "hour"], conflicts_with_all = ["from", "to"])]
+        interval: Option<String>,
     },
     /// Every change of a link, oldest first
     History { code: String },

@@ -31,13 +31,48 @@ impl Default for Hll {
     }
 }
 
+/// The register a hash sets, and the rank it sets it to.
+fn register(hash: u64) -> (u16, u8) {
+    let index = u16::try_from(hash >> (64 - PRECISION)).expect("PRECISION bits");
+    // Rank of the first set bit in the remaining bits; a sentinel bit bounds it.
+    let rank = ((hash << PRECISION) | (1 << (PRECISION - 1))).leading_zeros() + 1;
+    (index, u8::try_from(rank).expect("a rank is at most 65 - PRECISION"))
+}
+
+/// Items added one at a time and made into a sketch once: what a projection batch does per click.
+/// Pushing to a list and sorting it once costs less than inserting into a sketch's sorted list of
+/// registers per item.
+#[derive(Debug, Clone, Default)]
+pub struct HllBuilder(Vec<(u16, u8)>);
+
+impl HllBuilder {
+    pub fn add_hash(&mut self, hash: u64) {
+        self.0.push(register(hash));
+    }
+
+    pub fn build(mut self) -> Hll {
+        // In (index, rank) order the last of an index's entries holds its highest rank.
+        self.0.sort_unstable();
+        let mut set: Vec<(u16, u8)> = Vec::with_capacity(self.0.len());
+        for (index, rank) in self.0 {
+            match set.last_mut() {
+                Some(last) if last.0 == index => last.1 = rank,
+                _ => set.push((index, rank)),
+            }
+        }
+        let mut hll = Hll { registers: Registers::Sparse(set) };
+        if hll.set_count() > SPARSE_LIMIT {
+            hll.densify();
+        }
+        hll
+    }
+}
+
 impl Hll {
     /// Adds an item by its 64-bit hash (which must be well mixed).
     pub fn add_hash(&mut self, hash: u64) {
-        let index = u16::try_from(hash >> (64 - PRECISION)).expect("PRECISION bits");
-        // Rank of the first set bit in the remaining bits; a sentinel bit bounds it.
-        let rank = ((hash << PRECISION) | (1 << (PRECISION - 1))).leading_zeros() + 1;
-        self.set(index, u8::try_from(rank).expect("a rank is at most 65 - PRECISION"));
+        let (index, rank) = register(hash);
+        self.set(index, rank);
     }
 
     fn set(&mut self, index: u16, rank: u8) {
@@ -85,11 +120,26 @@ impl Hll {
                     *mine = (*mine).max(*theirs);
                 }
             }
+            (Registers::Sparse(mine), Registers::Sparse(theirs)) => {
+                if !theirs.is_empty() {
+                    *mine = merge_sorted(mine, theirs);
+                    if mine.len() > SPARSE_LIMIT {
+                        self.densify();
+                    }
+                }
+            }
             _ => {
                 for (index, rank) in other.set_registers() {
                     self.set(index, rank);
                 }
             }
+        }
+    }
+
+    fn set_count(&self) -> usize {
+        match &self.registers {
+            Registers::Sparse(set) => set.len(),
+            Registers::Dense(_) => REGISTERS,
         }
     }
 
@@ -113,6 +163,28 @@ impl Hll {
         )]
         let estimate = estimate.round() as u64;
         estimate
+    }
+}
+
+/// The union of two sparse register lists (sorted by index), the higher rank where both set one.
+fn merge_sorted(a: &[(u16, u8)], b: &[(u16, u8)]) -> Vec<(u16, u8)> {
+    let mut merged = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.0 == y.0 => {
+                let rank = x.1.max(y.1);
+                let index = x.0;
+                a.next();
+                b.next();
+                (index, rank)
+            }
+            (Some(x), Some(y)) if x.0 < y.0 => *a.next().expect("peeked"),
+            (Some(_), None) => *a.next().expect("peeked"),
+            (_, Some(_)) => *b.next().expect("peeked"),
+            (None, None) => return merged,
+        };
+        merged.push(next);
     }
 }
 
@@ -248,6 +320,16 @@ mod tests {
         large_then_small.merge(&small);
         assert_eq!(small_then_large, large_then_small);
         assert_eq!(small_then_large, sketch(0..5000));
+    }
+
+    #[test]
+    fn a_builder_makes_the_sketch_adding_one_by_one_makes() {
+        for items in [0..0u64, 0..1, 0..300, 0..5000] {
+            let mut builder = HllBuilder::default();
+            // Each item twice, out of order: repeats and order change nothing.
+            items.clone().rev().chain(items.clone()).for_each(|i| builder.add_hash(hash(i)));
+            assert_eq!(builder.build(), sketch(items.clone()), "items {items:?}");
+        }
     }
 
     #[test]

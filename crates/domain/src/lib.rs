@@ -9,6 +9,7 @@ pub mod aggregate;
 pub mod analytics;
 pub mod code;
 pub mod code_generator;
+pub mod counts;
 pub mod event;
 pub mod history;
 pub mod hll;

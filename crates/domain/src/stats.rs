@@ -3,7 +3,7 @@
 //! range reads at most one row per day, however many clicks there were.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::hash::Hasher;
 use std::sync::Arc;
 
@@ -12,9 +12,10 @@ use siphasher::sip::SipHasher13;
 
 use crate::analytics::{self, Agent};
 use crate::code::Code;
+use crate::counts::Counts;
 use crate::event::LinkClicked;
-use crate::hll::Hll;
-use crate::time::{Day, Timestamp};
+use crate::hll::{Hll, HllBuilder};
+use crate::time::{Day, MILLIS_PER_HOUR, Timestamp};
 
 /// Distinct referrers kept per link and day; the long tail is counted under [`OTHER`].
 pub const MAX_REFERRERS_PER_DAY: usize = 200;
@@ -47,7 +48,9 @@ impl DayStats {
     /// Adds a batch's clicks on the same link and day.
     pub fn add(&mut self, delta: &DayDelta) {
         self.people.add(&delta.people);
-        self.bots.add(&delta.bots);
+        if let Some(bots) = &delta.bots {
+            self.bots.add(bots);
+        }
     }
 
     pub fn clicks(&self) -> u64 {
@@ -64,29 +67,75 @@ impl DayStats {
 pub struct Tally {
     pub clicks: u64,
     pub last_clicked_at: Option<Timestamp>,
-    pub referrers: BTreeMap<String, u64>,
-    pub browsers: BTreeMap<String, u64>,
-    pub operating_systems: BTreeMap<String, u64>,
-    pub devices: BTreeMap<String, u64>,
-    pub languages: BTreeMap<String, u64>,
-    pub countries: BTreeMap<String, u64>,
+    pub referrers: Counts,
+    pub browsers: Counts,
+    pub operating_systems: Counts,
+    pub devices: Counts,
+    pub languages: Counts,
+    pub countries: Counts,
     /// `City, CC` (a city's name alone is ambiguous).
-    pub cities: BTreeMap<String, u64>,
+    pub cities: Counts,
     pub visitors: Hll,
+    pub hours: HourClicks,
 }
 
-/// A click's language, country and city as stats name them; borrowed unless a city needs its
-/// country added (the fold runs per click).
-fn places(click: &LinkClicked) -> [Cow<'_, str>; 3] {
+/// A day's clicks by hour (UTC): what hourly stats are made of, 24 numbers per row rather than a
+/// row per hour. Stored as the hours that saw clicks, as (hour, clicks) pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HourClicks([u64; 24]);
+
+impl HourClicks {
+    pub fn get(&self, hour: usize) -> u64 {
+        self.0[hour]
+    }
+
+    fn count(&mut self, hour: usize, clicks: u64) {
+        self.0[hour] += clicks;
+    }
+
+    fn add(&mut self, other: &Self) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            *mine += theirs;
+        }
+    }
+}
+
+impl Serialize for HourClicks {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq as _;
+        let hours = self.0.iter().filter(|clicks| **clicks > 0).count();
+        let mut seq = serializer.serialize_seq(Some(hours))?;
+        for (hour, clicks) in (0u8..).zip(self.0).filter(|(_, clicks)| *clicks > 0) {
+            seq.serialize_element(&(hour, clicks))?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for HourClicks {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let pairs = Vec::<(u8, u64)>::deserialize(deserializer)?;
+        let mut hours = Self::default();
+        for (hour, clicks) in pairs {
+            if hour >= 24 {
+                return Err(serde::de::Error::custom("an hour of the day past 23"));
+            }
+            hours.count(usize::from(hour), clicks);
+        }
+        Ok(hours)
+    }
+}
+
+/// A click's language, country and city as stats name them (`None`: unknown); borrowed unless a
+/// city needs its country added (the fold runs per click).
+fn places(click: &LinkClicked) -> [Option<Cow<'_, str>>; 3] {
     let details = &click.details;
-    let language = Cow::Borrowed(details.language.as_deref().unwrap_or(analytics::UNKNOWN));
-    let country = Cow::Borrowed(details.country.as_deref().unwrap_or(analytics::UNKNOWN));
     let city = match (&details.city, &details.country) {
-        (Some(city), Some(country)) => Cow::Owned(format!("{city}, {country}")),
-        (Some(city), None) => Cow::Borrowed(city.as_str()),
-        (None, _) => Cow::Borrowed(analytics::UNKNOWN),
+        (Some(city), Some(country)) => Some(Cow::Owned(format!("{city}, {country}"))),
+        (Some(city), None) => Some(Cow::Borrowed(city.as_str())),
+        (None, _) => None,
     };
-    [language, country, city]
+    [details.language.as_deref().map(Cow::Borrowed), details.country.as_deref().map(Cow::Borrowed), city]
 }
 
 impl Tally {
@@ -94,31 +143,32 @@ impl Tally {
         self.clicks += 1;
         self.last_clicked_at = self.last_clicked_at.max(Some(click.clicked_at));
         self.add_referrer(site, 1);
-        add(&mut self.browsers, agent.browser, 1);
-        add(&mut self.operating_systems, agent.operating_system, 1);
-        add(&mut self.devices, agent.device, 1);
-        let [language, country, city] = places(click);
+        self.browsers.add(agent.browser, 1);
+        self.operating_systems.add(agent.operating_system, 1);
+        self.devices.add(agent.device, 1);
+        let [language, country, city] = places(click).map(|place| place.unwrap_or(Cow::Borrowed(analytics::UNKNOWN)));
         add_bounded(&mut self.languages, &language, 1);
         add_bounded(&mut self.countries, &country, 1);
         add_bounded(&mut self.cities, &city, 1);
         if let Some(visitor) = &click.visitor_id {
             self.visitors.add_hash(visitor_hash(visitor));
         }
+        self.hours.count(click.clicked_at.hour_of_day(), 1);
     }
 
     fn merge(&mut self, other: &Self) {
         self.clicks += other.clicks;
         self.last_clicked_at = self.last_clicked_at.max(other.last_clicked_at);
-        for (referrer, count) in &other.referrers {
-            self.add_referrer(referrer, *count);
+        for (referrer, count) in other.referrers.iter() {
+            self.add_referrer(referrer, count);
         }
         for (mine, theirs) in [
             (&mut self.browsers, &other.browsers),
             (&mut self.operating_systems, &other.operating_systems),
             (&mut self.devices, &other.devices),
         ] {
-            for (value, count) in theirs {
-                add(mine, value, *count);
+            for (value, count) in theirs.iter() {
+                mine.add(value, count);
             }
         }
         for (mine, theirs) in [
@@ -126,11 +176,12 @@ impl Tally {
             (&mut self.countries, &other.countries),
             (&mut self.cities, &other.cities),
         ] {
-            for (value, count) in theirs {
-                add_bounded(mine, value, *count);
+            for (value, count) in theirs.iter() {
+                add_bounded(mine, value, count);
             }
         }
         self.visitors.merge(&other.visitors);
+        self.hours.add(&other.hours);
     }
 
     fn add(&mut self, delta: &TallyDelta) {
@@ -140,58 +191,68 @@ impl Tally {
             self.add_referrer(site, *clicks);
         }
         for (_, agent, clicks) in &delta.agents {
-            add(&mut self.browsers, agent.browser, *clicks);
-            add(&mut self.operating_systems, agent.operating_system, *clicks);
-            add(&mut self.devices, agent.device, *clicks);
+            self.browsers.add(agent.browser, *clicks);
+            self.operating_systems.add(agent.operating_system, *clicks);
+            self.devices.add(agent.device, *clicks);
         }
         for (mine, theirs) in [
             (&mut self.languages, &delta.languages),
             (&mut self.countries, &delta.countries),
             (&mut self.cities, &delta.cities),
         ] {
-            for (value, count) in &theirs.0 {
+            for (value, count) in &theirs.counts {
                 add_bounded(mine, value, *count);
             }
         }
         self.visitors.merge(&delta.visitors);
+        self.hours.add(&delta.hours);
     }
 
     fn add_referrer(&mut self, referrer: &str, count: u64) {
-        let known = self.referrers.contains_key(referrer);
+        let known = self.referrers.contains(referrer);
         let referrer = if known || self.referrers.len() < MAX_REFERRERS_PER_DAY { referrer } else { OTHER };
-        add(&mut self.referrers, referrer, count);
+        self.referrers.add(referrer, count);
     }
 }
 
 /// Counts `value` while fewer than [`MAX_PLACES_PER_DAY`] values are counted, then under [`OTHER`].
-fn add_bounded(counts: &mut BTreeMap<String, u64>, value: &str, count: u64) {
-    let value = if counts.len() < MAX_PLACES_PER_DAY || counts.contains_key(value) { value } else { OTHER };
-    add(counts, value, count);
+fn add_bounded(counts: &mut Counts, value: &str, count: u64) {
+    let value = if counts.len() < MAX_PLACES_PER_DAY || counts.contains(value) { value } else { OTHER };
+    counts.add(value, count);
 }
 
 /// A batch's counts of one breakdown, in order of first appearance and bounded as a stored row is
 /// ([`add_bounded`]), so that adding them equals recording each click.
 #[derive(Debug, Clone, Default)]
-struct FirstSeen(Vec<(String, u64)>);
-
-impl FirstSeen {
-    fn count(&mut self, value: &str) {
-        let value =
-            if self.0.len() < MAX_PLACES_PER_DAY || self.0.iter().any(|(v, _)| v == value) { value } else { OTHER };
-        match self.0.iter_mut().find(|(known, _)| known == value) {
-            Some((_, clicks)) => *clicks += 1,
-            None => self.0.push((value.to_owned(), 1)),
-        }
-    }
+struct FirstSeen {
+    counts: Vec<(String, u64)>,
+    /// Where clicks of an unknown value are counted, once one was: without a GeoIP database every
+    /// click's place is unknown, and finding it again per click would cost a scan.
+    unknown: Option<usize>,
 }
 
-/// Counts `value`, allocating its key only the first time it is seen.
-fn add(counts: &mut BTreeMap<String, u64>, value: &str, count: u64) {
-    match counts.get_mut(value) {
-        Some(existing) => *existing += count,
-        None => {
-            counts.insert(value.to_owned(), count);
+impl FirstSeen {
+    fn count(&mut self, value: Option<&str>) {
+        match (value, self.unknown) {
+            (None, Some(at)) => self.counts[at].1 += 1,
+            (None, None) => self.unknown = Some(self.count_named(analytics::UNKNOWN)),
+            (Some(value), _) => {
+                self.count_named(value);
+            }
         }
+    }
+
+    /// Counts `value` (or [`OTHER`], once the breakdown is full) and says at which index.
+    fn count_named(&mut self, value: &str) -> usize {
+        if let Some(at) = self.counts.iter().position(|(known, _)| known == value) {
+            self.counts[at].1 += 1;
+            return at;
+        }
+        if self.counts.len() < MAX_PLACES_PER_DAY || value == OTHER {
+            self.counts.push((value.to_owned(), 1));
+            return self.counts.len() - 1;
+        }
+        self.count_named(OTHER)
     }
 }
 
@@ -209,17 +270,18 @@ pub type BatchHasher = foldhash::fast::RandomState;
 #[derive(Debug, Clone, Default)]
 pub struct DayDelta {
     people: TallyDelta,
-    bots: TallyDelta,
+    /// Boxed: most days see no bot, and a batch moves its deltas around.
+    bots: Option<Box<TallyDelta>>,
 }
 
 impl DayDelta {
     fn record(&mut self, click: &LinkClicked, (class, agent): (u32, Agent), site: &Arc<str>, other: &Arc<str>) {
-        let tally = if agent.bot { &mut self.bots } else { &mut self.people };
+        let tally = if agent.bot { self.bots.get_or_insert_default() } else { &mut self.people };
         tally.record(click, (class, agent), site, other);
     }
 
     pub fn clicks(&self) -> u64 {
-        self.people.clicks + self.bots.clicks
+        self.people.clicks + self.bots.as_ref().map_or(0, |bots| bots.clicks)
     }
 }
 
@@ -239,7 +301,11 @@ struct TallyDelta {
     languages: FirstSeen,
     countries: FirstSeen,
     cities: FirstSeen,
+    /// Visitors as the batch meets them, made into `visitors` when the batch is done
+    /// ([`StatsDelta::into_days`]).
+    visitors_met: HllBuilder,
     visitors: Hll,
+    hours: HourClicks,
 }
 
 impl TallyDelta {
@@ -259,12 +325,17 @@ impl TallyDelta {
             None => self.agents.push((class, agent, 1)),
         }
         let [language, country, city] = places(click);
-        self.languages.count(&language);
-        self.countries.count(&country);
-        self.cities.count(&city);
+        self.languages.count(language.as_deref());
+        self.countries.count(country.as_deref());
+        self.cities.count(city.as_deref());
         if let Some(visitor) = &click.visitor_id {
-            self.visitors.add_hash(visitor_hash(visitor));
+            self.visitors_met.add_hash(visitor_hash(visitor));
         }
+        self.hours.count(click.clicked_at.hour_of_day(), 1);
+    }
+
+    fn finish(&mut self) {
+        self.visitors = std::mem::take(&mut self.visitors_met).build();
     }
 
     fn count_other(&mut self, other: &Arc<str>) {
@@ -333,9 +404,15 @@ impl StatsDelta {
     }
 
     pub fn into_days(self) -> impl Iterator<Item = ((Code, Day), DayDelta)> {
-        self.links
-            .into_iter()
-            .flat_map(|(code, days)| days.into_iter().map(move |(day, delta)| ((code.clone(), day), delta)))
+        self.links.into_iter().flat_map(|(code, days)| {
+            days.into_iter().map(move |(day, mut delta)| {
+                delta.people.finish();
+                if let Some(bots) = &mut delta.bots {
+                    bots.finish();
+                }
+                ((code.clone(), day), delta)
+            })
+        })
     }
 }
 
@@ -380,6 +457,8 @@ pub struct LinkStats {
     pub unique_visitors: u64,
     pub last_clicked_at: Option<Timestamp>,
     pub clicks_by_day: Vec<(Day, u64)>,
+    /// Hours (their first instant) with clicks, in order.
+    pub clicks_by_hour: Vec<(Timestamp, u64)>,
     pub top_referrers: Vec<(String, u64)>,
     pub browsers: Vec<(String, u64)>,
     pub operating_systems: Vec<(String, u64)>,
@@ -399,20 +478,29 @@ impl LinkStats {
         let mut total = Tally::default();
         let mut bot_clicks = 0;
         let mut clicks_by_day = Vec::new();
+        let mut clicks_by_hour = Vec::new();
         for (day, stats) in days {
             let mut clicks = 0;
+            let mut hours = HourClicks::default();
             for tally in bots.tallies(stats) {
                 total.merge(tally);
                 clicks += tally.clicks;
+                hours.add(&tally.hours);
             }
             bot_clicks += stats.bots.clicks;
             if clicks > 0 {
                 clicks_by_day.push((day, clicks));
             }
+            let start = day.start().as_millis();
+            for (hour, clicks) in (0i64..).zip(hours.0).filter(|(_, clicks)| *clicks > 0) {
+                clicks_by_hour.push((Timestamp::from_millis(start + hour * MILLIS_PER_HOUR), clicks));
+            }
         }
         clicks_by_day.sort_unstable();
-        let ranked = |counts: &BTreeMap<String, u64>, limit: usize| {
-            let mut values: Vec<(String, u64)> = counts.iter().map(|(value, count)| (value.clone(), *count)).collect();
+        clicks_by_hour.sort_unstable();
+        let ranked = |counts: &Counts, limit: usize| {
+            let mut values: Vec<(String, u64)> =
+                counts.iter().map(|(value, count)| (value.to_owned(), count)).collect();
             values.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             values.truncate(limit);
             values
@@ -423,6 +511,7 @@ impl LinkStats {
             unique_visitors: total.visitors.estimate(),
             last_clicked_at: total.last_clicked_at,
             clicks_by_day,
+            clicks_by_hour,
             top_referrers: ranked(&total.referrers, TOP_REFERRERS),
             browsers: ranked(&total.browsers, usize::MAX),
             operating_systems: ranked(&total.operating_systems, usize::MAX),
@@ -489,6 +578,24 @@ mod tests {
         assert_eq!(stats.browsers, vec![("Firefox".to_owned(), 3)]);
         assert_eq!(stats.operating_systems, vec![("Linux".to_owned(), 3)]);
         assert_eq!(stats.devices, vec![("Desktop".to_owned(), 3)]);
+    }
+
+    #[test]
+    fn clicks_are_counted_by_hour_too() {
+        const HOUR: i64 = 3_600_000;
+        let stats = summary(&[
+            click(5, None, "v1"),
+            click(HOUR - 1, None, "v2"),
+            click(13 * HOUR + 7, None, "v1"),
+            click(DAY + 23 * HOUR, None, "v3"),
+        ]);
+        let hours: Vec<(i64, u64)> = stats.clicks_by_hour.iter().map(|(at, n)| (at.as_millis(), *n)).collect();
+        assert_eq!(hours, vec![(0, 2), (13 * HOUR, 1), (DAY + 23 * HOUR, 1)]);
+        // A row's hours survive being stored, as the hours that saw clicks.
+        let rows = day_rows(&[click(5, None, "v1"), click(13 * HOUR, None, "v1")]);
+        let stored = postcard::to_allocvec(&rows[0].1).expect("serializes");
+        assert_eq!(postcard::from_bytes::<DayStats>(&stored).expect("reads"), rows[0].1);
+        assert!(serde_json::from_str::<HourClicks>("[[24, 1]]").is_err(), "there is no 25th hour");
     }
 
     #[test]
@@ -614,7 +721,7 @@ mod tests {
             day.record(&click(1, Some(&format!("https://site{i}.example/")), "v"));
         }
         assert_eq!(day.people.referrers.len(), MAX_REFERRERS_PER_DAY + 1);
-        assert_eq!(day.people.referrers.get(OTHER), Some(&5));
+        assert_eq!(day.people.referrers.get(OTHER), Some(5));
     }
 
     fn clicked_by(at: i64, agent: Option<&str>, visitor: &str) -> LinkClicked {

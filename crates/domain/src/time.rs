@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
+pub const MILLIS_PER_HOUR: i64 = 3_600_000;
 
 /// An instant in milliseconds since the Unix epoch (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -17,6 +18,13 @@ impl Timestamp {
 
     pub const fn as_millis(self) -> i64 {
         self.0
+    }
+
+    /// The hour of its day, 0 to 23 (UTC).
+    pub const fn hour_of_day(self) -> usize {
+        #[expect(clippy::cast_possible_truncation, reason = "0 to 23")]
+        let hour = (self.0.rem_euclid(MILLIS_PER_DAY) / MILLIS_PER_HOUR) as usize;
+        hour
     }
 
     pub const fn day(self) -> Day {

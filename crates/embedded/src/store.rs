@@ -27,8 +27,8 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT_KEY: &str = "format";
 /// The layout of the rows above. A store of another layout is dropped and rebuilt from the log: it
 /// holds nothing the log does not.
-/// 7: day rows keep people's and bots' clicks apart.
-const FORMAT: u64 = 7;
+/// 7: day rows keep people's and bots' clicks apart. 8: and their clicks by hour.
+const FORMAT: u64 = 8;
 
 #[derive(Debug)]
 pub struct EmbeddedStore {
