@@ -834,3 +834,32 @@ pub fn parse_body(route: BodyRoute, body: &[u8], caller: &Caller) -> Result<(), 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keyed_batch_has_the_same_event_ids_on_every_retry() {
+        let owner = Owner::admin();
+        let key = IdempotencyKey("upload-7".to_owned());
+        let scoped = key.scoped_for_clicks(&owner);
+        assert_eq!(batch_event_id(&scoped, 0), batch_event_id(&key.scoped_for_clicks(&owner), 0));
+        assert_ne!(batch_event_id(&scoped, 0), batch_event_id(&scoped, 1), "one id per click");
+        let other = IdempotencyKey("upload-8".to_owned()).scoped_for_clicks(&owner);
+        assert_ne!(batch_event_id(&scoped, 0), batch_event_id(&other, 0), "one set of ids per key");
+        assert_ne!(scoped, key.scoped(&owner), "a key for clicks is another than the same key for a create");
+        let id = batch_event_id(&scoped, 0);
+        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()), "128 bits in hex: {id}");
+    }
+
+    #[test]
+    fn a_batch_is_fingerprinted_as_sent() {
+        let body = |json: &str| serde_json::from_str::<ClicksBody>(json).expect("a batch");
+        let sent = body(r#"{"clicks": [{"code": "abc", "visitor_id": "v1"}]}"#);
+        assert_eq!(sent.fingerprint(), body(r#"{"clicks": [{"visitor_id": "v1", "code": "abc"}]}"#).fingerprint());
+        // A field moved to another field is another batch.
+        assert_ne!(sent.fingerprint(), body(r#"{"clicks": [{"code": "abc", "referrer": "v1"}]}"#).fingerprint());
+        assert_ne!(sent.fingerprint(), body(r#"{"clicks": [{"code": "abc"}]}"#).fingerprint());
+    }
+}
