@@ -357,32 +357,25 @@ impl IdempotencyKey {
 
     /// The key within its owner (two owners may pick the same key), as a fixed-length name.
     fn scoped(&self, owner: &Owner) -> String {
-        use sha2::Digest as _;
-        let digest =
-            sha2::Sha256::new().chain_update(owner.as_str()).chain_update([0]).chain_update(&self.0).finalize();
-        hex(&digest)
+        self.scoped_with(owner, b"")
     }
 
     /// As [`Self::scoped`], for click batches: apart from creates, so that one key string used for
     /// both is two keys.
     fn scoped_for_clicks(&self, owner: &Owner) -> String {
+        self.scoped_with(owner, b"\0clicks")
+    }
+
+    fn scoped_with(&self, owner: &Owner, purpose: &[u8]) -> String {
         use sha2::Digest as _;
         let digest = sha2::Sha256::new()
             .chain_update(owner.as_str())
             .chain_update([0])
             .chain_update(&self.0)
-            .chain_update(b"\0clicks")
+            .chain_update(purpose)
             .finalize();
-        hex(&digest)
+        hex::encode(digest)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(2 * bytes.len()), |mut hex, byte| {
-        use std::fmt::Write as _;
-        let _ = write!(hex, "{byte:02x}");
-        hex
-    })
 }
 
 /// The event id of a keyed batch's `index`-th click: the same on every retry, so that consumers
@@ -390,7 +383,7 @@ fn hex(bytes: &[u8]) -> String {
 fn batch_event_id(scoped_key: &str, index: usize) -> String {
     use sha2::Digest as _;
     let digest = sha2::Sha256::new().chain_update(scoped_key).chain_update((index as u64).to_le_bytes()).finalize();
-    hex(&digest[..16])
+    hex::encode(&digest[..16])
 }
 
 #[utoipa::path(

@@ -78,18 +78,11 @@ impl ClickDetailer {
                 _ => Place::default(),
             };
             let details =
-                ClickDetails { event_id: Some(event_id(random)), language, country, region, city, bot: Some(bot) };
+                ClickDetails { event_id: Some(hex::encode(random)), language, country, region, city, bot: Some(bot) };
             events.push(Event::Clicked(queued.click.with_details(details)));
         }
         events
     }
-}
-
-/// 128 random bits as 32 hex digits.
-fn event_id(random: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digits: Vec<u8> = random.iter().flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]).collect();
-    String::from_utf8(digits).expect("hex digits are ASCII")
 }
 
 #[cfg(test)]

@@ -50,11 +50,12 @@ impl HllBuilder {
         self.0.push(register(hash));
     }
 
-    pub fn build(mut self) -> Hll {
+    pub fn build(&self) -> Hll {
         // In (index, rank) order the last of an index's entries holds its highest rank.
-        self.0.sort_unstable();
-        let mut set: Vec<(u16, u8)> = Vec::with_capacity(self.0.len());
-        for (index, rank) in self.0 {
+        let mut met = self.0.clone();
+        met.sort_unstable();
+        let mut set: Vec<(u16, u8)> = Vec::with_capacity(met.len());
+        for (index, rank) in met {
             match set.last_mut() {
                 Some(last) if last.0 == index => last.1 = rank,
                 _ => set.push((index, rank)),

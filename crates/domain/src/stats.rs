@@ -85,10 +85,6 @@ pub struct Tally {
 pub struct HourClicks([u64; 24]);
 
 impl HourClicks {
-    pub fn get(&self, hour: usize) -> u64 {
-        self.0[hour]
-    }
-
     fn count(&mut self, hour: usize, clicks: u64) {
         self.0[hour] += clicks;
     }
@@ -204,7 +200,7 @@ impl Tally {
                 add_bounded(mine, value, *count);
             }
         }
-        self.visitors.merge(&delta.visitors);
+        self.visitors.merge(&delta.visitors.build());
         self.hours.add(&delta.hours);
     }
 
@@ -301,10 +297,8 @@ struct TallyDelta {
     languages: FirstSeen,
     countries: FirstSeen,
     cities: FirstSeen,
-    /// Visitors as the batch meets them, made into `visitors` when the batch is done
-    /// ([`StatsDelta::into_days`]).
-    visitors_met: HllBuilder,
-    visitors: Hll,
+    /// Visitors as the batch meets them, made into a sketch once, when added to a stored row.
+    visitors: HllBuilder,
     hours: HourClicks,
 }
 
@@ -329,13 +323,9 @@ impl TallyDelta {
         self.countries.count(country.as_deref());
         self.cities.count(city.as_deref());
         if let Some(visitor) = &click.visitor_id {
-            self.visitors_met.add_hash(visitor_hash(visitor));
+            self.visitors.add_hash(visitor_hash(visitor));
         }
         self.hours.count(click.clicked_at.hour_of_day(), 1);
-    }
-
-    fn finish(&mut self) {
-        self.visitors = std::mem::take(&mut self.visitors_met).build();
     }
 
     fn count_other(&mut self, other: &Arc<str>) {
@@ -404,15 +394,9 @@ impl StatsDelta {
     }
 
     pub fn into_days(self) -> impl Iterator<Item = ((Code, Day), DayDelta)> {
-        self.links.into_iter().flat_map(|(code, days)| {
-            days.into_iter().map(move |(day, mut delta)| {
-                delta.people.finish();
-                if let Some(bots) = &mut delta.bots {
-                    bots.finish();
-                }
-                ((code.clone(), day), delta)
-            })
-        })
+        self.links
+            .into_iter()
+            .flat_map(|(code, days)| days.into_iter().map(move |(day, delta)| ((code.clone(), day), delta)))
     }
 }
 
