@@ -5,8 +5,8 @@ mod common;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use common::{expect_problem, location, spawn_app, spawn_app_in};
-use reqwest::StatusCode;
+use common::{expect_problem, location, spawn_app, spawn_app_in, spawn_app_with};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const CHROME: &str =
@@ -223,6 +223,82 @@ async fn stats_count_the_last_48_hours_by_hour() {
     let dated = app.get("/v1/links/hourly/stats?interval=hour&from=2026-11-20").await;
     expect_problem(dated, StatusCode::UNPROCESSABLE_ENTITY).await;
     expect_problem(app.get("/v1/links/hourly/stats?interval=minute").await, StatusCode::BAD_REQUEST).await;
+}
+
+#[tokio::test]
+async fn the_overview_sums_an_owners_links_and_no_one_elses() {
+    const HOUR: i64 = 60 * 60_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Visitors told apart by address.
+    let app = spawn_app_with(dir.path(), |config| config.http.trust_forwarded_for = true).await;
+    let (_, alice) = app.create_key("alice", "user").await;
+    let (_, bob) = app.create_key("bob", "user").await;
+    for (key, alias) in [(&alice, "a-busy"), (&alice, "a-quiet"), (&alice, "a-unused"), (&bob, "b-other")] {
+        let body = json!({"target_url": format!("https://example.com/{alias}"), "alias": alias});
+        let response = app.with_key(Method::POST, "/v1/links", key).json(&body).send().await.expect("answered");
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let visit = |code: &'static str, agent: &'static str, address: &'static str| {
+        let app = &app;
+        async move {
+            let request = app.client.get(app.url(&format!("/{code}"))).header("user-agent", agent);
+            let response = request.header("x-forwarded-for", address).send().await.expect("answered");
+            assert_eq!(response.status(), StatusCode::FOUND);
+        }
+    };
+    // Day one: three people on a-busy (one of them twice), one on a-quiet (also on a-busy), a bot.
+    for address in ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.1"] {
+        visit("a-busy", CHROME, address).await;
+    }
+    visit("a-quiet", CHROME, "192.0.2.2").await;
+    visit("a-busy", "curl/8.5.0", "192.0.2.9").await;
+    visit("b-other", CHROME, "192.0.2.7").await;
+    // Day two: one more click on a-quiet.
+    app.time.advance(24 * HOUR);
+    visit("a-quiet", CHROME, "192.0.2.4").await;
+    app.settled().await;
+
+    let overview = |key: &str, query: &str| {
+        let request = app.with_key(Method::GET, &format!("/v1/stats{query}"), key);
+        async move {
+            let response = request.send().await.expect("answered");
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.expect("json")
+        }
+    };
+    let alices = overview(&alice, "").await;
+    assert_eq!(alices["owner"], "alice");
+    assert_eq!((alices["links"].as_u64(), alices["total_clicks"].as_u64()), (Some(3), Some(6)));
+    assert_eq!((alices["bot_clicks"].as_u64(), alices["unique_visitors"].as_u64()), (Some(1), Some(4)));
+    assert_eq!(
+        alices["clicks_by_day"],
+        json!([{"date": "2026-11-21", "clicks": 5}, {"date": "2026-11-22", "clicks": 1}])
+    );
+    assert_eq!(alices["top_links"], json!([{"code": "a-busy", "clicks": 4}, {"code": "a-quiet", "clicks": 2}]));
+    assert_eq!(alices["browsers"], json!([{"name": "Chrome", "clicks": 6}]));
+
+    let with_bots = overview(&alice, "?bots=include&from=2026-11-21&to=2026-11-21").await;
+    assert_eq!((with_bots["total_clicks"].as_u64(), with_bots["from"].as_str()), (Some(6), Some("2026-11-21")));
+    assert_eq!(with_bots["top_links"][0], json!({"code": "a-busy", "clicks": 5}));
+    let hourly = overview(&alice, "?interval=hour").await;
+    assert_eq!(
+        hourly["clicks_by_hour"],
+        json!([
+            {"hour": "2026-11-21T00:00:00.000Z", "clicks": 5},
+            {"hour": "2026-11-22T00:00:00.000Z", "clicks": 1},
+        ])
+    );
+
+    assert_eq!(overview(&bob, "").await["total_clicks"], 1, "bob sees his own clicks only");
+    let foreign = app.with_key(Method::GET, "/v1/stats?owner=alice", &bob).send().await.expect("answered");
+    expect_problem(foreign, StatusCode::FORBIDDEN).await;
+    let everyone = overview(&app.admin_key, "").await;
+    assert_eq!((everyone["owner"].clone(), everyone["total_clicks"].as_u64()), (Value::Null, Some(7)));
+    assert_eq!(overview(&app.admin_key, "?owner=bob").await["links"], 1);
+    let backwards = app.with_key(Method::GET, "/v1/stats?from=2026-11-22&to=2026-11-21", &alice);
+    expect_problem(backwards.send().await.expect("answered"), StatusCode::UNPROCESSABLE_ENTITY).await;
+    let anonymous = app.client.get(app.url("/v1/stats")).send().await.expect("answered");
+    expect_problem(anonymous, StatusCode::UNAUTHORIZED).await;
 }
 
 #[tokio::test]

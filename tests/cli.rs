@@ -68,6 +68,11 @@ async fn links_are_managed_from_the_terminal() {
     assert!(stats.starts_with("term: 0 clicks"), "{stats}");
     let hourly = stdout(&kurz(&app, &["links", "stats", "term", "--interval", "hour"]).await);
     assert!(hourly.lines().nth(1).is_some_and(|header| header.starts_with("HOUR")), "{hourly}");
+    let overview = stdout(&kurz(&app, &["stats", "--bots", "include"]).await);
+    assert!(overview.starts_with("every owner, links 1: 0 clicks"), "{overview}");
+    assert!(overview.contains("TOP LINK"), "{overview}");
+    let alices = json_out(&kurz(&app, &["stats", "--owner", "alice", "--json"]).await);
+    assert_eq!((alices["owner"].as_str(), alices["links"].as_u64()), (Some("alice"), Some(0)));
 
     assert_eq!(stdout(&kurz(&app, &["links", "delete", "term"]).await).trim(), "deleted term");
     let gone = kurz(&app, &["links", "get", "term"]).await;

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 /// Every operation Kurz serves, as `METHOD path`.
-const OPERATIONS: [&str; 18] = [
+const OPERATIONS: [&str; 19] = [
     "GET /health",
     "GET /ready",
     "GET /metrics",
@@ -25,6 +25,7 @@ const OPERATIONS: [&str; 18] = [
     "DELETE /v1/links/{code}",
     "GET /v1/links/{code}/history",
     "GET /v1/links/{code}/stats",
+    "GET /v1/stats",
     "POST /v1/clicks",
     "POST /v1/keys",
     "GET /v1/keys",

@@ -8,24 +8,20 @@ use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use kurz_domain::stats::{Bots, LinkStats};
-use kurz_domain::time::MILLIS_PER_HOUR;
-use kurz_domain::{Code, Day, DayRange, Link, Permission, Timestamp};
+use kurz_domain::{Code, Link, Permission};
 use kurz_service_kit::Problem;
 use kurz_service_kit::auth::Caller;
 use kurz_service_kit::gate::client_address;
 use kurz_service_kit::limits::Limits;
 use kurz_service_kit::path::Segment;
 use kurz_service_kit::representation::LinkBody;
-use kurz_service_kit::time_format::{format_date, format_millis, parse_date};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::listing::{self, Catalogue};
 use crate::qr::{self, QrQuery};
 use crate::redirect::{Existence, Outcome, RedirectService, Visit};
+use crate::stats;
 
 #[derive(Debug, Clone)]
 pub struct RoutesConfig {
@@ -52,10 +48,6 @@ impl std::fmt::Debug for Routes {
     }
 }
 
-/// A stats query may span at most this many days (an open end is this far from the other end): a
-/// stats read costs one row per day.
-pub const MAX_STATS_DAYS: i32 = 3660;
-
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) service: Arc<RedirectService>,
@@ -77,7 +69,8 @@ pub fn routes(service: Arc<RedirectService>, config: RoutesConfig) -> Routes {
         .routes(routes!(listing::export))
         .routes(routes!(link))
         .routes(routes!(listing::history))
-        .routes(routes!(stats))
+        .routes(routes!(stats::link_stats))
+        .routes(routes!(stats::overview))
         .with_state(state)
         .split_for_parts();
     doc.merge(api_doc);
@@ -242,7 +235,7 @@ pub(crate) async fn readable_link(state: &AppState, caller: &Caller, raw: &str) 
 }
 
 /// As [`readable_link`], and 410 once the link is deleted (only its history outlives it).
-async fn live_link(state: &AppState, caller: &Caller, raw: &str) -> Result<Link, Problem> {
+pub(crate) async fn live_link(state: &AppState, caller: &Caller, raw: &str) -> Result<Link, Problem> {
     let link = readable_link(state, caller, raw).await?;
     if link.deleted_at.is_some() {
         return Err(Problem::gone(format!("link {raw} has been deleted")));
@@ -263,203 +256,4 @@ async fn live_link(state: &AppState, caller: &Caller, raw: &str) -> Result<Link,
 async fn link(State(state): State<AppState>, caller: Caller, Segment(raw): Segment) -> Result<Json<LinkBody>, Problem> {
     let link = live_link(&state, &caller, &raw).await?;
     Ok(Json(LinkBody::new(&link, &state.config.public_base_url)))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct StatsQuery {
-    /// The first day counted (`YYYY-MM-DD`, UTC); at most 3660 days before `to`.
-    #[param(format = Date)]
-    from: Option<String>,
-    /// The last day counted (`YYYY-MM-DD`, UTC).
-    #[param(format = Date)]
-    to: Option<String>,
-    /// Whose clicks are counted: people only (`exclude`, the default), people and bots
-    /// (`include`), or bots only (`only`). `bot_clicks` is reported either way.
-    #[serde(default)]
-    #[param(inline)]
-    bots: BotsParam,
-    /// `day` (the default) counts clicks by day over the range; `hour` also counts the last 48
-    /// hours' clicks by hour (`clicks_by_hour`), and then takes no `from` or `to`: the range is the
-    /// days those hours touch.
-    #[serde(default)]
-    #[param(inline)]
-    interval: Interval,
-}
-
-/// The resolution of a stats answer's clicks over time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-enum Interval {
-    #[default]
-    Day,
-    Hour,
-}
-
-/// How far back `interval=hour` reaches.
-const HOURLY_HOURS: i64 = 48;
-
-/// Whose clicks a stats answer counts.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-enum BotsParam {
-    #[default]
-    Exclude,
-    Include,
-    Only,
-}
-
-impl From<BotsParam> for Bots {
-    fn from(param: BotsParam) -> Self {
-        match param {
-            BotsParam::Exclude => Self::Exclude,
-            BotsParam::Include => Self::Include,
-            BotsParam::Only => Self::Only,
-        }
-    }
-}
-
-/// A link's clicks over a range of days.
-#[derive(Debug, Serialize, ToSchema)]
-struct StatsBody {
-    code: String,
-    #[schema(format = Date)]
-    from: Option<String>,
-    #[schema(format = Date)]
-    to: Option<String>,
-    /// Whose clicks are counted below.
-    bots: BotsParam,
-    /// Clicks of the visitors counted.
-    total_clicks: u64,
-    /// Clicks by bots (crawlers, monitors, link previews, HTTP libraries) in the range, whether
-    /// counted or not.
-    bot_clicks: u64,
-    /// Distinct visitors over the range (an estimate within about 2%).
-    unique_visitors: u64,
-    #[schema(format = DateTime)]
-    last_clicked_at: Option<String>,
-    clicks_by_day: Vec<DayClicks>,
-    /// With `interval=hour`: the last 48 hours' clicks by hour (hours without clicks left out).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    clicks_by_hour: Option<Vec<HourClicks>>,
-    top_referrers: Vec<NamedClicks>,
-    browsers: Vec<NamedClicks>,
-    operating_systems: Vec<NamedClicks>,
-    devices: Vec<NamedClicks>,
-    /// Primary language subtags (`de`), the 20 most frequent.
-    languages: Vec<NamedClicks>,
-    /// ISO 3166-1 alpha-2 codes by the operator's GeoIP database (`Unknown` without one), the 20
-    /// most frequent.
-    countries: Vec<NamedClicks>,
-    /// `City, CC`, the 20 most frequent.
-    cities: Vec<NamedClicks>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct DayClicks {
-    #[schema(format = Date)]
-    date: String,
-    clicks: u64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct HourClicks {
-    /// The hour's first instant (UTC).
-    #[schema(format = DateTime)]
-    hour: String,
-    clicks: u64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct NamedClicks {
-    name: String,
-    clicks: u64,
-}
-
-#[utoipa::path(
-    get, path = "/v1/links/{code}/stats", tag = "links", operation_id = "linkStats",
-    params(("code" = String, Path, description = "The link's code"), StatsQuery),
-    responses(
-        (status = 200, description = "The link's clicks in the range", body = StatsBody),
-        (status = 403, description = "The key may not read links"),
-        (status = 404, description = "No link of the key's owner has this code"),
-        (status = 410, description = "The link was deleted"),
-        (status = 422, description = "`from` or `to` is not a date, `from` is after `to`, the range is too long, or `from`/`to` come with `interval=hour`"),
-    )
-)]
-async fn stats(
-    State(state): State<AppState>,
-    caller: Caller,
-    Segment(raw): Segment,
-    params: Result<Query<StatsQuery>, QueryRejection>,
-) -> Result<Json<StatsBody>, Problem> {
-    let Query(query) = params.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let day = |field: &str, raw: &Option<String>| {
-        raw.as_deref()
-            .map(|text| parse_date(text).map(Day::from_days_since_epoch).map_err(|e| Problem::invalid_field(field, e)))
-            .transpose()
-    };
-    let now = state.service.now();
-    let hours_from = Timestamp::from_millis(
-        (now.as_millis() - (HOURLY_HOURS - 1) * MILLIS_PER_HOUR).div_euclid(MILLIS_PER_HOUR) * MILLIS_PER_HOUR,
-    );
-    let range = match query.interval {
-        Interval::Day => DayRange { from: day("from", &query.from)?, to: day("to", &query.to)? },
-        Interval::Hour if query.from.is_some() || query.to.is_some() => {
-            let field = if query.from.is_some() { "from" } else { "to" };
-            return Err(Problem::invalid_field(field, "is not taken with interval=hour: it counts the last 48 hours"));
-        }
-        Interval::Hour => DayRange { from: Some(hours_from.day()), to: Some(now.day()) },
-    };
-    if range.is_empty() {
-        return Err(Problem::invalid_field("from", "must not be after to"));
-    }
-    let link = live_link(&state, &caller, &raw).await?;
-    // An open end stands for tomorrow (clocks differ) or for MAX_STATS_DAYS before the other end.
-    let tomorrow = now.day().days_since_epoch().saturating_add(1);
-    let to = range.to.map_or(tomorrow, Day::days_since_epoch);
-    let from = range.from.map_or(to.saturating_sub(MAX_STATS_DAYS - 1), Day::days_since_epoch);
-    if to.saturating_sub(from) >= MAX_STATS_DAYS {
-        return Err(Problem::invalid_field("from", format!("the range may span at most {MAX_STATS_DAYS} days")));
-    }
-    let bounded = DayRange { from: Some(Day::from_days_since_epoch(from)), to: Some(Day::from_days_since_epoch(to)) };
-    let link_stats =
-        state.service.stats(&link.code, bounded, query.bots.into()).await.map_err(|e| Problem::unavailable(&e))?;
-    let mut body = stats_body(&link.code, range, query.bots, &link_stats);
-    if query.interval == Interval::Hour {
-        let hours = link_stats.clicks_by_hour.iter().filter(|(hour, _)| *hour >= hours_from && *hour <= now);
-        let hours = hours.map(|(hour, clicks)| HourClicks { hour: format_millis(hour.as_millis()), clicks: *clicks });
-        body.clicks_by_hour = Some(hours.collect());
-    }
-    Ok(Json(body))
-}
-
-fn stats_body(code: &Code, range: DayRange, bots: BotsParam, stats: &LinkStats) -> StatsBody {
-    let named = |values: &[(String, u64)]| -> Vec<NamedClicks> {
-        values.iter().map(|(name, clicks)| NamedClicks { name: name.clone(), clicks: *clicks }).collect()
-    };
-    StatsBody {
-        code: code.as_str().to_owned(),
-        from: range.from.map(|d| format_date(d.days_since_epoch())),
-        to: range.to.map(|d| format_date(d.days_since_epoch())),
-        bots,
-        total_clicks: stats.total_clicks,
-        bot_clicks: stats.bot_clicks,
-        unique_visitors: stats.unique_visitors,
-        last_clicked_at: stats.last_clicked_at.map(|at| format_millis(at.as_millis())),
-        clicks_by_day: stats
-            .clicks_by_day
-            .iter()
-            .map(|(day, clicks)| DayClicks { date: format_date(day.days_since_epoch()), clicks: *clicks })
-            .collect(),
-        clicks_by_hour: None,
-        top_referrers: named(&stats.top_referrers),
-        browsers: named(&stats.browsers),
-        operating_systems: named(&stats.operating_systems),
-        devices: named(&stats.devices),
-        languages: named(&stats.languages),
-        countries: named(&stats.countries),
-        cities: named(&stats.cities),
-    }
 }

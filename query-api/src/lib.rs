@@ -14,11 +14,13 @@ mod metrics;
 pub mod qr;
 mod redirect;
 mod spool;
+mod stats;
 
 pub use cache::{CachedLink, LinkCache};
 pub use click_details::{ClickDetailer, QueuedClick};
 pub use clicks::{ClickRecorder, ClickRecorderOptions};
-pub use http::{MAX_STATS_DAYS, Routes, RoutesConfig, routes};
+pub use http::{Routes, RoutesConfig, routes};
 pub use listing::Catalogue;
 pub use redirect::{Existence, Outcome, RedirectService, RedirectServiceParts, VisitorKey};
 pub use spool::{ClickSpool, SpoolError, decode_batch as decode_spooled_batch};
+pub use stats::MAX_STATS_DAYS;

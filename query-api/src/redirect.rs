@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::http::HeaderValue;
 use kurz_domain::analytics;
 use kurz_domain::link::RedirectStatus;
-use kurz_domain::stats::{Bots, LinkStats};
+use kurz_domain::stats::{Bots, DayStats, LinkStats};
 use kurz_domain::target_url::with_forwarded_query;
 use kurz_domain::{Admission, Availability, Code, DayRange, Link, LinkClicked};
 use kurz_ports::{ClickQuota, InfraError, ReadStore};
@@ -181,6 +181,15 @@ impl RedirectService {
 
     pub async fn stats(&self, code: &Code, range: DayRange, bots: Bots) -> Result<LinkStats, InfraError> {
         self.parts.store.stats(code, range, bots).await
+    }
+
+    /// A link's click rows on the days in `range` that have any.
+    pub async fn click_days(
+        &self,
+        code: &Code,
+        range: DayRange,
+    ) -> Result<Vec<(kurz_domain::Day, DayStats)>, InfraError> {
+        self.parts.store.click_days(code, range).await
     }
 
     /// The cached entry, or the store's answer cached unless a link changed since `generation`.

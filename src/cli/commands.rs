@@ -19,6 +19,32 @@ pub async fn run(command: Command, connection: &Connection) -> anyhow::Result<()
         Command::Keys(keys) => run_keys(&client, keys, json).await,
         Command::Import(args) => transfer::import(&client, &args).await,
         Command::Export(args) => transfer::export(&client, &args).await,
+        Command::Stats { range, owner } => {
+            let mut query = range.query();
+            query.extend(owner.map(|owner| ("owner", owner)));
+            let overview = client.send(client.request(Method::GET, "/v1/stats").query(&query)).await?;
+            if json {
+                println!("{overview}");
+            } else {
+                let whose = overview["owner"].as_str().map_or_else(|| "every owner".to_owned(), str::to_owned);
+                print_clicks(&format!("{whose}, links {}", overview["links"]), &overview);
+                table(&["TOP LINK", "CLICKS"], &rows(&overview["top_links"], &["code", "clicks"]));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A stats answer's totals, and its clicks by day (or by hour, when it has them).
+fn print_clicks(what: &str, stats: &Value) {
+    println!(
+        "{what}: {} clicks, {} unique visitors ({} clicks by bots)",
+        stats["total_clicks"], stats["unique_visitors"], stats["bot_clicks"]
+    );
+    if stats.get("clicks_by_hour").is_some() {
+        table(&["HOUR", "CLICKS"], &rows(&stats["clicks_by_hour"], &["hour", "clicks"]));
+    } else {
+        table(&["DATE", "CLICKS"], &rows(&stats["clicks_by_day"], &["date", "clicks"]));
     }
 }
 
@@ -44,25 +70,13 @@ async fn run_links(client: &Client, command: LinksCommand, json: bool) -> anyhow
                 println!("deleted {code}");
             }
         }
-        LinksCommand::Stats { code, from, to, bots, interval } => {
-            let query: Vec<(&str, String)> = [("from", from), ("to", to), ("bots", bots), ("interval", interval)]
-                .into_iter()
-                .filter_map(|(k, v)| Some((k, v?)))
-                .collect();
-            let request = client.request(Method::GET, &format!("/v1/links/{code}/stats")).query(&query);
+        LinksCommand::Stats { code, range } => {
+            let request = client.request(Method::GET, &format!("/v1/links/{code}/stats")).query(&range.query());
             let stats = client.send(request).await?;
             if json {
                 println!("{stats}");
             } else {
-                println!(
-                    "{code}: {} clicks, {} unique visitors ({} clicks by bots)",
-                    stats["total_clicks"], stats["unique_visitors"], stats["bot_clicks"]
-                );
-                if stats.get("clicks_by_hour").is_some() {
-                    table(&["HOUR", "CLICKS"], &rows(&stats["clicks_by_hour"], &["hour", "clicks"]));
-                } else {
-                    table(&["DATE", "CLICKS"], &rows(&stats["clicks_by_day"], &["date", "clicks"]));
-                }
+                print_clicks(&code, &stats);
             }
         }
         LinksCommand::History { code } => history(client, &code, json).await?,

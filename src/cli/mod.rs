@@ -49,6 +49,14 @@ pub enum Command {
     Import(ImportArgs),
     /// Write every link (that the filters keep) as CSV or NDJSON
     Export(ExportArgs),
+    /// Clicks over all of an owner's links: totals, days, top links
+    Stats {
+        #[command(flatten)]
+        range: StatsRange,
+        /// Owner (admin keys only; an admin key without it sees every owner's)
+        #[arg(long)]
+        owner: Option<String>,
+    },
     /// Rebuild the read models of a stopped kurz from its event log (storage.data_dir)
     Rebuild,
 }
@@ -68,21 +76,37 @@ pub enum LinksCommand {
     /// A link's clicks
     Stats {
         code: String,
-        /// First day (YYYY-MM-DD)
-        #[arg(long)]
-        from: Option<String>,
-        /// Last day (YYYY-MM-DD)
-        #[arg(long)]
-        to: Option<String>,
-        /// Whose clicks: people's (exclude, the default), everyone's (include), bots' (only)
-        #[arg(long, value_parser = ["exclude", "include", "only"])]
-        bots: Option<String>,
-        /// `hour`: the last 48 hours by hour (instead of --from/--to)
-        #[arg(long, value_parser = ["day", "hour"], conflicts_with_all = ["from", "to"])]
-        interval: Option<String>,
+        #[command(flatten)]
+        range: StatsRange,
     },
     /// Every change of a link, oldest first
     History { code: String },
+}
+
+/// Which clicks a stats command counts (the API's query parameters of the same names).
+#[derive(Debug, Args)]
+pub struct StatsRange {
+    /// First day (YYYY-MM-DD)
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day (YYYY-MM-DD)
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Whose clicks: people's (exclude, the default), everyone's (include), bots' (only)
+    #[arg(long, value_parser = ["exclude", "include", "only"])]
+    pub bots: Option<String>,
+    /// `hour`: the last 48 hours by hour (instead of --from/--to)
+    #[arg(long, value_parser = ["day", "hour"], conflicts_with_all = ["from", "to"])]
+    pub interval: Option<String>,
+}
+
+impl StatsRange {
+    pub fn query(&self) -> Vec<(&'static str, String)> {
+        [("from", &self.from), ("to", &self.to), ("bots", &self.bots), ("interval", &self.interval)]
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value.clone()?)))
+            .collect()
+    }
 }
 
 #[derive(Debug, Args)]

@@ -3,7 +3,7 @@
 //! range reads at most one row per day, however many clicks there were.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hasher;
 use std::sync::Arc;
 
@@ -459,29 +459,52 @@ impl LinkStats {
     /// Summarises day rows (in any order) into the answer for their range, counting whom `bots`
     /// says.
     pub fn from_days<'a>(days: impl IntoIterator<Item = (Day, &'a DayStats)>, bots: Bots) -> Self {
-        let mut total = Tally::default();
-        let mut bot_clicks = 0;
-        let mut clicks_by_day = Vec::new();
-        let mut clicks_by_hour = Vec::new();
+        let mut summary = StatsSummary::new(bots);
         for (day, stats) in days {
-            let mut clicks = 0;
-            let mut hours = HourClicks::default();
-            for tally in bots.tallies(stats) {
-                total.merge(tally);
-                clicks += tally.clicks;
-                hours.add(&tally.hours);
-            }
-            bot_clicks += stats.bots.clicks;
-            if clicks > 0 {
-                clicks_by_day.push((day, clicks));
-            }
-            let start = day.start().as_millis();
-            for (hour, clicks) in (0i64..).zip(hours.0).filter(|(_, clicks)| *clicks > 0) {
-                clicks_by_hour.push((Timestamp::from_millis(start + hour * MILLIS_PER_HOUR), clicks));
-            }
+            summary.add_day(day, stats);
         }
-        clicks_by_day.sort_unstable();
-        clicks_by_hour.sort_unstable();
+        summary.finish()
+    }
+}
+
+/// Day rows summed up one at a time, of one link or of many (an owner's overview): memory stays that
+/// of one row and the answer's lists, however many rows are added.
+#[derive(Debug, Clone)]
+pub struct StatsSummary {
+    bots: Bots,
+    total: Tally,
+    bot_clicks: u64,
+    by_day: BTreeMap<Day, u64>,
+    by_hour: BTreeMap<i64, u64>,
+}
+
+impl StatsSummary {
+    pub fn new(bots: Bots) -> Self {
+        Self { bots, total: Tally::default(), bot_clicks: 0, by_day: BTreeMap::new(), by_hour: BTreeMap::new() }
+    }
+
+    /// Adds a day row; rows of the same day (of other links) add up. Returns the clicks it counted.
+    pub fn add_day(&mut self, day: Day, stats: &DayStats) -> u64 {
+        let mut clicks = 0;
+        let mut hours = HourClicks::default();
+        for tally in self.bots.tallies(stats) {
+            self.total.merge(tally);
+            clicks += tally.clicks;
+            hours.add(&tally.hours);
+        }
+        self.bot_clicks += stats.bots.clicks;
+        if clicks > 0 {
+            *self.by_day.entry(day).or_default() += clicks;
+        }
+        let start = day.start().as_millis();
+        for (hour, clicks) in (0i64..).zip(hours.0).filter(|(_, clicks)| *clicks > 0) {
+            *self.by_hour.entry(start + hour * MILLIS_PER_HOUR).or_default() += clicks;
+        }
+        clicks
+    }
+
+    pub fn finish(self) -> LinkStats {
+        let total = self.total;
         let ranked = |counts: &Counts, limit: usize| {
             let mut values: Vec<(String, u64)> =
                 counts.iter().map(|(value, count)| (value.to_owned(), count)).collect();
@@ -489,13 +512,13 @@ impl LinkStats {
             values.truncate(limit);
             values
         };
-        Self {
+        LinkStats {
             total_clicks: total.clicks,
-            bot_clicks,
+            bot_clicks: self.bot_clicks,
             unique_visitors: total.visitors.estimate(),
             last_clicked_at: total.last_clicked_at,
-            clicks_by_day,
-            clicks_by_hour,
+            clicks_by_day: self.by_day.into_iter().collect(),
+            clicks_by_hour: self.by_hour.into_iter().map(|(at, clicks)| (Timestamp::from_millis(at), clicks)).collect(),
             top_referrers: ranked(&total.referrers, TOP_REFERRERS),
             browsers: ranked(&total.browsers, usize::MAX),
             operating_systems: ranked(&total.operating_systems, usize::MAX),
@@ -504,6 +527,50 @@ impl LinkStats {
             countries: ranked(&total.countries, TOP_PLACES),
             cities: ranked(&total.cities, TOP_PLACES),
         }
+    }
+}
+
+/// Links named in an overview's `top_links`.
+pub const TOP_LINKS: usize = 10;
+
+/// An owner's clicks over a range of days, summed over their links' day rows: the front page of a
+/// dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overview {
+    pub stats: LinkStats,
+    /// The links whose rows were read (every link of the owner, deleted ones too).
+    pub links: u64,
+    /// The links with the most clicks counted, most first.
+    pub top_links: Vec<(Code, u64)>,
+}
+
+/// Links' day rows summed up one link at a time ([`StatsSummary`]), keeping the [`TOP_LINKS`]
+/// links with the most clicks.
+#[derive(Debug, Clone)]
+pub struct OverviewSummary {
+    summary: StatsSummary,
+    links: u64,
+    top_links: Vec<(Code, u64)>,
+}
+
+impl OverviewSummary {
+    pub fn new(bots: Bots) -> Self {
+        Self { summary: StatsSummary::new(bots), links: 0, top_links: Vec::with_capacity(TOP_LINKS + 1) }
+    }
+
+    pub fn add_link<'a>(&mut self, code: &Code, days: impl IntoIterator<Item = (Day, &'a DayStats)>) {
+        self.links += 1;
+        let clicks: u64 = days.into_iter().map(|(day, stats)| self.summary.add_day(day, stats)).sum();
+        if clicks == 0 {
+            return;
+        }
+        self.top_links.push((code.clone(), clicks));
+        self.top_links.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        self.top_links.truncate(TOP_LINKS);
+    }
+
+    pub fn finish(self) -> Overview {
+        Overview { stats: self.summary.finish(), links: self.links, top_links: self.top_links }
     }
 }
 
@@ -742,6 +809,38 @@ mod tests {
         assert_eq!((bots.total_clicks, bots.bot_clicks, bots.unique_visitors), (2, 2, 2));
         assert_eq!(bots.devices, vec![("Bot".to_owned(), 2)]);
         assert_eq!(bots.last_clicked_at, Some(Timestamp::from_millis(DAY + 1)));
+    }
+
+    #[test]
+    fn an_overview_adds_up_its_links_days_and_ranks_its_links() {
+        let code = |raw: &str| Code::parse(raw).expect("valid");
+        let clicks_of = |raw: &str, at: &[i64], visitors: &[&str]| -> Vec<(Day, DayStats)> {
+            let clicks: Vec<LinkClicked> = at
+                .iter()
+                .zip(visitors)
+                .map(|(at, visitor)| {
+                    LinkClicked::new(code(raw), Timestamp::from_millis(*at), None, None, Some(visitor))
+                })
+                .collect();
+            day_rows(&clicks)
+        };
+        let links = [
+            ("one", clicks_of("one", &[1, 2, DAY + 1], &["a", "b", "a"])),
+            ("two", clicks_of("two", &[3, 4, 5, 6], &["a", "c", "d", "d"])),
+            ("quiet", Vec::new()),
+        ];
+        let mut overview = OverviewSummary::new(Bots::Exclude);
+        for (raw, days) in &links {
+            overview.add_link(&code(raw), days.iter().map(|(day, stats)| (*day, stats)));
+        }
+        let overview = overview.finish();
+        let (d0, d1) = (Day::from_days_since_epoch(0), Day::from_days_since_epoch(1));
+        assert_eq!(overview.links, 3);
+        assert_eq!(overview.stats.total_clicks, 7);
+        assert_eq!(overview.stats.clicks_by_day, vec![(d0, 6), (d1, 1)], "a day's clicks of every link, once");
+        assert_eq!(overview.stats.clicks_by_hour, vec![(Timestamp::from_millis(0), 6), (d1.start(), 1)]);
+        assert_eq!(overview.stats.unique_visitors, 4, "a visitor of two links is one visitor");
+        assert_eq!(overview.top_links, vec![(code("two"), 4), (code("one"), 3)], "a link without clicks is not ranked");
     }
 
     #[test]
