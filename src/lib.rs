@@ -11,12 +11,14 @@ use std::time::Duration;
 use anyhow::Context;
 use kurz_command_api::{CodeAllocator, CommandService, CommandServiceParts};
 use kurz_domain::{CodeGenerator, CodeKey};
-use kurz_embedded::{EmbeddedIdempotency, EmbeddedKeyStore, EmbeddedLog, LogOptions, ReadModelFiles};
+use kurz_embedded::{
+    EmbeddedIdempotency, EmbeddedKeyStore, EmbeddedLog, EmbeddedOrphanVisits, LogOptions, ReadModelFiles,
+};
 use kurz_ports::{EventLog, ProjectionProgress as _};
 use kurz_projector::{Progress, Projector, ProjectorOptions, ReadModels};
 use kurz_query_api::{
-    Catalogue, ClickDetailer, ClickRecorder, ClickRecorderOptions, LinkCache, RedirectService, RedirectServiceParts,
-    VisitorKey,
+    Catalogue, ClickDetailer, ClickRecorder, ClickRecorderOptions, LinkCache, OrphanVisits, RedirectService,
+    RedirectServiceParts, VisitorKey,
 };
 use kurz_service_kit::Clock;
 use kurz_service_kit::auth::{self, Keys};
@@ -36,6 +38,8 @@ pub struct Application {
     projector: Arc<Projector>,
     clicks: ClickRecorder,
     clicks_task: tokio::task::JoinHandle<()>,
+    /// Stores the orphan visits counted last, once `clicks_stop` is cancelled.
+    orphans_task: tokio::task::JoinHandle<()>,
     clicks_stop: CancellationToken,
     log: Arc<EmbeddedLog>,
     cache: Arc<LinkCache>,
@@ -103,6 +107,9 @@ impl Application {
             ClickRecorderOptions { queue_capacity: config.clicks.queue_capacity, ..ClickRecorderOptions::default() },
             clicks_stop.clone(),
         );
+        let orphan_store = EmbeddedOrphanVisits::open_or_start_afresh(&data_dir.join("orphans.redb"))
+            .context("opening the orphan visits")?;
+        let (orphans, orphans_task) = OrphanVisits::start(Arc::new(orphan_store), clicks_stop.clone());
         let redirects = Arc::new(RedirectService::new(RedirectServiceParts {
             store: store.clone(),
             quota: log.clone(),
@@ -111,6 +118,7 @@ impl Application {
             clock,
             visitor_key: VisitorKey(secrets.visitor_key),
             targets: targets.clone(),
+            orphans: Some(orphans),
             store_timeout: Duration::from_millis(config.http.request_timeout_ms),
         }));
 
@@ -150,7 +158,7 @@ impl Application {
             limits: Some(limits),
             targets: Some((targets, vec![on_blocklist_change])),
         };
-        Ok(Self { serving, projector, clicks, clicks_task, clicks_stop, log, cache })
+        Ok(Self { serving, projector, clicks, clicks_task, orphans_task, clicks_stop, log, cache })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -179,7 +187,7 @@ impl Application {
     /// Serves until `stop` is cancelled, then drains: in-flight requests finish, queued clicks are
     /// appended, the projector finishes its step, and the files are closed.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
-        let Self { serving, projector, clicks, clicks_task, clicks_stop, log, cache: _ } = self;
+        let Self { serving, projector, clicks, clicks_task, orphans_task, clicks_stop, log, cache: _ } = self;
         tracing::info!(address = %serving.local_addr(), admin = ?serving.admin_addr(), "kurz is serving");
         let projector_stop = CancellationToken::new();
         let projector_task = tokio::spawn({
@@ -190,6 +198,7 @@ impl Application {
         clicks_stop.cancel();
         clicks_task.await.context("click recorder")?;
         drop(clicks);
+        orphans_task.await.context("orphan visits")?;
         // Let the projector fold the last clicks, so a clean restart has nothing to replay.
         if let Err(error) = projector.catch_up().await {
             tracing::warn!(%error, "final projection step failed; it will be replayed at start");

@@ -34,10 +34,11 @@ async fn damaged_read_models_are_rebuilt_and_a_damaged_log_refuses_to_start() {
     app.settled().await;
     app.stop().await;
 
-    // Every read model torn at once: Kurz starts, moves them aside, and folds the log again.
+    // Every read model torn at once: Kurz starts, moves them aside, and folds the log again. The
+    // orphan visits are not derived: they start afresh.
     let damaged = tempfile::tempdir().expect("temp dir");
     copy_dir(original.path(), damaged.path());
-    for name in ["store.redb", "directory.redb", "history.redb"] {
+    for name in ["store.redb", "directory.redb", "history.redb", "orphans.redb"] {
         truncate(&damaged.path().join(name), 4096);
     }
     let app = spawn_app_in(damaged.path()).await;
@@ -50,7 +51,7 @@ async fn damaged_read_models_are_rebuilt_and_a_damaged_log_refuses_to_start() {
     let history: serde_json::Value =
         app.get(&format!("/v1/links/{}/history", codes[0])).await.json().await.expect("json");
     assert_eq!(history["items"][0]["event"], json!("created"));
-    for name in ["store.redb", "directory.redb", "history.redb"] {
+    for name in ["store.redb", "directory.redb", "history.redb", "orphans.redb"] {
         assert!(damaged.path().join(format!("{name}.damaged")).exists(), "{name} kept aside for a person");
     }
     app.stop().await;

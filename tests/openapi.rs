@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 /// Every operation Kurz serves, as `METHOD path`.
-const OPERATIONS: [&str; 19] = [
+const OPERATIONS: [&str; 20] = [
     "GET /health",
     "GET /ready",
     "GET /metrics",
@@ -26,6 +26,7 @@ const OPERATIONS: [&str; 19] = [
     "GET /v1/links/{code}/history",
     "GET /v1/links/{code}/stats",
     "GET /v1/stats",
+    "GET /v1/orphan-visits",
     "POST /v1/clicks",
     "POST /v1/keys",
     "GET /v1/keys",

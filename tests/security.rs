@@ -36,6 +36,7 @@ async fn every_api_endpoint_needs_a_key_and_redirects_and_health_do_not() {
         (Method::DELETE, "/v1/links/keyed"),
         (Method::GET, "/v1/links/keyed/stats"),
         (Method::GET, "/v1/stats"),
+        (Method::GET, "/v1/orphan-visits"),
         (Method::POST, "/v1/clicks"),
         (Method::GET, "/v1/keys"),
         (Method::POST, "/v1/keys"),

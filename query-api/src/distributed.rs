@@ -10,7 +10,8 @@ use anyhow::Context;
 use kurz_kafka::{KafkaConfig, KafkaEventLog};
 use kurz_ports::LinkChangeListener;
 use kurz_redis::{
-    CachedReadStore, LinkCacheOptions, RedisClickQuota, RedisConfig, RedisConnection, follow_link_changes,
+    CachedReadStore, LinkCacheOptions, RedisClickQuota, RedisConfig, RedisConnection, RedisOrphanVisits,
+    follow_link_changes,
 };
 use kurz_service_kit::auth::AuthConfig;
 use kurz_service_kit::config::{CacheConfig, ClicksConfig, GeoConfig, HttpConfig, LogConfig};
@@ -26,8 +27,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    Catalogue, ClickDetailer, ClickRecorder, ClickRecorderOptions, ClickSpool, LinkCache, RedirectService,
-    RedirectServiceParts, RoutesConfig, VisitorKey, routes,
+    Catalogue, ClickDetailer, ClickRecorder, ClickRecorderOptions, ClickSpool, LinkCache, OrphanVisits,
+    RedirectService, RedirectServiceParts, RoutesConfig, VisitorKey, routes,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,6 +79,7 @@ pub struct Application {
     serving: Serving,
     clicks: ClickRecorder,
     clicks_task: JoinHandle<()>,
+    orphans_task: JoinHandle<()>,
     background_stop: CancellationToken,
     changes_task: JoinHandle<()>,
 }
@@ -125,6 +127,8 @@ impl Application {
             ClickRecorderOptions { queue_capacity: config.clicks.queue_capacity, ..ClickRecorderOptions::default() },
             background_stop.clone(),
         );
+        let (orphans, orphans_task) =
+            OrphanVisits::start(Arc::new(RedisOrphanVisits::new(redis.clone())), background_stop.clone());
         let redirects = Arc::new(RedirectService::new(RedirectServiceParts {
             store: store.clone(),
             quota: Arc::new(RedisClickQuota::new(redis)),
@@ -133,6 +137,7 @@ impl Application {
             clock: Clock::system(),
             visitor_key: VisitorKey(secrets.visitor_key),
             targets: targets.clone(),
+            orphans: Some(orphans),
             store_timeout: Duration::from_millis(config.http.request_timeout_ms),
         }));
 
@@ -156,7 +161,7 @@ impl Application {
             limits: Some(limits),
             targets: Some((targets, vec![on_blocklist_change])),
         };
-        Ok(Self { serving, clicks, clicks_task, background_stop, changes_task })
+        Ok(Self { serving, clicks, clicks_task, orphans_task, background_stop, changes_task })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -169,12 +174,13 @@ impl Application {
 
     /// Serves until `stop`, then drains: in-flight requests finish and queued clicks are appended.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
-        let Self { serving, clicks, clicks_task, background_stop, changes_task } = self;
+        let Self { serving, clicks, clicks_task, orphans_task, background_stop, changes_task } = self;
         tracing::info!(address = %serving.local_addr(), admin = ?serving.admin_addr(), "query-api is serving");
         let served = serving.run(stop).await;
         background_stop.cancel();
         clicks_task.await.context("click recorder")?;
         drop(clicks);
+        orphans_task.await.context("orphan visits")?;
         changes_task.await.context("link change follower")?;
         tracing::info!("query-api stopped");
         served.context("http server")

@@ -71,6 +71,7 @@ pub fn routes(service: Arc<RedirectService>, config: RoutesConfig) -> Routes {
         .routes(routes!(listing::history))
         .routes(routes!(stats::link_stats))
         .routes(routes!(stats::overview))
+        .routes(routes!(stats::orphan_visits))
         .with_state(state)
         .split_for_parts();
     doc.merge(api_doc);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::http::HeaderValue;
 use kurz_domain::analytics;
 use kurz_domain::link::RedirectStatus;
+use kurz_domain::orphans::{OrphanDay, OrphanReason};
 use kurz_domain::stats::{Bots, DayStats, LinkStats};
 use kurz_domain::target_url::with_forwarded_query;
 use kurz_domain::{Admission, Availability, Code, DayRange, Link, LinkClicked};
@@ -19,6 +20,7 @@ use crate::cache::{CachedLink, Entry, LinkCache};
 use crate::click_details::QueuedClick;
 use crate::clicks::ClickRecorder;
 use crate::metrics::RedirectMetrics;
+use crate::orphans::OrphanVisits;
 
 /// The key that turns a visitor's address and agent into a pseudonymous id. Kept stable across
 /// restarts so unique-visitor counts stay comparable.
@@ -42,6 +44,8 @@ pub struct RedirectServiceParts {
     pub visitor_key: VisitorKey,
     /// The operator's blocklist: a link whose target it covers does not redirect.
     pub targets: Arc<TargetRules>,
+    /// Where requests for codes that name no live link are counted; `None` counts none.
+    pub orphans: Option<Arc<OrphanVisits>>,
     /// The longest a redirect waits on a store (a lookup on a cache miss, a click limit's take):
     /// answered 503 after that. Hits wait on nothing and set no timer.
     pub store_timeout: std::time::Duration,
@@ -97,13 +101,15 @@ impl RedirectService {
         let generation = self.parts.cache.generation();
         let Some(link) = self.lookup(code, generation).await? else {
             self.metrics.not_found.increment(1);
+            self.orphan(code, OrphanReason::Unknown, &visit);
             return Ok(Outcome::NotFound);
         };
         let now = self.parts.clock.now();
         let facts = link.facts();
         let availability = facts.availability(now);
-        if availability != Availability::Active {
+        if let Some(reason) = OrphanReason::of(availability) {
             self.metrics.gone.increment(1);
+            self.orphan(code, reason, &visit);
             return Ok(Outcome::Gone(availability.reason()));
         }
         // A preview's HEAD is answered as its GET would be: without the target.
@@ -138,6 +144,7 @@ impl RedirectService {
                 if !taken {
                     self.parts.cache.insert_unless_changed(&code, Some(link.exhaust()), generation);
                     self.metrics.gone.increment(1);
+                    self.orphan(code.as_str(), OrphanReason::Exhausted, &visit);
                     return Ok(Outcome::Gone(Availability::Exhausted.reason()));
                 }
             } else if let Some(clicks) = &self.parts.clicks {
@@ -207,6 +214,21 @@ impl RedirectService {
         });
         self.parts.cache.insert_unless_changed(&code, entry.clone(), generation);
         Ok(entry)
+    }
+
+    /// Counts a request (not a `HEAD`) for a code that names no live link.
+    fn orphan(&self, code: &str, reason: OrphanReason, visit: &Visit<'_>) {
+        if let Some(orphans) = self.parts.orphans.as_ref().filter(|_| visit.counts) {
+            orphans.record(self.parts.clock.now().day(), code, reason, visit.referrer);
+        }
+    }
+
+    /// The orphan visits on the days in `range` (none when they are not counted).
+    pub async fn orphan_days(&self, range: DayRange) -> Result<Vec<(kurz_domain::Day, OrphanDay)>, InfraError> {
+        match &self.parts.orphans {
+            Some(orphans) => orphans.days(range).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     async fn bounded<T>(&self, wait: impl Future<Output = Result<T, InfraError>>) -> Result<T, InfraError> {

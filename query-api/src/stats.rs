@@ -374,3 +374,127 @@ fn click_counts(stats: &LinkStats, span: &Span) -> ClickCounts {
         cities: named(&stats.cities),
     }
 }
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct OrphanQuery {
+    /// The first day counted (`YYYY-MM-DD`, UTC); by default 29 days before `to`. At most 90 days
+    /// before `to`: older days are not kept.
+    #[param(format = Date)]
+    from: Option<String>,
+    /// The last day counted (`YYYY-MM-DD`, UTC); today by default.
+    #[param(format = Date)]
+    to: Option<String>,
+}
+
+/// Requests for codes that name no live link, over a range of days.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OrphanBody {
+    #[schema(format = Date)]
+    from: String,
+    #[schema(format = Date)]
+    to: String,
+    visits: u64,
+    /// Why there was no link: `unknown` (never was), `deleted`, `expired`, `disabled`,
+    /// `exhausted` (out of clicks), `blocked` (target on the blocklist).
+    reasons: Vec<NamedVisits>,
+    /// The 20 codes tried most (each day keeps its 1,000 most tried: a code tried rarely among
+    /// a flood of others may be missing or undercounted).
+    codes: Vec<NamedVisits>,
+    /// The 20 referrer sites that sent most.
+    referrers: Vec<NamedVisits>,
+    /// Each day with visits, oldest first, with its own top 10 codes and referrers.
+    days: Vec<OrphanDayBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct OrphanDayBody {
+    #[schema(format = Date)]
+    date: String,
+    visits: u64,
+    reasons: Vec<NamedVisits>,
+    codes: Vec<NamedVisits>,
+    referrers: Vec<NamedVisits>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct NamedVisits {
+    name: String,
+    visits: u64,
+}
+
+/// Top codes and referrers listed over the whole range, and per day.
+const TOP_ORPHANS: usize = 20;
+const TOP_ORPHANS_PER_DAY: usize = 10;
+/// Days an orphan-visit range spans when `from` is not given.
+const DEFAULT_ORPHAN_DAYS: i32 = 30;
+
+#[utoipa::path(
+    get, path = "/v1/orphan-visits", tag = "links", operation_id = "orphanVisits",
+    params(OrphanQuery),
+    responses(
+        (status = 200, description = "Requests for unknown, deleted, expired, disabled, exhausted or blocked codes, by day", body = OrphanBody),
+        (status = 403, description = "Only admin keys read orphan visits"),
+        (status = 422, description = "`from` or `to` is not a date, `from` is after `to`, or the range spans more than 90 days"),
+    )
+)]
+pub(crate) async fn orphan_visits(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<OrphanQuery>, QueryRejection>,
+) -> Result<Json<OrphanBody>, Problem> {
+    caller.require(Permission::ReadOrphanVisits)?;
+    let Query(query) = params.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let day = |field: &str, raw: Option<&str>| {
+        raw.map(|text| parse_date(text).map_err(|e| Problem::invalid_field(field, e))).transpose()
+    };
+    let to = day("to", query.to.as_deref())?.unwrap_or_else(|| state.service.now().day().days_since_epoch());
+    let from = day("from", query.from.as_deref())?.unwrap_or(to.saturating_sub(DEFAULT_ORPHAN_DAYS - 1));
+    if from > to {
+        return Err(Problem::invalid_field("from", "must not be after to"));
+    }
+    if to.saturating_sub(from) >= kurz_ports::ORPHAN_DAYS_KEPT {
+        let kept = kurz_ports::ORPHAN_DAYS_KEPT;
+        return Err(Problem::invalid_field("from", format!("the range may span at most {kept} days")));
+    }
+    let range = DayRange { from: Some(Day::from_days_since_epoch(from)), to: Some(Day::from_days_since_epoch(to)) };
+    let days = state.service.orphan_days(range).await.map_err(|e| Problem::unavailable(&e))?;
+    let mut total = kurz_domain::orphans::OrphanDay::default();
+    for (_, visits) in &days {
+        total.merge(visits);
+    }
+    let [reasons, codes, referrers] = orphan_lists(&total, TOP_ORPHANS);
+    Ok(Json(OrphanBody {
+        from: format_date(from),
+        to: format_date(to),
+        visits: total.visits,
+        reasons,
+        codes,
+        referrers,
+        days: days
+            .iter()
+            .map(|(day, visits)| {
+                let [reasons, codes, referrers] = orphan_lists(visits, TOP_ORPHANS_PER_DAY);
+                OrphanDayBody {
+                    date: format_date(day.days_since_epoch()),
+                    visits: visits.visits,
+                    reasons,
+                    codes,
+                    referrers,
+                }
+            })
+            .collect(),
+    }))
+}
+
+/// Reasons (all), and the `top` codes and referrers, most first.
+fn orphan_lists(visits: &kurz_domain::orphans::OrphanDay, top: usize) -> [Vec<NamedVisits>; 3] {
+    let named = |pairs: Vec<(String, u64)>| -> Vec<NamedVisits> {
+        pairs.into_iter().take(top).map(|(name, visits)| NamedVisits { name, visits }).collect()
+    };
+    let mut reasons: Vec<(String, u64)> =
+        visits.reasons.iter().map(|(reason, visits)| (reason.as_str().to_owned(), *visits)).collect();
+    reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    [named(reasons), named(visits.codes.ranked()), named(visits.referrers.ranked())]
+}

@@ -122,6 +122,8 @@ pub enum Permission {
     RecordClicks,
     /// Create, list and revoke API keys; act for any owner.
     ManageKeys,
+    /// Read hits on codes that name no live link (every owner's: admins only).
+    ReadOrphanVisits,
 }
 
 /// The key behind a request, as far as the domain cares.
@@ -190,9 +192,10 @@ mod tests {
     #[test]
     fn each_role_has_its_permissions() {
         use Permission::*;
-        for permission in [WriteLinks, ReadLinks, RecordClicks, ManageKeys] {
+        for permission in [WriteLinks, ReadLinks, RecordClicks, ManageKeys, ReadOrphanVisits] {
             assert!(Role::Admin.permits(permission));
         }
+        assert!(!Role::User.permits(ReadOrphanVisits) && !Role::Ingest.permits(ReadOrphanVisits));
         assert!(Role::User.permits(WriteLinks) && Role::User.permits(ReadLinks));
         assert!(!Role::User.permits(RecordClicks) && !Role::User.permits(ManageKeys));
         assert!(Role::Ingest.permits(RecordClicks));

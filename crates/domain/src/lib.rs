@@ -15,6 +15,7 @@ pub mod history;
 pub mod hll;
 pub mod link;
 pub mod listing;
+pub mod orphans;
 pub mod stats;
 pub mod target_policy;
 pub mod target_url;

@@ -18,6 +18,7 @@ mod history;
 mod idempotency;
 mod keys;
 mod log;
+mod orphans;
 mod page_cache;
 mod projection_file;
 mod reopen;
@@ -30,6 +31,7 @@ pub use history::EmbeddedHistory;
 pub use idempotency::EmbeddedIdempotency;
 pub use keys::EmbeddedKeyStore;
 pub use log::{EmbeddedLog, LogOptions};
+pub use orphans::EmbeddedOrphanVisits;
 pub use store::EmbeddedStore;
 
 /// Why an embedded file could not be opened.
@@ -65,6 +67,16 @@ fn open_derived<T>(
     path: &std::path::Path,
     open: impl Fn(&std::path::Path) -> Result<T, OpenError>,
 ) -> Result<T, OpenError> {
+    open_or_set_aside(path, open, "a read model is damaged; it was moved aside and is rebuilt from the event log")
+}
+
+/// Opens a file that may be started afresh; one redb finds damaged is moved aside to
+/// `<name>.damaged` (replacing an older one), `consequence` is logged, and a new one is made.
+fn open_or_set_aside<T>(
+    path: &std::path::Path,
+    open: impl Fn(&std::path::Path) -> Result<T, OpenError>,
+    consequence: &'static str,
+) -> Result<T, OpenError> {
     match open(path) {
         Err(error) if error.is_damaged() => {
             let aside = path.with_extension("redb.damaged");
@@ -72,10 +84,7 @@ fn open_derived<T>(
                 path: path.display().to_string(),
                 source: redb::DatabaseError::Storage(redb::StorageError::Io(source)),
             })?;
-            tracing::error!(
-                file = %path.display(), moved_to = %aside.display(), %error,
-                "a read model is damaged; it was moved aside and is rebuilt from the event log"
-            );
+            tracing::error!(file = %path.display(), moved_to = %aside.display(), %error, "{consequence}");
             open(path)
         }
         opened => opened,

@@ -1,6 +1,6 @@
 //! How much of each file redb may keep in memory. redb's default is 1 GiB per file, which across
-//! Kurz's six files would leave the process's memory bounded only by the data's size; every file is
-//! opened through [`create`] with a budget of its own. Together 260 MiB at most.
+//! Kurz's seven files would leave the process's memory bounded only by the data's size; every file is
+//! opened through [`create`] with a budget of its own. Together 264 MiB at most.
 
 use std::path::Path;
 
@@ -15,6 +15,8 @@ pub(crate) const STORE: usize = 128 << 20;
 pub(crate) const DIRECTORY: usize = 32 << 20;
 pub(crate) const HISTORY: usize = 16 << 20;
 pub(crate) const IDEMPOTENCY: usize = 16 << 20;
+/// A row per day, read by an admin now and then.
+pub(crate) const ORPHANS: usize = 4 << 20;
 /// Keys are cached by the service that checks them; the file is read on a miss.
 pub(crate) const KEYS: usize = 4 << 20;
 

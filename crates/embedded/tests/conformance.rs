@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use kurz_embedded::{
-    EmbeddedDirectory, EmbeddedHistory, EmbeddedIdempotency, EmbeddedKeyStore, EmbeddedLog, EmbeddedStore, LogOptions,
+    EmbeddedDirectory, EmbeddedHistory, EmbeddedIdempotency, EmbeddedKeyStore, EmbeddedLog, EmbeddedOrphanVisits,
+    EmbeddedStore, LogOptions,
 };
 use kurz_ports::conformance::Storage;
 use kurz_ports::conformance::creation_log::Creations;
 use kurz_ports::{
     ApiKeyStore, ClaimThenAppend, ClickQuota, CodeRegistry, EventLog, IdempotencyStore, LinkDirectory, LinkHistory,
-    ReadStore,
+    OrphanVisitStore, ReadStore,
 };
 
 /// A fresh directory per test; `open` reopens the same files, as a restarted process would.
@@ -148,6 +149,17 @@ mod click_quota {
 
 mod idempotency {
     kurz_ports::idempotency_store_conformance!(super::Files::new());
+}
+
+mod orphan_visits {
+    kurz_ports::orphan_visit_store_conformance!(super::Files::new());
+}
+
+#[async_trait]
+impl Storage<dyn OrphanVisitStore> for Files {
+    async fn open(&self) -> Arc<dyn OrphanVisitStore> {
+        Arc::new(EmbeddedOrphanVisits::open(&self.path("orphans.redb")).expect("orphan-visit store opens"))
+    }
 }
 
 mod api_keys {

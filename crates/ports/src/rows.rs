@@ -105,6 +105,21 @@ pub fn decode_key(row: &[u8]) -> Result<crate::StoredKey, RowError> {
 /// stores that expire rows themselves), then the code.
 const RESERVATION_LAYOUT: u8 = 1;
 
+/// The layout of an orphan-visit day row: the domain's `OrphanDay` in postcard.
+const ORPHAN_DAY_LAYOUT: u8 = 1;
+
+pub fn encode_orphan_day(day: &kurz_domain::orphans::OrphanDay) -> Vec<u8> {
+    postcard::to_extend(day, vec![MARK, ORPHAN_DAY_LAYOUT]).expect("a day serialises into a vector")
+}
+
+pub fn decode_orphan_day(row: &[u8]) -> Result<kurz_domain::orphans::OrphanDay, RowError> {
+    match row {
+        [MARK, ORPHAN_DAY_LAYOUT, body @ ..] => Ok(postcard::from_bytes(body)?),
+        [MARK, layout, ..] => Err(RowError::UnknownLayout(*layout)),
+        _ => Err(RowError::Damaged("orphan visits")),
+    }
+}
+
 pub fn encode_reservation(reservation: &crate::Reservation, expires_at: Timestamp) -> Vec<u8> {
     let mut row = vec![MARK, RESERVATION_LAYOUT];
     row.extend_from_slice(&reservation.fingerprint);

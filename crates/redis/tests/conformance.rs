@@ -4,11 +4,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use kurz_ports::conformance::Storage;
-use kurz_ports::{ApiKeyStore, ClickQuota, CodeRegistry, IdempotencyStore, LinkDirectory, LinkHistory, ReadStore};
+use kurz_ports::{
+    ApiKeyStore, ClickQuota, CodeRegistry, IdempotencyStore, LinkDirectory, LinkHistory, OrphanVisitStore, ReadStore,
+};
 use kurz_redis::testing::{self, TestRedis};
 use kurz_redis::{
     RedisClickQuota, RedisCodeRegistry, RedisConnection, RedisDirectory, RedisHistory, RedisIdempotency, RedisKeyStore,
-    RedisReadStore,
+    RedisOrphanVisits, RedisReadStore,
 };
 
 /// A fresh key prefix per test; `open` connects again, as a restarted process would.
@@ -83,6 +85,18 @@ kurz_ports::click_quota_conformance!(fresh_prefix!());
 kurz_ports::code_registry_conformance!(fresh_prefix!());
 kurz_ports::api_key_store_conformance!(fresh_prefix!());
 kurz_ports::idempotency_store_conformance!(fresh_prefix!());
+
+mod orphan_visits {
+    use super::*;
+    kurz_ports::orphan_visit_store_conformance!(fresh_prefix!());
+}
+
+#[async_trait]
+impl Storage<dyn OrphanVisitStore> for FreshPrefix {
+    async fn open(&self) -> Arc<dyn OrphanVisitStore> {
+        Arc::new(RedisOrphanVisits::new(self.connect().await))
+    }
+}
 
 mod link_directory {
     use super::*;

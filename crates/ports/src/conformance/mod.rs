@@ -17,6 +17,7 @@ pub mod event_log;
 pub mod fixtures;
 pub mod history;
 pub mod idempotency;
+pub mod orphans;
 pub mod read_store;
 
 use std::sync::Arc;
@@ -127,6 +128,20 @@ macro_rules! api_key_store_conformance {
             a_key_id_is_taken_once,
             revocation_keeps_its_first_time,
             keys_survive_a_restart,
+        );
+    };
+}
+
+#[macro_export]
+macro_rules! orphan_visit_store_conformance {
+    ($storage:expr) => {
+        $crate::conformance_tests!(
+            $storage,
+            $crate::conformance::orphans,
+            added_days_are_read_back_and_add_up,
+            concurrent_adds_all_count,
+            a_day_keeps_the_codes_tried_most_within_its_bound,
+            orphan_visits_survive_a_restart,
         );
     };
 }
