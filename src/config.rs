@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use kurz_service_kit::auth::AuthConfig;
-use kurz_service_kit::config::{CacheConfig, ClicksConfig, CodesConfig, GeoConfig, HttpConfig, LogConfig};
+use kurz_service_kit::config::{
+    AnalyticsConfig, CacheConfig, ClicksConfig, CodesConfig, GeoConfig, HttpConfig, LogConfig,
+};
 use kurz_service_kit::limits::LimitsConfig;
 use kurz_service_kit::targets::TargetsConfig;
 use serde::{Deserialize, Serialize};
@@ -17,6 +19,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub clicks: ClicksConfig,
     pub geo: GeoConfig,
+    pub analytics: AnalyticsConfig,
     pub codes: CodesConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,

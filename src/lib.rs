@@ -62,7 +62,8 @@ impl Application {
                 .map_err(source_of_truth)
                 .context("opening the event log")?,
         );
-        let files = ReadModelFiles::open(data_dir).context("opening the read models")?;
+        let bots = config.analytics.bot_rules()?;
+        let files = ReadModelFiles::open_with_bot_rules(data_dir, &bots).context("opening the read models")?;
         let store = files.store.clone();
         let keys = api_keys(&config, data_dir)?;
         let listeners = config.http.bind_all().await?;
@@ -94,16 +95,12 @@ impl Application {
             clock: clock.clone(),
             listeners: vec![cache.clone()],
             targets: targets.clone(),
-            idempotency: Arc::new(
-                EmbeddedIdempotency::open(&data_dir.join("idempotency.redb"))
-                    .map_err(source_of_truth)
-                    .context("opening the idempotency keys")?,
-            ),
+            idempotency: idempotency_keys(data_dir)?,
         }));
         let clicks_stop = CancellationToken::new();
         let (clicks, clicks_task) = ClickRecorder::start(
             log.clone(),
-            ClickDetailer::configured(&config.geo).context("opening the GeoIP database")?,
+            ClickDetailer::configured(&config.geo, bots).context("opening the GeoIP database")?,
             ClickRecorderOptions { queue_capacity: config.clicks.queue_capacity, ..ClickRecorderOptions::default() },
             clicks_stop.clone(),
         );
@@ -215,6 +212,7 @@ impl Application {
 /// telling `progress` (records applied, records in the log) as it goes. Returns how many records
 /// it applied. The files belong to one process: run it while `kurz` is stopped.
 pub async fn rebuild(config: &Config, progress: impl Fn(u64, u64)) -> anyhow::Result<u64> {
+    let bots = config.analytics.bot_rules()?;
     let data_dir = &config.storage.data_dir;
     let log_path = data_dir.join("events.redb");
     anyhow::ensure!(log_path.exists(), "no event log at {}", log_path.display());
@@ -223,7 +221,7 @@ pub async fn rebuild(config: &Config, progress: impl Fn(u64, u64)) -> anyhow::Re
             .context("opening the event log (is kurz running?)")?,
     );
     ReadModelFiles::remove(data_dir).with_context(|| format!("deleting the read models in {}", data_dir.display()))?;
-    let files = ReadModelFiles::open(data_dir).context("opening the read models")?;
+    let files = ReadModelFiles::open_with_bot_rules(data_dir, &bots).context("opening the read models")?;
     let projector = Projector::resume(
         log.clone(),
         ReadModels::new(files.store.clone(), files.projections()),
@@ -298,6 +296,13 @@ fn free_space_ready(data_dir: std::path::PathBuf, min_free: u64) -> ops::Readine
             }
         })
     })
+}
+
+fn idempotency_keys(data_dir: &std::path::Path) -> anyhow::Result<Arc<EmbeddedIdempotency>> {
+    let keys = EmbeddedIdempotency::open(&data_dir.join("idempotency.redb"))
+        .map_err(source_of_truth)
+        .context("opening the idempotency keys")?;
+    Ok(Arc::new(keys))
 }
 
 /// A file that is not derived (the event log, the keys, idempotency records) is never rewritten:

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::Output;
 
 use common::{TestApp, spawn_app, spawn_app_in};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// Runs `kurz <args>` against `app` with its admin key, off the runtime's threads.
@@ -185,6 +186,56 @@ async fn rebuild_folds_the_read_models_again_from_the_log() {
     let app = spawn_app_in(dir.path()).await;
     assert_eq!(every_link(&app).await, before);
     app.stop().await;
+}
+
+/// Retroactive truth: events keep each click's raw agent, so a rebuild with other bot markers
+/// reclassifies every click already counted.
+#[tokio::test]
+async fn a_rebuild_with_new_bot_markers_reclassifies_past_clicks() {
+    // A QA farm's real browsers: no maintained list calls them bots.
+    const QA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                      Chrome/131.0.0.0 Safari/537.36 AcmeQA/7";
+    const PERSON: &str =
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = spawn_app_in(dir.path()).await;
+    app.create(json!({"target_url": "https://example.com/", "alias": "tested"})).await;
+    for agent in [QA, QA, QA, PERSON] {
+        let response = app.client.get(app.url("/tested")).header("user-agent", agent).send().await.expect("answered");
+        assert_eq!(response.status(), StatusCode::FOUND);
+    }
+    app.settled().await;
+    let before = app.stats("tested").await;
+    assert_eq!((before["total_clicks"].as_u64(), before["bot_clicks"].as_u64()), (Some(4), Some(0)));
+    app.stop().await;
+
+    let env = [
+        ("KURZ_STORAGE__DATA_DIR", dir.path()),
+        ("KURZ_STORAGE__PARTITIONS", Path::new("4")),
+        ("KURZ_ANALYTICS__BOT_AGENTS", Path::new(r#"["acmeqa/"]"#)),
+    ];
+    let rebuilt = run(vec!["rebuild".into()], &env).await;
+    assert!(rebuilt.status.success(), "{}", String::from_utf8_lossy(&rebuilt.stderr));
+
+    let markers = |config: &mut kurz::Config| config.analytics.bot_agents = vec!["acmeqa/".to_owned()];
+    let app = common::spawn_app_with(dir.path(), markers).await;
+    let after = app.stats("tested").await;
+    assert_eq!((after["total_clicks"].as_u64(), after["bot_clicks"].as_u64()), (Some(1), Some(3)), "{after}");
+    assert_eq!(after["devices"], json!([{"name": "Mobile", "clicks": 1}]));
+    let bots: Value = app.get("/v1/links/tested/stats?bots=only").await.json().await.expect("json");
+    assert_eq!(bots["devices"], json!([{"name": "Bot", "clicks": 3}]));
+    // New clicks are classified by the same markers.
+    let response = app.client.get(app.url("/tested")).header("user-agent", QA).send().await.expect("answered");
+    assert_eq!(response.status(), StatusCode::FOUND);
+    app.settled().await;
+    assert_eq!(app.stats("tested").await["bot_clicks"], 4);
+    app.stop().await;
+
+    let blank = [env[0], env[1], ("KURZ_ANALYTICS__BOT_AGENTS", Path::new(r#"[""]"#))];
+    let refused = run(vec!["rebuild".into()], &blank).await;
+    assert!(!refused.status.success(), "a blank marker would make every visitor a bot");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("analytics.bot_agents: a bot marker is empty"), "{said}");
 }
 
 #[tokio::test]

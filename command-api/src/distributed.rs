@@ -73,7 +73,10 @@ impl Application {
         let secrets = secrets::load(&config.secret_key_file)?;
         let log = Arc::new(KafkaEventLog::connect(&config.kafka).await.context("connecting to Kafka")?);
         let redis = RedisConnection::connect(&config.redis).await.context("connecting to Redis")?;
-        let opened = OpenedStore::open(&config.read_store, &config.redis).await.context("opening the read store")?;
+        // The command side folds only link events: no bot markers for its store.
+        let opened = OpenedStore::open(&config.read_store, &config.redis, Arc::default())
+            .await
+            .context("opening the read store")?;
         // Writes go through the cache too: a changed link leaves the Redis cache before the answer.
         let store = Arc::new(CachedReadStore::new(redis.clone(), opened.store(), LinkCacheOptions::default()));
         let registry = opened.code_registry(redis.clone()).await.context("opening the code registry")?;

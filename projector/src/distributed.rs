@@ -14,7 +14,7 @@ use kurz_ports::{InfraError, LinkChangeListener, LogRecord};
 
 use crate::ReadModels;
 use kurz_redis::{CachedReadStore, LinkCacheOptions, LinkChangePublisher, RedisConfig, RedisConnection};
-use kurz_service_kit::config::{HttpConfig, LogConfig};
+use kurz_service_kit::config::{AnalyticsConfig, HttpConfig, LogConfig};
 use kurz_service_kit::ops;
 use kurz_service_kit::server::Serving;
 use kurz_stores::{OpenedStore, ReadStoreConfig};
@@ -42,6 +42,8 @@ pub struct Config {
     pub linger_ms: u64,
     /// How long a silent worker keeps its partitions before the group moves them, in ms.
     pub session_timeout_ms: u64,
+    /// Which agents count as bots besides the maintained lists.
+    pub analytics: AnalyticsConfig,
 }
 
 impl Default for Config {
@@ -58,6 +60,7 @@ impl Default for Config {
             batch_size: group.batch_size,
             linger_ms: u64::try_from(group.linger.as_millis()).unwrap_or(u64::MAX),
             session_timeout_ms: u64::try_from(group.session_timeout.as_millis()).unwrap_or(u64::MAX),
+            analytics: AnalyticsConfig::default(),
         }
     }
 }
@@ -110,7 +113,9 @@ impl Application {
     pub async fn build(config: Config, rebuild: bool) -> anyhow::Result<Self> {
         kurz_service_kit::telemetry::metrics();
         let redis = RedisConnection::connect(&config.redis).await.context("connecting to Redis")?;
-        let opened = OpenedStore::open(&config.read_store, &config.redis).await.context("opening the read store")?;
+        let bots = config.analytics.bot_rules()?;
+        let opened =
+            OpenedStore::open(&config.read_store, &config.redis, bots).await.context("opening the read store")?;
         let stale = opened.stale_layout().await.context("reading the read store's layout")?;
         if let Some(layout) = stale {
             tracing::warn!(layout, "the read store holds rows of a layout this build does not write; rebuilding it");

@@ -35,6 +35,7 @@ struct ModeOnly {
 struct Config {
     storage: Storage,
     log: config::LogConfig,
+    analytics: config::AnalyticsConfig,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -81,7 +82,8 @@ async fn main() -> anyhow::Result<()> {
         ReadModelFiles::remove(data_dir)
             .with_context(|| format!("deleting the read models in {}", data_dir.display()))?;
     }
-    let files = ReadModelFiles::open(data_dir).context("opening the read models")?;
+    let bots = config.analytics.bot_rules()?;
+    let files = ReadModelFiles::open_with_bot_rules(data_dir, &bots).context("opening the read models")?;
     let models = ReadModels::new(files.store.clone(), files.projections());
     let projector = Projector::resume(log, models, ProjectorOptions::default()).await?;
     let started = std::time::Instant::now();

@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderValue;
-use kurz_domain::{ClickDetails, Event, LinkClicked, analytics};
+use kurz_domain::analytics::BotRules;
+use kurz_domain::{ClickDetails, Event, LinkClicked};
 use kurz_ports::{GeoLookup, Place};
 use kurz_service_kit::config::GeoConfig;
 
@@ -34,14 +35,16 @@ pub struct ClickDetailer {
     /// Agents classified so far (the bot list is a large expression, and traffic repeats a few
     /// agents), forgotten wholesale at [`MAX_AGENTS_KEPT`].
     bots: Arc<Mutex<HashMap<String, bool>>>,
+    /// The operator's bot markers, besides the maintained lists.
+    rules: Arc<BotRules>,
 }
 
 /// Distinct agents whose classification is kept.
 const MAX_AGENTS_KEPT: usize = 10_000;
 
 impl ClickDetailer {
-    pub fn new(geo: Option<Arc<dyn GeoLookup>>) -> Self {
-        Self { geo, bots: Arc::default() }
+    pub fn new(geo: Option<Arc<dyn GeoLookup>>, rules: Arc<BotRules>) -> Self {
+        Self { geo, bots: Arc::default(), rules }
     }
 
     fn is_bot(&self, agent: Option<&str>) -> bool {
@@ -53,15 +56,15 @@ impl ClickDetailer {
         if known.len() >= MAX_AGENTS_KEPT {
             known.clear();
         }
-        let bot = analytics::is_bot(agent);
+        let bot = self.rules.is_bot(agent);
         known.insert(agent.to_owned(), bot);
         bot
     }
 
     /// With the operator's GeoIP database when `geo.database` names one.
-    pub fn configured(config: &GeoConfig) -> Result<Self, kurz_geoip::GeoError> {
+    pub fn configured(config: &GeoConfig, rules: Arc<BotRules>) -> Result<Self, kurz_geoip::GeoError> {
         let geo = config.database.as_deref().map(kurz_geoip::GeoDatabase::open).transpose()?;
-        Ok(Self::new(geo.map(|geo| geo as Arc<dyn GeoLookup>)))
+        Ok(Self::new(geo.map(|geo| geo as Arc<dyn GeoLookup>), rules))
     }
 
     pub fn events(&self, batch: impl IntoIterator<Item = QueuedClick>) -> Vec<Event> {
@@ -117,7 +120,7 @@ mod tests {
 
     #[test]
     fn clicks_get_an_id_a_bot_label_a_language_and_a_place() {
-        let detailer = ClickDetailer::new(Some(Arc::new(OnePlace)));
+        let detailer = ClickDetailer::new(Some(Arc::new(OnePlace)), Arc::default());
         let events = detailer.events([
             queued(
                 "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",

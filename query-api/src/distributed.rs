@@ -14,7 +14,7 @@ use kurz_redis::{
     follow_link_changes,
 };
 use kurz_service_kit::auth::AuthConfig;
-use kurz_service_kit::config::{CacheConfig, ClicksConfig, GeoConfig, HttpConfig, LogConfig};
+use kurz_service_kit::config::{AnalyticsConfig, CacheConfig, ClicksConfig, GeoConfig, HttpConfig, LogConfig};
 use kurz_service_kit::gate::ApiGate;
 use kurz_service_kit::limits::{Limits, LimitsConfig};
 use kurz_service_kit::ops;
@@ -46,6 +46,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub clicks: ClicksConfig,
     pub geo: GeoConfig,
+    pub analytics: AnalyticsConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub targets: TargetsConfig,
@@ -63,6 +64,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             clicks: ClicksConfig::default(),
             geo: GeoConfig::default(),
+            analytics: AnalyticsConfig::default(),
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             targets: TargetsConfig::default(),
@@ -90,7 +92,10 @@ impl Application {
         let secrets = secrets::load(&config.secret_key_file)?;
         let log = Arc::new(KafkaEventLog::connect(&config.kafka).await.context("connecting to Kafka")?);
         let redis = RedisConnection::connect(&config.redis).await.context("connecting to Redis")?;
-        let opened = OpenedStore::open(&config.read_store, &config.redis).await.context("opening the read store")?;
+        // The query side folds no clicks: no bot markers for its store.
+        let opened = OpenedStore::open(&config.read_store, &config.redis, Arc::default())
+            .await
+            .context("opening the read store")?;
         let store = Arc::new(CachedReadStore::new(redis.clone(), opened.store(), LinkCacheOptions::default()));
         let cache = Arc::new(LinkCache::new(config.cache.capacity_bytes));
         let keys = Arc::new(kurz_stores::api_keys(&config.auth, redis.clone())?);
@@ -123,7 +128,8 @@ impl Application {
         let (clicks, clicks_task) = ClickRecorder::start_spooled(
             log.clone(),
             Arc::new(spool),
-            ClickDetailer::configured(&config.geo).context("opening the GeoIP database")?,
+            ClickDetailer::configured(&config.geo, config.analytics.bot_rules()?)
+                .context("opening the GeoIP database")?,
             ClickRecorderOptions { queue_capacity: config.clicks.queue_capacity, ..ClickRecorderOptions::default() },
             background_stop.clone(),
         );

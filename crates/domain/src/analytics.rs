@@ -89,6 +89,54 @@ pub fn is_bot(user_agent: &str) -> bool {
     is_preview(user_agent) || BOTS.is_bot(user_agent)
 }
 
+/// The operator's additions to the bot list (`analytics.bot_agents`): an agent that contains any
+/// of these markers, ignoring ASCII case, is a bot too — an uptime checker of one's own, a partner's
+/// crawler. Events keep the raw agent, so changing the markers and rebuilding reclassifies every
+/// past click.
+#[derive(Debug, Clone, Default)]
+pub struct BotRules {
+    extra: Option<AhoCorasick>,
+}
+
+/// Markers an operator may add, and how long each may be.
+pub const MAX_BOT_MARKERS: usize = 1000;
+pub const MAX_BOT_MARKER_LEN: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BotRulesError {
+    #[error("a bot marker is empty (it would match every agent)")]
+    Empty,
+    #[error("a bot marker is longer than {MAX_BOT_MARKER_LEN} characters")]
+    TooLong,
+    #[error("more than {MAX_BOT_MARKERS} bot markers")]
+    TooMany,
+}
+
+impl BotRules {
+    pub fn new(markers: &[String]) -> Result<Self, BotRulesError> {
+        if markers.len() > MAX_BOT_MARKERS {
+            return Err(BotRulesError::TooMany);
+        }
+        if markers.iter().any(|marker| marker.trim().is_empty()) {
+            return Err(BotRulesError::Empty);
+        }
+        if markers.iter().any(|marker| marker.len() > MAX_BOT_MARKER_LEN) {
+            return Err(BotRulesError::TooLong);
+        }
+        if markers.is_empty() {
+            return Ok(Self::default());
+        }
+        let extra =
+            AhoCorasick::builder().ascii_case_insensitive(true).build(markers).map_err(|_| BotRulesError::TooLong)?;
+        Ok(Self { extra: Some(extra) })
+    }
+
+    /// A bot by the maintained lists ([`is_bot`]) or by the operator's markers.
+    pub fn is_bot(&self, user_agent: &str) -> bool {
+        is_bot(user_agent) || self.extra.as_ref().is_some_and(|extra| extra.is_match(user_agent))
+    }
+}
+
 /// Everything the stats keep of one user agent, classified in one pass over the bot markers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Agent {
@@ -100,11 +148,16 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// By the maintained bot lists alone.
     pub fn classify(user_agent: Option<&str>) -> Self {
+        Self::classify_with(user_agent, &BotRules::default())
+    }
+
+    pub fn classify_with(user_agent: Option<&str>, bots: &BotRules) -> Self {
         let Some(ua) = user_agent else {
             return Self { bot: false, browser: UNKNOWN, operating_system: UNKNOWN, device: UNKNOWN };
         };
-        let bot = is_bot(ua);
+        let bot = bots.is_bot(ua);
         Self {
             bot,
             browser: if bot { "Bot" } else { browser_family(ua) },

@@ -71,15 +71,14 @@ pub struct TopCounts {
 
 impl TopCounts {
     pub fn add(&mut self, value: &str, count: u64) {
-        match self.counts.get_mut(value) {
-            Some(known) => *known += count,
-            None => {
-                if self.counts.len() >= 2 * KEPT_PER_DAY {
-                    self.keep_top(KEPT_PER_DAY);
-                }
-                self.counts.insert(value.to_owned(), count);
-            }
+        if let Some(known) = self.counts.get_mut(value) {
+            *known += count;
+            return;
         }
+        if self.counts.len() >= 2 * KEPT_PER_DAY {
+            self.keep_top(KEPT_PER_DAY);
+        }
+        self.counts.insert(value.to_owned(), count);
     }
 
     pub fn merge(&mut self, other: &Self) {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
 
-use crate::analytics::{self, Agent};
+use crate::analytics::{self, Agent, BotRules};
 use crate::code::Code;
 use crate::counts::Counts;
 use crate::event::LinkClicked;
@@ -349,9 +349,16 @@ pub struct StatsDelta {
     distinct_sites: HashSet<Arc<str>, BatchHasher>,
     /// The site the clicks beyond a day's distinct referrers are counted under.
     other: Option<Arc<str>>,
+    /// Which agents are bots besides the maintained lists'.
+    bots: Arc<BotRules>,
 }
 
 impl StatsDelta {
+    /// Classifying agents with the operator's bot markers too.
+    pub fn with_bot_rules(bots: Arc<BotRules>) -> Self {
+        Self { bots, ..Self::default() }
+    }
+
     pub fn record(&mut self, click: &LinkClicked) {
         let class = self.class_of(click);
         let agent = (class, self.classes[class as usize]);
@@ -374,7 +381,7 @@ impl StatsDelta {
         if let Some(class) = self.agents.get(&click.user_agent) {
             return *class;
         }
-        let agent = Agent::classify(click.user_agent.as_deref());
+        let agent = Agent::classify_with(click.user_agent.as_deref(), &self.bots);
         let class = self.classes.iter().position(|known| *known == agent).unwrap_or_else(|| {
             self.classes.push(agent);
             self.classes.len() - 1
@@ -841,6 +848,27 @@ mod tests {
         assert_eq!(overview.stats.clicks_by_hour, vec![(Timestamp::from_millis(0), 6), (d1.start(), 1)]);
         assert_eq!(overview.stats.unique_visitors, 4, "a visitor of two links is one visitor");
         assert_eq!(overview.top_links, vec![(code("two"), 4), (code("one"), 3)], "a link without clicks is not ranked");
+    }
+
+    #[test]
+    fn the_operators_bot_markers_classify_a_batch_too() {
+        // A QA farm's real browsers, which the operator does not want counted as people.
+        let checker = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                       Chrome/131.0.0.0 Safari/537.36 AcmeQA/7";
+        let clicks = [clicked_by(1, Some(checker), "checker"), clicked_by(2, Some(checker), "checker")];
+        let tally = |bots: Arc<BotRules>| {
+            let mut delta = StatsDelta::with_bot_rules(bots);
+            for click in &clicks {
+                delta.record(click);
+            }
+            let mut day = DayStats::default();
+            delta.into_days().for_each(|(_, increment)| day.add(&increment));
+            (day.people.clicks, day.bots.clicks)
+        };
+        assert_eq!(tally(Arc::default()), (2, 0), "no list knows this checker");
+        let rules = BotRules::new(&["acmeqa/".to_owned()]).expect("valid markers");
+        assert_eq!(tally(Arc::new(rules)), (0, 2), "markers ignore case");
+        assert!(BotRules::new(&[" ".to_owned()]).is_err(), "a blank marker would match everyone");
     }
 
     #[test]

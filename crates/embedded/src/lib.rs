@@ -103,8 +103,17 @@ impl ReadModelFiles {
 
     /// Opens the files; a damaged one is moved aside and rebuilt (they are derived from the log).
     pub fn open(data_dir: &std::path::Path) -> Result<Self, OpenError> {
+        Self::open_with_bot_rules(data_dir, &std::sync::Arc::default())
+    }
+
+    /// As [`Self::open`], the store telling bots apart with the operator's markers too.
+    pub fn open_with_bot_rules(
+        data_dir: &std::path::Path,
+        bots: &std::sync::Arc<kurz_domain::analytics::BotRules>,
+    ) -> Result<Self, OpenError> {
+        let open_store = |path: &std::path::Path| EmbeddedStore::open_with_bot_rules(path, bots.clone());
         Ok(Self {
-            store: std::sync::Arc::new(open_derived(&data_dir.join(Self::NAMES[0]), EmbeddedStore::open)?),
+            store: std::sync::Arc::new(open_derived(&data_dir.join(Self::NAMES[0]), open_store)?),
             directory: std::sync::Arc::new(open_derived(&data_dir.join(Self::NAMES[1]), EmbeddedDirectory::open)?),
             history: std::sync::Arc::new(open_derived(&data_dir.join(Self::NAMES[2]), EmbeddedHistory::open)?),
         })

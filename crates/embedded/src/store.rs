@@ -4,9 +4,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use kurz_domain::analytics::BotRules;
 use kurz_domain::stats::DayStats;
 use kurz_domain::{Code, Day, DayRange, Link};
-use kurz_ports::fold::{DayIncrement, Folding, LinkRow, fold};
+use kurz_ports::fold::{DayIncrement, Folding, LinkRow, fold_classified};
 use kurz_ports::{InfraError, LogRecord, ReadStore};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -64,12 +65,18 @@ struct StoredRowRef<'a> {
 
 impl EmbeddedStore {
     pub fn open(path: &Path) -> Result<Self, OpenError> {
+        Self::open_with_bot_rules(path, Arc::default())
+    }
+
+    /// Tells bots apart with the operator's markers too, besides the maintained lists.
+    pub fn open_with_bot_rules(path: &Path, bots: Arc<BotRules>) -> Result<Self, OpenError> {
         let name = path.display().to_string();
         let db = page_cache::create(path, page_cache::STORE)
             .map_err(|source| OpenError::Database { path: name.clone(), source })?;
         create_tables(&db).map_err(|source| OpenError::Setup { path: name, source })?;
         let db = Reopenable::new(db, path, page_cache::STORE);
-        let writer = GroupCommitter::start("kurz-store-writer", Arc::clone(&db), StoreWrites, Priority::Background);
+        let writer =
+            GroupCommitter::start("kurz-store-writer", Arc::clone(&db), StoreWrites { bots }, Priority::Background);
         Ok(Self { writer, db })
     }
 
@@ -134,7 +141,9 @@ macro_rules! storage_errors {
 }
 storage_errors!(redb::TransactionError, redb::TableError, redb::StorageError);
 
-struct StoreWrites;
+struct StoreWrites {
+    bots: Arc<BotRules>,
+}
 
 /// Every projection reads and writes all three.
 struct StoreTables<'txn> {
@@ -162,8 +171,10 @@ impl Writes for StoreWrites {
 
     fn apply(&mut self, tables: &mut StoreTables<'_>, op: StoreOp) -> Result<Reply, (redb::Error, Reply)> {
         let (projected, answer) = match op {
-            StoreOp::Apply { records, answer } => (project(tables, &records, Folding::Projection), answer),
-            StoreOp::ApplyLinkEvents { records, answer } => (project(tables, &records, Folding::Commanded), answer),
+            StoreOp::Apply { records, answer } => (project(tables, &records, Folding::Projection, &self.bots), answer),
+            StoreOp::ApplyLinkEvents { records, answer } => {
+                (project(tables, &records, Folding::Commanded, &self.bots), answer)
+            }
         };
         match projected {
             Ok(changed) => Ok(reply_with(CONTEXT, answer, changed)),
@@ -187,11 +198,17 @@ impl Writes for StoreWrites {
 }
 
 /// Folds records into the read models ([`fold`]) and writes the outcome in the group's transaction.
-fn project(tables: &mut StoreTables<'_>, records: &[LogRecord], folding: Folding) -> Result<Vec<Code>, StoreFailure> {
+fn project(
+    tables: &mut StoreTables<'_>,
+    records: &[LogRecord],
+    folding: Folding,
+    bots: &Arc<BotRules>,
+) -> Result<Vec<Code>, StoreFailure> {
     let StoreTables { checkpoints, links, days } = tables;
-    let folded = fold(
+    let folded = fold_classified(
         records,
         folding,
+        bots,
         |partition| Ok::<_, StoreFailure>(checkpoints.get(partition)?.map_or(0, |v| v.value())),
         |code| load_row(links, code),
     )?;

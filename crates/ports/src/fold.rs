@@ -4,7 +4,9 @@
 //! it returns, in one atomic write.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
+use kurz_domain::analytics::BotRules;
 use kurz_domain::stats::{BatchHasher, DayDelta, StatsDelta};
 use kurz_domain::{Code, Day, Event, Link, evolve};
 
@@ -62,7 +64,18 @@ pub fn fold<E>(
     checkpoint: impl FnMut(u32) -> Result<u64, E>,
     row: impl FnMut(&Code) -> Result<Option<LinkRow>, E>,
 ) -> Result<Folded, E> {
-    fold_records(records, folding, checkpoint, row, None::<fn(&Code, Day) -> Result<Option<u64>, E>>)
+    fold_classified(records, folding, &Arc::default(), checkpoint, row)
+}
+
+/// As [`fold`], telling bots apart with the operator's markers too (`bots`).
+pub fn fold_classified<E>(
+    records: &[LogRecord],
+    folding: Folding,
+    bots: &Arc<BotRules>,
+    checkpoint: impl FnMut(u32) -> Result<u64, E>,
+    row: impl FnMut(&Code) -> Result<Option<LinkRow>, E>,
+) -> Result<Folded, E> {
+    fold_records(records, folding, bots, checkpoint, row, None::<fn(&Code, Day) -> Result<Option<u64>, E>>)
 }
 
 /// As [`fold`], for stores that cannot write a batch atomically: every click-day row keeps the
@@ -72,11 +85,12 @@ pub fn fold<E>(
 pub fn fold_with_day_watermarks<E>(
     records: &[LogRecord],
     folding: Folding,
+    bots: &Arc<BotRules>,
     checkpoint: impl FnMut(u32) -> Result<u64, E>,
     row: impl FnMut(&Code) -> Result<Option<LinkRow>, E>,
     watermark: impl FnMut(&Code, Day) -> Result<Option<u64>, E>,
 ) -> Result<Folded, E> {
-    fold_records(records, folding, checkpoint, row, Some(watermark))
+    fold_records(records, folding, bots, checkpoint, row, Some(watermark))
 }
 
 /// Repeats an optimistic projection write until no other writer overtook it: `attempt` gives
@@ -99,6 +113,7 @@ type Marks = (Option<u64>, Option<u64>);
 fn fold_records<E>(
     records: &[LogRecord],
     folding: Folding,
+    bots: &Arc<BotRules>,
     mut checkpoint: impl FnMut(u32) -> Result<u64, E>,
     mut row: impl FnMut(&Code) -> Result<Option<LinkRow>, E>,
     mut watermark: Option<impl FnMut(&Code, Day) -> Result<Option<u64>, E>>,
@@ -111,7 +126,7 @@ fn fold_records<E>(
     let mut changed: Vec<Code> = Vec::new();
     // Membership of `changed`: a rebuild's batches hold thousands of link events.
     let mut seen_changed: HashSet<Code, BatchHasher> = HashSet::default();
-    let mut delta = StatsDelta::default();
+    let mut delta = StatsDelta::with_bot_rules(Arc::clone(bots));
     for record in records {
         if folding == Folding::Projection {
             let partition = record.position.partition;
@@ -204,6 +219,7 @@ mod tests {
         let folded = fold_with_day_watermarks(
             &records,
             Folding::Projection,
+            &Arc::default(),
             |_| Ok::<_, ()>(0),
             |_| Ok(None),
             |_, day| Ok((day == first_day).then_some(3)),

@@ -77,8 +77,7 @@ impl OrphanVisitStore for RedisOrphanVisits {
             pipe.zrange_withscores(codes, 0, -1);
             pipe.zrange_withscores(referrers, 0, -1);
         }
-        type Read = (Vec<(String, u64)>, Vec<(String, u64)>, Vec<(String, u64)>);
-        let rows: Vec<Read> = pipe.query_async(&mut self.redis.manager()).await.map_err(redis_error(CONTEXT))?;
+        let rows: Vec<StoredDay> = pipe.query_async(&mut self.redis.manager()).await.map_err(redis_error(CONTEXT))?;
         let mut found = Vec::new();
         for (day, (totals, codes, referrers)) in days.into_iter().zip(rows) {
             let mut row = OrphanDay::default();
@@ -101,6 +100,9 @@ impl OrphanVisitStore for RedisOrphanVisits {
         Ok(found)
     }
 }
+
+/// A day as read: its counts, its codes and its referrers.
+type StoredDay = (Vec<(String, u64)>, Vec<(String, u64)>, Vec<(String, u64)>);
 
 fn top_counts(pairs: Vec<(String, u64)>) -> TopCounts {
     let mut counts = TopCounts::default();

@@ -18,11 +18,13 @@
 //! reads again and skips what the winner applied.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use kurz_domain::analytics::BotRules;
 use kurz_domain::stats::DayStats;
 use kurz_domain::{Code, Day, DayRange, Event, Link};
-use kurz_ports::fold::{Folding, LinkRow, fold};
+use kurz_ports::fold::{Folding, LinkRow, fold_classified};
 use kurz_ports::rows::{RowError, decode_link, encode_link};
 use kurz_ports::{InfraError, LogRecord, ReadStore};
 use redis::{AsyncCommands, Script};
@@ -72,6 +74,8 @@ return 1
 pub struct RedisReadStore {
     redis: RedisConnection,
     write: Script,
+    /// The operator's bot markers, besides the maintained lists.
+    bots: Arc<BotRules>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +84,14 @@ struct Corrupt(#[from] postcard::Error);
 
 impl RedisReadStore {
     pub fn new(redis: RedisConnection) -> Self {
-        Self { redis, write: Script::new(WRITE) }
+        Self { redis, write: Script::new(WRITE), bots: Arc::default() }
+    }
+
+    /// Tells bots apart with the operator's markers too, besides the maintained lists.
+    #[must_use]
+    pub fn with_bot_rules(mut self, bots: Arc<BotRules>) -> Self {
+        self.bots = bots;
+        self
     }
 
     /// Deletes the read models (links, click days, checkpoints) for a rebuild from offset 0, and
@@ -207,9 +218,10 @@ impl RedisReadStore {
         codes.sort_unstable();
         codes.dedup();
         let mut rows = self.load_links(&codes).await?;
-        let folded = fold(
+        let folded = fold_classified(
             records,
             folding,
+            &self.bots,
             |partition| Ok::<_, InfraError>(stored[&partition]),
             |code| Ok(rows.remove(code).flatten()),
         )?;

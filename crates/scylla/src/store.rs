@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt, stream};
+use kurz_domain::analytics::BotRules;
 use kurz_domain::stats::DayStats;
 use kurz_domain::{Code, Day, DayRange, Event, Link};
 use kurz_ports::fold::{Folding, LinkRow, fold_with_day_watermarks};
@@ -43,6 +44,8 @@ pub struct ScyllaReadStore {
     session: Arc<Session>,
     keyspace: String,
     statements: Statements,
+    /// The operator's bot markers, besides the maintained lists.
+    bots: Arc<BotRules>,
 }
 
 pub(crate) fn infra<E: std::error::Error + Send + Sync + 'static>(error: E) -> InfraError {
@@ -109,7 +112,14 @@ impl ScyllaReadStore {
             ))
             .await?,
         };
-        Ok(Self { session, keyspace, statements })
+        Ok(Self { session, keyspace, statements, bots: Arc::default() })
+    }
+
+    /// Tells bots apart with the operator's markers too, besides the maintained lists.
+    #[must_use]
+    pub fn with_bot_rules(mut self, bots: Arc<BotRules>) -> Self {
+        self.bots = bots;
+        self
     }
 
     /// The code registry on the same cluster and keyspace.
@@ -272,6 +282,7 @@ impl ScyllaReadStore {
         let folded = fold_with_day_watermarks(
             records,
             folding,
+            &self.bots,
             |partition| Ok::<_, InfraError>(checkpoints[&partition]),
             |code| Ok(rows.remove(code).flatten()),
             |code, day| Ok(stored_days.get(&(code.clone(), day)).map(|stored| stored.last_offset)),

@@ -171,6 +171,24 @@ pub struct GeoConfig {
     pub database: Option<PathBuf>,
 }
 
+/// How clicks are classified.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalyticsConfig {
+    /// Markers (ignoring ASCII case) that make an agent containing one a bot, besides the
+    /// maintained lists: your own uptime checker, a QA farm's browsers. Changing them and running a
+    /// rebuild reclassifies every past click (events keep the raw agent).
+    pub bot_agents: Vec<String>,
+}
+
+impl AnalyticsConfig {
+    pub fn bot_rules(&self) -> anyhow::Result<std::sync::Arc<kurz_domain::analytics::BotRules>> {
+        let rules = kurz_domain::analytics::BotRules::new(&self.bot_agents)
+            .map_err(|error| anyhow::anyhow!("analytics.bot_agents: {error}"))?;
+        Ok(std::sync::Arc::new(rules))
+    }
+}
+
 /// Generated codes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use kurz_domain::analytics::BotRules;
 use kurz_ports::{CodeRegistry, InfraError, LinkDirectory, LinkHistory, Projection, ReadStore};
 use kurz_redis::{RedisCodeRegistry, RedisConfig, RedisConnection, RedisDirectory, RedisHistory, RedisReadStore};
 use kurz_scylla::{ScyllaConfig, ScyllaReadStore};
@@ -43,18 +44,23 @@ enum Backend {
 impl OpenedStore {
     /// Opens the configured store; `service_redis` is the service's own Redis, the read store's
     /// when no other is configured.
-    pub async fn open(config: &ReadStoreConfig, service_redis: &RedisConfig) -> Result<Self, InfraError> {
+    /// `bots`: the operator's bot markers, for a store that folds clicks (the projector's).
+    pub async fn open(
+        config: &ReadStoreConfig,
+        service_redis: &RedisConfig,
+        bots: Arc<BotRules>,
+    ) -> Result<Self, InfraError> {
         Ok(match config.kind {
             StoreKind::Redis => {
                 let redis = RedisConnection::connect(config.redis.as_ref().unwrap_or(service_redis)).await?;
                 Self {
                     directory: Arc::new(RedisDirectory::new(redis.clone())),
                     history: Arc::new(RedisHistory::new(redis.clone())),
-                    backend: Backend::Redis(Arc::new(RedisReadStore::new(redis))),
+                    backend: Backend::Redis(Arc::new(RedisReadStore::new(redis).with_bot_rules(bots))),
                 }
             }
             StoreKind::Scylla => {
-                let store = ScyllaReadStore::connect(&config.scylla).await?;
+                let store = ScyllaReadStore::connect(&config.scylla).await?.with_bot_rules(bots);
                 Self {
                     directory: Arc::new(store.directory().await?),
                     history: Arc::new(store.history().await?),
