@@ -534,7 +534,22 @@ async fn max_clicks_is_exact_across_two_query_apis() {
         *statuses.entry(redirect.await.expect("task")).or_default() += 1;
     }
     assert_eq!(statuses, BTreeMap::from([(302, 50), (410, 150)]));
-    clicks_reach(&queries[0], &[(code, 50)]).await;
+    clicks_reach(&queries[0], &[(code.clone(), 50)]).await;
+    // The overview sums the link's day rows; the 150 refusals are orphan visits, counted by each
+    // instance and added up in Redis.
+    eventually("the overview counts the link's clicks", Duration::from_secs(10), async || {
+        let overview = client().get(format!("{}/v1/stats", queries[1].url)).send().await.expect("stats");
+        let overview: Value = overview.json().await.expect("json");
+        overview["top_links"][0] == json!({"code": code, "clicks": 50})
+    })
+    .await;
+    eventually("both instances' orphan visits are stored", Duration::from_secs(10), async || {
+        let orphans = client().get(format!("{}/v1/orphan-visits", queries[0].url)).send().await.expect("orphans");
+        let orphans: Value = orphans.json().await.expect("json");
+        orphans["codes"][0] == json!({"name": code, "visits": 150})
+            && orphans["reasons"] == json!([{"name": "exhausted", "visits": 150}])
+    })
+    .await;
     let [first, second] = queries;
     for service in [first, second, commands, projector] {
         service.terminate();
