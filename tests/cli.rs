@@ -72,6 +72,9 @@ async fn links_are_managed_from_the_terminal() {
     let overview = stdout(&kurz(&app, &["stats", "--bots", "include"]).await);
     assert!(overview.starts_with("every owner, links 1: 0 clicks"), "{overview}");
     assert!(overview.contains("TOP LINK"), "{overview}");
+    assert_eq!(app.get("/never-was").await.status(), 404);
+    let orphans = stdout(&kurz(&app, &["orphans"]).await);
+    assert!(orphans.contains(": 1 orphan visits") && orphans.contains("never-was"), "{orphans}");
     let alices = json_out(&kurz(&app, &["stats", "--owner", "alice", "--json"]).await);
     assert_eq!((alices["owner"].as_str(), alices["links"].as_u64()), (Some("alice"), Some(0)));
 

@@ -19,6 +19,20 @@ pub async fn run(command: Command, connection: &Connection) -> anyhow::Result<()
         Command::Keys(keys) => run_keys(&client, keys, json).await,
         Command::Import(args) => transfer::import(&client, &args).await,
         Command::Export(args) => transfer::export(&client, &args).await,
+        Command::Orphans { from, to } => {
+            let query: Vec<(&str, String)> =
+                [("from", from), ("to", to)].into_iter().filter_map(|(name, value)| Some((name, value?))).collect();
+            let orphans = client.send(client.request(Method::GET, "/v1/orphan-visits").query(&query)).await?;
+            if json {
+                println!("{orphans}");
+            } else {
+                println!("{} to {}: {} orphan visits", orphans["from"], orphans["to"], orphans["visits"]);
+                table(&["REASON", "VISITS"], &rows(&orphans["reasons"], &["name", "visits"]));
+                table(&["CODE TRIED", "VISITS"], &rows(&orphans["codes"], &["name", "visits"]));
+                table(&["REFERRER", "VISITS"], &rows(&orphans["referrers"], &["name", "visits"]));
+            }
+            Ok(())
+        }
         Command::Stats { range, owner } => {
             let mut query = range.query();
             query.extend(owner.map(|owner| ("owner", owner)));

@@ -57,6 +57,15 @@ pub enum Command {
         #[arg(long)]
         owner: Option<String>,
     },
+    /// Requests for codes that name no live link, by day (admin)
+    Orphans {
+        /// First day (YYYY-MM-DD; default 29 days before --to)
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day (YYYY-MM-DD; default today)
+        #[arg(long)]
+        to: Option<String>,
+    },
     /// Rebuild the read models of a stopped kurz from its event log (storage.data_dir)
     Rebuild,
 }
