@@ -269,6 +269,7 @@ async fn the_overview_sums_an_owners_links_and_no_one_elses() {
     let alices = overview(&alice, "").await;
     assert_eq!(alices["owner"], "alice");
     assert_eq!((alices["links"].as_u64(), alices["total_clicks"].as_u64()), (Some(3), Some(6)));
+    assert_eq!(alices["complete"], true);
     assert_eq!((alices["bot_clicks"].as_u64(), alices["unique_visitors"].as_u64()), (Some(1), Some(4)));
     assert_eq!(
         alices["clicks_by_day"],

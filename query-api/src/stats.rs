@@ -31,6 +31,9 @@ const OVERVIEW_CHUNK: usize = 500;
 /// Links whose day rows an overview reads at once.
 const OVERVIEW_READS_IN_FLIGHT: usize = 16;
 
+/// The most links an overview reads (the newest): beyond, it says it is not `complete`.
+pub const OVERVIEW_MAX_LINKS: u64 = 100_000;
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -135,6 +138,8 @@ pub(crate) struct OverviewBody {
     bots: BotsParam,
     /// The links counted, deleted ones included (their clicks happened).
     links: u64,
+    /// False when the owner has more than 100,000 links: then only the newest 100,000 are counted.
+    complete: bool,
     /// The 10 links with the most clicks counted in the range, most first.
     top_links: Vec<LinkClicks>,
     #[serde(flatten)]
@@ -297,7 +302,7 @@ pub(crate) async fn overview(
         )
     })?;
     let span = span(query.from.as_deref(), query.to.as_deref(), query.interval, state.service.now())?;
-    let overview =
+    let (overview, more) =
         summarise(&state, owner.as_ref(), span.read, query.bots.into()).await.map_err(|e| Problem::unavailable(&e))?;
     Ok(Json(OverviewBody {
         owner: owner.map(|owner| owner.as_str().to_owned()),
@@ -305,6 +310,7 @@ pub(crate) async fn overview(
         to: span.asked.to.map(|d| format_date(d.days_since_epoch())),
         bots: query.bots,
         links: overview.links,
+        complete: !more,
         top_links: overview
             .top_links
             .iter()
@@ -314,21 +320,27 @@ pub(crate) async fn overview(
     }))
 }
 
-/// Every link of `owner` (of every owner with `None`), a chunk of the directory at a time, its day
-/// rows read a few links at once and added as they come: memory holds a chunk of links and the
-/// rows in flight.
+/// Every link of `owner` (of every owner with `None`), up to [`OVERVIEW_MAX_LINKS`], a chunk of
+/// the directory at a time, its day rows read a few links at once and added as they come: memory
+/// holds a chunk of links and the rows in flight. Also says whether links were left unread.
 async fn summarise(
     state: &AppState,
     owner: Option<&Owner>,
     range: DayRange,
     bots: Bots,
-) -> Result<Overview, kurz_ports::InfraError> {
+) -> Result<(Overview, bool), kurz_ports::InfraError> {
     let mut summary = OverviewSummary::new(bots);
     let mut after: Option<ListPosition> = None;
+    let mut read: u64 = 0;
     loop {
-        let links = state.catalogue.directory.scan(owner, after.as_ref(), OVERVIEW_CHUNK).await?;
-        let Some(last) = links.last() else { break };
+        let left = usize::try_from(OVERVIEW_MAX_LINKS - read).unwrap_or(usize::MAX);
+        // One more than is left to read: whether there are links beyond the bound.
+        let mut links = state.catalogue.directory.scan(owner, after.as_ref(), OVERVIEW_CHUNK.min(left + 1)).await?;
+        let beyond = links.len() > left;
+        links.truncate(left);
+        let Some(last) = links.last() else { return Ok((summary.finish(), beyond)) };
         after = Some(ListPosition::of(last));
+        read += links.len() as u64;
         let codes: Vec<Code> = links.into_iter().map(|link| link.code).collect();
         let mut rows = futures_util::stream::iter(codes)
             .map(|code| async move {
@@ -339,11 +351,10 @@ async fn summarise(
         while let Some((code, days)) = rows.try_next().await? {
             summary.add_link(&code, days.iter().map(|(day, stats)| (*day, stats)));
         }
-        if after.is_none() {
-            break;
+        if beyond {
+            return Ok((summary.finish(), true));
         }
     }
-    Ok(summary.finish())
 }
 
 fn click_counts(stats: &LinkStats, span: &Span) -> ClickCounts {
