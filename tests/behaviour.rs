@@ -68,6 +68,7 @@ async fn redirects_are_counted_in_stats_and_head_is_not() {
     assert_eq!(stats["last_clicked_at"], "2026-11-21T00:00:00.000Z");
     assert_eq!(stats["top_referrers"], json!([{"name": "news.example", "clicks": 3}]));
     assert_eq!(stats["browsers"], json!([{"name": "Chrome", "clicks": 3}]));
+    assert_eq!(stats["browser_versions"], json!([{"name": "Chrome 120", "clicks": 3}]));
     assert_eq!(stats["operating_systems"], json!([{"name": "Windows", "clicks": 3}]));
     assert_eq!(stats["devices"], json!([{"name": "Desktop", "clicks": 3}]));
 }
@@ -277,6 +278,7 @@ async fn the_overview_sums_an_owners_links_and_no_one_elses() {
     );
     assert_eq!(alices["top_links"], json!([{"code": "a-busy", "clicks": 4}, {"code": "a-quiet", "clicks": 2}]));
     assert_eq!(alices["browsers"], json!([{"name": "Chrome", "clicks": 6}]));
+    assert_eq!(alices["browser_versions"], json!([{"name": "Chrome 131", "clicks": 6}]));
 
     let with_bots = overview(&alice, "?bots=include&from=2026-11-21&to=2026-11-21").await;
     assert_eq!((with_bots["total_clicks"].as_u64(), with_bots["from"].as_str()), (Some(6), Some("2026-11-21")));

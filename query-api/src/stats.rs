@@ -164,6 +164,9 @@ struct ClickCounts {
     clicks_by_hour: Option<Vec<HourClicks>>,
     top_referrers: Vec<NamedClicks>,
     browsers: Vec<NamedClicks>,
+    /// Browsers with their major version (`Chrome 131`), where the agent names one; the 20 most
+    /// frequent.
+    browser_versions: Vec<NamedClicks>,
     operating_systems: Vec<NamedClicks>,
     devices: Vec<NamedClicks>,
     /// Primary language subtags (`de`), the 20 most frequent.
@@ -378,6 +381,7 @@ fn click_counts(stats: &LinkStats, span: &Span) -> ClickCounts {
         clicks_by_hour,
         top_referrers: named(&stats.top_referrers),
         browsers: named(&stats.browsers),
+        browser_versions: named(&stats.browser_versions),
         operating_systems: named(&stats.operating_systems),
         devices: named(&stats.devices),
         languages: named(&stats.languages),

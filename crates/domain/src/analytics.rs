@@ -143,11 +143,18 @@ pub struct Agent {
     /// Counted apart from people ([`is_bot`]).
     pub bot: bool,
     pub browser: &'static str,
+    /// The browser's major version, where Woothee's parser reads one (`Chrome/131.0…` → 131).
+    pub browser_major: Option<u32>,
     pub operating_system: &'static str,
     pub device: &'static str,
 }
 
 impl Agent {
+    /// `Chrome 131`: the browser and its major version, when there is one.
+    pub fn browser_version(&self) -> Option<String> {
+        self.browser_major.map(|major| format!("{} {major}", self.browser))
+    }
+
     /// By the maintained bot lists alone.
     pub fn classify(user_agent: Option<&str>) -> Self {
         Self::classify_with(user_agent, &BotRules::default())
@@ -155,16 +162,49 @@ impl Agent {
 
     pub fn classify_with(user_agent: Option<&str>, bots: &BotRules) -> Self {
         let Some(ua) = user_agent else {
-            return Self { bot: false, browser: UNKNOWN, operating_system: UNKNOWN, device: UNKNOWN };
+            return Self {
+                bot: false,
+                browser: UNKNOWN,
+                browser_major: None,
+                operating_system: UNKNOWN,
+                device: UNKNOWN,
+            };
         };
         let bot = bots.is_bot(ua);
+        if bot {
+            return Self {
+                bot,
+                browser: "Bot",
+                browser_major: None,
+                operating_system: operating_system(Some(ua)),
+                device: "Bot",
+            };
+        }
+        let browser = browser_family(ua);
+        let parsed = woothee::parser::Parser::new().parse(ua);
+        let browser_major = parsed
+            .as_ref()
+            .filter(|parsed| parsed.browser_type == "browser" && browser != "Other")
+            .and_then(|parsed| major_version(parsed.version));
+        // Woothee's appliances (consoles, TVs, readers) and other devices are no desktops.
+        let other = parsed.as_ref().is_some_and(|parsed| matches!(parsed.category, "appliance" | "misc"));
         Self {
             bot,
-            browser: if bot { "Bot" } else { browser_family(ua) },
+            browser,
+            browser_major,
             operating_system: operating_system(Some(ua)),
-            device: if bot { "Bot" } else { device_class(ua) },
+            device: if other { "Other" } else { device_class(ua) },
         }
     }
+}
+
+/// The leading number of a version (`131.0.0.0` → 131); none for `UNKNOWN` and the like.
+fn major_version(version: &str) -> Option<u32> {
+    let digits = version.split('.').next()?;
+    if digits.is_empty() || digits.len() > 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// Entries of an `Accept-Language` header looked at: browsers send a handful; the rest of a long
@@ -334,6 +374,21 @@ mod tests {
             assert_eq!((browser(Some(ua)), operating_system(Some(ua)), device(Some(ua))), (b, os, d), "{ua}");
         }
         assert_eq!((browser(None), operating_system(None), device(None)), (UNKNOWN, UNKNOWN, UNKNOWN));
+    }
+
+    #[test]
+    fn browsers_come_with_their_major_version_where_the_agent_names_one() {
+        let version = |ua: &str| Agent::classify(Some(ua)).browser_version();
+        assert_eq!(version(CHROME_WINDOWS).as_deref(), Some("Chrome 120"));
+        assert_eq!(version(SAFARI_IPHONE).as_deref(), Some("Safari 17"), "Safari's version is Version/…");
+        assert_eq!(version(EDGE_MAC).as_deref(), Some("Edge 120"));
+        assert_eq!(version(FIREFOX_LINUX).as_deref(), Some("Firefox 121"));
+        assert_eq!(version("curl/8.5.0"), None, "a bot's version is not a browser's");
+        assert_eq!(Agent::classify(None).browser_version(), None);
+        let console = "Mozilla/5.0 (PlayStation 4 3.11) AppleWebKit/537.73 (KHTML, like Gecko)";
+        assert_eq!(Agent::classify(Some(console)).device, "Other", "a console is no desktop");
+        assert_eq!(major_version("131.0.0.0"), Some(131));
+        assert_eq!((major_version("UNKNOWN"), major_version(""), major_version("99999999.1")), (None, None, None));
     }
 
     /// Agents the fetchers of link previews send (from their documentation and from logs).

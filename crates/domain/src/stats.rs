@@ -21,7 +21,8 @@ use crate::time::{Day, MILLIS_PER_HOUR, Timestamp};
 pub const MAX_REFERRERS_PER_DAY: usize = 200;
 pub const OTHER: &str = "(other)";
 pub const TOP_REFERRERS: usize = 10;
-/// Distinct languages, countries and cities kept per link and day; the rest count under [`OTHER`].
+/// Distinct browser versions, languages, countries and cities kept per link and day; the rest count
+/// under [`OTHER`].
 pub const MAX_PLACES_PER_DAY: usize = 200;
 
 /// One link's clicks on one day: people's and bots' apart, so that stats can leave bots out (the
@@ -69,6 +70,8 @@ pub struct Tally {
     pub last_clicked_at: Option<Timestamp>,
     pub referrers: Counts,
     pub browsers: Counts,
+    /// `Chrome 131`: browsers with their major version, where the agent names one.
+    pub browser_versions: Counts,
     pub operating_systems: Counts,
     pub devices: Counts,
     pub languages: Counts,
@@ -140,6 +143,9 @@ impl Tally {
         self.last_clicked_at = self.last_clicked_at.max(Some(click.clicked_at));
         self.add_referrer(site, 1);
         self.browsers.add(agent.browser, 1);
+        if let Some(version) = agent.browser_version() {
+            add_bounded(&mut self.browser_versions, &version, 1);
+        }
         self.operating_systems.add(agent.operating_system, 1);
         self.devices.add(agent.device, 1);
         let [language, country, city] = places(click).map(|place| place.unwrap_or(Cow::Borrowed(analytics::UNKNOWN)));
@@ -168,6 +174,7 @@ impl Tally {
             }
         }
         for (mine, theirs) in [
+            (&mut self.browser_versions, &other.browser_versions),
             (&mut self.languages, &other.languages),
             (&mut self.countries, &other.countries),
             (&mut self.cities, &other.cities),
@@ -188,6 +195,9 @@ impl Tally {
         }
         for (_, agent, clicks) in &delta.agents {
             self.browsers.add(agent.browser, *clicks);
+            if let Some(version) = agent.browser_version() {
+                add_bounded(&mut self.browser_versions, &version, *clicks);
+            }
             self.operating_systems.add(agent.operating_system, *clicks);
             self.devices.add(agent.device, *clicks);
         }
@@ -452,6 +462,8 @@ pub struct LinkStats {
     pub clicks_by_hour: Vec<(Timestamp, u64)>,
     pub top_referrers: Vec<(String, u64)>,
     pub browsers: Vec<(String, u64)>,
+    /// The [`TOP_PLACES`] browser versions seen most (`Chrome 131`).
+    pub browser_versions: Vec<(String, u64)>,
     pub operating_systems: Vec<(String, u64)>,
     pub devices: Vec<(String, u64)>,
     pub languages: Vec<(String, u64)>,
@@ -528,6 +540,7 @@ impl StatsSummary {
             clicks_by_hour: self.by_hour.into_iter().map(|(at, clicks)| (Timestamp::from_millis(at), clicks)).collect(),
             top_referrers: ranked(&total.referrers, TOP_REFERRERS),
             browsers: ranked(&total.browsers, usize::MAX),
+            browser_versions: ranked(&total.browser_versions, TOP_PLACES),
             operating_systems: ranked(&total.operating_systems, usize::MAX),
             devices: ranked(&total.devices, usize::MAX),
             languages: ranked(&total.languages, TOP_PLACES),
@@ -634,6 +647,7 @@ mod tests {
         assert_eq!(stats.clicks_by_day, vec![(d0, 2), (d1, 1)]);
         assert_eq!(stats.top_referrers, vec![("news.example".to_owned(), 2), ("(direct)".to_owned(), 1)]);
         assert_eq!(stats.browsers, vec![("Firefox".to_owned(), 3)]);
+        assert_eq!(stats.browser_versions, vec![("Firefox 121".to_owned(), 3)]);
         assert_eq!(stats.operating_systems, vec![("Linux".to_owned(), 3)]);
         assert_eq!(stats.devices, vec![("Desktop".to_owned(), 3)]);
     }

@@ -28,8 +28,9 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT_KEY: &str = "format";
 /// The layout of the rows above. A store of another layout is dropped and rebuilt from the log: it
 /// holds nothing the log does not.
-/// 7: day rows keep people's and bots' clicks apart. 8: and their clicks by hour.
-const FORMAT: u64 = 8;
+/// 7: day rows keep people's and bots' clicks apart. 8: and their clicks by hour. 9: and browser
+/// versions.
+const FORMAT: u64 = 9;
 
 #[derive(Debug)]
 pub struct EmbeddedStore {

@@ -34,8 +34,9 @@ use crate::connection::{RedisConnection, redis_error};
 const CONTEXT: &str = "Redis read store";
 
 /// The layout of the day rows this build writes and reads (2: people's and bots' clicks apart; 3:
-/// and their clicks by hour); bumped with every change to how `DayStats` is encoded.
-pub const READ_LAYOUT: u32 = 3;
+/// and their clicks by hour; 4: and browser versions); bumped with every change to how `DayStats`
+/// is encoded.
+pub const READ_LAYOUT: u32 = 4;
 
 /// Checks the checkpoints, then writes links (if newer), days and the new checkpoints.
 /// KEYS: checkpoints, then one key per link write, then one per day write.

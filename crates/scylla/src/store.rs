@@ -61,8 +61,9 @@ fn offset_of(value: i64) -> u64 {
 }
 
 /// The layout of the day rows this build writes and reads: 2 keeps people's and bots' clicks
-/// apart, 3 their clicks by hour too. Bumped with every change to how `DayStats` is encoded.
-pub const READ_LAYOUT: i32 = 3;
+/// apart, 3 their clicks by hour too, 4 browser versions too. Bumped with every change to how
+/// `DayStats` is encoded.
+pub const READ_LAYOUT: i32 = 4;
 
 /// A click-day row as read: its statistics and the offset of its last click.
 #[derive(Debug)]
