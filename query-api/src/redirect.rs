@@ -190,13 +190,13 @@ impl RedirectService {
         self.parts.store.stats(code, range, bots).await
     }
 
-    /// A link's click rows on the days in `range` that have any.
-    pub async fn click_days(
+    /// Links' click rows on the days in `range`, in the order of `codes`.
+    pub async fn click_days_of(
         &self,
-        code: &Code,
+        codes: &[Code],
         range: DayRange,
-    ) -> Result<Vec<(kurz_domain::Day, DayStats)>, InfraError> {
-        self.parts.store.click_days(code, range).await
+    ) -> Result<Vec<Vec<(kurz_domain::Day, DayStats)>>, InfraError> {
+        self.parts.store.click_days_of(codes, range).await
     }
 
     /// The cached entry, or the store's answer cached unless a link changed since `generation`.

@@ -28,8 +28,9 @@ const HOURLY_HOURS: i64 = 48;
 /// Links read from the directory per step of an overview.
 const OVERVIEW_CHUNK: usize = 500;
 
-/// Links whose day rows an overview reads at once.
-const OVERVIEW_READS_IN_FLIGHT: usize = 16;
+/// Links whose day rows one read of an overview asks for, and such reads in flight.
+const OVERVIEW_LINKS_PER_READ: usize = 50;
+const OVERVIEW_READS_IN_FLIGHT: usize = 4;
 
 /// The most links an overview reads (the newest): beyond, it says it is not `complete`.
 pub const OVERVIEW_MAX_LINKS: u64 = 100_000;
@@ -345,14 +346,17 @@ async fn summarise(
         after = Some(ListPosition::of(last));
         read += links.len() as u64;
         let codes: Vec<Code> = links.into_iter().map(|link| link.code).collect();
-        let mut rows = futures_util::stream::iter(codes)
-            .map(|code| async move {
-                let days = state.service.click_days(&code, range).await?;
-                Ok::<_, kurz_ports::InfraError>((code, days))
+        let chunks: Vec<Vec<Code>> = codes.chunks(OVERVIEW_LINKS_PER_READ).map(<[Code]>::to_vec).collect();
+        let mut reads = futures_util::stream::iter(chunks)
+            .map(|codes| async move {
+                let rows = state.service.click_days_of(&codes, range).await?;
+                Ok::<_, kurz_ports::InfraError>((codes, rows))
             })
             .buffer_unordered(OVERVIEW_READS_IN_FLIGHT);
-        while let Some((code, days)) = rows.try_next().await? {
-            summary.add_link(&code, days.iter().map(|(day, stats)| (*day, stats)));
+        while let Some((codes, rows)) = reads.try_next().await? {
+            for (code, days) in codes.iter().zip(rows) {
+                summary.add_link(code, days.iter().map(|(day, stats)| (*day, stats)));
+            }
         }
         if beyond {
             return Ok((summary.finish(), true));

@@ -271,23 +271,33 @@ impl ReadStore for EmbeddedStore {
     }
 
     async fn click_days(&self, code: &Code, range: DayRange) -> Result<Vec<(Day, DayStats)>, InfraError> {
+        let mut rows = self.click_days_of(std::slice::from_ref(code), range).await?;
+        Ok(rows.pop().unwrap_or_default())
+    }
+
+    /// In one read transaction, on one blocking thread: an overview's chunk of links costs one
+    /// hand-off, not one per link.
+    async fn click_days_of(&self, codes: &[Code], range: DayRange) -> Result<Vec<Vec<(Day, DayStats)>>, InfraError> {
         if range.is_empty() {
-            return Ok(Vec::new());
+            return Ok(vec![Vec::new(); codes.len()]);
         }
-        let code = code.clone();
+        let codes = codes.to_vec();
         self.read(move |txn| {
             let days = txn.open_table(DAYS)?;
             let from = range.from.map_or(i32::MIN, Day::days_since_epoch);
             let to = range.to.map_or(i32::MAX, Day::days_since_epoch);
-            let rows = days
-                .range((code.as_str().as_bytes(), from)..=(code.as_str().as_bytes(), to))?
-                .map(|entry| {
-                    let (key, row) = entry?;
-                    let day = Day::from_days_since_epoch(key.value().1);
-                    Ok((day, postcard::from_bytes::<DayStats>(row.value())?))
+            codes
+                .iter()
+                .map(|code| {
+                    days.range((code.as_str().as_bytes(), from)..=(code.as_str().as_bytes(), to))?
+                        .map(|entry| {
+                            let (key, row) = entry?;
+                            let day = Day::from_days_since_epoch(key.value().1);
+                            Ok((day, postcard::from_bytes::<DayStats>(row.value())?))
+                        })
+                        .collect::<Result<Vec<_>, StoreFailure>>()
                 })
-                .collect::<Result<Vec<_>, StoreFailure>>()?;
-            Ok(rows)
+                .collect()
         })
         .await
     }

@@ -13,6 +13,17 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
     /// A link's click rows on the days in `range` that have any (none for a link never clicked).
     async fn click_days(&self, code: &Code, range: DayRange) -> Result<Vec<(Day, DayStats)>, InfraError>;
 
+    /// The click rows of several links on the days in `range`, in the order of `codes` (an
+    /// overview reads an owner's links a chunk at a time). By default one read per link; a store
+    /// that can read them together does.
+    async fn click_days_of(&self, codes: &[Code], range: DayRange) -> Result<Vec<Vec<(Day, DayStats)>>, InfraError> {
+        let mut rows = Vec::with_capacity(codes.len());
+        for code in codes {
+            rows.push(self.click_days(code, range).await?);
+        }
+        Ok(rows)
+    }
+
     /// Statistics of a link's clicks on the days in `range`, counting whom `bots` says (all zero
     /// for a link never clicked).
     async fn stats(&self, code: &Code, range: DayRange, bots: Bots) -> Result<LinkStats, InfraError> {

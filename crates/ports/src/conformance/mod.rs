@@ -76,6 +76,7 @@ macro_rules! read_store_conformance {
             checkpoints_advance_with_the_effects,
             undecodable_records_only_move_the_checkpoint,
             stats_cover_the_requested_days,
+            rows_of_several_links_are_read_as_one_by_one,
             unique_visitors_count_each_visitor_once,
             bots_are_kept_apart_from_people,
             only_link_changes_are_reported,

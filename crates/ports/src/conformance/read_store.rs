@@ -110,6 +110,31 @@ pub async fn stats_cover_the_requested_days(storage: impl Storage<dyn ReadStore>
     assert_eq!((never.total_clicks, never.unique_visitors, never.last_clicked_at), (0, 0, None));
 }
 
+/// Several links' rows read together are each link's rows, in the order asked.
+pub async fn rows_of_several_links_are_read_as_one_by_one(storage: impl Storage<dyn ReadStore>) {
+    let store = storage.open().await;
+    let events = [
+        created("quebec"),
+        created("romeo"),
+        clicked("quebec", 10, "v1"),
+        clicked("romeo", DAY_MS + 10, "v2"),
+        clicked("romeo", 2 * DAY_MS + 10, "v3"),
+    ];
+    store.apply(records(0, &events)).await.expect("apply");
+    let codes = [code("romeo"), code("sierra"), code("quebec")];
+    for range in [DayRange::ALL, DayRange { from: Some(at(DAY_MS).day()), to: Some(at(DAY_MS).day()) }] {
+        let together = store.click_days_of(&codes, range).await.expect("rows");
+        let mut one_by_one = Vec::new();
+        for code in &codes {
+            one_by_one.push(store.click_days(code, range).await.expect("rows"));
+        }
+        assert_eq!(together, one_by_one);
+    }
+    let all = store.click_days_of(&codes, DayRange::ALL).await.expect("rows");
+    assert_eq!(all.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 0, 1]);
+    assert!(store.click_days_of(&[], DayRange::ALL).await.expect("rows").is_empty());
+}
+
 /// A stored day row keeps people's and bots' clicks apart, across batches: stats leave bots out
 /// unless asked for, and always say how many there were.
 pub async fn bots_are_kept_apart_from_people(storage: impl Storage<dyn ReadStore>) {
