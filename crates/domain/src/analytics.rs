@@ -1,8 +1,9 @@
 //! What a click says about its visitor: browser, operating system, device class and referring site.
 //!
-//! Deliberately coarse and allocation-free: stats group by a handful of families, and classification
-//! runs in the projector for every click, so it must stay cheap. Events keep the raw header, so a
-//! better classifier later only needs a rebuild.
+//! Coarse on purpose: stats group by a handful of families (plus the browser's major version, read
+//! by Woothee's parser). Classification runs in the projector, once per distinct agent of a batch
+//! (callers cache it by agent string). Events keep the raw header, so a better classifier, or the
+//! operator's own bot markers, only need a rebuild.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
