@@ -86,16 +86,22 @@ fn scope_and_filter(
     let search = q.map(Search::parse).transpose().map_err(|e| Problem::invalid_field("q", e))?;
     let tag = tag.map(ListFilter::parse_tag).transpose().map_err(|e| Problem::invalid_field("tag", e))?;
     let state = state.map(StateFilter::parse).transpose().map_err(|e| Problem::invalid_field("state", e))?;
+    let owner = owner_scope(actor, owner)?;
+    Ok((owner, ListFilter { search, tag, state: state.unwrap_or_default() }))
+}
+
+/// Whose links a request reads: the `owner` asked for (admins only), else the key's owner (every
+/// owner's for an admin).
+pub(crate) fn owner_scope(actor: &kurz_domain::Actor, owner: Option<&str>) -> Result<Option<Owner>, Problem> {
     let owner = owner.map(Owner::parse).transpose().map_err(|e| Problem::invalid_field("owner", e))?;
-    let owner = actor.list_scope(owner).map_err(|e| {
+    actor.list_scope(owner).map_err(|e| {
         Problem::new(
             axum::http::StatusCode::FORBIDDEN,
             "forbidden",
             "The key's role does not allow this",
             e.to_string(),
         )
-    })?;
-    Ok((owner, ListFilter { search, tag, state: state.unwrap_or_default() }))
+    })
 }
 
 /// `GET /v1/links`: newest first, `limit` ≤ 100, `cursor` from the previous page's `next_cursor`.

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::{AppState, live_link};
+use crate::listing::owner_scope;
 
 /// A stats query may span at most this many days (an open end is this far from the other end): a
 /// stats read costs one row per day.
@@ -296,15 +297,7 @@ pub(crate) async fn overview(
 ) -> Result<Json<OverviewBody>, Problem> {
     let actor = caller.require(Permission::ReadLinks)?;
     let Query(query) = params.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let owner = query.owner.as_deref().map(Owner::parse).transpose().map_err(|e| Problem::invalid_field("owner", e))?;
-    let owner = actor.list_scope(owner).map_err(|e| {
-        Problem::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "forbidden",
-            "The key's role does not allow this",
-            e.to_string(),
-        )
-    })?;
+    let owner = owner_scope(actor, query.owner.as_deref())?;
     let span = span(query.from.as_deref(), query.to.as_deref(), query.interval, state.service.now())?;
     let (overview, more) =
         summarise(&state, owner.as_ref(), span.read, query.bots.into()).await.map_err(|e| Problem::unavailable(&e))?;
@@ -345,8 +338,10 @@ async fn summarise(
         let Some(last) = links.last() else { return Ok((summary.finish(), beyond)) };
         after = Some(ListPosition::of(last));
         read += links.len() as u64;
-        let codes: Vec<Code> = links.into_iter().map(|link| link.code).collect();
-        let chunks: Vec<Vec<Code>> = codes.chunks(OVERVIEW_LINKS_PER_READ).map(<[Code]>::to_vec).collect();
+        let chunks: Vec<Vec<Code>> = links
+            .chunks(OVERVIEW_LINKS_PER_READ)
+            .map(|chunk| chunk.iter().map(|link| link.code.clone()).collect())
+            .collect();
         let mut reads = futures_util::stream::iter(chunks)
             .map(|codes| async move {
                 let rows = state.service.click_days_of(&codes, range).await?;
