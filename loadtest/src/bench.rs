@@ -34,6 +34,9 @@ pub struct ProjectorArgs {
     /// Fold the read store alone, without the directory and histories: what those cost.
     #[arg(long)]
     read_store_only: bool,
+    /// Records read per partition and step (the projector's `batch_size`).
+    #[arg(long)]
+    batch_size: Option<usize>,
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -118,7 +121,9 @@ pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
     let files = ReadModelFiles::open(&dir)?;
     let projections = if args.read_store_only { Vec::new() } else { files.projections() };
     let models = ReadModels::new(files.store.clone(), projections);
-    let projector = Projector::resume(log, models, ProjectorOptions::default()).await?;
+    let mut options = ProjectorOptions::default();
+    options.batch_size = args.batch_size.unwrap_or(options.batch_size);
+    let projector = Projector::resume(log, models, options).await?;
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     let applied = projector.catch_up().await?;
