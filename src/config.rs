@@ -8,6 +8,7 @@ use kurz_service_kit::config::{
 };
 use kurz_service_kit::limits::LimitsConfig;
 use kurz_service_kit::targets::TargetsConfig;
+use kurz_web_ui::UiConfig;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -24,6 +25,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub targets: TargetsConfig,
+    pub ui: UiConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

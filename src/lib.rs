@@ -119,30 +119,9 @@ impl Application {
             store_timeout: Duration::from_millis(config.http.request_timeout_ms),
         }));
 
-        let trust_forwarded_for = config.http.trust_forwarded_for;
-        let (commands, mut doc) = kurz_command_api::routes(
-            commands,
-            keys.clone(),
-            kurz_command_api::RoutesConfig { public_base_url: public_base_url.clone(), limits: limits.clone() },
-        );
-        let queries = kurz_query_api::routes(
-            redirects,
-            kurz_query_api::RoutesConfig {
-                public_base_url,
-                trust_forwarded_for,
-                limits: limits.clone(),
-                catalogue: Catalogue { directory: files.directory.clone(), history: files.history.clone() },
-            },
-        );
-        doc.merge(queries.doc);
-        let gate = ApiGate { keys, limits: limits.clone(), trust_forwarded_for };
-        let routers = ops::service(
-            queries.public,
-            gate.guard(commands.merge(queries.api)),
-            Some(doc),
-            readiness(&log, &store, &config.storage),
-            &config.http,
-        );
+        let catalogue = Catalogue { directory: files.directory.clone(), history: files.history.clone() };
+        let (public, api, doc) = api_and_ui(&config, commands, redirects, keys, &limits, &public_base_url, catalogue);
+        let routers = ops::service(public, api, Some(doc), readiness(&log, &store, &config.storage), &config.http);
 
         let on_blocklist_change: OnChange = {
             let cache = cache.clone();
@@ -338,4 +317,43 @@ impl SettleHandle {
             .collect();
         while !self.progress.wait_applied(&positions, Duration::from_mins(1)).await {}
     }
+}
+
+/// The public routes (redirects, QR codes), the API behind its gate with the UI beside it, and the
+/// API's description.
+fn api_and_ui(
+    config: &Config,
+    commands: Arc<CommandService>,
+    redirects: Arc<RedirectService>,
+    keys: Arc<Keys>,
+    limits: &Arc<Limits>,
+    public_base_url: &Arc<str>,
+    catalogue: Catalogue,
+) -> (axum::Router, axum::Router, utoipa::openapi::OpenApi) {
+    let trust_forwarded_for = config.http.trust_forwarded_for;
+    let (commands, mut doc) = kurz_command_api::routes(
+        commands,
+        keys.clone(),
+        kurz_command_api::RoutesConfig { public_base_url: public_base_url.clone(), limits: limits.clone() },
+    );
+    let queries = kurz_query_api::routes(
+        redirects,
+        kurz_query_api::RoutesConfig {
+            public_base_url: public_base_url.clone(),
+            trust_forwarded_for,
+            limits: limits.clone(),
+            catalogue,
+        },
+    );
+    doc.merge(queries.doc);
+    let gate = ApiGate { keys, limits: limits.clone(), trust_forwarded_for };
+    let api = gate.guard(commands.merge(queries.api));
+    // The UI acts through the API it is served beside, in-process, with each person's own key.
+    let ui = kurz_web_ui::routes(
+        &config.ui,
+        kurz_web_ui::upstream::Upstream::in_process(api.clone()),
+        public_base_url,
+        trust_forwarded_for,
+    );
+    (queries.public, api.merge(ui), doc)
 }

@@ -1,0 +1,132 @@
+//! The JSON API, called with the signed-in person's key. The UI holds no access of its own: who may
+//! see or change what, every limit and every validation rule stay the API's, said once.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tower::ServiceExt as _;
+
+/// The largest API answer the UI reads (a page of 100 links is ~100 KB).
+const MAX_ANSWER_BYTES: usize = 4 << 20;
+const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Where API requests go: the API's router, in the same process.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    api: Router,
+}
+
+/// What of the browser's request the API must see: its address (the API's limits count per
+/// address) and request id (logs tie the two together).
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    peer: Option<ConnectInfo<SocketAddr>>,
+    forwarded_for: Option<HeaderValue>,
+    request_id: Option<HeaderValue>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().copied(),
+            forwarded_for: parts.headers.get(FORWARDED_FOR).cloned(),
+            request_id: parts.headers.get(REQUEST_ID).cloned(),
+        })
+    }
+}
+
+/// An API answer: its status and body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    body: Bytes,
+}
+
+/// An API error (`application/problem+json`), as far as the UI shows it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Problem {
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub detail: String,
+    /// The request field the problem is about, when one is.
+    #[serde(default)]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("the API did not answer: {0}")]
+    Unreachable(String),
+    #[error("the API's answer ({status}) was not understood: {reason}")]
+    Unexpected { status: StatusCode, reason: String },
+}
+
+impl Upstream {
+    pub fn in_process(api: Router) -> Self {
+        Self { api }
+    }
+
+    /// Sends one API request as `key`'s holder; `body` goes as JSON.
+    pub async fn call(
+        &self,
+        client: &Client,
+        key: &str,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, UpstreamError> {
+        let mut request = Request::builder().method(method).uri(path_and_query);
+        let bearer = HeaderValue::try_from(format!("Bearer {key}"))
+            .map_err(|_| UpstreamError::Unreachable("the key is not a header value".into()))?;
+        request = request.header(header::AUTHORIZATION, bearer);
+        for (name, value) in [(FORWARDED_FOR, &client.forwarded_for), (REQUEST_ID, &client.request_id)] {
+            if let Some(value) = value {
+                request = request.header(name, value);
+            }
+        }
+        let body = match body {
+            Some(json) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(serde_json::to_vec(json).map_err(|e| UpstreamError::Unreachable(e.to_string()))?)
+            }
+            None => Body::empty(),
+        };
+        let mut request = request.body(body).map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
+        if let Some(peer) = client.peer {
+            request.extensions_mut().insert(peer);
+        }
+        let response =
+            self.api.clone().oneshot(request).await.map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| UpstreamError::Unexpected { status, reason: e.to_string() })?;
+        Ok(Answer { status, body })
+    }
+}
+
+impl Answer {
+    pub fn is_success(&self) -> bool {
+        self.status.is_success()
+    }
+
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, UpstreamError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| UpstreamError::Unexpected { status: self.status, reason: e.to_string() })
+    }
+
+    /// The problem the API answered with (empty fields when its body is not one).
+    pub fn problem(&self) -> Problem {
+        serde_json::from_slice(&self.body).unwrap_or_default()
+    }
+}

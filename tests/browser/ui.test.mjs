@@ -1,0 +1,309 @@
+// Kurz's web UI in a real browser: Debian's chromium driven by playwright-core, axe-core for
+// accessibility. Starts its own Kurz (KURZ_BIN, default the workspace's debug build) on a free port
+// with a fresh data directory, and saves screenshots of the main pages (KURZ_SCREENSHOTS).
+//
+//   node tests/browser/ui.test.mjs
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const bin = process.env.KURZ_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(root, "target"), "debug", "kurz");
+const browserPath = process.env.KURZ_CHROMIUM ?? "/usr/bin/chromium";
+const shots = process.env.KURZ_SCREENSHOTS ?? path.join(here, "screenshots");
+const axeSource = readFileSync(path.join(here, "node_modules", "axe-core", "axe.min.js"), "utf8");
+const jsQrSource = readFileSync(path.join(here, "node_modules", "jsqr", "dist", "jsQR.js"), "utf8");
+// Every wait has a deadline.
+const DEADLINE_MS = 10_000;
+
+let passed = 0;
+async function step(name, body) {
+  const started = Date.now();
+  try {
+    await body();
+  } catch (error) {
+    console.error(`not ok - ${name}`);
+    throw error;
+  }
+  passed += 1;
+  console.log(`ok - ${name} (${Date.now() - started} ms)`);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startKurz() {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "kurz-ui-"));
+  const port = await freePort();
+  const child = spawn(bin, [], {
+    env: {
+      ...process.env,
+      KURZ_STORAGE__DATA_DIR: dataDir,
+      KURZ_HTTP__LISTEN: `127.0.0.1:${port}`,
+      // The targets are the landing server below, on this machine (no internet here).
+      KURZ_TARGETS__ALLOW_PRIVATE: "true",
+      RUST_LOG: "warn",
+    },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const until = Date.now() + 60_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${base}/health`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (child.exitCode !== null || Date.now() > until) throw new Error(`kurz did not start (${bin})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const adminKey = readFileSync(path.join(dataDir, "admin.key"), "utf8").trim();
+  return { base, adminKey, stop: () => { child.kill("SIGTERM"); rmSync(dataDir, { recursive: true, force: true }); } };
+}
+
+/** Where the links lead: a page on this machine that says which path it was asked for. */
+async function startLanding() {
+  const port = await freePort();
+  const server = createHttpServer((request, response) => {
+    response.writeHead(200, { "content-type": "text/html" });
+    response.end(`<title>landed ${request.url.replace(/[^a-z0-9/_-]/gi, "")}</title>landed`);
+  });
+  await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return { origin: `http://localhost:${port}`, stop: () => server.close() };
+}
+
+async function api(kurz, key, method, route, body) {
+  const response = await fetch(`${kurz.base}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: response.status, json: response.status === 204 ? null : await response.json() };
+}
+
+/** axe-core's serious and critical findings on the page, described. */
+async function accessibilityProblems(page) {
+  // Evaluated through the DevTools protocol: the page's CSP (scripts from its own origin only) does
+  // not apply to it, as it does to anything the page itself would inject.
+  await page.evaluate(axeSource);
+  const results = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ["violations"] }));
+  return results.violations
+    .filter((violation) => ["serious", "critical"].includes(violation.impact))
+    .map((violation) => `${violation.id}: ${violation.nodes.map((node) => node.target.join(" ")).join(", ")}`);
+}
+
+async function signIn(page, kurz, key) {
+  await page.goto(`${kurz.base}/ui/sign-in`);
+  await page.getByLabel("API key").fill(key);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${kurz.base}/ui/links`, { timeout: DEADLINE_MS });
+}
+
+async function main() {
+  mkdirSync(shots, { recursive: true });
+  const kurz = await startKurz();
+  const landing = await startLanding();
+  const browser = await chromium.launch({ executablePath: browserPath, args: ["--no-sandbox"] });
+  try {
+    const { json: bob } = await api(kurz, kurz.adminKey, "POST", "/v1/keys", { owner: "bob", role: "user" });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    context.setDefaultTimeout(DEADLINE_MS);
+    const page = await context.newPage();
+    const dialogs = [];
+    page.on("dialog", (dialog) => { dialogs.push(dialog.message()); dialog.dismiss(); });
+
+    await step("a page of the UI asks a visitor without a session to sign in", async () => {
+      await page.goto(`${kurz.base}/ui/links`);
+      assert.equal(page.url(), `${kurz.base}/ui/sign-in`);
+      assert.deepEqual(await accessibilityProblems(page), []);
+      await page.screenshot({ path: path.join(shots, "sign-in.png"), fullPage: true });
+    });
+
+    await step("a wrong key is refused, next to the input", async () => {
+      await page.getByLabel("API key").fill("kurz_not_a_real_key");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("alert").filter({ hasText: "unknown or revoked" }).waitFor();
+      assert.equal(await page.getByLabel("API key").getAttribute("aria-invalid"), "true");
+    });
+
+    await step("signing in with the keyboard alone lands on the links", async () => {
+      await page.goto(`${kurz.base}/ui/sign-in`);
+      await page.keyboard.press("Tab"); // the skip link
+      await page.keyboard.press("Tab"); // the brand link
+      await page.keyboard.press("Tab"); // the key input
+      await page.keyboard.type(kurz.adminKey);
+      await page.keyboard.press("Enter");
+      await page.waitForURL(`${kurz.base}/ui/links`);
+      await page.getByText("No links here yet.").waitFor();
+      const cookie = (await context.cookies()).find((c) => c.name === "kurz_session");
+      assert.ok(cookie && cookie.httpOnly && cookie.sameSite === "Strict", "HttpOnly, SameSite=Strict session cookie");
+      assert.ok(cookie.expires > Date.now() / 1000, "the cookie expires");
+    });
+
+    await step("a refused field is shown next to its input", async () => {
+      await page.getByRole("link", { name: "New link" }).first().click();
+      await page.getByLabel("Target URL").fill("ftp://example.com/file");
+      await page.getByRole("button", { name: "Create link" }).click();
+      const target = page.getByLabel("Target URL");
+      assert.equal(await target.getAttribute("aria-invalid"), "true");
+      const describedBy = await target.getAttribute("aria-describedby");
+      assert.match(await page.locator(`#${describedBy}`).innerText(), /http/i);
+      assert.equal(await target.inputValue(), "ftp://example.com/file", "what was typed stays");
+      assert.deepEqual(await accessibilityProblems(page), []);
+      await page.screenshot({ path: path.join(shots, "new-link-refused.png"), fullPage: true });
+    });
+
+    const xss = "<script>alert(1)</script>";
+    await step("a link is created, with script-like text kept as text", async () => {
+      await page.getByLabel("Target URL").fill(`${landing.origin}/landing`);
+      await page.getByLabel("Alias (optional)").fill("spring-ui");
+      await page.getByLabel("Tags (comma-separated, optional)").fill(`${xss}, campaign`);
+      await page.getByRole("button", { name: "Create link" }).click();
+      await page.waitForURL(`${kurz.base}/ui/links/spring-ui?done=created`);
+      await page.getByRole("status").filter({ hasText: "Link created." }).waitFor();
+      assert.equal(await page.locator("#tags").innerText(), `${xss}, campaign`);
+      assert.equal(await page.locator("#short-url").innerText(), `${kurz.base}/spring-ui`);
+      assert.deepEqual(dialogs, [], "no script ran");
+    });
+
+    await step("the QR code shown decodes to the short URL, and the page has no serious accessibility problem", async () => {
+      await page.waitForFunction(() => document.querySelector("#qr").complete && document.querySelector("#qr").naturalWidth > 0);
+      await page.evaluate(jsQrSource);
+      // The image as the browser drew it, read back from a canvas and decoded.
+      const decoded = await page.evaluate(() => {
+        const image = document.querySelector("#qr");
+        const canvas = document.createElement("canvas");
+        [canvas.width, canvas.height] = [400, 400];
+        const context = canvas.getContext("2d");
+        context.fillStyle = "#fff";
+        context.fillRect(0, 0, 400, 400);
+        context.drawImage(image, 0, 0, 400, 400);
+        const pixels = context.getImageData(0, 0, 400, 400);
+        return globalThis.jsQR(pixels.data, 400, 400)?.data ?? null;
+      });
+      assert.equal(decoded, `${kurz.base}/spring-ui`);
+      for (const format of ["svg", "png"]) {
+        const download = page.locator(`a[download="spring-ui.${format}"]`);
+        const response = await page.request.get(new URL(await download.getAttribute("href"), kurz.base).href);
+        assert.equal(response.status(), 200, `the ${format} download`);
+      }
+      assert.deepEqual(await accessibilityProblems(page), []);
+      await page.screenshot({ path: path.join(shots, "link.png"), fullPage: true });
+    });
+
+    await step("the short URL leads to the target", async () => {
+      const visitor = await context.newPage();
+      await visitor.goto(`${kurz.base}/spring-ui`);
+      assert.equal(visitor.url(), `${landing.origin}/landing`);
+      assert.equal(await visitor.title(), "landed /landing");
+      await visitor.close();
+    });
+
+    await step("search finds the link and leaves others out", async () => {
+      await api(kurz, kurz.adminKey, "POST", "/v1/links", { target_url: "https://example.com/other", alias: "autumn-ui" });
+      // Lists come from a projection: wait (with a deadline) until both links are in it.
+      await page.waitForFunction(async () => (await (await fetch("/ui/links")).text()).includes("autumn-ui"), null, { timeout: DEADLINE_MS, polling: 100 });
+      await page.goto(`${kurz.base}/ui/links`);
+      await page.getByRole("searchbox", { name: "Search" }).fill("spring");
+      await page.getByRole("button", { name: "Search" }).click();
+      const rows = page.locator("#links tbody tr");
+      assert.equal(await rows.count(), 1);
+      assert.match(await rows.first().innerText(), /spring-ui/);
+      assert.deepEqual(await accessibilityProblems(page), []);
+      await page.goto(`${kurz.base}/ui/links`);
+      assert.equal(await page.locator("#links tbody tr").count(), 2);
+      await page.screenshot({ path: path.join(shots, "links.png"), fullPage: true });
+    });
+
+    await step("an edit changes the target", async () => {
+      await page.goto(`${kurz.base}/ui/links/spring-ui`);
+      await page.getByRole("link", { name: "Edit" }).click();
+      await page.getByLabel("Target URL").fill(`${landing.origin}/edited`);
+      await page.getByRole("button", { name: "Save changes" }).click();
+      await page.getByRole("status").filter({ hasText: "Changes saved." }).waitFor();
+      assert.equal(await page.locator("#target").innerText(), `${landing.origin}/edited`);
+      assert.equal(await page.locator("#tags").innerText(), `${xss}, campaign`, "the tags stay as they were");
+    });
+
+    await step("switching a link off makes it answer 410, and on again 302", async () => {
+      await page.getByRole("button", { name: "Switch off" }).click();
+      await page.getByRole("status").filter({ hasText: "switched off" }).waitFor();
+      assert.match(await page.locator("#state").innerText(), /disabled/);
+      assert.equal((await page.request.get(`${kurz.base}/spring-ui`, { maxRedirects: 0 })).status(), 410);
+      await page.getByRole("button", { name: "Switch on" }).click();
+      await page.getByRole("status").filter({ hasText: "switched on" }).waitFor();
+      assert.equal((await page.request.get(`${kurz.base}/spring-ui`, { maxRedirects: 0 })).status(), 302);
+    });
+
+    await step("a delete asks first, then the link is gone", async () => {
+      await page.goto(`${kurz.base}/ui/links/autumn-ui`);
+      await page.getByRole("link", { name: "Delete" }).click();
+      await page.getByRole("link", { name: "Cancel" }).waitFor();
+      await page.getByRole("button", { name: "Delete for good" }).click();
+      await page.waitForURL(`${kurz.base}/ui/links`);
+      assert.equal((await page.request.get(`${kurz.base}/autumn-ui`, { maxRedirects: 0 })).status(), 410);
+    });
+
+    await step("another owner sees none of these links", async () => {
+      const other = await browser.newContext();
+      other.setDefaultTimeout(DEADLINE_MS);
+      const theirs = await other.newPage();
+      await signIn(theirs, kurz, bob.key);
+      await theirs.getByText("No links here yet.").waitFor();
+      const response = await theirs.goto(`${kurz.base}/ui/links/spring-ui`);
+      assert.equal(response.status(), 404);
+      await other.close();
+    });
+
+    await step("on a phone-sized screen nothing runs off the side", async () => {
+      const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true });
+      phone.setDefaultTimeout(DEADLINE_MS);
+      const small = await phone.newPage();
+      await signIn(small, kurz, kurz.adminKey);
+      for (const route of ["/ui/links", "/ui/links/spring-ui", "/ui/links/new"]) {
+        await small.goto(`${kurz.base}${route}`);
+        const [scroll, width] = await small.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+        assert.ok(scroll <= width, `${route}: ${scroll} px wide in a ${width} px window`);
+      }
+      await small.goto(`${kurz.base}/ui/links/spring-ui`);
+      await small.screenshot({ path: path.join(shots, "link-phone.png"), fullPage: true });
+      await phone.close();
+    });
+
+    await step("signing out ends the session, also for a copy of its cookie", async () => {
+      const cookie = (await context.cookies()).find((c) => c.name === "kurz_session");
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.waitForURL(`${kurz.base}/ui/sign-in`);
+      const replayed = await fetch(`${kurz.base}/ui/links`, { headers: { cookie: `kurz_session=${cookie.value}` }, redirect: "manual" });
+      assert.equal(replayed.status, 303);
+      assert.equal(replayed.headers.get("location"), "/ui/sign-in");
+    });
+
+    assert.deepEqual(dialogs, [], "no script-like text ran anywhere");
+    console.log(`# ${passed} browser checks passed; screenshots in ${shots}`);
+  } finally {
+    await browser.close();
+    kurz.stop();
+    landing.stop();
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
