@@ -229,3 +229,60 @@ async fn the_ui_can_be_switched_off() {
     assert_eq!(app.client.get(app.url("/ui/sign-in")).send().await.expect("sent").status(), StatusCode::NOT_FOUND);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn admin_pages_and_stats_panels_answer_only_whom_they_should() {
+    let (app, _dir) = spawn_app().await;
+    let (_, user_key) = app.create_key("bob", "user").await;
+    let mut anonymous = Browser::new(&app);
+    assert_eq!(anonymous.get("/ui/stats/panel").await.status(), StatusCode::SEE_OTHER);
+    let mut bob = Browser::new(&app);
+    bob.sign_in(&user_key).await;
+    let links = bob.get("/ui/links").await.text().await.expect("page");
+    assert!(!links.contains("/ui/keys"), "no admin pages offered to a user");
+    for path in ["/ui/keys", "/ui/orphans"] {
+        assert_eq!(bob.get(path).await.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    let panel = bob.get("/ui/stats/panel").await;
+    assert_eq!(panel.status(), StatusCode::OK);
+    let panel = panel.text().await.expect("fragment");
+    assert!(panel.starts_with(r#"<div id="stats-panel" data-live="/ui/stats/panel?"#), "{panel}");
+    let mut admin = Browser::new(&app);
+    admin.sign_in(&app.admin_key).await;
+    assert!(admin.get("/ui/links").await.text().await.expect("page").contains(r#"href="/ui/keys""#));
+    assert_eq!(admin.get("/ui/orphans").await.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_import_needs_the_sessions_token_and_answers_a_line_per_row() {
+    let (app, _dir) = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    let token = browser.sign_in(&app.admin_key).await;
+    let csv = "target_url,code\nhttps://example.com/1,imp-one\nftp://example.com/2,imp-two\n";
+    let send = |token: &str| {
+        app.client
+            .post(app.url("/ui/import"))
+            .header("cookie", browser.cookie_header())
+            .header("content-type", "text/csv")
+            .header("x-csrf-token", token.to_owned())
+            .body(csv)
+            .send()
+    };
+    assert_eq!(send("forged").await.expect("sent").status(), StatusCode::FORBIDDEN);
+    let answer = send(&token).await.expect("sent");
+    assert_eq!(answer.status(), StatusCode::OK);
+    let lines: Vec<serde_json::Value> = answer
+        .text()
+        .await
+        .expect("body")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines[0], json!({"rows": 2}));
+    assert_eq!((lines[1]["row"].clone(), lines[1]["status"].clone()), (json!(1), json!(201)));
+    assert_eq!((lines[2]["row"].clone(), lines[2]["status"].clone()), (json!(2), json!(422)));
+    assert_eq!(lines[2]["problem"]["field"], "target_url", "the file's row, not the batch's index");
+    assert_eq!(lines[3], json!({"done": true, "created": 1, "refused": 1}));
+    app.stop().await;
+}

@@ -20,6 +20,8 @@ const browserPath = process.env.KURZ_CHROMIUM ?? "/usr/bin/chromium";
 const shots = process.env.KURZ_SCREENSHOTS ?? path.join(here, "screenshots");
 const axeSource = readFileSync(path.join(here, "node_modules", "axe-core", "axe.min.js"), "utf8");
 const jsQrSource = readFileSync(path.join(here, "node_modules", "jsqr", "dist", "jsQR.js"), "utf8");
+// A person's browser, as a click's user agent (the headless browser's own counts as a bot).
+const PERSON = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 // Every wait has a deadline.
 const DEADLINE_MS = 10_000;
 
@@ -52,7 +54,8 @@ async function startKurz() {
   const port = await freePort();
   const child = spawn(bin, [], {
     env: {
-      ...process.env,
+      // This script's own settings are not Kurz's (Kurz warns about KURZ_ variables it does not know).
+      ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("KURZ_"))),
       KURZ_STORAGE__DATA_DIR: dataDir,
       KURZ_HTTP__LISTEN: `127.0.0.1:${port}`,
       // The targets are the landing server below, on this machine (no internet here).
@@ -230,6 +233,39 @@ async function main() {
       await page.screenshot({ path: path.join(shots, "links.png"), fullPage: true });
     });
 
+    await step("a click shows up in the stats within a second, without reloading the page", async () => {
+      await page.goto(`${kurz.base}/ui/links/spring-ui/stats`);
+      const before = Number(await page.locator("#total-clicks").innerText());
+      const reloads = [];
+      page.on("framenavigated", (frame) => { if (frame === page.mainFrame()) reloads.push(frame.url()); });
+      const clicked = Date.now();
+      const redirect = await fetch(`${kurz.base}/spring-ui`, { redirect: "manual", headers: { "user-agent": PERSON, "accept-language": "de-CH,de;q=0.9" } });
+      assert.equal(redirect.status, 302);
+      await page.waitForFunction((n) => Number(document.querySelector("#total-clicks").textContent) > n, before, { timeout: 1000, polling: 20 });
+      console.log(`# the click showed in the page ${Date.now() - clicked} ms after its redirect`);
+      assert.deepEqual(reloads, [], "the page was not reloaded");
+      assert.ok(await page.locator("svg.chart rect[height]:not([height='0'])").count() >= 1, "a bar in the chart");
+      assert.match(await page.getByRole("region", { name: "Languages" }).innerText(), /\bde\b/);
+      assert.match(await page.getByRole("region", { name: "Browsers" }).innerText(), /Chrome/);
+      assert.ok(Number(await page.locator("#bot-clicks").innerText()) >= 1, "the headless browser's visit counts as a bot's, apart");
+      assert.deepEqual(await accessibilityProblems(page), []);
+      await page.screenshot({ path: path.join(shots, "stats.png"), fullPage: true });
+    });
+
+    await step("stats by hour for the last 48 hours, and the overview of every link", async () => {
+      await page.getByLabel("Resolution").selectOption("hour");
+      await page.getByRole("button", { name: "Show" }).click();
+      await page.waitForURL(/interval=hour/);
+      assert.match(await page.locator("figcaption").innerText(), /per hour/);
+      assert.equal(await page.locator("svg.chart rect").count(), 48);
+      assert.ok(Number(await page.locator("#total-clicks").innerText()) >= 1);
+      await page.getByRole("link", { name: "Stats", exact: true }).click();
+      await page.waitForURL(`${kurz.base}/ui/stats`);
+      assert.match(await page.getByRole("region", { name: "Top links" }).innerText(), /spring-ui/);
+      assert.deepEqual(await accessibilityProblems(page), []);
+      await page.screenshot({ path: path.join(shots, "overview.png"), fullPage: true });
+    });
+
     await step("an edit changes the target", async () => {
       await page.goto(`${kurz.base}/ui/links/spring-ui`);
       await page.getByRole("link", { name: "Edit" }).click();
@@ -267,7 +303,71 @@ async function main() {
       await theirs.getByText("No links here yet.").waitFor();
       const response = await theirs.goto(`${kurz.base}/ui/links/spring-ui`);
       assert.equal(response.status(), 404);
+      assert.equal(await theirs.getByRole("link", { name: "Keys" }).count(), 0, "no admin pages offered");
+      assert.equal((await theirs.goto(`${kurz.base}/ui/keys`)).status(), 403, "nor served");
       await other.close();
+    });
+
+    await step("a CSV of 100 links imports with progress and a result per row; the export has them", async () => {
+      const rows = Array.from({ length: 100 }, (_, i) => `${landing.origin}/bulk/${i + 1},bulk-${i + 1},"[""bulk""]"`);
+      const csv = ["target_url,code,tags", ...rows, "javascript:alert(1),bulk-bad,"].join("\n");
+      await page.getByRole("link", { name: "Import" }).click();
+      await page.getByLabel("CSV file", { exact: true }).setInputFiles({ name: "links.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+      await page.getByRole("button", { name: "Import" }).click();
+      await page.locator("#import-summary").filter({ hasText: "Done: 100 created, 1 refused." }).waitFor();
+      assert.equal(await page.locator("#import-bar").evaluate((bar) => [bar.value, bar.max].join("/")), "101/101");
+      const results = page.locator("#import-results tbody tr");
+      assert.equal(await results.count(), 101);
+      assert.match(await results.nth(0).innerText(), /created.*bulk-1\b/s);
+      assert.match(await results.nth(100).innerText(), /refused \(422\).*target_url/s);
+      assert.deepEqual(await accessibilityProblems(page), []);
+      await page.screenshot({ path: path.join(shots, "import.png"), fullPage: true });
+      const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "CSV" }).click()]);
+      const exported = readFileSync(await download.path(), "utf8");
+      assert.match(exported.split("\n")[0], /target_url/);
+      for (const code of ["bulk-1", "bulk-100", "spring-ui"]) assert.match(exported, new RegExp(`\\b${code}\\b`));
+      assert.doesNotMatch(exported, /bulk-bad/);
+    });
+
+    await step("an admin creates a key (shown once), which signs in until revoked", async () => {
+      await page.getByRole("link", { name: "Keys" }).click();
+      await page.getByLabel("Owner").fill("carol");
+      await page.getByRole("button", { name: "Create key" }).click();
+      const key = await page.locator("#created-key").innerText();
+      assert.match(key, /^kurz_/);
+      assert.deepEqual(await accessibilityProblems(page), []);
+      const other = await browser.newContext();
+      other.setDefaultTimeout(DEADLINE_MS);
+      const carol = await other.newPage();
+      await signIn(carol, kurz, key);
+      await page.goto(`${kurz.base}/ui/keys`);
+      assert.doesNotMatch(await page.content(), new RegExp(key), "a key is shown once");
+      const id = key.split("_")[1];
+      await page.getByRole("button", { name: `Revoke key ${id}` }).click();
+      await page.getByRole("status").filter({ hasText: "Key revoked" }).waitFor();
+      await carol.goto(`${kurz.base}/ui/sign-in`);
+      await carol.getByLabel("API key").fill(key);
+      await carol.getByRole("button", { name: "Sign in" }).click();
+      await carol.getByRole("alert").filter({ hasText: "unknown or revoked" }).waitFor();
+      await other.close();
+    });
+
+    await step("an admin sees the visits of codes that name no link", async () => {
+      for (let i = 0; i < 3; i += 1) {
+        assert.equal((await fetch(`${kurz.base}/no-such-code`, { redirect: "manual" })).status, 404);
+      }
+      // Orphan visits are counted in memory and stored every 2 s: look again until they are in.
+      const codes = page.getByRole("region", { name: "Codes tried most" });
+      const until = Date.now() + DEADLINE_MS;
+      for (;;) {
+        await page.goto(`${kurz.base}/ui/orphans`);
+        if (/no-such-code\s+3\b/.test(await codes.innerText())) break;
+        assert.ok(Date.now() < until, `the three visits within the deadline: ${await codes.innerText()}`);
+        await page.waitForTimeout(250);
+      }
+      assert.ok(Number(await page.locator("#orphan-visits").innerText()) >= 3);
+      assert.deepEqual(await accessibilityProblems(page), []);
+      await page.screenshot({ path: path.join(shots, "orphans.png"), fullPage: true });
     });
 
     await step("on a phone-sized screen nothing runs off the side", async () => {

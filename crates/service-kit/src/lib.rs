@@ -9,6 +9,7 @@ pub mod config;
 pub mod gate;
 pub mod json;
 pub mod limits;
+pub mod link_transfer;
 pub mod ops;
 pub mod path;
 pub mod problem;

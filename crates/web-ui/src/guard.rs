@@ -15,7 +15,8 @@ use serde::Deserialize;
 use crate::Ui;
 use crate::page::{self, Nav, Stop};
 use crate::session::{self, SESSION_COOKIE, SIGN_IN_COOKIE, Session, random_token, same_secret, set_cookie};
-use crate::upstream::Client;
+use crate::upstream::{Answer, Client};
+use serde_json::Value;
 
 /// Only the page's own origin: no inline script or style, no other site's code, no framing.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
@@ -42,8 +43,19 @@ pub struct SignedIn {
 }
 
 impl SignedIn {
+    /// Calls the API with this session's key. A key the API no longer takes (revoked since
+    /// signing in) ends the session, and the person is sent to sign in again.
+    pub async fn call(&self, ui: &Ui, method: Method, path: &str, body: Option<&Value>) -> Result<Answer, Stop> {
+        let answer = ui.upstream.call(&self.client, &self.session.key, method, path, body).await?;
+        if answer.status == StatusCode::UNAUTHORIZED {
+            ui.sessions.end(&self.id);
+            return Err(Redirect::to("/ui/sign-in").into_response().into());
+        }
+        Ok(answer)
+    }
+
     pub fn nav(&self) -> Nav<'_> {
-        Nav::SignedIn { csrf: &self.session.csrf }
+        Nav::SignedIn { csrf: &self.session.csrf, admin: self.session.admin }
     }
 
     /// Refuses a form whose token is not this session's: another site cannot make a signed-in

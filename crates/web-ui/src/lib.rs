@@ -4,11 +4,15 @@
 //! Signing in exchanges an API key for a session cookie; every page then acts through the JSON API
 //! with that key ([`upstream`]), so the UI can do exactly what the key may, no more.
 
+mod admin;
 mod assets;
+mod chart;
 mod guard;
 mod links;
 mod page;
 pub mod session;
+mod stats;
+mod transfer;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -80,6 +84,18 @@ pub fn routes(config: &UiConfig, upstream: Upstream, public_base_url: &str, trus
         .route("/ui/links/{code}/edit", get(links::edit).post(links::update))
         .route("/ui/links/{code}/enabled", post(links::switch))
         .route("/ui/links/{code}/delete", get(links::confirm_delete).post(links::delete))
+        .route("/ui/links/{code}/stats", get(stats::link))
+        .route("/ui/links/{code}/stats/panel", get(stats::link_panel))
+        .route(
+            "/ui/import",
+            get(transfer::page).post(transfer::run).layer(DefaultBodyLimit::max(transfer::MAX_IMPORT_BYTES)),
+        )
+        .route("/ui/export", get(transfer::export))
+        .route("/ui/keys", get(admin::keys).post(admin::create_key))
+        .route("/ui/keys/{id}/revoke", post(admin::revoke_key))
+        .route("/ui/orphans", get(admin::orphans))
+        .route("/ui/stats", get(stats::overview))
+        .route("/ui/stats/panel", get(stats::overview_panel))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(axum::middleware::from_fn(guard::security_headers))
         .with_state(ui)

@@ -261,13 +261,12 @@ pub async fn create(State(ui): State<Ui>, signed_in: SignedIn, Form(form): Form<
         Ok(body) => body,
         Err(error) => return refused(StatusCode::UNPROCESSABLE_ENTITY, error),
     };
-    let key = &signed_in.session.key;
-    let answer = ui.upstream.call(&signed_in.client, key, Method::POST, "/v1/links", Some(&body)).await?;
+    let answer = signed_in.call(&ui, Method::POST, "/v1/links", Some(&body)).await?;
     if answer.status == StatusCode::CREATED {
         let link: LinkView = answer.json()?;
         return Ok(Redirect::to(&format!("/ui/links/{}?done=created", link.code)).into_response());
     }
-    if answer.status.is_client_error() && answer.status != StatusCode::UNAUTHORIZED {
+    if answer.status.is_client_error() {
         return refused(answer.status, FormError::from_answer(&answer));
     }
     Err(page::api_error(&answer).into())
@@ -400,6 +399,7 @@ pub async fn show(
                 dt { "Query string" } dd { @if link.forward_query { "passed on" } @else { "dropped" } }
             }
             div.actions {
+                a.button href=(format!("/ui/links/{}/stats", link.code)) { "Stats" }
                 a.button href=(format!("/ui/links/{}/edit", link.code)) { "Edit" }
                 form.inline method="post" action=(format!("/ui/links/{}/enabled", link.code)) {
                     input type="hidden" name="csrf" value=(signed_in.session.csrf);
@@ -453,7 +453,7 @@ pub async fn update(
         Err(error) => return refused(StatusCode::UNPROCESSABLE_ENTITY, error),
     };
     let path = format!("/v1/links/{code}");
-    let answer = ui.upstream.call(&signed_in.client, &signed_in.session.key, Method::PATCH, &path, Some(&body)).await?;
+    let answer = signed_in.call(&ui, Method::PATCH, &path, Some(&body)).await?;
     match answer.status {
         status if status.is_success() => Ok(Redirect::to(&format!("/ui/links/{code}?done=updated")).into_response()),
         StatusCode::UNPROCESSABLE_ENTITY => refused(answer.status, FormError::from_answer(&answer)),
@@ -510,13 +510,19 @@ pub async fn delete(
 }
 
 /// Calls the API; an answer that is not a success becomes the page that says why.
-async fn api(ui: &Ui, signed_in: &SignedIn, method: Method, path: &str, body: Option<&Value>) -> Result<Answer, Stop> {
-    let answer = ui.upstream.call(&signed_in.client, &signed_in.session.key, method, path, body).await?;
+pub(crate) async fn api(
+    ui: &Ui,
+    signed_in: &SignedIn,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Answer, Stop> {
+    let answer = signed_in.call(ui, method, path, body).await?;
     if answer.is_success() { Ok(answer) } else { Err(page::api_error(&answer).into()) }
 }
 
 /// A code from the path, before it goes into an API path: anything else is no link.
-fn parse_code(code: &str) -> Result<Code, Stop> {
+pub(crate) fn parse_code(code: &str) -> Result<Code, Stop> {
     Code::parse(code)
         .map_err(|_| page::error(StatusCode::NOT_FOUND, "No such link", "There is no link with that code.").into())
 }
@@ -535,7 +541,7 @@ fn shown(value: &Value) -> String {
 }
 
 /// `application/x-www-form-urlencoded` for a query string.
-fn encode_query(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn encode_query(pairs: &[(&str, &str)]) -> String {
     let encode = |text: &str| -> String {
         text.bytes()
             .map(|b| match b {

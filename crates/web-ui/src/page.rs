@@ -14,6 +14,8 @@ pub enum Nav<'a> {
     /// Signing out is a form (a link would let any page sign a person out).
     SignedIn {
         csrf: &'a str,
+        /// Whether to offer the admin pages.
+        admin: bool,
     },
 }
 
@@ -59,10 +61,16 @@ pub fn render(status: StatusCode, title: &str, nav: Nav<'_>, body: Markup) -> Re
                 a.skip href="#main" { "Skip to content" }
                 header.top {
                     a.brand href="/ui/links" { "Kurz" }
-                    @if let Nav::SignedIn { csrf } = nav {
+                    @if let Nav::SignedIn { csrf, admin } = nav {
                         nav aria-label="Main" {
                             a href="/ui/links" { "Links" }
                             a href="/ui/links/new" { "New link" }
+                            a href="/ui/stats" { "Stats" }
+                            a href="/ui/import" { "Import" }
+                            @if admin {
+                                a href="/ui/keys" { "Keys" }
+                                a href="/ui/orphans" { "Orphan visits" }
+                            }
                             form.inline method="post" action="/ui/sign-out" {
                                 input type="hidden" name="csrf" value=(csrf);
                                 button.link type="submit" { "Sign out" }

@@ -8,6 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use axum::response::Response;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt as _;
@@ -85,6 +86,35 @@ impl Upstream {
         path_and_query: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, UpstreamError> {
+        let response = self.send(client, key, method, path_and_query, body).await?;
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| UpstreamError::Unexpected { status, reason: e.to_string() })?;
+        Ok(Answer { status, body })
+    }
+
+    /// A `GET` whose answer is passed on as it streams (an export of any size), with its status and
+    /// content type only.
+    pub async fn stream(&self, client: &Client, key: &str, path_and_query: &str) -> Result<Response, UpstreamError> {
+        let response = self.send(client, key, Method::GET, path_and_query, None).await?;
+        let (parts, body) = response.into_parts();
+        let mut passed = Response::new(body);
+        *passed.status_mut() = parts.status;
+        if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE) {
+            passed.headers_mut().insert(header::CONTENT_TYPE, content_type.clone());
+        }
+        Ok(passed)
+    }
+
+    async fn send(
+        &self,
+        client: &Client,
+        key: &str,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Response, UpstreamError> {
         let mut request = Request::builder().method(method).uri(path_and_query);
         let bearer = HeaderValue::try_from(format!("Bearer {key}"))
             .map_err(|_| UpstreamError::Unreachable("the key is not a header value".into()))?;
@@ -105,13 +135,7 @@ impl Upstream {
         if let Some(peer) = client.peer {
             request.extensions_mut().insert(peer);
         }
-        let response =
-            self.api.clone().oneshot(request).await.map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
-        let status = response.status();
-        let body = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
-            .await
-            .map_err(|e| UpstreamError::Unexpected { status, reason: e.to_string() })?;
-        Ok(Answer { status, body })
+        self.api.clone().oneshot(request).await.map_err(|e| UpstreamError::Unreachable(e.to_string()))
     }
 }
 
