@@ -351,7 +351,7 @@ fn api_and_ui(
     // The UI acts through the API it is served beside, in-process, with each person's own key.
     let ui = kurz_web_ui::routes(
         &config.ui,
-        kurz_web_ui::upstream::Upstream::in_process(api.clone()),
+        kurz_web_ui::upstream::Upstream::in_process(api.clone().merge(queries.public.clone())),
         public_base_url,
         trust_forwarded_for,
     );

@@ -21,6 +21,8 @@ use kurz_service_kit::server::Serving;
 use kurz_service_kit::targets::{TargetRules, TargetsConfig};
 use kurz_service_kit::{Clock, secrets};
 use kurz_stores::{OpenedStore, ReadStoreConfig};
+use kurz_web_ui::UiConfig;
+use kurz_web_ui::upstream::Upstream;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +44,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub targets: TargetsConfig,
+    /// The web UI, served here when `ui.query_api_url` says where its reads go.
+    pub ui: UiConfig,
 }
 
 impl Default for Config {
@@ -57,6 +61,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             targets: TargetsConfig::default(),
+            ui: UiConfig::default(),
         }
     }
 }
@@ -105,10 +110,25 @@ impl Application {
             limits: limits.clone(),
             trust_forwarded_for: config.http.trust_forwarded_for,
         };
-        let (commands, doc) = routes(commands, keys, RoutesConfig { public_base_url, limits: limits.clone() });
+        let (commands, doc) =
+            routes(commands, keys, RoutesConfig { public_base_url: public_base_url.clone(), limits: limits.clone() });
+        let api = gate.guard(commands);
+        let api = match (&config.ui.query_api_url, config.ui.enabled) {
+            (Some(query_api), true) => {
+                // Writes in-process, with each person's key; reads from the query API.
+                let upstream = Upstream::split(api.clone(), query_api).context("the web UI's client")?;
+                let ui = kurz_web_ui::routes(&config.ui, upstream, &public_base_url, config.http.trust_forwarded_for);
+                api.merge(ui)
+            }
+            (None, true) => {
+                tracing::info!("no web UI: set ui.query_api_url to the query API's URL to serve it here");
+                api
+            }
+            (_, false) => api,
+        };
         let routers = ops::service(
             axum::Router::new(),
-            gate.guard(commands),
+            api,
             Some(doc),
             vec![("event_log", ops::event_log_ready(log)), ("read_store", ops::read_store_ready(store))],
             &config.http,

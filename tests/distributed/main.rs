@@ -820,3 +820,80 @@ async fn an_idempotent_retry_on_another_instance_answers_the_same_link() {
         service.terminate();
     }
 }
+
+/// The value of `name="csrf"` in a page's first form.
+fn form_token(html: &str) -> String {
+    let start = html.find(r#"name="csrf" value=""#).expect("a form with a token") + r#"name="csrf" value=""#.len();
+    html[start..].split('"').next().expect("closing quote").to_owned()
+}
+
+/// The `name=value` of each `Set-Cookie`, as a `Cookie` header.
+fn cookies_of(response: &reqwest::Response) -> String {
+    let pairs = response.headers().get_all(reqwest::header::SET_COOKIE).iter().filter_map(|value| {
+        let pair = value.to_str().ok()?.split(';').next()?;
+        (!pair.ends_with('=')).then(|| pair.to_owned())
+    });
+    pairs.collect::<Vec<_>>().join("; ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_api_serves_the_web_ui_with_its_reads_from_the_query_api() {
+    let mut deployment = deployment!();
+    let queries = deployment.query_api();
+    let _projector = deployment.projector();
+    deployment.api_settings.push(("KURZ_UI__QUERY_API_URL", queries.url.clone()));
+    let commands = deployment.command_api();
+    let browser = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+
+    let form = browser.get(format!("{}/ui/sign-in", commands.url)).send().await.expect("sign-in page");
+    assert_eq!(form.status(), StatusCode::OK);
+    let pre_session = cookies_of(&form);
+    let token = form_token(&form.text().await.expect("page"));
+    let signed_in = browser
+        .post(format!("{}/ui/sign-in", commands.url))
+        .header("cookie", pre_session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("key={}&csrf={token}", services::ADMIN_KEY))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "the key was checked through the query API");
+    let session = cookies_of(&signed_in);
+    let page = async |path: &str| {
+        let response =
+            browser.get(format!("{}{path}", commands.url)).header("cookie", &session).send().await.expect("page");
+        (response.status(), response.text().await.expect("body"))
+    };
+    let token = form_token(&page("/ui/links").await.1);
+    let created = browser
+        .post(format!("{}/ui/links", commands.url))
+        .header("cookie", &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={token}&target_url=https%3A%2F%2Fexample.com%2Fui&alias=via-ui"))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), StatusCode::SEE_OTHER, "created in-process by the command API");
+    assert_eq!(redirect(&queries, "via-ui").await.0, StatusCode::FOUND);
+    // The list is the query API's, from the projected directory.
+    eventually("the new link in the UI's list", Duration::from_secs(30), async || {
+        page("/ui/links").await.1.contains("/ui/links/via-ui")
+    })
+    .await;
+    let (status, link) = page("/ui/links/via-ui").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(link.contains("https://example.com/ui"), "{link}");
+    let qr = browser
+        .get(format!("{}/ui/links/via-ui/qr?format=svg", commands.url))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("qr");
+    assert_eq!(qr.status(), StatusCode::OK);
+    assert!(qr.headers()["content-type"].to_str().expect("ascii").starts_with("image/svg+xml"));
+    let (status, stats_page) = page("/ui/links/via-ui/stats").await;
+    assert_eq!(status, StatusCode::OK, "{stats_page}");
+    assert_eq!(page("/ui/keys").await.0, StatusCode::OK, "keys are the command API's own");
+    commands.terminate();
+    queries.terminate();
+}

@@ -37,11 +37,15 @@ pub struct UiConfig {
     pub session_ttl_secs: u64,
     /// Sessions held at once; beyond, the one closest to expiry ends.
     pub max_sessions: usize,
+    /// Distributed mode: the query API's URL, where the UI (served by the command API) reads links
+    /// and stats, e.g. `http://query-api:8080`. Without it the command API serves no UI. The
+    /// all-in-one ignores it (everything is in-process).
+    pub query_api_url: Option<String>,
 }
 
 impl Default for UiConfig {
     fn default() -> Self {
-        Self { enabled: true, session_ttl_secs: 8 * 3600, max_sessions: 10_000 }
+        Self { enabled: true, session_ttl_secs: 8 * 3600, max_sessions: 10_000, query_api_url: None }
     }
 }
 
@@ -84,6 +88,7 @@ pub fn routes(config: &UiConfig, upstream: Upstream, public_base_url: &str, trus
         .route("/ui/links/{code}/edit", get(links::edit).post(links::update))
         .route("/ui/links/{code}/enabled", post(links::switch))
         .route("/ui/links/{code}/delete", get(links::confirm_delete).post(links::delete))
+        .route("/ui/links/{code}/qr", get(links::qr))
         .route("/ui/links/{code}/stats", get(stats::link))
         .route("/ui/links/{code}/stats/panel", get(stats::link_panel))
         .route(

@@ -367,7 +367,7 @@ pub async fn show(
         "disabled" => Some("Link switched off: it answers 410 until switched on again."),
         _ => None,
     };
-    let qr = format!("/{}/qr", link.code);
+    let qr = format!("/ui/links/{}/qr", link.code);
     let body = html! {
         @if let Some(done) = done { p.done role="status" { (done) } }
         section.card aria-labelledby="short-heading" {
@@ -507,6 +507,33 @@ pub async fn delete(
     let code = parse_code(&code)?;
     api(&ui, &signed_in, Method::DELETE, &format!("/v1/links/{code}"), None).await?;
     Ok(Redirect::to("/ui/links").into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct QrParams {
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    size: Option<u16>,
+}
+
+/// The link's QR code, from the public QR route: served from the UI's own origin, so the page's CSP
+/// (images from itself only) holds in distributed mode too, where short links live elsewhere.
+pub async fn qr(
+    State(ui): State<Ui>,
+    signed_in: SignedIn,
+    Path(code): Path<String>,
+    Query(params): Query<QrParams>,
+) -> Page {
+    let code = parse_code(&code)?;
+    let format = if params.format == "png" { "png" } else { "svg" };
+    let size = params.size.unwrap_or(300).to_string();
+    let path = format!("/{code}/qr?{}", encode_query(&[("format", format), ("size", &size)]));
+    let response = ui.upstream.stream(&signed_in.client, &signed_in.session.key, &path).await?;
+    if !response.status().is_success() {
+        return Err(page::error(response.status(), "No QR code", "This link has no QR code (deleted?).").into());
+    }
+    Ok(response)
 }
 
 /// Calls the API; an answer that is not a success becomes the page that says why.

@@ -18,10 +18,18 @@ const MAX_ANSWER_BYTES: usize = 4 << 20;
 const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Where API requests go: the API's router, in the same process.
+/// Where API requests go: the API's router, in the same process; in distributed mode, reads go
+/// to the query API over HTTP (the command API serving the UI holds no read routes).
 #[derive(Debug, Clone)]
 pub struct Upstream {
     api: Router,
+    reads: Option<RemoteReads>,
+}
+
+#[derive(Debug, Clone)]
+struct RemoteReads {
+    base: String,
+    http: reqwest::Client,
 }
 
 /// What of the browser's request the API must see: its address (the API's limits count per
@@ -73,8 +81,18 @@ pub enum UpstreamError {
 }
 
 impl Upstream {
+    /// Everything in-process (the all-in-one): `api` holds the API and the public routes (QR codes).
     pub fn in_process(api: Router) -> Self {
-        Self { api }
+        Self { api, reads: None }
+    }
+
+    /// Writes (and key management) in-process, every other `GET` from the query API at `query_api`.
+    pub fn split(commands: Router, query_api: &str) -> Result<Self, UpstreamError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
+        Ok(Self { api: commands, reads: Some(RemoteReads { base: query_api.trim_end_matches('/').to_owned(), http }) })
     }
 
     /// Sends one API request as `key`'s holder; `body` goes as JSON.
@@ -115,6 +133,12 @@ impl Upstream {
         path_and_query: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Response, UpstreamError> {
+        if let Some(reads) = &self.reads
+            && method == Method::GET
+            && !path_and_query.starts_with("/v1/keys")
+        {
+            return reads.get(client, key, path_and_query).await;
+        }
         let mut request = Request::builder().method(method).uri(path_and_query);
         let bearer = HeaderValue::try_from(format!("Bearer {key}"))
             .map_err(|_| UpstreamError::Unreachable("the key is not a header value".into()))?;
@@ -136,6 +160,31 @@ impl Upstream {
             request.extensions_mut().insert(peer);
         }
         self.api.clone().oneshot(request).await.map_err(|e| UpstreamError::Unreachable(e.to_string()))
+    }
+}
+
+impl RemoteReads {
+    async fn get(&self, client: &Client, key: &str, path_and_query: &str) -> Result<Response, UpstreamError> {
+        let mut request = self.http.get(format!("{}{path_and_query}", self.base)).bearer_auth(key);
+        // The browser's address goes on, after whatever a proxy before this one said: the query
+        // API counts its limits by it when it trusts `X-Forwarded-For`.
+        let peer = client.peer.map(|ConnectInfo(address)| address.ip().to_string());
+        let forwarded = client.forwarded_for.as_ref().and_then(|v| v.to_str().ok());
+        let chain: Vec<&str> = forwarded.into_iter().chain(peer.as_deref()).collect();
+        if !chain.is_empty() {
+            request = request.header(FORWARDED_FOR, chain.join(", "));
+        }
+        if let Some(id) = &client.request_id {
+            request = request.header(REQUEST_ID, id.clone());
+        }
+        let answer = request.send().await.map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
+        let (status, content_type) = (answer.status(), answer.headers().get(header::CONTENT_TYPE).cloned());
+        let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
+        *response.status_mut() = status;
+        if let Some(content_type) = content_type {
+            response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+        }
+        Ok(response)
     }
 }
 
