@@ -182,6 +182,10 @@ async function main() {
       assert.equal(await page.locator("#tags").innerText(), `${xss}, campaign`);
       assert.equal(await page.locator("#short-url").innerText(), `${kurz.base}/spring-ui`);
       assert.deepEqual(dialogs, [], "no script ran");
+      await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: kurz.base });
+      await page.getByRole("button", { name: "Copy" }).click();
+      await page.locator(".copied").filter({ hasText: "Copied" }).waitFor();
+      assert.equal(await page.evaluate(() => navigator.clipboard.readText()), `${kurz.base}/spring-ui`);
     });
 
     await step("the QR code shown decodes to the short URL, and the page has no serious accessibility problem", async () => {
@@ -266,6 +270,21 @@ async function main() {
       await page.screenshot({ path: path.join(shots, "overview.png"), fullPage: true });
     });
 
+    await step("a link is created with the keyboard alone", async () => {
+      await page.goto(`${kurz.base}/ui/links/new`);
+      const focused = () => page.evaluate(() => document.activeElement?.id ?? "");
+      for (let presses = 0; (await focused()) !== "target_url"; presses += 1) {
+        assert.ok(presses < 30, "the target input is reachable with Tab");
+        await page.keyboard.press("Tab");
+      }
+      await page.keyboard.type(`${landing.origin}/keys`);
+      await page.keyboard.press("Tab");
+      assert.equal(await focused(), "alias");
+      await page.keyboard.type("keyboard-ui");
+      await page.keyboard.press("Enter");
+      await page.waitForURL(`${kurz.base}/ui/links/keyboard-ui?done=created`);
+    });
+
     await step("an edit changes the target", async () => {
       await page.goto(`${kurz.base}/ui/links/spring-ui`);
       await page.getByRole("link", { name: "Edit" }).click();
@@ -274,6 +293,15 @@ async function main() {
       await page.getByRole("status").filter({ hasText: "Changes saved." }).waitFor();
       assert.equal(await page.locator("#target").innerText(), `${landing.origin}/edited`);
       assert.equal(await page.locator("#tags").innerText(), `${xss}, campaign`, "the tags stay as they were");
+      // The history is a projection: it shows the change once folded (look again, with a deadline).
+      const until = Date.now() + DEADLINE_MS;
+      while (!/updated/.test(await page.locator("ol.history").innerText())) {
+        assert.ok(Date.now() < until, "the change in the history within the deadline");
+        await page.waitForTimeout(100);
+        await page.reload();
+      }
+      const history = await page.locator("ol.history").innerText();
+      assert.match(history, /created[\s\S]*updated[\s\S]*target_url: http:\/\/localhost:\d+\/edited/);
     });
 
     await step("switching a link off makes it answer 410, and on again 302", async () => {
@@ -327,6 +355,34 @@ async function main() {
       assert.match(exported.split("\n")[0], /target_url/);
       for (const code of ["bulk-1", "bulk-100", "spring-ui"]) assert.match(exported, new RegExp(`\\b${code}\\b`));
       assert.doesNotMatch(exported, /bulk-bad/);
+    });
+
+    await step("the tag filter and the pages walk through all 100 imported links once", async () => {
+      const seen = new Set();
+      const until = Date.now() + DEADLINE_MS;
+      // The list is a projection: wait until it holds the hundred, then walk it.
+      for (;;) {
+        await page.goto(`${kurz.base}/ui/links?tag=bulk&state=all`);
+        await page.getByLabel("Tag").fill("bulk");
+        await page.getByRole("button", { name: "Search" }).click();
+        const sizes = [];
+        seen.clear();
+        for (;;) {
+          const codes = await page.locator("#links tbody tr td:first-child").allInnerTexts();
+          sizes.push(codes.length);
+          for (const code of codes) seen.add(code);
+          const next = page.getByRole("link", { name: "Next page" });
+          if ((await next.count()) === 0) break;
+          await next.click();
+        }
+        if (seen.size === 100) {
+          // A full last page may still offer a next one, which then holds nothing.
+          assert.deepEqual(sizes.filter((size) => size > 0), [20, 20, 20, 20, 20], "20 to a page");
+          break;
+        }
+        assert.ok(Date.now() < until, `the hundred links listed within the deadline (${seen.size})`);
+      }
+      assert.ok([...seen].every((code) => /^\/bulk-\d+$/.test(code)));
     });
 
     await step("an admin creates a key (shown once), which signs in until revoked", async () => {

@@ -71,6 +71,8 @@ pub struct ListParams {
     #[serde(default)]
     state: String,
     #[serde(default)]
+    tag: String,
+    #[serde(default)]
     cursor: String,
 }
 
@@ -85,7 +87,8 @@ const STATES: [(&str, &str); 6] = [
 
 pub async fn list(State(ui): State<Ui>, signed_in: SignedIn, Query(params): Query<ListParams>) -> Page {
     let mut query = vec![("limit", "20")];
-    for (name, value) in [("q", &params.q), ("state", &params.state), ("cursor", &params.cursor)] {
+    for (name, value) in [("q", &params.q), ("state", &params.state), ("tag", &params.tag), ("cursor", &params.cursor)]
+    {
         if !value.is_empty() {
             query.push((name, value.as_str()));
         }
@@ -95,7 +98,9 @@ pub async fn list(State(ui): State<Ui>, signed_in: SignedIn, Query(params): Quer
     let next = page.next_cursor.as_deref().map(|cursor| {
         let mut query = vec![("cursor", cursor)];
         query.extend(
-            [("q", params.q.as_str()), ("state", params.state.as_str())].into_iter().filter(|(_, v)| !v.is_empty()),
+            [("q", params.q.as_str()), ("state", params.state.as_str()), ("tag", params.tag.as_str())]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty()),
         );
         format!("/ui/links?{}", encode_query(&query))
     });
@@ -104,6 +109,10 @@ pub async fn list(State(ui): State<Ui>, signed_in: SignedIn, Query(params): Quer
             div.field {
                 label for="q" { "Search" }
                 input #q type="search" name="q" value=(params.q) placeholder="code or target";
+            }
+            div.field {
+                label for="tag" { "Tag" }
+                input #tag type="text" name="tag" value=(params.tag);
             }
             div.field {
                 label for="state" { "State" }
@@ -117,7 +126,11 @@ pub async fn list(State(ui): State<Ui>, signed_in: SignedIn, Query(params): Quer
         }
         p { a.button href="/ui/links/new" { "New link" } }
         @if page.items.is_empty() {
-            p #empty { "No links here yet." }
+            @if params.cursor.is_empty() && params.q.is_empty() && params.tag.is_empty() && params.state.is_empty() {
+                p #empty { "No links here yet." }
+            } @else {
+                p #empty { "No more links match." }
+            }
         } @else {
             div.scroll {
                 table #links {
