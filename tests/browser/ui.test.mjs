@@ -340,6 +340,9 @@ async function main() {
       const rows = Array.from({ length: 100 }, (_, i) => `${landing.origin}/bulk/${i + 1},bulk-${i + 1},"[""bulk""]"`);
       const csv = ["target_url,code,tags", ...rows, "javascript:alert(1),bulk-bad,"].join("\n");
       await page.getByRole("link", { name: "Import" }).click();
+      await page.getByLabel("CSV file", { exact: true }).setInputFiles({ name: "wrong.csv", mimeType: "text/csv", buffer: Buffer.from("url\nhttps://example.com/\n") });
+      await page.getByRole("button", { name: "Import" }).click();
+      await page.locator("#import-summary").filter({ hasText: "Not imported: the header row has no `target_url` column." }).waitFor();
       await page.getByLabel("CSV file", { exact: true }).setInputFiles({ name: "links.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
       await page.getByRole("button", { name: "Import" }).click();
       await page.locator("#import-summary").filter({ hasText: "Done: 100 created, 1 refused." }).waitFor();
@@ -398,6 +401,7 @@ async function main() {
       await signIn(carol, kurz, key);
       await page.goto(`${kurz.base}/ui/keys`);
       assert.doesNotMatch(await page.content(), new RegExp(key), "a key is shown once");
+      await page.screenshot({ path: path.join(shots, "keys.png"), fullPage: true });
       const id = key.split("_")[1];
       await page.getByRole("button", { name: `Revoke key ${id}` }).click();
       await page.getByRole("status").filter({ hasText: "Key revoked" }).waitFor();
@@ -431,7 +435,8 @@ async function main() {
       phone.setDefaultTimeout(DEADLINE_MS);
       const small = await phone.newPage();
       await signIn(small, kurz, kurz.adminKey);
-      for (const route of ["/ui/links", "/ui/links/spring-ui", "/ui/links/new"]) {
+      const routes = ["/ui/links", "/ui/links/spring-ui", "/ui/links/new", "/ui/links/spring-ui/stats", "/ui/stats", "/ui/import", "/ui/keys", "/ui/orphans"];
+      for (const route of routes) {
         await small.goto(`${kurz.base}${route}`);
         const [scroll, width] = await small.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
         assert.ok(scroll <= width, `${route}: ${scroll} px wide in a ${width} px window`);

@@ -68,7 +68,12 @@ if (importForm) {
         body: file,
       });
       if (!response.ok || response.redirected) {
-        summary.textContent = `Not imported: ${response.redirected ? "your session has ended; sign in again" : await response.text()}`;
+        const why = response.status === 401 || response.redirected
+          ? "your session has ended; sign in again"
+          : (response.headers.get("content-type") ?? "").startsWith("text/plain")
+            ? await response.text()
+            : `the server answered ${response.status}; reload the page and try again`;
+        summary.textContent = `Not imported: ${why}.`;
         return;
       }
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();

@@ -11,12 +11,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::Ui;
 use crate::page::{self, Nav, Stop};
 use crate::session::{self, SESSION_COOKIE, SIGN_IN_COOKIE, Session, random_token, same_secret, set_cookie};
 use crate::upstream::{Answer, Client};
-use serde_json::Value;
 
 /// Only the page's own origin: no inline script or style, no other site's code, no framing.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
