@@ -70,8 +70,8 @@ if (importForm) {
       if (!response.ok || response.redirected) {
         const why = response.status === 401 || response.redirected
           ? "your session has ended; sign in again"
-          : (response.headers.get("content-type") ?? "").startsWith("text/plain")
-            ? await response.text()
+          : (response.headers.get("content-type") ?? "").startsWith("application/problem+json")
+            ? (await response.json()).detail
             : `the server answered ${response.status}; reload the page and try again`;
         summary.textContent = `Not imported: ${why}.`;
         return;

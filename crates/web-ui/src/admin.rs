@@ -13,7 +13,7 @@ use crate::Ui;
 use crate::chart::{self, Bar};
 use crate::guard::{CsrfForm, SignedIn};
 use crate::links::{api, encode_query};
-use crate::page::{self, Page};
+use crate::page::{self, Done, Page};
 use crate::stats::ranking;
 
 #[derive(Debug, Deserialize)]
@@ -46,12 +46,6 @@ pub struct KeyForm {
     owner: String,
     #[serde(default)]
     role: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct Done {
-    #[serde(default)]
-    done: String,
 }
 
 pub async fn keys(State(ui): State<Ui>, signed_in: SignedIn, Query(done): Query<Done>) -> Page {

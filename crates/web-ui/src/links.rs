@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::Ui;
 use crate::guard::{CsrfForm, SignedIn};
-use crate::page::{self, Page, Stop};
+use crate::page::{self, Done, Page, Stop};
 use crate::upstream::Answer;
 
 /// A link as the API describes it (list items add `state`).
@@ -354,12 +354,6 @@ fn form_page(
         }
     };
     page::render(status, title, signed_in.nav(), body)
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct Done {
-    #[serde(default)]
-    done: String,
 }
 
 pub async fn show(

@@ -42,6 +42,13 @@ impl IntoResponse for Stop {
     }
 }
 
+/// `?done=…` on the page a form redirected to: which of its known messages to show.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Done {
+    #[serde(default)]
+    pub done: String,
+}
+
 /// What a page handler answers: its page, or the page that says why not.
 pub type Page = Result<Response, Stop>;
 

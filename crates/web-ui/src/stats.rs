@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse};
+use kurz_service_kit::Problem;
 use maud::{Markup, html};
 use serde::Deserialize;
 use time::macros::format_description;
@@ -250,7 +251,9 @@ async fn full_page(ui: &Ui, signed_in: &SignedIn, subject: Subject, params: &Sta
 }
 
 async fn panel_only(ui: &Ui, signed_in: &SignedIn, subject: Subject, params: &StatsParams) -> Page {
-    let span = params.span(now()).map_err(|reason| Stop::from((StatusCode::BAD_REQUEST, reason).into_response()))?;
+    let span = params.span(now()).map_err(|reason| {
+        Stop::from(Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Not a range", reason).into_response())
+    })?;
     let panel = panel(ui, signed_in, &subject, params, span).await?;
     Ok(Html(panel.into_string()).into_response())
 }

@@ -7,6 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use kurz_service_kit::Problem;
 use kurz_service_kit::link_transfer::{create_body, csv_record};
 use maud::html;
 use serde::Deserialize;
@@ -77,7 +78,12 @@ fn line(value: &Value) -> Bytes {
 pub async fn run(State(ui): State<Ui>, signed_in: SignedIn, headers: HeaderMap, body: Bytes) -> Page {
     let token = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
     signed_in.check(token)?;
-    let rows = parse(&body).map_err(|reason| Stop::from((StatusCode::UNPROCESSABLE_ENTITY, reason).into_response()))?;
+    let rows = parse(&body).map_err(|reason| {
+        Stop::from(
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-file", "The file cannot be imported", reason)
+                .into_response(),
+        )
+    })?;
     let (sender, receiver) = mpsc::channel::<Bytes>(16);
     let SignedIn { session, client, .. } = signed_in;
     tokio::spawn(async move {
