@@ -62,6 +62,14 @@ pub struct SoakArgs {
     /// Seconds the broker stays away.
     #[arg(long, default_value_t = 60)]
     outage: u64,
+    /// Broker outages in the run: one (at 60%), or more spread over it, each followed by as long
+    /// again with the broker up (faults that are rare per outage show in a run of many).
+    #[arg(long, default_value_t = 1)]
+    outages: u64,
+    /// Keep every service's log lines in this directory, a file per service (the soak prints only
+    /// their warnings).
+    #[arg(long)]
+    logs: Option<PathBuf>,
     /// Also write the samples and the verdict as JSON here.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -223,7 +231,9 @@ pub async fn soak(args: SoakArgs) -> anyhow::Result<()> {
         args.links > 0 && args.connections > 0 && args.rate > 0,
         "links, connections and rate are positive"
     );
-    let mut system = System::start(args.mode, &args.bin_dir, args.tansu.as_deref(), &args.redis_server).await?;
+    let mut system =
+        System::start(args.mode, &args.bin_dir, args.tansu.as_deref(), &args.redis_server, args.logs.as_deref())
+            .await?;
     eprintln!("soak: {:?} Kurz up; seeding {} links", args.mode, args.links);
     let codes = seed(&system, args.links).await?;
     let run = Arc::new(Run {
@@ -342,17 +352,26 @@ async fn compare_with_the_log(system: &System, run: &Run, counted: &[u64]) -> an
     Ok(logged_clicks)
 }
 
-/// Distributed: Redis restarts at 40% of the run, the broker goes away at 60%.
+/// Distributed: Redis restarts at 40% of the run, the broker goes away at 60% (with `--outages`
+/// above one: from 10% on, one outage per equal share of the rest of the run).
 fn fault_plan(args: &SoakArgs) -> Vec<(u64, Step)> {
     if args.mode != Mode::Distributed || args.no_faults {
         return Vec::new();
     }
-    let outage = args.duration * 3 / 5;
-    vec![
-        (args.duration * 2 / 5, Step::RestartRedis),
-        (outage, Step::BrokerDown),
-        (outage + args.outage, Step::BrokerUp),
-    ]
+    let mut plan = vec![(args.duration * 2 / 5, Step::RestartRedis)];
+    if args.outages == 1 {
+        let outage = args.duration * 3 / 5;
+        plan.extend([(outage, Step::BrokerDown), (outage + args.outage, Step::BrokerUp)]);
+    } else if args.outages > 1 {
+        let first = args.duration / 10;
+        let period = (args.duration - first) / args.outages;
+        let length = args.outage.min(period / 2);
+        for at in (0..args.outages).map(|k| first + k * period) {
+            plan.extend([(at, Step::BrokerDown), (at + length, Step::BrokerUp)]);
+        }
+    }
+    plan.sort_by_key(|(at, _)| *at);
+    plan
 }
 
 async fn take_step(system: &mut System, step: Step, started: Instant, faults: &mut Vec<Fault>) -> anyhow::Result<()> {

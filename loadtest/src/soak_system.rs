@@ -2,7 +2,7 @@
 //! it causes (a Redis restart, a broker outage through the distributed tests' broker proxy).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -44,14 +44,18 @@ pub struct Process {
 
 impl Process {
     /// Starts a Kurz service logging JSON and waits for the address it reports serving on.
+    /// With `logs`, every line it writes is kept in `<logs>/<name>.log` too.
     fn kurz(
         name: &str,
         program: &Path,
-        args: &[&str],
         environment: &[(String, String)],
+        logs: Option<&Path>,
     ) -> anyhow::Result<(Self, SocketAddr)> {
+        let mut kept = logs
+            .map(|dir| std::fs::File::create(dir.join(format!("{name}.log"))).map(std::io::BufWriter::new))
+            .transpose()
+            .context("creating a log file")?;
         let mut child = Command::new(program)
-            .args(args)
             .envs(environment.iter().cloned())
             .env("KURZ_LOG__FORMAT", "json")
             .env("RUST_LOG", "info")
@@ -67,6 +71,9 @@ impl Process {
         std::thread::spawn(move || {
             for line in stderr.lines().map_while(Result::ok) {
                 counts.lines.fetch_add(1, Ordering::Relaxed);
+                if let Some(file) = kept.as_mut() {
+                    let _ = writeln!(file, "{line}");
+                }
                 let parsed: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
                 let message = parsed["fields"]["message"].as_str().unwrap_or_default();
                 if message.ends_with("is serving") || message.ends_with("serving its ops endpoints") {
@@ -136,14 +143,24 @@ fn limits() -> Vec<(String, String)> {
 }
 
 impl System {
-    pub async fn start(mode: Mode, bin_dir: &Path, tansu: Option<&Path>, redis_server: &Path) -> anyhow::Result<Self> {
+    /// With `logs`, the services' log lines are kept there, a file per service.
+    pub async fn start(
+        mode: Mode,
+        bin_dir: &Path,
+        tansu: Option<&Path>,
+        redis_server: &Path,
+        logs: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        if let Some(logs) = logs {
+            std::fs::create_dir_all(logs).context("creating the log directory")?;
+        }
         let dir = tempfile::tempdir()?;
         match mode {
             Mode::Embedded => {
                 let mut environment = limits();
                 environment.push(("KURZ_HTTP__LISTEN".into(), "127.0.0.1:0".into()));
                 environment.push(("KURZ_STORAGE__DATA_DIR".into(), dir.path().display().to_string()));
-                let (kurz, address) = Process::kurz("kurz", &bin_dir.join("kurz"), &[], &environment)?;
+                let (kurz, address) = Process::kurz("kurz", &bin_dir.join("kurz"), &environment, logs)?;
                 let key = std::fs::read_to_string(dir.path().join("admin.key"))?.trim().into();
                 Ok(Self {
                     command: address,
@@ -204,10 +221,10 @@ impl System {
                 query_environment.push(("KURZ_CLICKS__SPOOL_DIR".into(), path("spool")));
                 common.push(("KURZ_MODE".into(), "distributed".into()));
                 common.push(("KURZ_GROUP_ID".into(), "kurz-soak-projectors".into()));
-                let (command_api, command) = Process::kurz("command-api", &bin_dir.join("command-api"), &[], &api)?;
+                let (command_api, command) = Process::kurz("command-api", &bin_dir.join("command-api"), &api, logs)?;
                 let (query_api, query) =
-                    Process::kurz("query-api", &bin_dir.join("query-api"), &[], &query_environment)?;
-                let (projector, _) = Process::kurz("projector", &bin_dir.join("projector"), &[], &common)?;
+                    Process::kurz("query-api", &bin_dir.join("query-api"), &query_environment, logs)?;
+                let (projector, _) = Process::kurz("projector", &bin_dir.join("projector"), &common, logs)?;
                 let log = KafkaConfig {
                     brokers: proxy.address.to_string(),
                     topic: "kurz-soak".into(),

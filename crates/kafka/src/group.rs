@@ -7,6 +7,7 @@
 //! to Kafka after the sink applied them, for lag monitoring and tools, never relied on for
 //! correctness.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -79,8 +80,8 @@ impl ConsumerContext for GroupContext {
         let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                self.start_at_checkpoints(tpl);
-                tracing::info!(partitions = ?partitions_of(tpl, &self.topic), "partitions assigned");
+                let starts = self.start_at_checkpoints(tpl);
+                tracing::info!(partitions = ?partitions_of(tpl, &self.topic), ?starts, "partitions assigned");
                 if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
@@ -103,7 +104,8 @@ fn partitions_of(tpl: &TopicPartitionList, topic: &str) -> Vec<u32> {
 }
 
 impl GroupContext {
-    fn start_at_checkpoints(&self, tpl: &mut TopicPartitionList) {
+    /// Returns the offsets set, or `None` when stopping before the sink answered.
+    fn start_at_checkpoints(&self, tpl: &mut TopicPartitionList) -> Option<Vec<u64>> {
         let partitions = partitions_of(tpl, &self.topic);
         let mut backoff = Duration::from_millis(100);
         // Starting anywhere else could skip records the sink lacks: wait for the sink instead.
@@ -115,16 +117,42 @@ impl GroupContext {
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
-                Err(_) => return,
+                Err(_) => return None,
             }
         };
-        for (partition, checkpoint) in partitions.iter().zip(checkpoints) {
-            let at = Offset::Offset(i64::try_from(checkpoint).unwrap_or(i64::MAX));
+        for (partition, checkpoint) in partitions.iter().zip(&checkpoints) {
+            let at = Offset::Offset(i64::try_from(*checkpoint).unwrap_or(i64::MAX));
             if let Err(error) = tpl.set_partition_offset(&self.topic, partition_id(*partition), at) {
                 tracing::error!(%error, partition, "cannot set a start offset");
             }
         }
+        Some(checkpoints)
     }
+}
+
+/// For each partition whose records in `batch` do not follow on from its checkpoint without a
+/// hole, the first missing offset. Records below the checkpoint (read twice around a rebalance)
+/// are no hole. A hole means this consumer read past records the sink lacks: the sink lost writes
+/// it had acknowledged (a Redis restarted from an older file, a failover to a lagging replica), or
+/// the read skipped some. A hole at an offset already read again (`read_again`) is in the log
+/// itself — retention deleted those records — and is let through: the fold counts it
+/// (`projector_skipped_records_total`).
+fn holes(batch: &[LogRecord], checkpoints: &BTreeMap<u32, u64>, read_again: &BTreeMap<u32, u64>) -> BTreeMap<u32, u64> {
+    let mut next = checkpoints.clone();
+    let mut holes = BTreeMap::new();
+    for record in batch {
+        let Position { partition, offset } = record.position;
+        if holes.contains_key(&partition) {
+            continue;
+        }
+        let expected = next.entry(partition).or_default();
+        if offset > *expected && read_again.get(&partition) != Some(expected) {
+            holes.insert(partition, *expected);
+        } else {
+            *expected = (*expected).max(offset + 1);
+        }
+    }
+    holes
 }
 
 fn partition_id(partition: u32) -> i32 {
@@ -204,8 +232,9 @@ impl GroupConsumer {
     pub fn run(self) {
         let runtime = self.consumer.context().runtime.clone();
         let sink = Arc::clone(&self.consumer.context().sink);
+        let mut read_again = BTreeMap::new();
         while !self.stop.load(Ordering::SeqCst) {
-            let batch = self.collect_batch();
+            let mut batch = self.collect_batch();
             // Stopping: the batch is read again at the next start. (A rebalance during the stop may
             // have started partitions at committed offsets rather than the sink's checkpoints.)
             if batch.is_empty() || self.stop.load(Ordering::SeqCst) {
@@ -213,7 +242,13 @@ impl GroupConsumer {
             }
             let mut backoff = Duration::from_millis(50);
             loop {
-                match runtime.block_on(sink.apply(batch.clone())) {
+                let checked = runtime.block_on(self.read_again_at_holes(&*sink, &mut batch, &mut read_again));
+                let applied = match checked {
+                    Ok(()) if batch.is_empty() => break,
+                    Ok(()) => runtime.block_on(sink.apply(batch.clone())),
+                    Err(error) => Err(error),
+                };
+                match applied {
                     Ok(()) => break,
                     Err(error) => {
                         if self.stop.load(Ordering::SeqCst) {
@@ -226,9 +261,55 @@ impl GroupConsumer {
                     }
                 }
             }
-            self.commit(&batch);
+            if !batch.is_empty() {
+                self.commit(&batch);
+            }
         }
         tracing::info!("leaving the consumer group");
+    }
+
+    /// Keeps of the batch what follows on from the sink's checkpoints without a hole, and reads
+    /// each partition with a hole again from the first missing offset (see [`holes`]).
+    async fn read_again_at_holes(
+        &self,
+        sink: &dyn GroupSink,
+        batch: &mut Vec<LogRecord>,
+        read_again: &mut BTreeMap<u32, u64>,
+    ) -> Result<(), InfraError> {
+        let mut partitions: Vec<u32> = batch.iter().map(|record| record.position.partition).collect();
+        partitions.sort_unstable();
+        partitions.dedup();
+        let checkpoints = sink.checkpoints(&partitions).await?;
+        let holes = holes(batch, &partitions.into_iter().zip(checkpoints).collect(), read_again);
+        if holes.is_empty() {
+            return Ok(());
+        }
+        metrics::counter!("projector_rewinds_total").increment(holes.len() as u64);
+        let mut offsets = TopicPartitionList::new();
+        for (partition, from) in &holes {
+            tracing::warn!(
+                partition,
+                from,
+                "records were read past; reading the partition again from the first missing one"
+            );
+            let at = Offset::Offset(i64::try_from(*from).unwrap_or(i64::MAX));
+            offsets
+                .add_partition_offset(&self.topic, partition_id(*partition), at)
+                .map_err(|error| InfraError::new("rewinding a partition", error))?;
+            read_again.insert(*partition, *from);
+        }
+        let sought = self
+            .consumer
+            .seek_partitions(offsets, Duration::from_secs(10))
+            .map_err(|error| InfraError::new("rewinding a partition", error))?;
+        // A partition revoked meanwhile cannot be sought: its new owner starts at the checkpoint.
+        for element in sought.elements() {
+            if let Err(error) = element.error() {
+                tracing::warn!(%error, partition = element.partition(), "cannot rewind a partition");
+            }
+        }
+        batch.retain(|record| holes.get(&record.position.partition).is_none_or(|from| record.position.offset < *from));
+        Ok(())
     }
 
     fn collect_batch(&self) -> Vec<LogRecord> {
@@ -262,7 +343,7 @@ impl GroupConsumer {
     }
 
     fn commit(&self, batch: &[LogRecord]) {
-        let mut next: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
+        let mut next: BTreeMap<u32, u64> = BTreeMap::new();
         for record in batch {
             let offset = next.entry(record.position.partition).or_default();
             *offset = (*offset).max(record.position.offset + 1);
@@ -278,5 +359,60 @@ impl GroupConsumer {
         if let Err(error) = self.consumer.commit(&offsets, CommitMode::Async) {
             tracing::debug!(%error, "offset commit failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(records: &[(u32, u64)]) -> Vec<LogRecord> {
+        records
+            .iter()
+            .map(|(partition, offset)| LogRecord {
+                position: Position { partition: *partition, offset: *offset },
+                event: Err("not decoded".into()),
+            })
+            .collect()
+    }
+
+    fn map(pairs: &[(u32, u64)]) -> BTreeMap<u32, u64> {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn records_that_follow_on_from_the_checkpoint_have_no_hole() {
+        let records = batch(&[(0, 10), (1, 3), (0, 11), (1, 4), (0, 12)]);
+        assert!(holes(&records, &map(&[(0, 10), (1, 3)]), &map(&[])).is_empty());
+    }
+
+    #[test]
+    fn records_read_twice_around_a_rebalance_are_no_hole() {
+        // Read from 10, then from the checkpoint again when the partition came back.
+        let records = batch(&[(0, 10), (0, 11), (0, 12), (0, 10), (0, 11), (0, 12), (0, 13)]);
+        assert!(holes(&records, &map(&[(0, 10)]), &map(&[])).is_empty());
+    }
+
+    #[test]
+    fn a_checkpoint_behind_the_batch_is_a_hole_at_the_checkpoint() {
+        let records = batch(&[(0, 30), (0, 31), (1, 5)]);
+        assert_eq!(holes(&records, &map(&[(0, 10), (1, 5)]), &map(&[])), map(&[(0, 10)]));
+    }
+
+    #[test]
+    fn a_jump_inside_the_batch_is_a_hole_at_the_first_missing_offset() {
+        let records = batch(&[(0, 10), (0, 11), (0, 15), (0, 16)]);
+        assert_eq!(holes(&records, &map(&[(0, 10)]), &map(&[])), map(&[(0, 12)]));
+    }
+
+    #[test]
+    fn a_hole_still_there_after_reading_again_is_in_the_log_and_let_through() {
+        let records = batch(&[(0, 40), (0, 41)]);
+        assert!(holes(&records, &map(&[(0, 10)]), &map(&[(0, 10)])).is_empty());
+        assert_eq!(
+            holes(&batch(&[(0, 40), (0, 45)]), &map(&[(0, 10)]), &map(&[(0, 10)])),
+            map(&[(0, 41)]),
+            "a further hole is read again too"
+        );
     }
 }

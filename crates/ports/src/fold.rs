@@ -107,6 +107,16 @@ where
     }
 }
 
+/// A record beyond the next one expected (after the checkpoint, or after the record before) skips
+/// those in between: the log no longer holds them (retention), or whoever read them lost them on
+/// the way. Neither may pass unnoticed.
+fn warn_of_a_gap(partition: u32, expected: u64, offset: u64) {
+    if offset > expected {
+        metrics::counter!("projector_skipped_records_total").increment(offset - expected);
+        tracing::warn!(partition, expected, offset, "records skipped: none were read between these offsets");
+    }
+}
+
 /// A click-day row's stored watermark, and the offset of the last click the batch folds into it.
 type Marks = (Option<u64>, Option<u64>);
 
@@ -137,6 +147,7 @@ fn fold_records<E>(
             if record.position.offset < position.0 {
                 continue;
             }
+            warn_of_a_gap(partition, position.0, record.position.offset);
             *position = (record.position.offset + 1, true);
         }
         match &record.event {

@@ -283,6 +283,14 @@ fn describe() {
         "projector_records_undecodable_total",
         "Event-log records that did not decode (skipped, checkpoint moved)"
     );
+    describe_counter!(
+        "projector_skipped_records_total",
+        "Records never folded: a batch started beyond its checkpoint (the log no longer holds them)"
+    );
+    describe_counter!(
+        "projector_rewinds_total",
+        "Partitions read again from the read store's checkpoint, which was behind what had been read"
+    );
     describe_gauge!(
         "projector_lag_records",
         "Records appended to the event log but not yet folded into the read models"
