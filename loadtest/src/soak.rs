@@ -52,7 +52,8 @@ pub struct SoakArgs {
     tansu: Option<PathBuf>,
     #[arg(long, default_value = "redis-server")]
     redis_server: PathBuf,
-    /// Distributed mode without the Redis restart and the broker outage.
+    /// Distributed mode without its faults (the read store's roll-back, the Redis restart, the broker
+    /// outage).
     #[arg(long)]
     no_faults: bool,
     /// Redirects, unknown codes and stats only: the data does not grow (but for clicks), so what
@@ -352,13 +353,18 @@ async fn compare_with_the_log(system: &System, run: &Run, counted: &[u64]) -> an
     Ok(logged_clicks)
 }
 
-/// Distributed: Redis restarts at 40% of the run, the broker goes away at 60% (with `--outages`
-/// above one: from 10% on, one outage per equal share of the rest of the run).
+/// Distributed: the read-store Redis goes back to its state at 20% of the run at 30%, the services'
+/// Redis restarts at 40%, the broker goes away at 60% (with `--outages` above one: from 10% on, one
+/// outage per equal share of the rest of the run).
 fn fault_plan(args: &SoakArgs) -> Vec<(u64, Step)> {
     if args.mode != Mode::Distributed || args.no_faults {
         return Vec::new();
     }
-    let mut plan = vec![(args.duration * 2 / 5, Step::RestartRedis)];
+    let mut plan = vec![
+        (args.duration / 5, Step::SnapshotReadStore),
+        (args.duration * 3 / 10, Step::RollBackReadStore),
+        (args.duration * 2 / 5, Step::RestartRedis),
+    ];
     if args.outages == 1 {
         let outage = args.duration * 3 / 5;
         plan.extend([(outage, Step::BrokerDown), (outage + args.outage, Step::BrokerUp)]);
@@ -381,6 +387,12 @@ async fn take_step(system: &mut System, step: Step, started: Instant, faults: &m
         Step::RestartRedis => {
             system.restart_redis().await?;
             faults.push(Fault { name: "redis restart", from_s: now, to_s: Some(started.elapsed().as_secs()) });
+        }
+        Step::SnapshotReadStore => system.snapshot_read_store().await?,
+        Step::RollBackReadStore => {
+            system.roll_back_read_store().await?;
+            let to_s = Some(started.elapsed().as_secs());
+            faults.push(Fault { name: "read store rolled back to an older snapshot", from_s: now, to_s });
         }
         Step::BrokerDown => {
             system.broker_down().await;
@@ -415,6 +427,8 @@ const FAULT_GRACE_S: u64 = 30;
 
 #[derive(Debug, Clone, Copy)]
 enum Step {
+    SnapshotReadStore,
+    RollBackReadStore,
     RestartRedis,
     BrokerDown,
     BrokerUp,

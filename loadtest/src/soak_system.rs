@@ -123,7 +123,11 @@ pub struct System {
     pub query: SocketAddr,
     pub key: Arc<str>,
     processes: Vec<Process>,
+    /// Distributed: the services' Redis (claims, leases, quotas, caches), with an append-only file.
     redis: Option<Redis>,
+    /// Distributed: the Redis holding the read models, kept by snapshots only, so that a restart
+    /// can bring back an older state ([`Self::roll_back_read_store`]).
+    read_models: Option<Redis>,
     proxy: Option<BrokerProxy>,
     /// Distributed: the event topic, to count what reached the broker.
     log: Option<KafkaConfig>,
@@ -156,101 +160,129 @@ impl System {
         }
         let dir = tempfile::tempdir()?;
         match mode {
-            Mode::Embedded => {
-                let mut environment = limits();
-                environment.push(("KURZ_HTTP__LISTEN".into(), "127.0.0.1:0".into()));
-                environment.push(("KURZ_STORAGE__DATA_DIR".into(), dir.path().display().to_string()));
-                let (kurz, address) = Process::kurz("kurz", &bin_dir.join("kurz"), &environment, logs)?;
-                let key = std::fs::read_to_string(dir.path().join("admin.key"))?.trim().into();
-                Ok(Self {
-                    command: address,
-                    query: address,
-                    key,
-                    processes: vec![kurz],
-                    redis: None,
-                    proxy: None,
-                    log: None,
-                    _registry: None,
-                    _dir: dir,
-                })
-            }
-            Mode::Distributed => {
-                let tansu = tansu.context("distributed mode needs --tansu")?;
-                let redis = Redis::start(redis_server, &dir.path().join("redis")).await?;
-                // Clients reach the broker only through the proxy (it is the address the broker
-                // advertises), so that taking the proxy down is an outage for every client.
-                let broker_address = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-                let proxy = BrokerProxy::start(broker_address).await;
-                let broker = Process::other(
-                    "tansu",
-                    Command::new(tansu).args([
-                        "broker",
-                        "--listener-url",
-                        &format!("tcp://{broker_address}"),
-                        "--advertised-listener-url",
-                        &format!("tcp://{}", proxy.address),
-                        "--storage-engine",
-                        "memory://tansu/",
-                    ]),
-                )?;
-                wait_for(broker_address, None).await.context("tansu did not start")?;
-                let registry = RegistryStandIn::start().await?;
-                let key: Arc<str> = "kurz_soak_admin_0000000000000000000000000000000000".into();
-                std::fs::write(dir.path().join("secret.key"), rand::random::<[u8; 32]>())?;
-                std::fs::write(dir.path().join("admin.key"), key.as_bytes())?;
-                let redis_url = format!("redis://127.0.0.1:{}", redis.port);
-                let path = |name: &str| dir.path().join(name).display().to_string();
-                let mut common = vec![
-                    ("KURZ_HTTP__LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
-                    ("KURZ_KAFKA__BROKERS".into(), proxy.address.to_string()),
-                    ("KURZ_KAFKA__TOPIC".into(), "kurz-soak".into()),
-                    ("KURZ_KAFKA__PARTITIONS".into(), "4".into()),
-                    ("KURZ_KAFKA__REPLICATION_FACTOR".into(), "1".into()),
-                    ("KURZ_KAFKA__SCHEMA_REGISTRY_URL".into(), registry.url()),
-                    // An API that answers 503 within seconds while the broker is away, rather than
-                    // holding the request for the default 30 s.
-                    ("KURZ_KAFKA__DELIVERY_TIMEOUT_MS".into(), "5000".into()),
-                    ("KURZ_REDIS__URL".into(), redis_url.clone()),
-                    ("KURZ_READ_STORE__REDIS__URL".into(), redis_url),
-                ];
-                let mut api = common.clone();
-                api.extend(limits());
-                api.push(("KURZ_SECRET_KEY_FILE".into(), path("secret.key")));
-                api.push(("KURZ_AUTH__BOOTSTRAP_KEY_FILE".into(), path("admin.key")));
-                let mut query_environment = api.clone();
-                query_environment.push(("KURZ_CLICKS__SPOOL_DIR".into(), path("spool")));
-                common.push(("KURZ_MODE".into(), "distributed".into()));
-                common.push(("KURZ_GROUP_ID".into(), "kurz-soak-projectors".into()));
-                let (command_api, command) = Process::kurz("command-api", &bin_dir.join("command-api"), &api, logs)?;
-                let (query_api, query) =
-                    Process::kurz("query-api", &bin_dir.join("query-api"), &query_environment, logs)?;
-                let (projector, _) = Process::kurz("projector", &bin_dir.join("projector"), &common, logs)?;
-                let log = KafkaConfig {
-                    brokers: proxy.address.to_string(),
-                    topic: "kurz-soak".into(),
-                    partitions: 4,
-                    replication_factor: 1,
-                    schema_registry_url: registry.url(),
-                    ..KafkaConfig::default()
-                };
-                Ok(Self {
-                    command,
-                    query,
-                    key,
-                    processes: vec![command_api, query_api, projector, broker],
-                    redis: Some(redis),
-                    proxy: Some(proxy),
-                    log: Some(log),
-                    _registry: Some(registry),
-                    _dir: dir,
-                })
-            }
+            Mode::Embedded => Self::embedded(bin_dir, dir, logs),
+            Mode::Distributed => Self::distributed(bin_dir, tansu, redis_server, dir, logs).await,
         }
+    }
+
+    fn embedded(bin_dir: &Path, dir: tempfile::TempDir, logs: Option<&Path>) -> anyhow::Result<Self> {
+        let mut environment = limits();
+        environment.push(("KURZ_HTTP__LISTEN".into(), "127.0.0.1:0".into()));
+        environment.push(("KURZ_STORAGE__DATA_DIR".into(), dir.path().display().to_string()));
+        let (kurz, address) = Process::kurz("kurz", &bin_dir.join("kurz"), &environment, logs)?;
+        let key = std::fs::read_to_string(dir.path().join("admin.key"))?.trim().into();
+        Ok(Self {
+            command: address,
+            query: address,
+            key,
+            processes: vec![kurz],
+            redis: None,
+            read_models: None,
+            proxy: None,
+            log: None,
+            _registry: None,
+            _dir: dir,
+        })
+    }
+
+    async fn distributed(
+        bin_dir: &Path,
+        tansu: Option<&Path>,
+        redis_server: &Path,
+        dir: tempfile::TempDir,
+        logs: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let tansu = tansu.context("distributed mode needs --tansu")?;
+        let redis = Redis::start("redis", redis_server, &dir.path().join("redis"), Persistence::AppendOnly).await?;
+        let read_models =
+            Redis::start("redis-read-models", redis_server, &dir.path().join("read-models"), Persistence::Snapshots)
+                .await?;
+        // Clients reach the broker only through the proxy (it is the address the broker
+        // advertises), so that taking the proxy down is an outage for every client.
+        let broker_address = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let proxy = BrokerProxy::start(broker_address).await;
+        let broker = Process::other(
+            "tansu",
+            Command::new(tansu).args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://{broker_address}"),
+                "--advertised-listener-url",
+                &format!("tcp://{}", proxy.address),
+                "--storage-engine",
+                "memory://tansu/",
+            ]),
+        )?;
+        wait_for(broker_address, None).await.context("tansu did not start")?;
+        let registry = RegistryStandIn::start().await?;
+        let key: Arc<str> = "kurz_soak_admin_0000000000000000000000000000000000".into();
+        std::fs::write(dir.path().join("secret.key"), rand::random::<[u8; 32]>())?;
+        std::fs::write(dir.path().join("admin.key"), key.as_bytes())?;
+        let redis_url = format!("redis://127.0.0.1:{}", redis.port);
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let mut common = vec![
+            ("KURZ_HTTP__LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+            ("KURZ_KAFKA__BROKERS".into(), proxy.address.to_string()),
+            ("KURZ_KAFKA__TOPIC".into(), "kurz-soak".into()),
+            ("KURZ_KAFKA__PARTITIONS".into(), "4".into()),
+            ("KURZ_KAFKA__REPLICATION_FACTOR".into(), "1".into()),
+            ("KURZ_KAFKA__SCHEMA_REGISTRY_URL".into(), registry.url()),
+            // An API that answers 503 within seconds while the broker is away, rather than
+            // holding the request for the default 30 s.
+            ("KURZ_KAFKA__DELIVERY_TIMEOUT_MS".into(), "5000".into()),
+            ("KURZ_REDIS__URL".into(), redis_url),
+            ("KURZ_READ_STORE__REDIS__URL".into(), format!("redis://127.0.0.1:{}", read_models.port)),
+        ];
+        let mut api = common.clone();
+        api.extend(limits());
+        api.push(("KURZ_SECRET_KEY_FILE".into(), path("secret.key")));
+        api.push(("KURZ_AUTH__BOOTSTRAP_KEY_FILE".into(), path("admin.key")));
+        let mut query_environment = api.clone();
+        query_environment.push(("KURZ_CLICKS__SPOOL_DIR".into(), path("spool")));
+        common.push(("KURZ_MODE".into(), "distributed".into()));
+        common.push(("KURZ_GROUP_ID".into(), "kurz-soak-projectors".into()));
+        let (command_api, command) = Process::kurz("command-api", &bin_dir.join("command-api"), &api, logs)?;
+        let (query_api, query) = Process::kurz("query-api", &bin_dir.join("query-api"), &query_environment, logs)?;
+        let (projector, _) = Process::kurz("projector", &bin_dir.join("projector"), &common, logs)?;
+        let log = KafkaConfig {
+            brokers: proxy.address.to_string(),
+            topic: "kurz-soak".into(),
+            partitions: 4,
+            replication_factor: 1,
+            schema_registry_url: registry.url(),
+            ..KafkaConfig::default()
+        };
+        Ok(Self {
+            command,
+            query,
+            key,
+            processes: vec![command_api, query_api, projector, broker],
+            redis: Some(redis),
+            read_models: Some(read_models),
+            proxy: Some(proxy),
+            log: Some(log),
+            _registry: Some(registry),
+            _dir: dir,
+        })
     }
 
     /// Every process, Redis included.
     pub fn processes(&self) -> impl Iterator<Item = &Process> {
-        self.processes.iter().chain(self.redis.as_ref().map(|redis| &redis.process))
+        self.processes.iter().chain(self.redis.iter().chain(&self.read_models).map(|redis| &redis.process))
+    }
+
+    /// Distributed: the read models' state now is what a later roll-back brings back.
+    pub async fn snapshot_read_store(&self) -> anyhow::Result<()> {
+        self.read_models.as_ref().context("no read-store Redis")?.snapshot().await
+    }
+
+    /// Distributed: the read-store Redis dies and starts again from its last snapshot, losing every
+    /// write it acknowledged since — as one restarted from an older file, or a failover to a replica
+    /// that lagged, would. The projector must fold those records again.
+    pub async fn roll_back_read_store(&mut self) -> anyhow::Result<()> {
+        let redis = self.read_models.take().context("no read-store Redis")?;
+        self.read_models = Some(redis.restart().await?);
+        Ok(())
     }
 
     /// Shuts Redis down (it writes its append-only file) and starts it again on the same port.
@@ -300,41 +332,82 @@ impl System {
     pub fn stop(mut self) {
         self.processes.clear();
         self.redis = None;
+        self.read_models = None;
     }
 }
 
-/// A redis-server of the soak's own, persisting to an append-only file so that a restart keeps the
-/// read models (as a production Redis holding them would be configured).
+/// How a soak's redis-server keeps its data.
+#[derive(Clone, Copy)]
+enum Persistence {
+    /// An append-only file, flushed by a clean shutdown: a restart loses nothing (as a production
+    /// Redis holding claims and quotas is configured).
+    AppendOnly,
+    /// Snapshots taken on demand ([`Redis::snapshot`]); a restart comes back at the last one.
+    Snapshots,
+}
+
+/// A redis-server of the soak's own.
 struct Redis {
     process: Process,
     program: PathBuf,
     dir: PathBuf,
     port: u16,
+    persistence: Persistence,
 }
 
 impl Redis {
-    async fn start(program: &Path, dir: &Path) -> anyhow::Result<Self> {
+    async fn start(name: &str, program: &Path, dir: &Path, persistence: Persistence) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        Self::on_port(program.to_owned(), dir.to_owned(), free_port()?).await
+        Self::on_port(name, program.to_owned(), dir.to_owned(), free_port()?, persistence).await
     }
 
-    async fn on_port(program: PathBuf, dir: PathBuf, port: u16) -> anyhow::Result<Self> {
+    async fn on_port(
+        name: &str,
+        program: PathBuf,
+        dir: PathBuf,
+        port: u16,
+        persistence: Persistence,
+    ) -> anyhow::Result<Self> {
+        let append_only = match persistence {
+            Persistence::AppendOnly => "yes",
+            Persistence::Snapshots => "no",
+        };
         let process = Process::other(
-            "redis",
+            name,
             Command::new(&program)
-                .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "yes"])
+                .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", append_only])
                 .arg("--dir")
                 .arg(&dir),
         )?;
         wait_for(SocketAddr::from(([127, 0, 0, 1], port)), Some(b"PING\r\n")).await.context("redis did not start")?;
-        Ok(Self { process, program, dir, port })
+        Ok(Self { process, program, dir, port, persistence })
     }
 
+    /// Writes the data set to `dump.rdb`, which the next start loads.
+    async fn snapshot(&self) -> anyhow::Result<()> {
+        let mut stream = tokio::net::TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], self.port))).await?;
+        stream.write_all(b"SAVE\r\n").await?;
+        let mut answer = [0u8; 64];
+        let read = stream.read(&mut answer).await?;
+        anyhow::ensure!(
+            answer[..read].starts_with(b"+OK"),
+            "SAVE answered {:?}",
+            String::from_utf8_lossy(&answer[..read])
+        );
+        Ok(())
+    }
+
+    /// An append-only Redis shuts down cleanly (it flushes its file); a snapshot-only one is killed
+    /// and comes back at its last snapshot.
     async fn restart(mut self) -> anyhow::Result<Self> {
-        // SIGTERM: Redis's own shutdown, which flushes the append-only file.
-        Command::new("kill").arg("-TERM").arg(self.process.pid().to_string()).status()?;
+        let signal = match self.persistence {
+            Persistence::AppendOnly => "-TERM",
+            Persistence::Snapshots => "-KILL",
+        };
+        Command::new("kill").arg(signal).arg(self.process.pid().to_string()).status()?;
         self.process.child.wait()?;
-        Self::on_port(self.program.clone(), self.dir.clone(), self.port).await
+        let name = self.process.name.clone();
+        Self::on_port(&name, self.program.clone(), self.dir.clone(), self.port, self.persistence).await
     }
 }
 
