@@ -621,8 +621,10 @@ async fn record_clicks(
                 .into_iter()
                 .enumerate()
                 .map(|(index, click)| {
-                    let details =
-                        ClickDetails { event_id: Some(batch_event_id(&scoped, index)), ..ClickDetails::default() };
+                    let details = ClickDetails {
+                        event_id: Some(batch_event_id(&scoped, index).into()),
+                        ..ClickDetails::default()
+                    };
                     click.with_details(details)
                 })
                 .collect();

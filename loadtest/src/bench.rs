@@ -34,9 +34,12 @@ pub struct ProjectorArgs {
     /// Fold the read store alone, without the directory and histories: what those cost.
     #[arg(long)]
     read_store_only: bool,
-    /// Records read per partition and step (the projector's `batch_size`).
+    /// Records per partition and store write (the projector's `batch_size`).
     #[arg(long)]
     batch_size: Option<usize>,
+    /// Records per partition read at a time within a write (the projector's `chunk_size`).
+    #[arg(long)]
+    chunk_size: Option<usize>,
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -123,12 +126,17 @@ pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
     let models = ReadModels::new(files.store.clone(), projections);
     let mut options = ProjectorOptions::default();
     options.batch_size = args.batch_size.unwrap_or(options.batch_size);
+    options.chunk_size = args.chunk_size.unwrap_or(options.chunk_size);
     let projector = Projector::resume(log, models, options).await?;
-    let cpu_before = cpu_seconds();
+    let (user_before, system_before) = user_and_system_seconds();
+    let faults_before = minor_page_faults();
     let started = Instant::now();
     let applied = projector.catch_up().await?;
     let seconds = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu_before;
+    let (user, system) = user_and_system_seconds();
+    let (user, system) = (user - user_before, system - system_before);
+    let page_faults = minor_page_faults() - faults_before;
+    let cpu = user + system;
     let result = serde_json::json!({
         "log": "time-ordered clicks over 30 days, Zipf(1) link popularity",
         "read_models": if args.read_store_only { "read store" } else { "read store, directory, histories" },
@@ -138,6 +146,9 @@ pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
         "rebuild_seconds": seconds,
         "events_per_second": applied as f64 / seconds,
         "cpu_seconds": cpu,
+        "user_seconds": user,
+        "system_seconds": system,
+        "page_faults": page_faults,
         "events_per_cpu_second": applied as f64 / cpu,
     });
     println!("{result}");
@@ -205,11 +216,28 @@ pub async fn directory(args: DirectoryArgs) -> anyhow::Result<()> {
 
 /// User plus system CPU time of this process so far.
 pub fn cpu_seconds() -> f64 {
+    let (user, system) = user_and_system_seconds();
+    user + system
+}
+
+/// This process's CPU time so far in user space and in the kernel, in seconds.
+pub fn user_and_system_seconds() -> (f64, f64) {
+    let fields = process_stat();
+    (fields[11] / 100.0, fields[12] / 100.0)
+}
+
+/// Page faults this process has taken that needed no disk read: each maps (and zeroes) a page of
+/// fresh memory, the kernel time a projection spends.
+fn minor_page_faults() -> f64 {
+    process_stat()[7]
+}
+
+/// The numeric fields of `/proc/self/stat` after the parenthesised command name (zero where
+/// unreadable): minflt is the 8th, utime and stime (in ticks) the 12th and 13th.
+fn process_stat() -> [f64; 13] {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
-    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
-    let ticks: f64 = [11, 12].iter().filter_map(|i| fields.get(*i)?.parse::<f64>().ok()).sum();
-    ticks / 100.0
+    let mut fields = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace();
+    std::array::from_fn(|_| fields.next().and_then(|field| field.parse().ok()).unwrap_or_default())
 }
 
 #[derive(Debug, clap::Args)]

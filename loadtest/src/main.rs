@@ -56,6 +56,9 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // As every Kurz service runs (the projector bench folds in this process; the ceiling is served
+    // on the same terms as Kurz).
+    kurz_service_kit::memory::prefer_small_pages();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Run(args) => runtime.block_on(run::run(args)),

@@ -15,7 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use kurz_ports::{
-    EventLog, InfraError, LinkChangeListener, LogRecord, Position, Projection, ProjectionProgress, ReadStore,
+    Chunk, EventLog, InfraError, LinkChangeListener, LogRecord, PartitionRead, Position, Projection,
+    ProjectionProgress, ReadStore,
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -33,8 +34,13 @@ pub enum Mode {
 
 #[derive(Debug, Clone, Copy)]
 pub struct ProjectorOptions {
-    /// Records read per partition and step.
+    /// Records per partition and store write: one step while following the log, one write of a
+    /// catch-up (larger writes rewrite each stats row once for more clicks).
     pub batch_size: usize,
+    /// Records read per partition at a time while catching up: a write's records reach the store
+    /// in chunks of this size, each folded and freed before the next, so a catch-up holds a few
+    /// chunks in memory rather than whole writes.
+    pub chunk_size: usize,
     /// How long an idle projector waits for new records before polling again.
     pub idle_wait: Duration,
     /// How long new records may wait to be folded together: larger batches rewrite each stats row
@@ -50,6 +56,7 @@ impl Default for ProjectorOptions {
     fn default() -> Self {
         Self {
             batch_size: 50_000,
+            chunk_size: 5_000,
             idle_wait: Duration::from_millis(500),
             linger: Duration::from_millis(250),
             live_link_events_per_write: 250,
@@ -134,14 +141,21 @@ impl Projector {
     /// records it applied.
     pub async fn step(&self) -> Result<usize, InfraError> {
         let from = self.applied.borrow().clone();
-        let (batch, next) = self.read_batch(&from, None).await?;
-        self.apply_batch(batch, next, Pace::Live).await
+        let (batch, next) = self.read_batch(&from, None, self.options.batch_size).await?;
+        self.apply_batch(batch, next).await
     }
 
     /// Applies everything that was in the log when called. Returns how many records it applied.
     pub async fn catch_up(&self) -> Result<u64, InfraError> {
         let target = self.log.end_offsets().await?;
-        let applied = self.drain(Some(&target), Pace::CatchUp).await?;
+        let mut applied = 0;
+        loop {
+            let written = self.write_in_chunks(&target).await?;
+            if written == 0 {
+                break;
+            }
+            applied += written;
+        }
         self.record_lag().await;
         Ok(applied)
     }
@@ -150,7 +164,7 @@ impl Projector {
     pub async fn run(&self, cancel: CancellationToken) {
         let mut backoff = Duration::from_millis(50);
         while !cancel.is_cancelled() {
-            match self.drain(None, Pace::Live).await {
+            match self.drain().await {
                 Ok(_) => {
                     backoff = Duration::from_millis(50);
                     self.record_lag().await;
@@ -177,63 +191,112 @@ impl Projector {
         tracing::info!("projector stopped");
     }
 
-    /// Applies batches until the log has no more (or, with `until`, up to those offsets), reading
-    /// each next batch while the store applies the current one. Returns how many records it applied.
-    async fn drain(&self, until: Option<&[u64]>, pace: Pace) -> Result<u64, InfraError> {
+    /// Applies batches until the log has no more, reading each next batch while the store applies
+    /// the current one. Returns how many records it applied.
+    async fn drain(&self) -> Result<u64, InfraError> {
         let from = self.applied.borrow().clone();
-        let (mut batch, mut next) = self.read_batch(&from, until).await?;
+        let (mut batch, mut next) = self.read_batch(&from, None, self.options.batch_size).await?;
         let mut total = 0;
         while !batch.is_empty() {
-            let (applied, read) =
-                tokio::join!(self.apply_batch(batch, next.clone(), pace), self.read_batch(&next, until));
+            let (applied, read) = tokio::join!(
+                self.apply_batch(batch, next.clone()),
+                self.read_batch(&next, None, self.options.batch_size)
+            );
             total += applied? as u64;
             (batch, next) = read?;
         }
         Ok(total)
     }
 
-    /// Up to one batch per partition from `from` on (not beyond `until`), with the offsets after it.
-    async fn read_batch(&self, from: &[u64], until: Option<&[u64]>) -> Result<(Vec<LogRecord>, Vec<u64>), InfraError> {
-        let reads = (0..).zip(from).filter_map(|(partition, offset): (u32, &u64)| {
-            let limit = until.map_or(u64::MAX, |until| until[partition as usize].saturating_sub(*offset));
-            let max = usize::try_from(limit).unwrap_or(usize::MAX).min(self.options.batch_size);
-            (max > 0).then(|| self.log.read(partition, *offset, max))
-        });
-        // Partitions are read concurrently: one round trip to the log, not one per partition.
-        let reads = try_join_all(reads).await?;
+    /// Up to `max` records per partition from `from` on (not beyond `until`), with the offsets
+    /// after them.
+    async fn read_batch(
+        &self,
+        from: &[u64],
+        until: Option<&[u64]>,
+        max: usize,
+    ) -> Result<(Vec<LogRecord>, Vec<u64>), InfraError> {
+        let reads: Vec<PartitionRead> = (0..)
+            .zip(from)
+            .filter_map(|(partition, offset): (u32, &u64)| {
+                let limit = until.map_or(u64::MAX, |until| until[partition as usize].saturating_sub(*offset));
+                let max = usize::try_from(limit).unwrap_or(usize::MAX).min(max);
+                (max > 0).then_some(PartitionRead { partition, from: *offset, max })
+            })
+            .collect();
+        if reads.is_empty() {
+            return Ok((Vec::new(), from.to_vec()));
+        }
+        let batch = self.log.read_partitions(&reads).await?;
         let mut next = from.to_vec();
-        // Sized once: a batch grown by doubling reallocates and faults in fresh pages at every step.
-        let mut batch = Vec::with_capacity(reads.iter().map(Vec::len).sum());
-        for records in reads {
-            if let Some(last) = records.last() {
-                next[last.position.partition as usize] = last.position.offset + 1;
-            }
-            batch.extend(records);
+        for record in &batch {
+            next[record.position.partition as usize] = record.position.offset + 1;
         }
         Ok((batch, next))
     }
 
-    async fn apply_batch(&self, batch: Vec<LogRecord>, next: Vec<u64>, pace: Pace) -> Result<usize, InfraError> {
+    /// While following the log: one batch, in writes of a bounded number of link events.
+    async fn apply_batch(&self, batch: Vec<LogRecord>, next: Vec<u64>) -> Result<usize, InfraError> {
         if batch.is_empty() {
             return Ok(0);
         }
         let (records, undecodable) = (batch.len(), batch.iter().filter(|r| r.event.is_err()).count());
         self.models.apply_projections(&batch).await?;
-        let writes = match pace {
-            Pace::CatchUp => vec![batch],
-            Pace::Live => split_by_link_events(batch, self.options.live_link_events_per_write),
-        };
         // Each write is atomic with the checkpoints it moves, so applying them in order is safe.
-        for write in writes {
+        for write in split_by_link_events(batch, self.options.live_link_events_per_write) {
             let changed = self.models.store.apply(write).await?;
-            for listener in &self.listeners {
-                listener.links_changed(&changed);
-            }
+            self.tell_listeners(&changed);
         }
-        metrics::counter!("projector_records_applied_total").increment(records as u64);
-        metrics::counter!("projector_records_undecodable_total").increment(undecodable as u64);
+        count_applied(records, undecodable);
         self.applied.send_replace(next);
         Ok(records)
+    }
+
+    /// While catching up (nothing else folds the log): one store write of up to `batch_size`
+    /// records per partition, not beyond `until`, read and handed over `chunk_size` records per
+    /// partition at a time while the store folds the chunks before. Returns how many it applied.
+    async fn write_in_chunks(&self, until: &[u64]) -> Result<u64, InfraError> {
+        let from = self.applied.borrow().clone();
+        let batch = u64::try_from(self.options.batch_size).unwrap_or(u64::MAX);
+        let end: Vec<u64> =
+            from.iter().zip(until).map(|(from, until)| (*until).min(from.saturating_add(batch))).collect();
+        let (sender, chunks) = tokio::sync::mpsc::channel(2);
+        let reading = async move {
+            let (mut next, mut records, mut undecodable) = (from, 0, 0);
+            loop {
+                let (chunk, after) =
+                    self.read_batch(&next, Some(&end), self.options.chunk_size).await.map_err(Fed::Failed)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                self.models.apply_projections(&chunk).await.map_err(Fed::Failed)?;
+                records += chunk.len();
+                undecodable += chunk.iter().filter(|r| r.event.is_err()).count();
+                next = after;
+                sender.send(Chunk::Records(chunk)).await.map_err(|_| Fed::StoreStopped)?;
+            }
+            sender.send(Chunk::End).await.map_err(|_| Fed::StoreStopped)?;
+            Ok((records, undecodable, next))
+        };
+        let (written, fed) = tokio::join!(self.models.store.apply_chunks(chunks), reading);
+        let (changed, (records, undecodable, next)) = match (written, fed) {
+            (Ok(changed), Ok(fed)) => (changed, fed),
+            // The store gave up on the write when the feed failed: the feed's error says why.
+            (_, Err(Fed::Failed(error))) | (Err(error), _) => return Err(error),
+            (Ok(_), Err(Fed::StoreStopped)) => {
+                return Err(InfraError::new("catching up", "the read store stopped taking records"));
+            }
+        };
+        self.tell_listeners(&changed);
+        count_applied(records, undecodable);
+        self.applied.send_replace(next);
+        Ok(records as u64)
+    }
+
+    fn tell_listeners(&self, changed: &[kurz_domain::Code]) {
+        for listener in &self.listeners {
+            listener.links_changed(changed);
+        }
     }
 
     async fn record_lag(&self) {
@@ -245,12 +308,17 @@ impl Projector {
     }
 }
 
-/// Whether the projector catches up (nothing else writes: the fewer, larger writes the better) or
-/// follows the log (commands write too: no single write may take long).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pace {
-    CatchUp,
-    Live,
+/// How a catch-up's feed of chunks ended, when it did not end well.
+enum Fed {
+    /// Reading the log or applying a projection failed.
+    Failed(InfraError),
+    /// The store stopped taking chunks (its write failed).
+    StoreStopped,
+}
+
+fn count_applied(records: usize, undecodable: usize) {
+    metrics::counter!("projector_records_applied_total").increment(records as u64);
+    metrics::counter!("projector_records_undecodable_total").increment(undecodable as u64);
 }
 
 /// Splits a batch after every `limit` link events; clicks ride along, they are cheap to fold.

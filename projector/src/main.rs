@@ -53,6 +53,7 @@ impl Default for Storage {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    kurz_service_kit::memory::prefer_small_pages();
     if let Err(error) = telemetry::init_logging_from_config() {
         kurz_service_kit::app::refuse(&error);
     }

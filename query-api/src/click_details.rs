@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderValue;
 use kurz_domain::analytics::BotRules;
-use kurz_domain::{ClickDetails, Event, LinkClicked};
+use kurz_domain::{ClickDetails, ClickText, Event, LinkClicked};
 use kurz_ports::{GeoLookup, Place};
 use kurz_service_kit::config::GeoConfig;
 
@@ -75,13 +75,19 @@ impl ClickDetailer {
         getrandom::fill(&mut random).expect("the system's random source is available");
         for (queued, random) in batch.into_iter().zip(random.chunks_exact(16)) {
             let bot = self.is_bot(queued.click.user_agent.as_deref());
-            let language = queued.accept_language.as_ref().and_then(|value| value.to_str().ok()).map(str::to_owned);
+            let language = queued.accept_language.as_ref().and_then(|value| value.to_str().ok()).map(ClickText::from);
             let Place { country, region, city } = match (&self.geo, queued.address) {
                 (Some(geo), Some(address)) => geo.place(address),
                 _ => Place::default(),
             };
-            let details =
-                ClickDetails { event_id: Some(hex::encode(random)), language, country, region, city, bot: Some(bot) };
+            let details = ClickDetails {
+                event_id: Some(hex::encode(random).into()),
+                language,
+                country: country.map(ClickText::from),
+                region: region.map(ClickText::from),
+                city: city.map(ClickText::from),
+                bot: Some(bot),
+            };
             events.push(Event::Clicked(queued.click.with_details(details)));
         }
         events

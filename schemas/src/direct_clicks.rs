@@ -15,9 +15,7 @@
 
 use apache_avro::Schema;
 
-use kurz_domain::LinkClicked;
-
-use crate::records::LinkClickedV2;
+use kurz_domain::{ClickDetails, ClickText, Code, LinkClicked, Timestamp};
 
 /// The fields of `LinkClicked` this reader knows, in order: the layout it checks the schema for.
 const FIELDS: [(&str, Kind); 11] = [
@@ -53,22 +51,27 @@ pub fn fits(schema: &Schema) -> bool {
             .all(|(field, (name, kind))| field.name == name && kind_of(&field.schema) == Some(kind))
 }
 
-/// The click in `body`, or `None` if it is not a well-formed record of this layout (the caller then
-/// asks apache-avro, for the error or for an encoding this reader does not take).
-pub fn read(body: &[u8]) -> Option<LinkClickedV2> {
+/// The click in `body`, or `None` if it is not a well-formed record of this layout or its code is
+/// not a code (the caller then asks apache-avro, for the error or for an encoding this reader does
+/// not take).
+pub fn read(body: &[u8]) -> Option<LinkClicked> {
     let mut input = body;
-    let click = LinkClickedV2 {
-        code: string(&mut input).ok()?,
-        clicked_at: long(&mut input).ok()?,
+    // Parsed where it lies: a code is short enough to be held inline, so it costs no allocation.
+    let code = Code::parse(text(&mut input).ok()?).ok()?;
+    let click = LinkClicked {
+        code,
+        clicked_at: Timestamp::from_millis(long(&mut input).ok()?),
         referrer: nullable_string(&mut input).ok()?,
         user_agent: nullable_string(&mut input).ok()?,
         visitor_id: nullable_string(&mut input).ok()?,
-        event_id: nullable_string(&mut input).ok()?,
-        language: nullable_string(&mut input).ok()?,
-        country: nullable_string(&mut input).ok()?,
-        region: nullable_string(&mut input).ok()?,
-        city: nullable_string(&mut input).ok()?,
-        bot: nullable_boolean(&mut input).ok()?,
+        details: ClickDetails {
+            event_id: nullable_string(&mut input).ok()?,
+            language: nullable_string(&mut input).ok()?,
+            country: nullable_string(&mut input).ok()?,
+            region: nullable_string(&mut input).ok()?,
+            city: nullable_string(&mut input).ok()?,
+            bot: nullable_boolean(&mut input).ok()?,
+        },
     };
     input.is_empty().then_some(click)
 }
@@ -88,7 +91,7 @@ pub fn write(click: &LinkClicked, out: &mut Vec<u8>) {
     ];
     // Each varint here takes at most ten bytes; reserving once spares the growth steps.
     out.reserve(
-        click.code.as_str().len() + texts.iter().map(|t| t.as_ref().map_or(0, String::len)).sum::<usize>() + 60,
+        click.code.as_str().len() + texts.iter().map(|t| t.as_ref().map_or(0, ClickText::len)).sum::<usize>() + 60,
     );
     write_string(out, click.code.as_str());
     write_long(out, click.clicked_at.as_millis());
@@ -172,12 +175,13 @@ fn write_string(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
-fn string(input: &mut &[u8]) -> Result<String, Unreadable> {
+fn text<'a>(input: &mut &'a [u8]) -> Result<&'a str, Unreadable> {
     let len = usize::try_from(long(input)?).map_err(|_| Unreadable)?;
     let (bytes, rest) = input.split_at_checked(len).ok_or(Unreadable)?;
-    let text = std::str::from_utf8(bytes).map_err(|_| Unreadable)?;
+    // SIMD validation: a click's user agent alone is a hundred bytes or more.
+    let text = simdutf8::basic::from_utf8(bytes).map_err(|_| Unreadable)?;
     *input = rest;
-    Ok(text.to_owned())
+    Ok(text)
 }
 
 /// Avro's boolean is one byte, 0 or 1 (anything else is not a boolean).
@@ -198,10 +202,10 @@ fn nullable_boolean(input: &mut &[u8]) -> Result<Option<bool>, Unreadable> {
     }
 }
 
-fn nullable_string(input: &mut &[u8]) -> Result<Option<String>, Unreadable> {
+fn nullable_string(input: &mut &[u8]) -> Result<Option<ClickText>, Unreadable> {
     match long(input)? {
         0 => Ok(None),
-        1 => string(input).map(Some),
+        1 => text(input).map(|text| Some(ClickText::from(text))),
         _ => Err(Unreadable),
     }
 }

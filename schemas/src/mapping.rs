@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use apache_avro::types::Value;
-use kurz_domain::{ClickDetails, Code, Event, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, Timestamp};
+use kurz_domain::{
+    ClickDetails, ClickText, Code, Event, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, Timestamp,
+};
 
 use crate::catalog::EventKind;
 use crate::records::{SpecFields, key_id, owner, spec};
@@ -55,15 +57,15 @@ pub fn from_value(kind: EventKind, value: Value) -> Result<Event, FieldError> {
         }),
         EventKind::LinkClicked => Event::Clicked(LinkClicked {
             clicked_at: record.timestamp("clicked_at")?,
-            referrer: record.optional_string("referrer")?,
-            user_agent: record.optional_string("user_agent")?,
-            visitor_id: record.optional_string("visitor_id")?,
+            referrer: record.optional_string("referrer")?.map(ClickText::from),
+            user_agent: record.optional_string("user_agent")?.map(ClickText::from),
+            visitor_id: record.optional_string("visitor_id")?.map(ClickText::from),
             details: ClickDetails {
-                event_id: record.optional_string("event_id")?,
-                language: record.optional_string("language")?,
-                country: record.optional_string("country")?,
-                region: record.optional_string("region")?,
-                city: record.optional_string("city")?,
+                event_id: record.optional_string("event_id")?.map(ClickText::from),
+                language: record.optional_string("language")?.map(ClickText::from),
+                country: record.optional_string("country")?.map(ClickText::from),
+                region: record.optional_string("region")?.map(ClickText::from),
+                city: record.optional_string("city")?.map(ClickText::from),
                 bot: record.optional_boolean("bot")?,
             },
             code,

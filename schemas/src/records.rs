@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use kurz_domain::link::{DisabledReason, MaxClicks, Metadata, RedirectStatus, Tags};
 use kurz_domain::{
-    ClickDetails, Code, Event, KeyId, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, Owner, TargetUrl,
-    Timestamp,
+    ClickDetails, ClickText, Code, Event, KeyId, LinkClicked, LinkCreated, LinkDeleted, LinkSpec, LinkUpdated, Owner,
+    TargetUrl, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -266,14 +266,14 @@ impl From<&LinkClicked> for LinkClickedV2 {
         Self {
             code: e.code.to_string(),
             clicked_at: e.clicked_at.as_millis(),
-            referrer: e.referrer.clone(),
-            user_agent: e.user_agent.clone(),
-            visitor_id: e.visitor_id.clone(),
-            event_id: details.event_id.clone(),
-            language: details.language.clone(),
-            country: details.country.clone(),
-            region: details.region.clone(),
-            city: details.city.clone(),
+            referrer: owned(e.referrer.as_ref()),
+            user_agent: owned(e.user_agent.as_ref()),
+            visitor_id: owned(e.visitor_id.as_ref()),
+            event_id: owned(details.event_id.as_ref()),
+            language: owned(details.language.as_ref()),
+            country: owned(details.country.as_ref()),
+            region: owned(details.region.as_ref()),
+            city: owned(details.city.as_ref()),
             bot: details.bot,
         }
     }
@@ -286,17 +286,26 @@ impl TryFrom<LinkClickedV2> for Event {
         Ok(Self::Clicked(LinkClicked {
             code: code(&r.code)?,
             clicked_at: Timestamp::from_millis(r.clicked_at),
-            referrer: r.referrer,
-            user_agent: r.user_agent,
-            visitor_id: r.visitor_id,
+            referrer: text(r.referrer),
+            user_agent: text(r.user_agent),
+            visitor_id: text(r.visitor_id),
             details: ClickDetails {
-                event_id: r.event_id,
-                language: r.language,
-                country: r.country,
-                region: r.region,
-                city: r.city,
+                event_id: text(r.event_id),
+                language: text(r.language),
+                country: text(r.country),
+                region: text(r.region),
+                city: text(r.city),
                 bot: r.bot,
             },
         }))
     }
+}
+
+/// A click's text as the domain holds it.
+fn text(value: Option<String>) -> Option<ClickText> {
+    value.map(ClickText::from)
+}
+
+fn owned(value: Option<&ClickText>) -> Option<String> {
+    value.map(ClickText::to_string)
 }

@@ -166,6 +166,7 @@ pub async fn export(client: &Client, args: &ExportArgs) -> anyhow::Result<()> {
 /// Deletes the read models of the configured data directory and folds them again from the log,
 /// showing how far it got. Run it while `kurz` is stopped: the files belong to one process.
 pub async fn rebuild() -> anyhow::Result<()> {
+    kurz_service_kit::memory::prefer_small_pages();
     let config: crate::Config = kurz_service_kit::config::load()?;
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{bar:40} {percent:>3}% {pos}/{len} records {elapsed} (eta {eta})")

@@ -210,6 +210,24 @@ enum StoredHll {
     PackedDense(serde_bytes::ByteBuf),
 }
 
+/// The registers as a row stores them ([`Hll::stored_form`]).
+pub(crate) enum StoredRegisters<'a> {
+    /// Stored as they are (all of them).
+    Packed(&'a [u8]),
+    /// Stored three bytes each: index (`u16`, little-endian), rank.
+    Sparse(&'a [(u16, u8)]),
+}
+
+impl Hll {
+    /// The index of the `StoredHll` variant a row stores the sketch as, and its registers.
+    pub(crate) fn stored_form(&self) -> (u32, StoredRegisters<'_>) {
+        match &self.registers {
+            Registers::Sparse(set) => (PACKED_SPARSE.0, StoredRegisters::Sparse(set)),
+            Registers::Dense(registers) => (PACKED_DENSE.0, StoredRegisters::Packed(registers)),
+        }
+    }
+}
+
 /// [`StoredHll`]'s name and the indices of its packed variants, which is how a row names them.
 const STORED_HLL: &str = "StoredHll";
 const PACKED_SPARSE: (u32, &str) = (2, "PackedSparse");

@@ -7,13 +7,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hasher;
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
+
+mod row;
 
 use crate::analytics::{self, Agent, BotRules};
 use crate::code::Code;
 use crate::counts::Counts;
-use crate::event::LinkClicked;
+use crate::event::{ClickText, LinkClicked};
 use crate::hll::{Hll, HllBuilder};
 use crate::time::{Day, MILLIS_PER_HOUR, Timestamp};
 
@@ -193,10 +196,11 @@ impl Tally {
         for (site, clicks) in &delta.sites {
             self.add_referrer(site, *clicks);
         }
-        for (_, agent, clicks) in &delta.agents {
+        for AgentClicks { class, clicks, .. } in &delta.agents {
+            let agent = &class.agent;
             self.browsers.add(agent.browser, *clicks);
-            if let Some(version) = agent.browser_version() {
-                add_bounded(&mut self.browser_versions, &version, *clicks);
+            if let Some(version) = &class.browser_version {
+                add_bounded(&mut self.browser_versions, version, *clicks);
             }
             self.operating_systems.add(agent.operating_system, *clicks);
             self.devices.add(agent.device, *clicks);
@@ -231,7 +235,8 @@ fn add_bounded(counts: &mut Counts, value: &str, count: u64) {
 /// ([`add_bounded`]), so that adding them equals recording each click.
 #[derive(Debug, Clone, Default)]
 struct FirstSeen {
-    counts: Vec<(String, u64)>,
+    /// Inline strings: most names (languages, countries, "Unknown") need no allocation.
+    counts: Vec<(CompactString, u64)>,
     /// Where clicks of an unknown value are counted, once one was: without a GeoIP database every
     /// click's place is unknown, and finding it again per click would cost a scan.
     unknown: Option<usize>,
@@ -255,7 +260,7 @@ impl FirstSeen {
             return at;
         }
         if self.counts.len() < MAX_PLACES_PER_DAY || value == OTHER {
-            self.counts.push((value.to_owned(), 1));
+            self.counts.push((CompactString::from(value), 1));
             return self.counts.len() - 1;
         }
         self.count_named(OTHER)
@@ -281,9 +286,9 @@ pub struct DayDelta {
 }
 
 impl DayDelta {
-    fn record(&mut self, click: &LinkClicked, (class, agent): (u32, Agent), site: &Arc<str>, other: &Arc<str>) {
-        let tally = if agent.bot { self.bots.get_or_insert_default() } else { &mut self.people };
-        tally.record(click, (class, agent), site, other);
+    fn record(&mut self, click: &LinkClicked, class: (u32, &Arc<AgentClass>), site: &Arc<str>, other: &Arc<str>) {
+        let tally = if class.1.agent.bot { self.bots.get_or_insert_default() } else { &mut self.people };
+        tally.record(click, class, site, other);
     }
 
     pub fn clicks(&self) -> u64 {
@@ -303,7 +308,7 @@ struct TallyDelta {
     /// stored row: the order decides which sites are kept.
     sites: Vec<(Arc<str>, u64)>,
     /// By the class's index in the batch ([`StatsDelta`]): at most one entry per class.
-    agents: Vec<(u32, Agent, u64)>,
+    agents: Vec<AgentClicks>,
     languages: FirstSeen,
     countries: FirstSeen,
     cities: FirstSeen,
@@ -314,7 +319,13 @@ struct TallyDelta {
 
 impl TallyDelta {
     /// `site` is shared with the batch's memo of sites, so it is told apart by pointer.
-    fn record(&mut self, click: &LinkClicked, (class, agent): (u32, Agent), site: &Arc<str>, other: &Arc<str>) {
+    fn record(
+        &mut self,
+        click: &LinkClicked,
+        (index, class): (u32, &Arc<AgentClass>),
+        site: &Arc<str>,
+        other: &Arc<str>,
+    ) {
         self.clicks += 1;
         self.last_clicked_at = self.last_clicked_at.max(Some(click.clicked_at));
         if let Some((_, clicks)) = self.sites.iter_mut().find(|(known, _)| Arc::ptr_eq(known, site)) {
@@ -324,9 +335,9 @@ impl TallyDelta {
         } else {
             self.count_other(other);
         }
-        match self.agents.iter_mut().find(|(known, _, _)| *known == class) {
-            Some((_, _, clicks)) => *clicks += 1,
-            None => self.agents.push((class, agent, 1)),
+        match self.agents.iter_mut().find(|known| known.index == index) {
+            Some(known) => known.clicks += 1,
+            None => self.agents.push(AgentClicks { index, class: Arc::clone(class), clicks: 1 }),
         }
         let [language, country, city] = places(click);
         self.languages.count(language.as_deref());
@@ -346,16 +357,32 @@ impl TallyDelta {
     }
 }
 
+/// A class of user agents, with its browser version written out once per batch rather than once
+/// per row it is added to.
+#[derive(Debug)]
+struct AgentClass {
+    agent: Agent,
+    browser_version: Option<String>,
+}
+
+/// A day's clicks of one agent class ([`StatsDelta`]'s index of it, to find it by).
+#[derive(Debug, Clone)]
+struct AgentClicks {
+    index: u32,
+    class: Arc<AgentClass>,
+    clicks: u64,
+}
+
 /// The per-link, per-day increments of a batch of clicks.
 #[derive(Debug, Clone, Default)]
 pub struct StatsDelta {
     links: HashMap<Code, HashMap<Day, DayDelta, BatchHasher>, BatchHasher>,
     /// A batch repeats a few user agents many times: each is classified once, into a class of
     /// `classes` (by index).
-    agents: HashMap<Option<String>, u32, BatchHasher>,
-    classes: Vec<Agent>,
+    agents: TextMemo<u32>,
+    classes: Vec<Arc<AgentClass>>,
     /// Likewise referrers: each is reduced to its site once, one `Arc` per distinct site.
-    sites: HashMap<Option<String>, Arc<str>, BatchHasher>,
+    sites: TextMemo<Arc<str>>,
     distinct_sites: HashSet<Arc<str>, BatchHasher>,
     /// The site the clicks beyond a day's distinct referrers are counted under.
     other: Option<Arc<str>>,
@@ -371,12 +398,13 @@ impl StatsDelta {
 
     pub fn record(&mut self, click: &LinkClicked) {
         let class = self.class_of(click);
-        let agent = (class, self.classes[class as usize]);
-        let site = if let Some(site) = self.sites.get(&click.referrer) {
+        let agent = (class, &self.classes[class as usize]);
+        let referrer = click.referrer.as_deref();
+        let site = if let Some(site) = self.sites.get(referrer) {
             site
         } else {
-            let site = distinct_site(&mut self.distinct_sites, click.referrer.as_deref());
-            self.sites.entry(click.referrer.clone()).or_insert(site)
+            let site = distinct_site(&mut self.distinct_sites, referrer);
+            self.sites.insert(referrer, site)
         };
         let other = self.other.get_or_insert_with(|| Arc::from(OTHER));
         let days = match self.links.get_mut(&click.code) {
@@ -388,17 +416,17 @@ impl StatsDelta {
 
     /// The index in `classes` of the click's user agent class.
     fn class_of(&mut self, click: &LinkClicked) -> u32 {
-        if let Some(class) = self.agents.get(&click.user_agent) {
+        let user_agent = click.user_agent.as_deref();
+        if let Some(class) = self.agents.get(user_agent) {
             return *class;
         }
-        let agent = Agent::classify_with(click.user_agent.as_deref(), &self.bots);
-        let class = self.classes.iter().position(|known| *known == agent).unwrap_or_else(|| {
-            self.classes.push(agent);
+        let agent = Agent::classify_with(user_agent, &self.bots);
+        let class = self.classes.iter().position(|known| known.agent == agent).unwrap_or_else(|| {
+            self.classes.push(Arc::new(AgentClass { agent, browser_version: agent.browser_version() }));
             self.classes.len() - 1
         });
         let class = u32::try_from(class).expect("a few hundred agent classes at most");
-        self.agents.insert(click.user_agent.clone(), class);
-        class
+        *self.agents.insert(user_agent, class)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -414,6 +442,36 @@ impl StatsDelta {
         self.links
             .into_iter()
             .flat_map(|(code, days)| days.into_iter().map(move |(day, delta)| ((code.clone(), day), delta)))
+    }
+}
+
+/// What a batch worked out once for a click text (absent or not), looked up by the text: hashed as
+/// a `str`, which costs less per click than hashing an `Option` of an inline-or-heap string.
+#[derive(Debug, Clone)]
+struct TextMemo<V> {
+    known: HashMap<ClickText, V, BatchHasher>,
+    absent: Option<V>,
+}
+
+impl<V> Default for TextMemo<V> {
+    fn default() -> Self {
+        Self { known: HashMap::default(), absent: None }
+    }
+}
+
+impl<V> TextMemo<V> {
+    fn get(&self, text: Option<&str>) -> Option<&V> {
+        match text {
+            Some(text) => self.known.get(text),
+            None => self.absent.as_ref(),
+        }
+    }
+
+    fn insert(&mut self, text: Option<&str>, value: V) -> &V {
+        match text {
+            Some(text) => self.known.entry(ClickText::from(text)).or_insert(value),
+            None => self.absent.insert(value),
+        }
     }
 }
 
@@ -707,9 +765,9 @@ mod tests {
                         .collect::<String>()
                 };
                 let details = ClickDetails {
-                    language: (i % 3 != 0).then(|| letters(i % (MAX_PLACES_PER_DAY + 30))),
-                    country: (i % 4 != 0).then(|| ["DE", "FR", "BR"][i % 3].to_owned()),
-                    city: (i % 5 != 0).then(|| format!("City {}", i % (MAX_PLACES_PER_DAY + 50))),
+                    language: (i % 3 != 0).then(|| letters(i % (MAX_PLACES_PER_DAY + 30)).into()),
+                    country: (i % 4 != 0).then(|| ["DE", "FR", "BR"][i % 3].into()),
+                    city: (i % 5 != 0).then(|| format!("City {}", i % (MAX_PLACES_PER_DAY + 50)).into()),
                     ..ClickDetails::default()
                 };
                 LinkClicked::new(

@@ -9,7 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kurz_domain::link::MaxClicks;
 use kurz_domain::{Code, Event};
-use kurz_ports::{ClickQuota, CodeRegistry, CreationLog, EventLog, InfraError, LogRecord, Position, partition_for};
+use kurz_ports::{
+    ClickQuota, CodeRegistry, CreationLog, EventLog, InfraError, LogRecord, PartitionRead, Position, partition_for,
+};
 use kurz_schemas::{Catalog, Codec};
 
 use redb::{
@@ -438,21 +440,38 @@ impl EventLog for EmbeddedLog {
     }
 
     async fn read(&self, partition: u32, from: u64, max: usize) -> Result<Vec<LogRecord>, InfraError> {
+        self.read_partitions(&[PartitionRead { partition, from, max }]).await
+    }
+
+    /// In one read transaction, into one vector sized for the records committed.
+    async fn read_partitions(&self, reads: &[PartitionRead]) -> Result<Vec<LogRecord>, InfraError> {
         let (db, codec) = (Arc::clone(&self.db), Arc::clone(&self.codec));
-        let committed = self.ends.borrow().get(partition as usize).map_or(0, |end| end.saturating_sub(from));
-        let expected = usize::try_from(committed).unwrap_or(usize::MAX).min(max);
+        let expected = {
+            let ends = self.ends.borrow();
+            let committed = |read: &PartitionRead| {
+                let end = ends.get(read.partition as usize).map_or(0, |end| end.saturating_sub(read.from));
+                usize::try_from(end).unwrap_or(usize::MAX).min(read.max)
+            };
+            reads.iter().map(committed).fold(0, usize::saturating_add)
+        };
+        let reads = reads.to_vec();
         let file = Arc::clone(&db);
         let read = move || -> Result<Vec<LogRecord>, redb::Error> {
             let txn = db.get()?.begin_read()?;
+            let table = txn.open_table(EVENT_ROWS)?;
             let mut read = Vec::with_capacity(expected);
-            rows::scan(&txn.open_table(EVENT_ROWS)?, partition, from, |offset, record| {
-                if read.len() == max {
-                    return false;
-                }
-                let event = codec.decode(record).map_err(|e| e.to_string());
-                read.push(LogRecord { position: Position { partition, offset }, event });
-                true
-            })?;
+            for PartitionRead { partition, from, max } in reads {
+                let mut left = max;
+                rows::scan(&table, partition, from, |offset, record| {
+                    if left == 0 {
+                        return false;
+                    }
+                    left -= 1;
+                    let event = codec.decode(record).map_err(|e| e.to_string());
+                    read.push(LogRecord { position: Position { partition, offset }, event });
+                    true
+                })?;
+            }
             Ok(read)
         };
         // A quiet log (no write to fail and reopen it) must still come back for its readers.

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use kurz_domain::analytics::BotRules;
 use kurz_domain::stats::DayStats;
 use kurz_domain::{Code, Day, DayRange, Link};
-use kurz_ports::fold::{DayIncrement, Folding, LinkRow, fold_classified};
-use kurz_ports::{InfraError, LogRecord, ReadStore};
+use kurz_ports::fold::{DayIncrement, Fold, Folded, Folding, LinkRow};
+use kurz_ports::{Chunk, Chunks, ChunksAbandoned, InfraError, LogRecord, ReadStore};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
@@ -21,16 +21,17 @@ const CONTEXT: &str = "embedded store";
 /// [`LinkRow`]s by code. Codes are keyed as bytes: redb checks a `&str` key's UTF-8 on every
 /// comparison, which cost a tenth of a projection's time.
 const LINKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("links");
-/// One row per link and day with clicks: a stats read costs one row per day in range.
-const DAYS: TableDefinition<(&[u8], i32), &[u8]> = TableDefinition::new("click_days");
+/// One row per link and day with clicks: a stats read costs one row per day in range. Keyed by
+/// [`day_key`].
+const DAYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("click_days");
 const CHECKPOINTS: TableDefinition<u32, u64> = TableDefinition::new("checkpoints");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT_KEY: &str = "format";
 /// The layout of the rows above. A store of another layout is dropped and rebuilt from the log: it
 /// holds nothing the log does not.
 /// 7: day rows keep people's and bots' clicks apart. 8: and their clicks by hour. 9: and browser
-/// versions.
-const FORMAT: u64 = 9;
+/// versions. 10: day rows keyed by bytes ([`day_key`]).
+const FORMAT: u64 = 10;
 
 #[derive(Debug)]
 pub struct EmbeddedStore {
@@ -46,6 +47,13 @@ enum StoreOp {
     },
     ApplyLinkEvents {
         records: Vec<LogRecord>,
+        answer: Answer<Vec<Code>>,
+    },
+    /// Records folded as their chunks arrive, written once the last has; each chunk is handed to
+    /// `runtime`'s blocking pool to be freed once folded.
+    ApplyChunks {
+        chunks: Chunks,
+        runtime: tokio::runtime::Handle,
         answer: Answer<Vec<Code>>,
     },
 }
@@ -129,6 +137,10 @@ enum StoreFailure {
     Storage(#[from] redb::Error),
     #[error("stored row does not deserialise: {0}")]
     Row(#[from] postcard::Error),
+    #[error("a stored day row's key is not one this layout writes")]
+    Key,
+    #[error(transparent)]
+    Abandoned(#[from] ChunksAbandoned),
 }
 
 macro_rules! storage_errors {
@@ -150,7 +162,7 @@ struct StoreWrites {
 struct StoreTables<'txn> {
     checkpoints: Table<'txn, u32, u64>,
     links: Table<'txn, &'static [u8], &'static [u8]>,
-    days: Table<'txn, (&'static [u8], i32), &'static [u8]>,
+    days: Table<'txn, &'static [u8], &'static [u8]>,
 }
 
 impl Writes for StoreWrites {
@@ -176,46 +188,81 @@ impl Writes for StoreWrites {
             StoreOp::ApplyLinkEvents { records, answer } => {
                 (project(tables, &records, Folding::Commanded, &self.bots), answer)
             }
+            StoreOp::ApplyChunks { chunks, runtime, answer } => {
+                (project_chunks(tables, chunks, &runtime, &self.bots), answer)
+            }
         };
         match projected {
             Ok(changed) => Ok(reply_with(CONTEXT, answer, changed)),
             Err(StoreFailure::Storage(e)) => Err((e, reply_with(CONTEXT, answer, Vec::new()))),
             // A row that does not deserialise would fail every retry: stop the projector loudly.
-            Err(e @ StoreFailure::Row(_)) => Ok(Box::new(move |_| {
-                let _ = answer.send(Err(InfraError::new(CONTEXT, e)));
-            })),
+            // An abandoned stream wrote nothing: its sender hears why.
+            Err(e @ (StoreFailure::Row(_) | StoreFailure::Key | StoreFailure::Abandoned(_))) => {
+                Ok(Box::new(move |_| {
+                    let _ = answer.send(Err(InfraError::new(CONTEXT, e)));
+                }))
+            }
         }
     }
 
     fn reject(op: StoreOp) -> Reply {
         match op {
-            StoreOp::Apply { answer, .. } | StoreOp::ApplyLinkEvents { answer, .. } => {
-                reply_with(CONTEXT, answer, Vec::new())
-            }
+            StoreOp::Apply { answer, .. }
+            | StoreOp::ApplyLinkEvents { answer, .. }
+            | StoreOp::ApplyChunks { answer, .. } => reply_with(CONTEXT, answer, Vec::new()),
         }
     }
 
     fn rolled_back(&mut self, _: &Database) {}
 }
 
-/// Folds records into the read models ([`fold`]) and writes the outcome in the group's transaction.
+/// Folds records into the read models ([`Fold`]) and writes the outcome in the group's transaction.
 fn project(
     tables: &mut StoreTables<'_>,
     records: &[LogRecord],
     folding: Folding,
     bots: &Arc<BotRules>,
 ) -> Result<Vec<Code>, StoreFailure> {
+    let mut fold = Fold::new(folding, bots);
+    let StoreTables { checkpoints, links, .. } = tables;
+    fold.add(records, |partition| stored_checkpoint(checkpoints, partition), |code| load_row(links, code))?;
+    write_folded(tables, fold.finish())
+}
+
+/// As [`project`], for records that arrive in chunks: each is folded and let go before the next.
+fn project_chunks(
+    tables: &mut StoreTables<'_>,
+    mut chunks: Chunks,
+    runtime: &tokio::runtime::Handle,
+    bots: &Arc<BotRules>,
+) -> Result<Vec<Code>, StoreFailure> {
+    let mut fold = Fold::new(Folding::Projection, bots);
+    let StoreTables { checkpoints, links, .. } = tables;
+    loop {
+        match chunks.blocking_recv() {
+            Some(Chunk::Records(records)) => {
+                fold.add(
+                    &records,
+                    |partition| stored_checkpoint(checkpoints, partition),
+                    |code| load_row(links, code),
+                )?;
+                // Freed off the one writer thread that every projection and command waits on.
+                runtime.spawn_blocking(move || drop(records));
+            }
+            Some(Chunk::End) => break,
+            None => return Err(ChunksAbandoned.into()),
+        }
+    }
+    write_folded(tables, fold.finish())
+}
+
+fn stored_checkpoint(checkpoints: &Table<u32, u64>, partition: u32) -> Result<u64, StoreFailure> {
+    Ok(checkpoints.get(partition)?.map_or(0, |v| v.value()))
+}
+
+/// Writes a fold's link rows, checkpoints and day rows.
+fn write_folded(tables: &mut StoreTables<'_>, folded: Folded) -> Result<Vec<Code>, StoreFailure> {
     let StoreTables { checkpoints, links, days } = tables;
-    let folded = fold_classified(
-        records,
-        folding,
-        bots,
-        |partition| Ok::<_, StoreFailure>(checkpoints.get(partition)?.map_or(0, |v| v.value())),
-        |code| load_row(links, code),
-    )?;
-    // Rows are written in key order: each insert then lands in or beside the B-tree leaf the
-    // previous one dirtied, instead of copying a random leaf per row (the fold's order is a hash
-    // order). A link's days come together, so links are sorted, then each link's few days.
     let mut row = Vec::new();
     let mut link_order: Vec<&(Code, LinkRow)> = folded.links.iter().collect();
     link_order.sort_unstable_by(|(a, _), (b, _)| a.as_str().as_bytes().cmp(b.as_str().as_bytes()));
@@ -228,22 +275,36 @@ fn project(
         checkpoints.insert(*partition, *offset)?;
     }
     let mut link_days: Vec<&[DayIncrement]> = folded.days.chunk_by(|a, b| a.code == b.code).collect();
-    link_days.sort_unstable_by(|a, b| a[0].code.as_str().as_bytes().cmp(b[0].code.as_str().as_bytes()));
-    let mut day_order: Vec<&DayIncrement> = Vec::new();
+    link_days.sort_unstable_by(|a, b| code_order(a[0].code.as_str(), b[0].code.as_str()));
+    let (mut day_order, mut stored, mut key) = (Vec::new(), Vec::new(), Vec::new());
     for increments in link_days {
+        let code = &increments[0].code;
         day_order.clear();
         day_order.extend(increments);
         day_order.sort_unstable_by_key(|increment| increment.day);
+        // The link's stored rows in the batch's days, in one walk of the tree rather than a lookup
+        // per day: a rebuild's batch holds days of most links, and most of those rows are new.
+        stored.clear();
+        let (first, last) = (day_order[0].day, day_order[day_order.len() - 1].day);
+        for entry in days.range(day_key(code, first).as_slice()..=day_key(code, last).as_slice())? {
+            let (stored_key, row) = entry?;
+            let day = day_of(stored_key.value()).ok_or(StoreFailure::Key)?;
+            if day_order.binary_search_by_key(&day, |increment| increment.day).is_ok() {
+                stored.push((day, postcard::from_bytes::<DayStats>(row.value())?));
+            }
+        }
+        let mut stored_days = stored.drain(..).peekable();
         for increment in &day_order {
-            let key = (increment.code.as_str().as_bytes(), increment.day.days_since_epoch());
-            let mut stats = match days.get(key)? {
-                Some(stored) => postcard::from_bytes::<DayStats>(stored.value())?,
+            let mut stats = match stored_days.next_if(|(day, _)| *day == increment.day) {
+                Some((_, stats)) => stats,
                 None => DayStats::default(),
             };
             stats.add(&increment.stats);
             row.clear();
-            row = postcard::to_extend(&stats, row)?;
-            days.insert(key, row.as_slice())?;
+            stats.write_row(&mut row);
+            key.clear();
+            write_day_key(&mut key, code, increment.day);
+            days.insert(key.as_slice(), row.as_slice())?;
         }
     }
     Ok(folded.changed)
@@ -253,6 +314,40 @@ fn load_row(links: &Table<&[u8], &[u8]>, code: &Code) -> Result<Option<LinkRow>,
     let row =
         links.get(code.as_str().as_bytes())?.map(|row| postcard::from_bytes::<StoredRow>(row.value())).transpose()?;
     Ok(row.map(|row| LinkRow { link: row.link, last_offset: row.last_offset }))
+}
+
+/// A day row's key: the code, a byte no code holds, then the day (sign bit flipped, big-endian), so
+/// that keys sort by code, then day, as raw bytes (a tuple key cost a decode per comparison), and a
+/// code's rows never interleave with a longer code's that starts alike.
+fn day_key(code: &Code, day: Day) -> Vec<u8> {
+    let mut key = Vec::with_capacity(code.as_str().len() + 5);
+    write_day_key(&mut key, code, day);
+    key
+}
+
+fn write_day_key(key: &mut Vec<u8>, code: &Code, day: Day) {
+    key.extend_from_slice(code.as_str().as_bytes());
+    key.push(DAY_KEY_SEPARATOR);
+    key.extend_from_slice(&sortable_day(day.days_since_epoch()).to_be_bytes());
+}
+
+/// The order of codes in day keys: a code sorts after the longer codes it begins.
+fn code_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.bytes().chain([DAY_KEY_SEPARATOR]).cmp(b.bytes().chain([DAY_KEY_SEPARATOR]))
+}
+
+/// Greater than every byte of a code (codes are ASCII).
+const DAY_KEY_SEPARATOR: u8 = 0xff;
+
+fn sortable_day(day: i32) -> u32 {
+    day.cast_unsigned() ^ 0x8000_0000
+}
+
+/// The day of a key [`day_key`] wrote.
+fn day_of(key: &[u8]) -> Option<Day> {
+    let (head, day) = key.split_last_chunk::<4>()?;
+    (head.last() == Some(&DAY_KEY_SEPARATOR))
+        .then(|| Day::from_days_since_epoch((u32::from_be_bytes(*day) ^ 0x8000_0000).cast_signed()))
 }
 
 #[async_trait]
@@ -284,15 +379,15 @@ impl ReadStore for EmbeddedStore {
         let codes = codes.to_vec();
         self.read(move |txn| {
             let days = txn.open_table(DAYS)?;
-            let from = range.from.map_or(i32::MIN, Day::days_since_epoch);
-            let to = range.to.map_or(i32::MAX, Day::days_since_epoch);
+            let from = range.from.unwrap_or(Day::from_days_since_epoch(i32::MIN));
+            let to = range.to.unwrap_or(Day::from_days_since_epoch(i32::MAX));
             codes
                 .iter()
                 .map(|code| {
-                    days.range((code.as_str().as_bytes(), from)..=(code.as_str().as_bytes(), to))?
+                    days.range(day_key(code, from).as_slice()..=day_key(code, to).as_slice())?
                         .map(|entry| {
                             let (key, row) = entry?;
-                            let day = Day::from_days_since_epoch(key.value().1);
+                            let day = day_of(key.value()).ok_or(StoreFailure::Key)?;
                             Ok((day, postcard::from_bytes::<DayStats>(row.value())?))
                         })
                         .collect::<Result<Vec<_>, StoreFailure>>()
@@ -328,5 +423,44 @@ impl ReadStore for EmbeddedStore {
             return Ok(Vec::new());
         }
         self.writer.ask(CONTEXT, |answer| StoreOp::ApplyLinkEvents { records, answer }).await
+    }
+
+    /// Folded on the writer thread as the chunks arrive, in the transaction that writes them: a
+    /// rebuild holds a chunk of records at a time, however large its writes.
+    async fn apply_chunks(&self, chunks: Chunks) -> Result<Vec<Code>, InfraError> {
+        let runtime = tokio::runtime::Handle::current();
+        self.writer.ask(CONTEXT, |answer| StoreOp::ApplyChunks { chunks, runtime, answer }).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(text: &str) -> Code {
+        Code::parse(text).expect("valid")
+    }
+
+    #[test]
+    fn day_keys_sort_by_code_then_day_and_a_codes_range_holds_its_rows_alone() {
+        let days = [i32::MIN, -1, 0, 1, 20_000, i32::MAX].map(Day::from_days_since_epoch);
+        let mut keys: Vec<(Vec<u8>, &str, Day)> = Vec::new();
+        for text in ["ab-", "abc", "abcA", "abc_", "abd", "ZZZ"] {
+            for day in days {
+                keys.push((day_key(&code(text), day), text, day));
+            }
+        }
+        keys.sort();
+        let in_key_order: Vec<(&str, Day)> = keys.iter().map(|(_, text, day)| (*text, *day)).collect();
+        let mut by_code_then_day = in_key_order.clone();
+        by_code_then_day.sort_by(|(a, a_day), (b, b_day)| code_order(a, b).then(a_day.cmp(b_day)));
+        assert_eq!(in_key_order, by_code_then_day);
+        let (from, to) = (day_key(&code("abc"), days[0]), day_key(&code("abc"), days[5]));
+        let in_range: Vec<&str> =
+            keys.iter().filter(|(key, _, _)| (&from..=&to).contains(&key)).map(|(_, text, _)| *text).collect();
+        assert_eq!(in_range, ["abc"; 6]);
+        for (key, _, day) in &keys {
+            assert_eq!(day_of(key), Some(*day));
+        }
     }
 }

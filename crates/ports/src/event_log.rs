@@ -20,6 +20,14 @@ pub struct LogRecord {
     pub event: Result<Event, String>,
 }
 
+/// Up to `max` records of `partition` from offset `from` on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionRead {
+    pub partition: u32,
+    pub from: u64,
+    pub max: usize,
+}
+
 /// The source of truth: an append-only log of events, partitioned by link code so that all events of
 /// one link stay in order.
 #[async_trait]
@@ -32,6 +40,17 @@ pub trait EventLog: Send + Sync + std::fmt::Debug {
 
     /// Up to `max` records of one partition from offset `from` on, in offset order.
     async fn read(&self, partition: u32, from: u64, max: usize) -> Result<Vec<LogRecord>, InfraError>;
+
+    /// Several partitions' [`read`](Self::read)s, their records one partition after another in one
+    /// vector. A log that can fill one vector directly should: joining per-partition vectors copies
+    /// a whole batch into memory that was never touched before.
+    async fn read_partitions(&self, reads: &[PartitionRead]) -> Result<Vec<LogRecord>, InfraError> {
+        // Concurrently: one round trip to the log, not one per partition.
+        let reads =
+            futures_util::future::try_join_all(reads.iter().map(|read| self.read(read.partition, read.from, read.max)))
+                .await?;
+        Ok(reads.concat())
+    }
 
     /// For each partition, the offset the next appended record will get.
     async fn end_offsets(&self) -> Result<Vec<u64>, InfraError>;

@@ -75,7 +75,9 @@ pub fn fold_classified<E>(
     checkpoint: impl FnMut(u32) -> Result<u64, E>,
     row: impl FnMut(&Code) -> Result<Option<LinkRow>, E>,
 ) -> Result<Folded, E> {
-    fold_records(records, folding, bots, checkpoint, row, None::<fn(&Code, Day) -> Result<Option<u64>, E>>)
+    let mut fold = Fold::new(folding, bots);
+    fold.add(records, checkpoint, row)?;
+    Ok(fold.finish())
 }
 
 /// As [`fold`], for stores that cannot write a batch atomically: every click-day row keeps the
@@ -90,7 +92,9 @@ pub fn fold_with_day_watermarks<E>(
     row: impl FnMut(&Code) -> Result<Option<LinkRow>, E>,
     watermark: impl FnMut(&Code, Day) -> Result<Option<u64>, E>,
 ) -> Result<Folded, E> {
-    fold_records(records, folding, bots, checkpoint, row, Some(watermark))
+    let mut fold = Fold::new(folding, bots);
+    fold.add_records(records, checkpoint, row, Some(watermark))?;
+    Ok(fold.finish())
 }
 
 /// Repeats an optimistic projection write until no other writer overtook it: `attempt` gives
@@ -120,85 +124,126 @@ fn warn_of_a_gap(partition: u32, expected: u64, offset: u64) {
 /// A click-day row's stored watermark, and the offset of the last click the batch folds into it.
 type Marks = (Option<u64>, Option<u64>);
 
-fn fold_records<E>(
-    records: &[LogRecord],
+/// A fold under way: records added a slice at a time ([`Fold::add`]) make the same [`Folded`] as
+/// all of them at once, so a store can fold a large write as its records arrive and let each slice
+/// go before the next (a rebuild's records need not all be in memory together).
+#[derive(Debug)]
+pub struct Fold {
     folding: Folding,
-    bots: &Arc<BotRules>,
-    mut checkpoint: impl FnMut(u32) -> Result<u64, E>,
-    mut row: impl FnMut(&Code) -> Result<Option<LinkRow>, E>,
-    mut watermark: Option<impl FnMut(&Code, Day) -> Result<Option<u64>, E>>,
-) -> Result<Folded, E> {
-    // Per (link, day) with watermarks: the stored watermark and the last click folded.
-    let mut marks: HashMap<(Code, Day), Marks, BatchHasher> = HashMap::default();
-    // Per partition: the offset of the next record to apply, and whether the batch moved it.
-    let mut positions: BTreeMap<u32, (u64, bool)> = BTreeMap::new();
-    let mut rows: HashMap<Code, Option<LinkRow>, BatchHasher> = HashMap::default();
-    let mut changed: Vec<Code> = Vec::new();
-    // Membership of `changed`: a rebuild's batches hold thousands of link events.
-    let mut seen_changed: HashSet<Code, BatchHasher> = HashSet::default();
-    let mut delta = StatsDelta::with_bot_rules(Arc::clone(bots));
-    for record in records {
-        if folding == Folding::Projection {
-            let partition = record.position.partition;
-            let position = match positions.get_mut(&partition) {
-                Some(position) => position,
-                None => positions.entry(partition).or_insert((checkpoint(partition)?, false)),
-            };
-            if record.position.offset < position.0 {
-                continue;
-            }
-            warn_of_a_gap(partition, position.0, record.position.offset);
-            *position = (record.position.offset + 1, true);
-        }
-        match &record.event {
-            Err(reason) => tracing::warn!(?record.position, %reason, "skipping an undecodable record"),
-            Ok(Event::Clicked(click)) => {
-                if folding == Folding::Projection {
-                    if let Some(watermark) = watermark.as_mut() {
-                        let key = (click.code.clone(), click.clicked_at.day());
-                        if !marks.contains_key(&key) {
-                            let stored = watermark(&key.0, key.1)?;
-                            marks.insert(key.clone(), (stored, None));
-                        }
-                        let mark = marks.get_mut(&key).expect("inserted above");
-                        let offset = record.position.offset;
-                        if mark.0.is_some_and(|stored| offset <= stored) {
-                            continue;
-                        }
-                        mark.1 = Some(offset);
-                    }
-                    delta.record(click);
-                }
-            }
-            Ok(event) => {
-                let code = event.code();
-                let current = match rows.remove(code) {
-                    Some(current) => current,
-                    None => row(code)?,
-                };
-                let offset = record.position.offset;
-                let folded = match current {
-                    Some(current) if offset <= current.last_offset => Some(current),
-                    current => {
-                        if seen_changed.insert(code.clone()) {
-                            changed.push(code.clone());
-                        }
-                        evolve(current.map(|r| r.link), event).map(|link| LinkRow { link, last_offset: offset })
-                    }
-                };
-                rows.insert(code.clone(), folded);
-            }
+    /// Per (link, day) with watermarks: the stored watermark and the last click folded.
+    marks: HashMap<(Code, Day), Marks, BatchHasher>,
+    /// Per partition: the offset of the next record to apply, and whether the fold moved it.
+    positions: BTreeMap<u32, (u64, bool)>,
+    rows: HashMap<Code, Option<LinkRow>, BatchHasher>,
+    changed: Vec<Code>,
+    /// Membership of `changed`: a rebuild's batches hold thousands of link events.
+    seen_changed: HashSet<Code, BatchHasher>,
+    delta: StatsDelta,
+}
+
+impl Fold {
+    pub fn new(folding: Folding, bots: &Arc<BotRules>) -> Self {
+        Self {
+            folding,
+            marks: HashMap::default(),
+            positions: BTreeMap::new(),
+            rows: HashMap::default(),
+            changed: Vec::new(),
+            seen_changed: HashSet::default(),
+            delta: StatsDelta::with_bot_rules(Arc::clone(bots)),
         }
     }
-    let links = changed.iter().filter_map(|code| Some((code.clone(), rows.remove(code)??))).collect();
-    let mut days = Vec::with_capacity(delta.days());
-    days.extend(delta.into_days().map(|((code, day), stats)| {
-        let last_offset =
-            if marks.is_empty() { None } else { marks.get(&(code.clone(), day)).and_then(|(_, last)| *last) };
-        DayIncrement { code, day, stats, last_offset }
-    }));
-    let checkpoints = positions.into_iter().filter(|(_, (_, moved))| *moved).map(|(p, (next, _))| (p, next)).collect();
-    Ok(Folded { links, changed, days, checkpoints })
+
+    /// Folds the next records (each partition's in offset order, after those added before).
+    /// `checkpoint` and `row` are asked at most once per partition or link over the whole fold.
+    pub fn add<E>(
+        &mut self,
+        records: &[LogRecord],
+        checkpoint: impl FnMut(u32) -> Result<u64, E>,
+        row: impl FnMut(&Code) -> Result<Option<LinkRow>, E>,
+    ) -> Result<(), E> {
+        self.add_records(records, checkpoint, row, None::<fn(&Code, Day) -> Result<Option<u64>, E>>)
+    }
+
+    fn add_records<E>(
+        &mut self,
+        records: &[LogRecord],
+        mut checkpoint: impl FnMut(u32) -> Result<u64, E>,
+        mut row: impl FnMut(&Code) -> Result<Option<LinkRow>, E>,
+        mut watermark: Option<impl FnMut(&Code, Day) -> Result<Option<u64>, E>>,
+    ) -> Result<(), E> {
+        let Self { folding, marks, positions, rows, changed, seen_changed, delta } = self;
+        let folding = *folding;
+        for record in records {
+            if folding == Folding::Projection {
+                let partition = record.position.partition;
+                let position = match positions.get_mut(&partition) {
+                    Some(position) => position,
+                    None => positions.entry(partition).or_insert((checkpoint(partition)?, false)),
+                };
+                if record.position.offset < position.0 {
+                    continue;
+                }
+                warn_of_a_gap(partition, position.0, record.position.offset);
+                *position = (record.position.offset + 1, true);
+            }
+            match &record.event {
+                Err(reason) => tracing::warn!(?record.position, %reason, "skipping an undecodable record"),
+                Ok(Event::Clicked(click)) => {
+                    if folding == Folding::Projection {
+                        if let Some(watermark) = watermark.as_mut() {
+                            let key = (click.code.clone(), click.clicked_at.day());
+                            if !marks.contains_key(&key) {
+                                let stored = watermark(&key.0, key.1)?;
+                                marks.insert(key.clone(), (stored, None));
+                            }
+                            let mark = marks.get_mut(&key).expect("inserted above");
+                            let offset = record.position.offset;
+                            if mark.0.is_some_and(|stored| offset <= stored) {
+                                continue;
+                            }
+                            mark.1 = Some(offset);
+                        }
+                        delta.record(click);
+                    }
+                }
+                Ok(event) => {
+                    let code = event.code();
+                    let current = match rows.remove(code) {
+                        Some(current) => current,
+                        None => row(code)?,
+                    };
+                    let offset = record.position.offset;
+                    let folded = match current {
+                        Some(current) if offset <= current.last_offset => Some(current),
+                        current => {
+                            if seen_changed.insert(code.clone()) {
+                                changed.push(code.clone());
+                            }
+                            evolve(current.map(|r| r.link), event).map(|link| LinkRow { link, last_offset: offset })
+                        }
+                    };
+                    rows.insert(code.clone(), folded);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What the records added make of the read models.
+    pub fn finish(self) -> Folded {
+        let Self { marks, positions, mut rows, changed, delta, .. } = self;
+        let links = changed.iter().filter_map(|code| Some((code.clone(), rows.remove(code)??))).collect();
+        let mut days = Vec::with_capacity(delta.days());
+        days.extend(delta.into_days().map(|((code, day), stats)| {
+            let last_offset =
+                if marks.is_empty() { None } else { marks.get(&(code.clone(), day)).and_then(|(_, last)| *last) };
+            DayIncrement { code, day, stats, last_offset }
+        }));
+        let checkpoints =
+            positions.into_iter().filter(|(_, (_, moved))| *moved).map(|(p, (next, _))| (p, next)).collect();
+        Folded { links, changed, days, checkpoints }
+    }
 }
 
 #[cfg(test)]
@@ -265,5 +310,56 @@ mod tests {
         let records: Vec<LogRecord> = (0..4).map(|offset| click(offset, 0)).collect();
         let folded = fold(&records, Folding::Projection, |_| Ok::<_, ()>(4), |_| Ok(None)).expect("folds");
         assert!(folded.days.is_empty() && folded.checkpoints.is_empty() && folded.changed.is_empty());
+    }
+
+    #[test]
+    fn a_fold_in_slices_makes_what_the_fold_at_once_makes() {
+        use kurz_domain::{LinkCreated, LinkDeleted, LinkSpec, Owner, TargetUrl};
+        let code = |i: u32| Code::parse(&format!("code{i}")).expect("valid");
+        let records: Vec<LogRecord> = (0..40u32)
+            .map(|n| {
+                let (partition, offset) = (n % 2, u64::from(n / 2));
+                let event = match n % 10 {
+                    0 => Event::Created(LinkCreated {
+                        code: code(n % 4),
+                        spec: LinkSpec::new(TargetUrl::parse("https://example.com/").expect("valid")),
+                        custom_alias: false,
+                        created_at: at(0),
+                        owner: Owner::admin(),
+                        key_id: None,
+                    }),
+                    7 => Event::Deleted(LinkDeleted { code: code(n % 4), deleted_at: at(1), key_id: None }),
+                    _ => Event::Clicked(LinkClicked::new(code(n % 4), at(i64::from(n % 3)), None, None, Some("v"))),
+                };
+                LogRecord { position: Position { partition, offset }, event: Ok(event) }
+            })
+            .collect();
+        let checkpoint = |partition: u32| Ok::<_, ()>(if partition == 0 { 3 } else { 0 });
+        let summary = |folded: Folded| {
+            let mut days: Vec<(Code, Day, u64)> =
+                folded.days.iter().map(|d| (d.code.clone(), d.day, d.stats.clicks())).collect();
+            days.sort_unstable();
+            (folded.links, folded.changed, days, folded.checkpoints)
+        };
+        let at_once = summary(fold(&records, Folding::Projection, checkpoint, |_| Ok(None)).expect("folds"));
+        let (mut asked, mut loaded) = (Vec::new(), Vec::new());
+        let mut sliced = Fold::new(Folding::Projection, &Arc::default());
+        for slice in records.chunks(7) {
+            let checkpoint = |partition| {
+                asked.push(partition);
+                checkpoint(partition)
+            };
+            let row = |code: &Code| {
+                loaded.push(code.clone());
+                Ok(None)
+            };
+            sliced.add(slice, checkpoint, row).expect("folds");
+        }
+        assert_eq!(summary(sliced.finish()), at_once);
+        asked.sort_unstable();
+        assert_eq!(asked, [0, 1], "each partition's checkpoint asked once");
+        loaded.sort_unstable();
+        loaded.dedup();
+        assert_eq!(loaded.len(), 4, "each link's row loaded once");
     }
 }

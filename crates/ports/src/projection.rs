@@ -59,12 +59,15 @@ pub struct LinkEvents {
 impl LinkEvents {
     pub fn of(records: &[LogRecord]) -> Self {
         let mut batch = Self::default();
-        for record in records {
-            let end = batch.ends.entry(record.position.partition).or_default();
-            *end = (*end).max(record.position.offset + 1);
-            if matches!(&record.event, Ok(event) if !matches!(event, Event::Clicked(_))) {
-                batch.events.push(record.clone());
-            }
+        // A batch holds each partition's records as one run: the map is touched once per run, not
+        // once per record (nearly every record is a click, which a projection passes over).
+        for run in records.chunk_by(|a, b| a.position.partition == b.position.partition) {
+            let last = run.iter().map(|record| record.position.offset).max().unwrap_or_default();
+            let end = batch.ends.entry(run[0].position.partition).or_default();
+            *end = (*end).max(last + 1);
+            let link_events =
+                run.iter().filter(|r| matches!(&r.event, Ok(event) if !matches!(event, Event::Clicked(_))));
+            batch.events.extend(link_events.cloned());
         }
         batch
     }

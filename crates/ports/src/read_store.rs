@@ -39,12 +39,43 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
     /// only move the checkpoint. Returns the codes whose link (not just stats) changed.
     async fn apply(&self, records: Vec<LogRecord>) -> Result<Vec<Code>, InfraError>;
 
+    /// As [`ReadStore::apply`] of every record `chunks` brings, in one write. A store that can fold
+    /// records as they arrive does, so that a large write never holds all its records at once (a
+    /// rebuild reads the log a chunk at a time). Nothing is written unless the stream ends with
+    /// [`Chunk::End`]. By default the chunks are gathered and applied together.
+    async fn apply_chunks(&self, mut chunks: Chunks) -> Result<Vec<Code>, InfraError> {
+        let mut records = Vec::new();
+        loop {
+            match chunks.recv().await {
+                Some(Chunk::Records(chunk)) => records.extend(chunk),
+                Some(Chunk::End) => return self.apply(records).await,
+                None => return Err(InfraError::new("applying chunks", ChunksAbandoned)),
+            }
+        }
+    }
+
     /// Applies a command's own link events (creations, updates, deletions) right after their append,
     /// so that the command's caller reads its write at once. Leaves checkpoints and stats to the
     /// projector. Each link remembers the offset of the last event folded into it, so this and
     /// [`ReadStore::apply`] may bring the same event in either order, or twice, to the same result.
     async fn apply_link_events(&self, records: Vec<LogRecord>) -> Result<Vec<Code>, InfraError>;
 }
+
+/// A part of one write's records ([`ReadStore::apply_chunks`]).
+#[derive(Debug)]
+pub enum Chunk {
+    Records(Vec<LogRecord>),
+    /// Every chunk was sent: the write may be made.
+    End,
+}
+
+/// The chunks of one write, in order.
+pub type Chunks = tokio::sync::mpsc::Receiver<Chunk>;
+
+/// The sender of a write's chunks stopped before the last one: nothing of it was written.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the records' sender stopped before the last chunk; nothing was written")]
+pub struct ChunksAbandoned;
 
 /// Counts redirects against `max_clicks`, exactly, however many requests race.
 #[async_trait]

@@ -243,7 +243,7 @@ impl RedisReadStore {
             let mut stats = stored.unwrap_or_default();
             stats.add(&increment.stats);
             invocation.key(self.redis.key("days", Some(increment.code.as_str())));
-            invocation.arg(increment.day.days_since_epoch()).arg(postcard::to_stdvec(&stats).map_err(corrupt)?);
+            invocation.arg(increment.day.days_since_epoch()).arg(stats.to_row());
         }
         let applied: i64 = invocation.invoke_async(&mut self.redis.manager()).await.map_err(redis_error(CONTEXT))?;
         Ok((applied == 1).then_some(folded.changed))

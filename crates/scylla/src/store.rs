@@ -225,7 +225,7 @@ impl ScyllaReadStore {
         last_offset: u64,
         expected: Option<u64>,
     ) -> Result<bool, InfraError> {
-        let stats = postcard::to_stdvec(&stats).map_err(infra)?;
+        let stats = stats.to_row();
         let (code, day) = (code.as_str(), day.days_since_epoch());
         let result = match expected {
             None => {

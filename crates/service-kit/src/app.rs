@@ -19,6 +19,7 @@ where
     Built: Future<Output = anyhow::Result<A>>,
     Ran: Future<Output = anyhow::Result<()>>,
 {
+    crate::memory::prefer_small_pages();
     if let Err(error) = telemetry::init_logging_from_config() {
         refuse(&error);
     }

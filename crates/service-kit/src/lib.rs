@@ -10,6 +10,7 @@ pub mod gate;
 pub mod json;
 pub mod limits;
 pub mod link_transfer;
+pub mod memory;
 pub mod ops;
 pub mod path;
 pub mod problem;

@@ -75,6 +75,8 @@ macro_rules! read_store_conformance {
             applying_a_record_twice_changes_nothing,
             checkpoints_advance_with_the_effects,
             undecodable_records_only_move_the_checkpoint,
+            chunks_of_a_write_apply_as_the_write,
+            chunks_without_their_end_write_nothing,
             stats_cover_the_requested_days,
             rows_of_several_links_are_read_as_one_by_one,
             unique_visitors_count_each_visitor_once,

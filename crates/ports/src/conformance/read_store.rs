@@ -5,7 +5,7 @@ use kurz_domain::{DayRange, Event, LinkClicked};
 
 use super::Storage;
 use super::fixtures::{DAY_MS, at, clicked, code, created, deleted, updated};
-use crate::{LogRecord, Position, ReadStore};
+use crate::{Chunk, LogRecord, Position, ReadStore};
 
 /// Records for partition 0 from `offset` on.
 fn records(offset: u64, events: &[Event]) -> Vec<LogRecord> {
@@ -74,6 +74,58 @@ pub async fn undecodable_records_only_move_the_checkpoint(storage: impl Storage<
     store.apply(batch).await.expect("apply");
     assert_eq!(store.checkpoints(1).await.expect("checkpoints"), vec![3]);
     assert_eq!(store.stats(&code("november"), DayRange::ALL, Bots::Exclude).await.expect("stats").total_clicks, 1);
+}
+
+/// A write handed over in chunks ends as the same write handed over at once.
+pub async fn chunks_of_a_write_apply_as_the_write(storage: impl Storage<dyn ReadStore>) {
+    let store = storage.open().await;
+    // The same events for two links, in partitions of their own: one written whole, one in chunks.
+    let write = |link: &str, partition: u32| -> Vec<LogRecord> {
+        let events = [
+            created(link),
+            clicked(link, 1, "v1"),
+            clicked(link, DAY_MS + 1, "v2"),
+            updated(link, "https://moved.example/"),
+            clicked(link, DAY_MS + 2, "v1"),
+        ];
+        records(0, &events)
+            .into_iter()
+            .map(|r| LogRecord { position: Position { partition, ..r.position }, ..r })
+            .collect()
+    };
+    let applied = store.apply(write("oscar", 0)).await.expect("apply");
+    let (sender, chunks) = tokio::sync::mpsc::channel(1);
+    let feed = async move {
+        for chunk in write("papa", 1).chunks(2) {
+            sender.send(Chunk::Records(chunk.to_vec())).await.expect("the store takes chunks");
+        }
+        sender.send(Chunk::End).await.expect("the store takes the end");
+    };
+    let (chunks_applied, ()) = tokio::join!(store.apply_chunks(chunks), feed);
+    assert_eq!((applied, chunks_applied.expect("apply chunks")), (vec![code("oscar")], vec![code("papa")]));
+    assert_eq!(store.checkpoints(2).await.expect("checkpoints"), vec![5, 5]);
+    let mut stats = Vec::new();
+    for link in ["oscar", "papa"] {
+        let target = store.link(&code(link)).await.expect("read").expect("exists").spec.target;
+        assert_eq!(target.as_str(), "https://moved.example/");
+        stats.push(store.stats(&code(link), DayRange::ALL, Bots::Exclude).await.expect("stats"));
+    }
+    assert_eq!((stats[1].total_clicks, stats[1].unique_visitors, stats[1].clicks_by_day.len()), (3, 2, 2));
+    assert_eq!(stats[0], stats[1]);
+}
+
+/// A stream of chunks that stops before its end is an abandoned write: nothing of it is kept.
+pub async fn chunks_without_their_end_write_nothing(storage: impl Storage<dyn ReadStore>) {
+    let store = storage.open().await;
+    let (sender, chunks) = tokio::sync::mpsc::channel(1);
+    let feed = async move {
+        let chunk = records(0, &[created("quebec"), clicked("quebec", 1, "v")]);
+        sender.send(Chunk::Records(chunk)).await.expect("the store takes chunks");
+    };
+    let (abandoned, ()) = tokio::join!(store.apply_chunks(chunks), feed);
+    assert!(abandoned.is_err(), "a write without its end is refused");
+    assert_eq!(store.checkpoints(1).await.expect("checkpoints"), vec![0]);
+    assert_eq!(store.link(&code("quebec")).await.expect("read"), None);
 }
 
 pub async fn stats_cover_the_requested_days(storage: impl Storage<dyn ReadStore>) {
