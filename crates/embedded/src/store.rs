@@ -263,6 +263,9 @@ fn stored_checkpoint(checkpoints: &Table<u32, u64>, partition: u32) -> Result<u6
 /// Writes a fold's link rows, checkpoints and day rows.
 fn write_folded(tables: &mut StoreTables<'_>, folded: Folded) -> Result<Vec<Code>, StoreFailure> {
     let StoreTables { checkpoints, links, days } = tables;
+    // Rows are written in key order: each insert then lands in or beside the B-tree leaf the
+    // previous one dirtied, instead of copying a random leaf per row (the fold's order is a hash
+    // order). A link's days come together, so links are sorted, then each link's few days.
     let mut row = Vec::new();
     let mut link_order: Vec<&(Code, LinkRow)> = folded.links.iter().collect();
     link_order.sort_unstable_by(|(a, _), (b, _)| a.as_str().as_bytes().cmp(b.as_str().as_bytes()));
