@@ -214,8 +214,14 @@ enum StoredHll {
 pub(crate) enum StoredRegisters<'a> {
     /// Stored as they are (all of them).
     Packed(&'a [u8]),
-    /// Stored three bytes each: index (`u16`, little-endian), rank.
+    /// Stored three bytes each ([`packed`]).
     Sparse(&'a [(u16, u8)]),
+}
+
+/// A set register as a row stores it: index (`u16`, little-endian), rank.
+pub(crate) fn packed((index, rank): (u16, u8)) -> [u8; 3] {
+    let [low, high] = index.to_le_bytes();
+    [low, high, rank]
 }
 
 impl Hll {
@@ -237,15 +243,9 @@ impl Serialize for Hll {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match &self.registers {
             Registers::Sparse(set) => {
-                let packed: Vec<u8> = set
-                    .iter()
-                    .flat_map(|(index, rank)| {
-                        let [low, high] = index.to_le_bytes();
-                        [low, high, *rank]
-                    })
-                    .collect();
+                let bytes: Vec<u8> = set.iter().copied().flat_map(packed).collect();
                 let (index, name) = PACKED_SPARSE;
-                serializer.serialize_newtype_variant(STORED_HLL, index, name, serde_bytes::Bytes::new(&packed))
+                serializer.serialize_newtype_variant(STORED_HLL, index, name, serde_bytes::Bytes::new(&bytes))
             }
             Registers::Dense(registers) => {
                 let (index, name) = PACKED_DENSE;

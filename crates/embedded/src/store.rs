@@ -224,8 +224,7 @@ fn project(
     bots: &Arc<BotRules>,
 ) -> Result<Vec<Code>, StoreFailure> {
     let mut fold = Fold::new(folding, bots);
-    let StoreTables { checkpoints, links, .. } = tables;
-    fold.add(records, |partition| stored_checkpoint(checkpoints, partition), |code| load_row(links, code))?;
+    fold_in(&mut fold, tables, records)?;
     write_folded(tables, fold.finish())
 }
 
@@ -237,15 +236,10 @@ fn project_chunks(
     bots: &Arc<BotRules>,
 ) -> Result<Vec<Code>, StoreFailure> {
     let mut fold = Fold::new(Folding::Projection, bots);
-    let StoreTables { checkpoints, links, .. } = tables;
     loop {
         match chunks.blocking_recv() {
             Some(Chunk::Records(records)) => {
-                fold.add(
-                    &records,
-                    |partition| stored_checkpoint(checkpoints, partition),
-                    |code| load_row(links, code),
-                )?;
+                fold_in(&mut fold, tables, &records)?;
                 // Freed off the one writer thread that every projection and command waits on.
                 runtime.spawn_blocking(move || drop(records));
             }
@@ -256,8 +250,11 @@ fn project_chunks(
     write_folded(tables, fold.finish())
 }
 
-fn stored_checkpoint(checkpoints: &Table<u32, u64>, partition: u32) -> Result<u64, StoreFailure> {
-    Ok(checkpoints.get(partition)?.map_or(0, |v| v.value()))
+/// Adds records to a fold, with the checkpoints and link rows the write's transaction holds.
+fn fold_in(fold: &mut Fold, tables: &StoreTables<'_>, records: &[LogRecord]) -> Result<(), StoreFailure> {
+    let StoreTables { checkpoints, links, .. } = tables;
+    let checkpoint = |partition| Ok::<_, StoreFailure>(checkpoints.get(partition)?.map_or(0, |v| v.value()));
+    fold.add(records, checkpoint, |code| load_row(links, code))
 }
 
 /// Writes a fold's link rows, checkpoints and day rows.

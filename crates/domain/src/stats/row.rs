@@ -68,9 +68,8 @@ fn write_hll(out: &mut Vec<u8>, hll: &Hll) {
         crate::hll::StoredRegisters::Packed(bytes) => text(out, bytes),
         crate::hll::StoredRegisters::Sparse(set) => {
             varint(out, 3 * set.len() as u64);
-            for (index, rank) in set {
-                out.extend_from_slice(&index.to_le_bytes());
-                out.push(*rank);
+            for register in set {
+                out.extend_from_slice(&crate::hll::packed(*register));
             }
         }
     }

@@ -76,6 +76,11 @@ pub async fn undecodable_records_only_move_the_checkpoint(storage: impl Storage<
     assert_eq!(store.stats(&code("november"), DayRange::ALL, Bots::Exclude).await.expect("stats").total_clicks, 1);
 }
 
+/// A store that stops taking chunks, or never answers, fails the test instead of hanging it.
+async fn within_deadline<T>(work: impl Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(30), work).await.expect("the store answers within 30 s")
+}
+
 /// A write handed over in chunks ends as the same write handed over at once.
 pub async fn chunks_of_a_write_apply_as_the_write(storage: impl Storage<dyn ReadStore>) {
     let store = storage.open().await;
@@ -101,7 +106,7 @@ pub async fn chunks_of_a_write_apply_as_the_write(storage: impl Storage<dyn Read
         }
         sender.send(Chunk::End).await.expect("the store takes the end");
     };
-    let (chunks_applied, ()) = tokio::join!(store.apply_chunks(chunks), feed);
+    let (chunks_applied, ()) = within_deadline(async { tokio::join!(store.apply_chunks(chunks), feed) }).await;
     assert_eq!((applied, chunks_applied.expect("apply chunks")), (vec![code("oscar")], vec![code("papa")]));
     assert_eq!(store.checkpoints(2).await.expect("checkpoints"), vec![5, 5]);
     let mut stats = Vec::new();
@@ -122,7 +127,7 @@ pub async fn chunks_without_their_end_write_nothing(storage: impl Storage<dyn Re
         let chunk = records(0, &[created("quebec"), clicked("quebec", 1, "v")]);
         sender.send(Chunk::Records(chunk)).await.expect("the store takes chunks");
     };
-    let (abandoned, ()) = tokio::join!(store.apply_chunks(chunks), feed);
+    let (abandoned, ()) = within_deadline(async { tokio::join!(store.apply_chunks(chunks), feed) }).await;
     assert!(abandoned.is_err(), "a write without its end is refused");
     assert_eq!(store.checkpoints(1).await.expect("checkpoints"), vec![0]);
     assert_eq!(store.link(&code("quebec")).await.expect("read"), None);
