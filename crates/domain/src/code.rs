@@ -67,8 +67,7 @@ impl Code {
     pub fn parse(input: &str) -> Result<Self, CodeError> {
         // Every click decoded from the log parses its code: a valid code is ASCII, so one pass over
         // its bytes settles it; anything else takes the character walk that names the error.
-        let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
-        if (MIN_LEN..=MAX_LEN).contains(&input.len()) && input.bytes().all(allowed) {
+        if (MIN_LEN..=MAX_LEN).contains(&input.len()) && input.bytes().all(|b| CODE_BYTES[usize::from(b)]) {
             return Ok(Self(CompactString::from(input)));
         }
         let len = input.chars().count();
@@ -94,6 +93,19 @@ impl Code {
         &self.0
     }
 }
+
+/// Which bytes a code may hold (ASCII letters, digits, `_`, `-`), by byte: a lookup per byte.
+const CODE_BYTES: [bool; 256] = {
+    let mut allowed = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        #[expect(clippy::cast_possible_truncation, reason = "below 256")]
+        let b = byte as u8;
+        allowed[byte] = b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+        byte += 1;
+    }
+    allowed
+};
 
 pub fn is_reserved(input: &str) -> bool {
     RESERVED.iter().any(|word| word.eq_ignore_ascii_case(input))

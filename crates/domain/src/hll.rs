@@ -41,27 +41,34 @@ fn register(hash: u64) -> (u16, u8) {
 
 /// Items added one at a time and made into a sketch once: what a projection batch does per click.
 /// Pushing to a list and sorting it once costs less than inserting into a sketch's sorted list of
-/// registers per item.
+/// registers per item. Each entry is a register's index and rank packed into one number (index
+/// above rank), so that sorting compares integers and sorted entries come in (index, rank) order.
 #[derive(Debug, Clone, Default)]
-pub struct HllBuilder(Vec<(u16, u8)>);
+pub struct HllBuilder(Vec<u32>);
 
 impl HllBuilder {
     pub fn add_hash(&mut self, hash: u64) {
-        self.0.push(register(hash));
+        let (index, rank) = register(hash);
+        self.0.push(u32::from(index) << 8 | u32::from(rank));
     }
 
-    pub fn build(&self) -> Hll {
-        // In (index, rank) order the last of an index's entries holds its highest rank.
-        let mut met = self.0.clone();
+    /// The sketch of the items added, made in place of the list.
+    pub fn into_hll(self) -> Hll {
+        let mut met = self.0;
         met.sort_unstable();
-        let mut set: Vec<(u16, u8)> = Vec::with_capacity(met.len());
-        for (index, rank) in met {
-            match set.last_mut() {
-                Some(last) if last.0 == index => last.1 = rank,
-                _ => set.push((index, rank)),
+        // In (index, rank) order the last of an index's entries holds its highest rank.
+        met.dedup_by(|later, kept| {
+            let same_index = *later >> 8 == *kept >> 8;
+            if same_index {
+                *kept = *later;
             }
-        }
-        let mut hll = Hll { registers: Registers::Sparse(set) };
+            same_index
+        });
+        let set = met.into_iter().map(|entry| {
+            let [.., index_high, index_low, rank] = entry.to_be_bytes();
+            (u16::from_be_bytes([index_high, index_low]), rank)
+        });
+        let mut hll = Hll { registers: Registers::Sparse(set.collect()) };
         if hll.set_count() > SPARSE_LIMIT {
             hll.densify();
         }
@@ -111,6 +118,14 @@ impl Hll {
             Registers::Dense(registers) => {
                 Box::new((0u16..).zip(registers.iter().copied()).filter(|(_, rank)| *rank != 0))
             }
+        }
+    }
+
+    /// As [`Hll::merge`], taking `other` as it is when this sketch is empty.
+    pub fn absorb(&mut self, other: Self) {
+        match &self.registers {
+            Registers::Sparse(set) if set.is_empty() => *self = other,
+            _ => self.merge(&other),
         }
     }
 
@@ -347,7 +362,7 @@ mod tests {
             let mut builder = HllBuilder::default();
             // Each item twice, out of order: repeats and order change nothing.
             items.clone().rev().chain(items.clone()).for_each(|i| builder.add_hash(hash(i)));
-            assert_eq!(builder.build(), sketch(items.clone()), "items {items:?}");
+            assert_eq!(builder.into_hll(), sketch(items.clone()), "items {items:?}");
         }
     }
 

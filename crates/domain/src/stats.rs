@@ -10,6 +10,7 @@ use std::sync::Arc;
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
+use smallvec::SmallVec;
 
 mod row;
 
@@ -50,10 +51,10 @@ impl DayStats {
     }
 
     /// Adds a batch's clicks on the same link and day.
-    pub fn add(&mut self, delta: &DayDelta) {
-        self.people.add(&delta.people);
-        if let Some(bots) = &delta.bots {
-            self.bots.add(bots);
+    pub fn add(&mut self, delta: DayDelta) {
+        self.people.add(delta.people);
+        if let Some(bots) = delta.bots {
+            self.bots.add(*bots);
         }
     }
 
@@ -190,7 +191,24 @@ impl Tally {
         self.hours.add(&other.hours);
     }
 
-    fn add(&mut self, delta: &TallyDelta) {
+    fn add(&mut self, delta: TallyDelta) {
+        // A rebuild's rows are new: room for the batch's names at once rather than growing each list
+        // a name at a time. A stored row mostly has its names already, and keeps its lists as sized.
+        if self.clicks == 0 {
+            self.referrers.reserve(delta.sites.len());
+            for counts in
+                [&mut self.browsers, &mut self.browser_versions, &mut self.operating_systems, &mut self.devices]
+            {
+                counts.reserve(delta.agents.len());
+            }
+            for (counts, names) in [
+                (&mut self.languages, &delta.languages),
+                (&mut self.countries, &delta.countries),
+                (&mut self.cities, &delta.cities),
+            ] {
+                counts.reserve(names.counts.len());
+            }
+        }
         self.clicks += delta.clicks;
         self.last_clicked_at = self.last_clicked_at.max(delta.last_clicked_at);
         for (site, clicks) in &delta.sites {
@@ -214,7 +232,7 @@ impl Tally {
                 add_bounded(mine, value, *count);
             }
         }
-        self.visitors.merge(&delta.visitors.build());
+        self.visitors.absorb(delta.visitors.into_hll());
         self.hours.add(&delta.hours);
     }
 
@@ -235,8 +253,9 @@ fn add_bounded(counts: &mut Counts, value: &str, count: u64) {
 /// ([`add_bounded`]), so that adding them equals recording each click.
 #[derive(Debug, Clone, Default)]
 struct FirstSeen {
-    /// Inline strings: most names (languages, countries, "Unknown") need no allocation.
-    counts: Vec<(CompactString, u64)>,
+    /// Inline strings, and the first name inline too: most names (languages, countries,
+    /// "Unknown") need no allocation, and most days see one (every day, without a GeoIP database).
+    counts: SmallVec<[(CompactString, u64); 1]>,
     /// Where clicks of an unknown value are counted, once one was: without a GeoIP database every
     /// click's place is unknown, and finding it again per click would cost a scan.
     unknown: Option<usize>,
@@ -306,7 +325,8 @@ struct TallyDelta {
     last_clicked_at: Option<Timestamp>,
     /// In order of first appearance, at most [`MAX_REFERRERS_PER_DAY`] and then [`OTHER`], as in a
     /// stored row: the order decides which sites are kept.
-    sites: Vec<(Arc<str>, u64)>,
+    /// Inline: a link's day mostly sees clicks from one site.
+    sites: SmallVec<[(Arc<str>, u64); 1]>,
     /// By the class's index in the batch ([`StatsDelta`]): at most one entry per class.
     agents: Vec<AgentClicks>,
     languages: FirstSeen,
@@ -376,7 +396,9 @@ struct AgentClicks {
 /// The per-link, per-day increments of a batch of clicks.
 #[derive(Debug, Clone, Default)]
 pub struct StatsDelta {
-    links: HashMap<Code, HashMap<Day, DayDelta, BatchHasher>, BatchHasher>,
+    /// Each link's days, the latest met last: clicks come nearly in time order, so a click's day
+    /// is found from the end at once, where a map of days cost a hash per click.
+    links: HashMap<Code, Vec<(Day, DayDelta)>, BatchHasher>,
     /// A batch repeats a few user agents many times: each is classified once, into a class of
     /// `classes` (by index).
     agents: TextMemo<u32>,
@@ -411,7 +433,14 @@ impl StatsDelta {
             Some(days) => days,
             None => self.links.entry(click.code.clone()).or_default(),
         };
-        days.entry(click.clicked_at.day()).or_default().record(click, agent, site, other);
+        let day = click.clicked_at.day();
+        let delta = if let Some(at) = days.iter().rposition(|(known, _)| *known == day) {
+            &mut days[at].1
+        } else {
+            days.push((day, DayDelta::default()));
+            &mut days.last_mut().expect("pushed").1
+        };
+        delta.record(click, agent, site, other);
     }
 
     /// The index in `classes` of the click's user agent class.
@@ -435,7 +464,7 @@ impl StatsDelta {
 
     /// How many (link, day) rows the increments touch.
     pub fn days(&self) -> usize {
-        self.links.values().map(HashMap::len).sum()
+        self.links.values().map(Vec::len).sum()
     }
 
     pub fn into_days(self) -> impl Iterator<Item = ((Code, Day), DayDelta)> {
@@ -680,7 +709,7 @@ mod tests {
             .into_days()
             .map(|((_, day), delta)| {
                 let mut stats = DayStats::default();
-                stats.add(&delta);
+                stats.add(delta);
                 (day, stats)
             })
             .collect()
@@ -789,7 +818,7 @@ mod tests {
         let ((_, _), delta) = days.next().expect("one day");
         assert!(days.next().is_none());
         let mut added = DayStats::default();
-        added.add(&delta);
+        added.add(delta);
         assert_eq!(added.people.languages.len(), MAX_PLACES_PER_DAY + 1, "bounded, then (other)");
         assert_eq!(added, each);
     }
@@ -832,7 +861,7 @@ mod tests {
             delta.record(&click(10, None, &visitor));
         }
         let mut day = DayStats::default();
-        delta.into_days().for_each(|(_, increment)| day.add(&increment));
+        delta.into_days().for_each(|(_, increment)| day.add(increment));
         let stats = LinkStats::from_days([(Day::from_days_since_epoch(0), &day)], Bots::Exclude);
         assert_eq!(stats.total_clicks, VISITORS + VISITORS / 5);
         let error = (stats.unique_visitors as f64 - VISITORS as f64).abs() / VISITORS as f64;
@@ -934,7 +963,7 @@ mod tests {
                 delta.record(click);
             }
             let mut day = DayStats::default();
-            delta.into_days().for_each(|(_, increment)| day.add(&increment));
+            delta.into_days().for_each(|(_, increment)| day.add(increment));
             (day.people.clicks, day.bots.clicks)
         };
         assert_eq!(tally(Arc::default()), (2, 0), "no list knows this checker");

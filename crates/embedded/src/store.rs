@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use kurz_domain::analytics::BotRules;
 use kurz_domain::stats::DayStats;
 use kurz_domain::{Code, Day, DayRange, Link};
-use kurz_ports::fold::{DayIncrement, Fold, Folded, Folding, LinkRow};
+use kurz_ports::fold::{Fold, Folded, Folding, LinkRow};
 use kurz_ports::{Chunk, Chunks, ChunksAbandoned, InfraError, LogRecord, ReadStore};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -274,36 +274,52 @@ fn write_folded(tables: &mut StoreTables<'_>, folded: Folded) -> Result<Vec<Code
     for (partition, offset) in &folded.checkpoints {
         checkpoints.insert(*partition, *offset)?;
     }
-    let mut link_days: Vec<&[DayIncrement]> = folded.days.chunk_by(|a, b| a.code == b.code).collect();
-    link_days.sort_unstable_by(|a, b| code_order(a[0].code.as_str(), b[0].code.as_str()));
-    let (mut day_order, mut stored, mut key) = (Vec::new(), Vec::new(), Vec::new());
-    for increments in link_days {
-        let code = &increments[0].code;
-        day_order.clear();
-        day_order.extend(increments);
-        day_order.sort_unstable_by_key(|increment| increment.day);
+    // A link's increments are next to each other: each link's run, in key order, then its days.
+    let mut days_of_links = folded.days;
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    for (at, increment) in days_of_links.iter().enumerate() {
+        match runs.last_mut() {
+            Some(run) if days_of_links[run.start].code == increment.code => run.end = at + 1,
+            _ => runs.push(at..at + 1),
+        }
+    }
+    runs.sort_unstable_by(|a, b| {
+        code_order(days_of_links[a.start].code.as_str(), days_of_links[b.start].code.as_str())
+    });
+    let (mut by_day, mut stored, mut key) = (Vec::new(), Vec::new(), Vec::new());
+    for run in runs {
+        let increments = &mut days_of_links[run];
+        // Sorted by index: an increment is large, and is moved once, into its row.
+        by_day.clear();
+        by_day.extend(0..increments.len());
+        by_day.sort_unstable_by_key(|at| increments[*at].day);
+        let day_at = |at: usize| increments[by_day[at]].day;
+        let code = increments[0].code.clone();
         // The link's stored rows in the batch's days, in one walk of the tree rather than a lookup
         // per day: a rebuild's batch holds days of most links, and most of those rows are new.
         stored.clear();
-        let (first, last) = (day_order[0].day, day_order[day_order.len() - 1].day);
-        for entry in days.range(day_key(code, first).as_slice()..=day_key(code, last).as_slice())? {
+        let (first, last) = (day_at(0), day_at(by_day.len() - 1));
+        for entry in days.range(day_key(&code, first).as_slice()..=day_key(&code, last).as_slice())? {
             let (stored_key, row) = entry?;
             let day = day_of(stored_key.value()).ok_or(StoreFailure::Key)?;
-            if day_order.binary_search_by_key(&day, |increment| increment.day).is_ok() {
+            if by_day.binary_search_by_key(&day, |at| increments[*at].day).is_ok() {
                 stored.push((day, postcard::from_bytes::<DayStats>(row.value())?));
             }
         }
         let mut stored_days = stored.drain(..).peekable();
-        for increment in &day_order {
-            let mut stats = match stored_days.next_if(|(day, _)| *day == increment.day) {
-                Some((_, stats)) => stats,
-                None => DayStats::default(),
-            };
-            stats.add(&increment.stats);
+        for at in &by_day {
+            let increment = &mut increments[*at];
+            let delta = std::mem::take(&mut increment.stats);
             row.clear();
-            stats.write_row(&mut row);
+            match stored_days.next_if(|(day, _)| *day == increment.day) {
+                Some((_, mut stats)) => {
+                    stats.add(delta);
+                    stats.write_row(&mut row);
+                }
+                None => delta.write_new_row(&mut row),
+            }
             key.clear();
-            write_day_key(&mut key, code, increment.day);
+            write_day_key(&mut key, &code, increment.day);
             days.insert(key.as_slice(), row.as_slice())?;
         }
     }
@@ -333,7 +349,11 @@ fn write_day_key(key: &mut Vec<u8>, code: &Code, day: Day) {
 
 /// The order of codes in day keys: a code sorts after the longer codes it begins.
 fn code_order(a: &str, b: &str) -> std::cmp::Ordering {
-    a.bytes().chain([DAY_KEY_SEPARATOR]).cmp(b.bytes().chain([DAY_KEY_SEPARATOR]))
+    // As the keys' bytes compare, without making them: the separator is greater than any byte of
+    // a code, so of two codes that agree as far as the shorter goes, the shorter sorts after.
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let common = a.len().min(b.len());
+    a[..common].cmp(&b[..common]).then_with(|| b.len().cmp(&a.len()))
 }
 
 /// Greater than every byte of a code (codes are ASCII).
@@ -453,6 +473,7 @@ mod tests {
         keys.sort();
         let in_key_order: Vec<(&str, Day)> = keys.iter().map(|(_, text, day)| (*text, *day)).collect();
         let mut by_code_then_day = in_key_order.clone();
+        by_code_then_day.reverse();
         by_code_then_day.sort_by(|(a, a_day), (b, b_day)| code_order(a, b).then(a_day.cmp(b_day)));
         assert_eq!(in_key_order, by_code_then_day);
         let (from, to) = (day_key(&code("abc"), days[0]), day_key(&code("abc"), days[5]));

@@ -239,11 +239,15 @@ impl RedisReadStore {
             invocation.key(self.redis.key("link", Some(code.as_str())));
             invocation.arg(row.last_offset).arg(encode_link(&row.link));
         }
-        for (increment, stored) in folded.days.iter().zip(stored_days) {
-            let mut stats = stored.unwrap_or_default();
-            stats.add(&increment.stats);
+        for (increment, stored) in folded.days.into_iter().zip(stored_days) {
+            let row = if let Some(mut stats) = stored {
+                stats.add(increment.stats);
+                stats.to_row()
+            } else {
+                increment.stats.to_new_row()
+            };
             invocation.key(self.redis.key("days", Some(increment.code.as_str())));
-            invocation.arg(increment.day.days_since_epoch()).arg(stats.to_row());
+            invocation.arg(increment.day.days_since_epoch()).arg(row);
         }
         let applied: i64 = invocation.invoke_async(&mut self.redis.manager()).await.map_err(redis_error(CONTEXT))?;
         Ok((applied == 1).then_some(folded.changed))

@@ -292,12 +292,12 @@ impl ScyllaReadStore {
         all(folded.links.iter().map(|(code, row)| self.write_link(code.clone(), row.clone())).collect()).await?;
         let writes: Vec<_> = folded
             .days
-            .iter()
+            .into_iter()
             .filter_map(|increment| {
                 let last_offset = increment.last_offset?;
                 let stored = stored_days.get(&(increment.code.clone(), increment.day));
                 let mut stats = stored.map(|stored| stored.stats.clone()).unwrap_or_default();
-                stats.add(&increment.stats);
+                stats.add(increment.stats);
                 let expected = stored.map(|stored| stored.last_offset);
                 Some(self.write_day(increment.code.clone(), increment.day, stats, last_offset, expected))
             })
