@@ -33,11 +33,6 @@ impl Counts {
         self.find(name).ok().map(|at| self.0[at].1)
     }
 
-    /// Makes room for `more` names.
-    pub fn reserve(&mut self, more: usize) {
-        self.0.reserve(more);
-    }
-
     /// Adds `count` to `name`'s count, making a place for it the first time.
     pub fn add(&mut self, name: &str, count: u64) {
         match self.find(name) {

@@ -192,23 +192,6 @@ impl Tally {
     }
 
     fn add(&mut self, delta: TallyDelta) {
-        // A rebuild's rows are new: room for the batch's names at once rather than growing each list
-        // a name at a time. A stored row mostly has its names already, and keeps its lists as sized.
-        if self.clicks == 0 {
-            self.referrers.reserve(delta.sites.len());
-            for counts in
-                [&mut self.browsers, &mut self.browser_versions, &mut self.operating_systems, &mut self.devices]
-            {
-                counts.reserve(delta.agents.len());
-            }
-            for (counts, names) in [
-                (&mut self.languages, &delta.languages),
-                (&mut self.countries, &delta.countries),
-                (&mut self.cities, &delta.cities),
-            ] {
-                counts.reserve(names.counts.len());
-            }
-        }
         self.clicks += delta.clicks;
         self.last_clicked_at = self.last_clicked_at.max(delta.last_clicked_at);
         for (site, clicks) in &delta.sites {
@@ -237,16 +220,22 @@ impl Tally {
     }
 
     fn add_referrer(&mut self, referrer: &str, count: u64) {
-        let known = self.referrers.contains(referrer);
-        let referrer = if known || self.referrers.len() < MAX_REFERRERS_PER_DAY { referrer } else { OTHER };
+        let referrer =
+            counted_as(self.referrers.contains(referrer), self.referrers.len(), MAX_REFERRERS_PER_DAY, referrer);
         self.referrers.add(referrer, count);
     }
 }
 
 /// Counts `value` while fewer than [`MAX_PLACES_PER_DAY`] values are counted, then under [`OTHER`].
 fn add_bounded(counts: &mut Counts, value: &str, count: u64) {
-    let value = if counts.len() < MAX_PLACES_PER_DAY || counts.contains(value) { value } else { OTHER };
+    let value = counted_as(counts.contains(value), counts.len(), MAX_PLACES_PER_DAY, value);
     counts.add(value, count);
+}
+
+/// The name a breakdown counts `name` under: itself if it is `known` or the breakdown holds fewer
+/// than `limit` names, else [`OTHER`]. The one rule of a day row's bounded breakdowns.
+fn counted_as(known: bool, names: usize, limit: usize, name: &str) -> &str {
+    if known || names < limit { name } else { OTHER }
 }
 
 /// A batch's counts of one breakdown, in order of first appearance and bounded as a stored row is

@@ -104,17 +104,13 @@ struct Names<'a>(SmallVec<[(&'a str, u64); 8]>);
 
 impl<'a> Names<'a> {
     /// Counts `name` while fewer than `limit` names are counted, then under [`OTHER`]: the rule
-    /// of a row's referrers and places.
+    /// of a row's referrers and places ([`super::counted_as`]).
     fn add_within(&mut self, limit: usize, name: &'a str, count: u64) {
-        let at = match self.0.binary_search_by(|(known, _)| (*known).cmp(name)) {
-            Ok(at) => at,
-            Err(_) if self.0.len() >= limit => return self.add_within(usize::MAX, OTHER, count),
-            Err(at) => {
-                self.0.insert(at, (name, 0));
-                at
-            }
-        };
-        self.0[at].1 += count;
+        match self.0.binary_search_by(|(known, _)| (*known).cmp(name)) {
+            Ok(at) => self.0[at].1 += count,
+            Err(at) if self.0.len() < limit => self.0.insert(at, (name, count)),
+            Err(_) => self.add_within(usize::MAX, OTHER, count),
+        }
     }
 
     /// Writes the names as a row's counts, and forgets them.
