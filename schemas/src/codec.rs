@@ -116,6 +116,13 @@ impl Codec {
         Ok(framed)
     }
 
+    /// Which event `record` holds, by its schema id alone: to pass over records without decoding
+    /// them (`None`: not framed, or a schema this codec does not know).
+    pub fn kind(&self, record: &[u8]) -> Option<EventKind> {
+        let (schema_id, _) = wire::unframe(record).ok()?;
+        self.readers.get(&schema_id).map(|reader| reader.kind)
+    }
+
     pub fn decode(&self, record: &[u8]) -> Result<Event, DecodeError> {
         let (schema_id, mut body) = wire::unframe(record)?;
         let reader = self.readers.get(&schema_id).ok_or(DecodeError::UnknownSchema(schema_id))?;
@@ -170,6 +177,18 @@ mod tests {
             let expected = direct.decode(record).expect("direct decode");
             assert_eq!(resolving.decode(record).expect("resolving decode"), expected);
         }
+    }
+
+    #[test]
+    fn a_records_kind_is_the_kind_of_the_event_it_decodes_to() {
+        let codec = Codec::local(Catalog::shipped());
+        for record in FIXTURES {
+            let event = codec.decode(record).expect("fixtures decode");
+            assert_eq!(codec.kind(record), Some(mapping::kind_of(&event)));
+        }
+        let unknown = wire::frame(u32::MAX, &[0]);
+        assert_eq!(codec.kind(&unknown), None, "a schema id the codec does not know");
+        assert_eq!(codec.kind(&[0, 1]), None, "too short to be framed");
     }
 
     /// The shipped codec and one that reads and writes clicks through apache-avro only.

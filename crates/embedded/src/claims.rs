@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use kurz_domain::{Code, Event};
-use kurz_schemas::Codec;
+use kurz_schemas::{Codec, EventKind};
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use crate::rows::{self, EVENT_ROWS};
@@ -192,7 +192,10 @@ pub fn recover(txn: &redb::ReadTransaction, codec: &Codec, ends: &[u64]) -> Resu
             continue;
         }
         rows::scan(&records, partition, from, |_, record| {
-            if let Ok(Event::Created(created)) = codec.decode(record) {
+            // Nearly every record is a click: told apart by its schema id, it is not decoded.
+            if codec.kind(record) == Some(EventKind::LinkCreated)
+                && let Ok(Event::Created(created)) = codec.decode(record)
+            {
                 gathering.insert(created.code);
             }
             true

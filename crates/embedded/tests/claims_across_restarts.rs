@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kurz_embedded::{EmbeddedLog, LogOptions};
-use kurz_ports::conformance::fixtures::{code, created};
-use kurz_ports::{CodeRegistry, CreationLog};
+use kurz_ports::conformance::fixtures::{clicked, code, created};
+use kurz_ports::{CodeRegistry, CreationLog, EventLog};
 
 fn open(path: &Path) -> Arc<EmbeddedLog> {
     Arc::new(EmbeddedLog::open(path, LogOptions { partitions: 4 }).expect("log opens"))
@@ -49,6 +49,13 @@ async fn every_claim_survives_a_restart_written_or_not() {
             assert!(log.claim_and_append(&code(&text), &[created(&text)]).await.expect("create").is_some());
             codes.push(text);
         }
+        // Clicks between creations: a restart finds the claims among them without decoding them.
+        let clicks: Vec<_> = codes.iter().take(2_000).map(|text| clicked(text, 1, "visitor")).collect();
+        log.append(&clicks).await.expect("clicks appended");
+        assert!(
+            log.claim_and_append(&code("after-clicks"), &[created("after-clicks")]).await.expect("create").is_some()
+        );
+        codes.push("after-clicks".to_owned());
     }
 
     let log = open(&path);
