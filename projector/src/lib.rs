@@ -216,14 +216,7 @@ impl Projector {
         until: Option<&[u64]>,
         max: usize,
     ) -> Result<(Vec<LogRecord>, Vec<u64>), InfraError> {
-        let reads: Vec<PartitionRead> = (0..)
-            .zip(from)
-            .filter_map(|(partition, offset): (u32, &u64)| {
-                let limit = until.map_or(u64::MAX, |until| until[partition as usize].saturating_sub(*offset));
-                let max = usize::try_from(limit).unwrap_or(usize::MAX).min(max);
-                (max > 0).then_some(PartitionRead { partition, from: *offset, max })
-            })
-            .collect();
+        let reads = reads_of(from, until, max);
         if reads.is_empty() {
             return Ok((Vec::new(), from.to_vec()));
         }
@@ -233,6 +226,25 @@ impl Projector {
             next[record.position.partition as usize] = record.position.offset + 1;
         }
         Ok((batch, next))
+    }
+
+    /// A catch-up's next chunk, up to `chunk_size` records per partition from `from` on (not beyond
+    /// `until`), as the log holds them where it can hand them so (clicks folded from their bytes),
+    /// with the offsets after them.
+    async fn read_chunk(&self, from: &[u64], until: &[u64]) -> Result<(Chunk, Vec<u64>), InfraError> {
+        let reads = reads_of(from, Some(until), self.options.chunk_size);
+        if reads.is_empty() {
+            return Ok((Chunk::Records(Vec::new()), from.to_vec()));
+        }
+        let Some(chunk) = self.log.read_encoded(&reads).await? else {
+            let (chunk, next) = self.read_batch(from, Some(until), self.options.chunk_size).await?;
+            return Ok((Chunk::Records(chunk), next));
+        };
+        let mut next = from.to_vec();
+        for position in chunk.positions() {
+            next[position.partition as usize] = position.offset + 1;
+        }
+        Ok((Chunk::Encoded(chunk), next))
     }
 
     /// While following the log: one batch, in writes of a bounded number of link events.
@@ -264,16 +276,22 @@ impl Projector {
         let reading = async move {
             let (mut next, mut records, mut undecodable) = (from, 0, 0);
             loop {
-                let (chunk, after) =
-                    self.read_batch(&next, Some(&end), self.options.chunk_size).await.map_err(Fed::Failed)?;
-                if chunk.is_empty() {
+                let (chunk, after) = self.read_chunk(&next, &end).await.map_err(Fed::Failed)?;
+                let (read, projected, failed) = match &chunk {
+                    Chunk::Records(chunk) => {
+                        (chunk.len(), chunk.as_slice(), chunk.iter().filter(|r| r.event.is_err()).count())
+                    }
+                    Chunk::Encoded(chunk) => (chunk.len(), chunk.projected(), chunk.undecodable()),
+                    Chunk::End => (0, [].as_slice(), 0),
+                };
+                if read == 0 {
                     break;
                 }
-                self.models.apply_projections(&chunk).await.map_err(Fed::Failed)?;
-                records += chunk.len();
-                undecodable += chunk.iter().filter(|r| r.event.is_err()).count();
+                self.models.apply_projections(projected).await.map_err(Fed::Failed)?;
+                records += read;
+                undecodable += failed;
                 next = after;
-                sender.send(Chunk::Records(chunk)).await.map_err(|_| Fed::StoreStopped)?;
+                sender.send(chunk).await.map_err(|_| Fed::StoreStopped)?;
             }
             sender.send(Chunk::End).await.map_err(|_| Fed::StoreStopped)?;
             Ok((records, undecodable, next))
@@ -306,6 +324,18 @@ impl Projector {
             metrics::gauge!("projector_lag_records").set(lag as f64);
         }
     }
+}
+
+/// Up to `max` records per partition from `from` on, not beyond `until`: the partitions with any.
+fn reads_of(from: &[u64], until: Option<&[u64]>, max: usize) -> Vec<PartitionRead> {
+    (0..)
+        .zip(from)
+        .filter_map(|(partition, offset): (u32, &u64)| {
+            let limit = until.map_or(u64::MAX, |until| until[partition as usize].saturating_sub(*offset));
+            let max = usize::try_from(limit).unwrap_or(usize::MAX).min(max);
+            (max > 0).then_some(PartitionRead { partition, from: *offset, max })
+        })
+        .collect()
 }
 
 /// How a catch-up's feed of chunks ended, when it did not end well.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
-use kurz_domain::Event;
+use kurz_domain::{ClickFields, Event};
 
 use crate::catalog::{Catalog, EventKind, SchemaVersion};
 use crate::direct_clicks;
@@ -24,6 +24,8 @@ pub struct Codec {
     write_clicks_directly: bool,
     /// Looked up per record: a fast hash of a schema id, not SipHash.
     readers: HashMap<u32, Reader, foldhash::fast::RandomState>,
+    /// The id of the schema whose clicks `direct_clicks` reads: compared, not looked up, per click.
+    direct_click_schema: Option<u32>,
 }
 
 struct Reader {
@@ -32,8 +34,6 @@ struct Reader {
     resolving: GenericDatumReader<'static>,
     /// Present when this version is the latest: reads without resolution.
     direct: Option<GenericDatumReader<'static>>,
-    /// For the latest `LinkClicked` schema: its records are read without apache-avro (`direct_clicks`).
-    read_clicks_directly: bool,
 }
 
 impl std::fmt::Debug for Codec {
@@ -90,13 +90,13 @@ impl Codec {
                 let is_latest = latest_version.local_id == version.local_id;
                 let direct =
                     is_latest.then(|| GenericDatumReader::builder(schema).build().expect("shipped schemas resolve"));
-                let read_clicks_directly =
-                    is_latest && version.kind == EventKind::LinkClicked && direct_clicks::fits(schema);
-                (id_of(version), Reader { kind: version.kind, resolving, direct, read_clicks_directly })
+                (id_of(version), Reader { kind: version.kind, resolving, direct })
             })
             .collect();
-        let write_clicks_directly = direct_clicks::fits(catalog.latest(EventKind::LinkClicked).1);
-        Self { writers, write_clicks_directly, readers }
+        let (latest_click, latest_click_schema) = catalog.latest(EventKind::LinkClicked);
+        let write_clicks_directly = direct_clicks::fits(latest_click_schema);
+        let direct_click_schema = write_clicks_directly.then(|| id_of(latest_click));
+        Self { writers, write_clicks_directly, readers, direct_click_schema }
     }
 
     pub fn encode(&self, event: &Event) -> Result<Vec<u8>, EncodeError> {
@@ -123,6 +123,19 @@ impl Codec {
         self.readers.get(&schema_id).map(|reader| reader.kind)
     }
 
+    /// Whether `record` is a click that [`Codec::click_fields`] reads (of the latest click schema):
+    /// told by its schema id, without reading it.
+    pub fn reads_click_fields(&self, record: &[u8]) -> bool {
+        wire::unframe(record).is_ok_and(|(schema_id, _)| Some(schema_id) == self.direct_click_schema)
+    }
+
+    /// The click `record` holds, its texts borrowed from it, when it is a well-formed click of the
+    /// latest schema; `None` otherwise ([`Codec::decode`] then says what it is, or why not).
+    pub fn click_fields<'a>(&self, record: &'a [u8]) -> Option<ClickFields<'a>> {
+        let (schema_id, body) = wire::unframe(record).ok()?;
+        (Some(schema_id) == self.direct_click_schema).then(|| direct_clicks::read_fields(body)).flatten()
+    }
+
     pub fn decode(&self, record: &[u8]) -> Result<Event, DecodeError> {
         let (schema_id, mut body) = wire::unframe(record)?;
         let reader = self.readers.get(&schema_id).ok_or(DecodeError::UnknownSchema(schema_id))?;
@@ -133,7 +146,7 @@ impl Codec {
                 EventKind::LinkUpdated => direct.read_deser::<LinkUpdatedV3>(&mut body).map_err(avro)?.try_into(),
                 EventKind::LinkDeleted => direct.read_deser::<LinkDeletedV2>(&mut body).map_err(avro)?.try_into(),
                 EventKind::LinkClicked => {
-                    match reader.read_clicks_directly.then(|| direct_clicks::read(body)).flatten() {
+                    match (Some(schema_id) == self.direct_click_schema).then(|| direct_clicks::read(body)).flatten() {
                         Some(click) => Ok(Event::Clicked(click)),
                         None => direct.read_deser::<LinkClickedV2>(&mut body).map_err(avro)?.try_into(),
                     }
@@ -189,15 +202,17 @@ mod tests {
         let unknown = wire::frame(u32::MAX, &[0]);
         assert_eq!(codec.kind(&unknown), None, "a schema id the codec does not know");
         assert_eq!(codec.kind(&[0, 1]), None, "too short to be framed");
+        for record in FIXTURES {
+            let latest_click = codec.reads_click_fields(record);
+            assert_eq!(codec.click_fields(record).is_some(), latest_click, "only the latest click schema is borrowed");
+        }
     }
 
     /// The shipped codec and one that reads and writes clicks through apache-avro only.
     fn with_and_without_direct_clicks() -> (Codec, Codec) {
         let mut apache_only = Codec::local(Catalog::shipped());
         apache_only.write_clicks_directly = false;
-        for reader in apache_only.readers.values_mut() {
-            reader.read_clicks_directly = false;
-        }
+        apache_only.direct_click_schema = None;
         (Codec::local(Catalog::shipped()), apache_only)
     }
 
@@ -205,7 +220,7 @@ mod tests {
     fn the_latest_click_schema_is_read_and_written_without_apache_avro() {
         let codec = Codec::local(Catalog::shipped());
         let (latest, _) = Catalog::shipped().latest(EventKind::LinkClicked);
-        assert!(codec.readers[&latest.local_id].read_clicks_directly, "teach direct_clicks the new LinkClicked schema");
+        assert_eq!(codec.direct_click_schema, Some(latest.local_id), "teach direct_clicks the new LinkClicked schema");
         assert!(codec.write_clicks_directly, "teach direct_clicks the new LinkClicked schema");
     }
 
@@ -243,7 +258,10 @@ mod tests {
             let record = fast.encode(&event).expect("encodes");
             prop_assert_eq!(&record, &apache_only.encode(&event).expect("apache-avro encodes"));
             prop_assert_eq!(fast.decode(&record).expect("fast decode"), event.clone());
-            prop_assert_eq!(apache_only.decode(&record).expect("apache-avro decode"), event);
+            prop_assert_eq!(apache_only.decode(&record).expect("apache-avro decode"), event.clone());
+            let Event::Clicked(click) = &event else { unreachable!("clicks are generated") };
+            prop_assert!(fast.reads_click_fields(&record));
+            prop_assert_eq!(fast.click_fields(&record), Some(click.fields()), "borrowed as decoded");
         }
 
         #[test]
@@ -262,6 +280,10 @@ mod tests {
             record.truncate(5 + keep.index(body + 1));
             let (ours, theirs) = (fast.decode(&record), apache_only.decode(&record));
             prop_assert_eq!(ours.is_ok(), theirs.is_ok(), "{:?} vs {:?}", ours, theirs);
+            // Borrowed fields are read only from a record apache-avro reads the same.
+            if let Some(fields) = fast.click_fields(&record) {
+                prop_assert_eq!(theirs.as_ref().ok(), Some(&Event::Clicked(fields.to_event())));
+            }
             prop_assert_eq!(ours.ok(), theirs.ok());
         }
     }

@@ -15,7 +15,7 @@
 
 use apache_avro::Schema;
 
-use kurz_domain::{ClickDetails, ClickText, Code, LinkClicked, Timestamp};
+use kurz_domain::{ClickFields, ClickText, CodeRef, LinkClicked, Timestamp};
 
 /// The fields of `LinkClicked` this reader knows, in order: the layout it checks the schema for.
 const FIELDS: [(&str, Kind); 11] = [
@@ -55,23 +55,24 @@ pub fn fits(schema: &Schema) -> bool {
 /// not a code (the caller then asks apache-avro, for the error or for an encoding this reader does
 /// not take).
 pub fn read(body: &[u8]) -> Option<LinkClicked> {
+    read_fields(body).map(|click| click.to_event())
+}
+
+/// As [`read`], the click's texts borrowed from `body`.
+pub fn read_fields(body: &[u8]) -> Option<ClickFields<'_>> {
     let mut input = body;
-    // Parsed where it lies: a code is short enough to be held inline, so it costs no allocation.
-    let code = Code::parse(text(&mut input).ok()?).ok()?;
-    let click = LinkClicked {
-        code,
+    let click = ClickFields {
+        code: CodeRef::parse(text(&mut input).ok()?).ok()?,
         clicked_at: Timestamp::from_millis(long(&mut input).ok()?),
         referrer: nullable_string(&mut input).ok()?,
         user_agent: nullable_string(&mut input).ok()?,
         visitor_id: nullable_string(&mut input).ok()?,
-        details: ClickDetails {
-            event_id: nullable_string(&mut input).ok()?,
-            language: nullable_string(&mut input).ok()?,
-            country: nullable_string(&mut input).ok()?,
-            region: nullable_string(&mut input).ok()?,
-            city: nullable_string(&mut input).ok()?,
-            bot: nullable_boolean(&mut input).ok()?,
-        },
+        event_id: nullable_string(&mut input).ok()?,
+        language: nullable_string(&mut input).ok()?,
+        country: nullable_string(&mut input).ok()?,
+        region: nullable_string(&mut input).ok()?,
+        city: nullable_string(&mut input).ok()?,
+        bot: nullable_boolean(&mut input).ok()?,
     };
     input.is_empty().then_some(click)
 }
@@ -131,7 +132,8 @@ fn kind_of(schema: &Schema) -> Option<Kind> {
 }
 
 /// A zig-zag encoded variable-length long (Avro's `int` and `long`).
-#[inline]
+#[expect(clippy::inline_always, reason = "measured: a call per long cost more than its one-byte fast path")]
+#[inline(always)]
 fn long(input: &mut &[u8]) -> Result<i64, Unreadable> {
     // Most longs of a click are one byte: union branches, lengths of short strings.
     if let Some((&byte, rest)) = input.split_first()
@@ -140,6 +142,11 @@ fn long(input: &mut &[u8]) -> Result<i64, Unreadable> {
         *input = rest;
         return Ok(zig_zag(u64::from(byte)));
     }
+    long_of_more_bytes(input)
+}
+
+#[inline(never)]
+fn long_of_more_bytes(input: &mut &[u8]) -> Result<i64, Unreadable> {
     let mut value: u64 = 0;
     for (i, byte) in input.iter().enumerate().take(10) {
         let bits = u64::from(byte & 0x7f);
@@ -191,8 +198,18 @@ fn text<'a>(input: &mut &'a [u8]) -> Result<&'a str, Unreadable> {
 }
 
 /// Avro's boolean is one byte, 0 or 1 (anything else is not a boolean).
-#[inline]
+#[expect(clippy::inline_always, reason = "as `nullable_string`: most clicks' `bot` is absent, a one-byte check")]
+#[inline(always)]
 fn nullable_boolean(input: &mut &[u8]) -> Result<Option<bool>, Unreadable> {
+    if let Some((0, rest)) = input.split_first() {
+        *input = rest;
+        return Ok(None);
+    }
+    present_boolean(input)
+}
+
+#[inline(never)]
+fn present_boolean(input: &mut &[u8]) -> Result<Option<bool>, Unreadable> {
     match long(input)? {
         0 => Ok(None),
         1 => {
@@ -213,7 +230,7 @@ fn nullable_boolean(input: &mut &[u8]) -> Result<Option<bool>, Unreadable> {
 /// call for each cost more than the check (43 instructions an absent field, callgrind).
 #[expect(clippy::inline_always, reason = "measured: five to eight absent fields per click")]
 #[inline(always)]
-fn nullable_string(input: &mut &[u8]) -> Result<Option<ClickText>, Unreadable> {
+fn nullable_string<'a>(input: &mut &'a [u8]) -> Result<Option<&'a str>, Unreadable> {
     if let Some((0, rest)) = input.split_first() {
         *input = rest;
         return Ok(None);
@@ -222,10 +239,10 @@ fn nullable_string(input: &mut &[u8]) -> Result<Option<ClickText>, Unreadable> {
 }
 
 #[inline(never)]
-fn present_string(input: &mut &[u8]) -> Result<Option<ClickText>, Unreadable> {
+fn present_string<'a>(input: &mut &'a [u8]) -> Result<Option<&'a str>, Unreadable> {
     match long(input)? {
         0 => Ok(None),
-        1 => text(input).map(|text| Some(ClickText::from(text))),
+        1 => text(input).map(Some),
         _ => Err(Unreadable),
     }
 }

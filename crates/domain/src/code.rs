@@ -65,19 +65,12 @@ pub enum CodeError {
 
 impl Code {
     pub fn parse(input: &str) -> Result<Self, CodeError> {
-        // Every click decoded from the log parses its code: a valid code is ASCII, so one pass over
-        // its bytes settles it; anything else takes the character walk that names the error.
-        if (MIN_LEN..=MAX_LEN).contains(&input.len()) && input.bytes().all(|b| CODE_BYTES[usize::from(b)]) {
-            return Ok(Self(CompactString::from(input)));
-        }
-        let len = input.chars().count();
-        if !(MIN_LEN..=MAX_LEN).contains(&len) {
-            return Err(CodeError::Length(len));
-        }
-        if let Some(bad) = input.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
-            return Err(CodeError::Character(bad));
-        }
-        Ok(Self(CompactString::from(input)))
+        CodeRef::parse(input).map(CodeRef::to_code)
+    }
+
+    /// This code, borrowed.
+    pub fn as_code_ref(&self) -> CodeRef<'_> {
+        CodeRef(&self.0)
     }
 
     /// A code a user asks for as a custom alias.
@@ -91,6 +84,37 @@ impl Code {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A code checked where it lies (in a log record's bytes), made a [`Code`] only where it is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CodeRef<'a>(&'a str);
+
+impl<'a> CodeRef<'a> {
+    /// The syntax of [`Code::parse`].
+    pub fn parse(input: &'a str) -> Result<Self, CodeError> {
+        // Every click decoded from the log parses its code: a valid code is ASCII, so one pass over
+        // its bytes settles it; anything else takes the character walk that names the error.
+        if (MIN_LEN..=MAX_LEN).contains(&input.len()) && input.bytes().all(|b| CODE_BYTES[usize::from(b)]) {
+            return Ok(Self(input));
+        }
+        let len = input.chars().count();
+        if !(MIN_LEN..=MAX_LEN).contains(&len) {
+            return Err(CodeError::Length(len));
+        }
+        if let Some(bad) = input.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+            return Err(CodeError::Character(bad));
+        }
+        Ok(Self(input))
+    }
+
+    pub fn as_str(self) -> &'a str {
+        self.0
+    }
+
+    pub fn to_code(self) -> Code {
+        Code(CompactString::from(self.0))
     }
 }
 

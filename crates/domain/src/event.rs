@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::access::{KeyId, Owner};
-use crate::code::Code;
+use crate::code::{Code, CodeRef};
 use crate::link::LinkSpec;
 use crate::time::Timestamp;
 
@@ -126,6 +126,62 @@ impl LinkClicked {
     #[must_use]
     pub fn with_details(self, details: ClickDetails) -> Self {
         Self { details: details.cleaned(), ..self }
+    }
+
+    pub fn fields(&self) -> ClickFields<'_> {
+        let details = &self.details;
+        ClickFields {
+            code: self.code.as_code_ref(),
+            clicked_at: self.clicked_at,
+            referrer: self.referrer.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            visitor_id: self.visitor_id.as_deref(),
+            event_id: details.event_id.as_deref(),
+            language: details.language.as_deref(),
+            country: details.country.as_deref(),
+            region: details.region.as_deref(),
+            city: details.city.as_deref(),
+            bot: details.bot,
+        }
+    }
+}
+
+/// A click's fields, borrowed: from a [`LinkClicked`], or straight from a log record's bytes, so
+/// that folding a click into statistics need not make owned texts for it first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClickFields<'a> {
+    pub code: CodeRef<'a>,
+    pub clicked_at: Timestamp,
+    pub referrer: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub visitor_id: Option<&'a str>,
+    pub event_id: Option<&'a str>,
+    pub language: Option<&'a str>,
+    pub country: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub city: Option<&'a str>,
+    pub bot: Option<bool>,
+}
+
+impl ClickFields<'_> {
+    /// The click as an event, its texts as they are (as decoding a record makes it).
+    pub fn to_event(&self) -> LinkClicked {
+        let text = |text: Option<&str>| text.map(ClickText::from);
+        LinkClicked {
+            code: self.code.to_code(),
+            clicked_at: self.clicked_at,
+            referrer: text(self.referrer),
+            user_agent: text(self.user_agent),
+            visitor_id: text(self.visitor_id),
+            details: ClickDetails {
+                event_id: text(self.event_id),
+                language: text(self.language),
+                country: text(self.country),
+                region: text(self.region),
+                city: text(self.city),
+                bot: self.bot,
+            },
+        }
     }
 }
 

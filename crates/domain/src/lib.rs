@@ -23,9 +23,9 @@ pub mod time;
 
 pub use access::{Actor, KeyId, Owner, Permission, Role};
 pub use aggregate::{Command, Rejection, decide, evolve};
-pub use code::{Code, CodeError};
+pub use code::{Code, CodeError, CodeRef};
 pub use code_generator::{CodeGenerator, CodeKey};
-pub use event::{ClickDetails, ClickText, Event, LinkClicked, LinkCreated, LinkDeleted, LinkUpdated};
+pub use event::{ClickDetails, ClickFields, ClickText, Event, LinkClicked, LinkCreated, LinkDeleted, LinkUpdated};
 pub use link::{
     Admission, Availability, DisabledReason, Link, LinkSpec, MaxClicks, Metadata, RedirectFacts, RedirectStatus, Tags,
 };

@@ -17,7 +17,7 @@ mod row;
 use crate::analytics::{self, Agent, BotRules};
 use crate::code::Code;
 use crate::counts::Counts;
-use crate::event::{ClickText, LinkClicked};
+use crate::event::{ClickFields, ClickText, LinkClicked};
 use crate::hll::{Hll, HllBuilder};
 use crate::time::{Day, MILLIS_PER_HOUR, Timestamp};
 
@@ -39,9 +39,10 @@ pub struct DayStats {
 
 impl DayStats {
     pub fn record(&mut self, click: &LinkClicked) {
-        let agent = Agent::classify(click.user_agent.as_deref());
-        let site = analytics::referrer_site(click.referrer.as_deref());
-        self.tally_mut(agent.bot).record_classified(click, agent, &site);
+        let click = click.fields();
+        let agent = Agent::classify(click.user_agent);
+        let site = analytics::referrer_site(click.referrer);
+        self.tally_mut(agent.bot).record_classified(&click, agent, &site);
     }
 
     /// Adds another increment for the same link and day.
@@ -131,18 +132,17 @@ impl<'de> Deserialize<'de> for HourClicks {
 
 /// A click's language, country and city as stats name them (`None`: unknown); borrowed unless a
 /// city needs its country added (the fold runs per click).
-fn places(click: &LinkClicked) -> [Option<Cow<'_, str>>; 3] {
-    let details = &click.details;
-    let city = match (&details.city, &details.country) {
+fn places<'a>(click: &ClickFields<'a>) -> [Option<Cow<'a, str>>; 3] {
+    let city = match (click.city, click.country) {
         (Some(city), Some(country)) => Some(Cow::Owned(format!("{city}, {country}"))),
-        (Some(city), None) => Some(Cow::Borrowed(city.as_str())),
+        (Some(city), None) => Some(Cow::Borrowed(city)),
         (None, _) => None,
     };
-    [details.language.as_deref().map(Cow::Borrowed), details.country.as_deref().map(Cow::Borrowed), city]
+    [click.language.map(Cow::Borrowed), click.country.map(Cow::Borrowed), city]
 }
 
 impl Tally {
-    fn record_classified(&mut self, click: &LinkClicked, agent: Agent, site: &str) {
+    fn record_classified(&mut self, click: &ClickFields<'_>, agent: Agent, site: &str) {
         self.clicks += 1;
         self.last_clicked_at = self.last_clicked_at.max(Some(click.clicked_at));
         self.add_referrer(site, 1);
@@ -156,7 +156,7 @@ impl Tally {
         add_bounded(&mut self.languages, &language, 1);
         add_bounded(&mut self.countries, &country, 1);
         add_bounded(&mut self.cities, &city, 1);
-        if let Some(visitor) = &click.visitor_id {
+        if let Some(visitor) = click.visitor_id {
             self.visitors.add_hash(visitor_hash(visitor));
         }
         self.hours.count(click.clicked_at.hour_of_day(), 1);
@@ -294,7 +294,7 @@ pub struct DayDelta {
 }
 
 impl DayDelta {
-    fn record(&mut self, click: &LinkClicked, class: (u32, &Arc<AgentClass>), site: &Arc<str>, other: &Arc<str>) {
+    fn record(&mut self, click: &ClickFields<'_>, class: (u32, &Arc<AgentClass>), site: &Arc<str>, other: &Arc<str>) {
         let tally = if class.1.agent.bot { self.bots.get_or_insert_default() } else { &mut self.people };
         tally.record(click, class, site, other);
     }
@@ -330,7 +330,7 @@ impl TallyDelta {
     /// `site` is shared with the batch's memo of sites, so it is told apart by pointer.
     fn record(
         &mut self,
-        click: &LinkClicked,
+        click: &ClickFields<'_>,
         (index, class): (u32, &Arc<AgentClass>),
         site: &Arc<str>,
         other: &Arc<str>,
@@ -352,7 +352,7 @@ impl TallyDelta {
         self.languages.count(language.as_deref());
         self.countries.count(country.as_deref());
         self.cities.count(city.as_deref());
-        if let Some(visitor) = &click.visitor_id {
+        if let Some(visitor) = click.visitor_id {
             self.visitors.add_hash(visitor_hash(visitor));
         }
         self.hours.count(click.clicked_at.hour_of_day(), 1);
@@ -407,10 +407,11 @@ impl StatsDelta {
         Self { bots, ..Self::default() }
     }
 
-    pub fn record(&mut self, click: &LinkClicked) {
-        let class = self.class_of(click);
+    /// Folds one click (borrowed: it may be read straight from a log record).
+    pub fn record(&mut self, click: &ClickFields<'_>) {
+        let class = self.class_of(click.user_agent);
         let agent = (class, &self.classes[class as usize]);
-        let referrer = click.referrer.as_deref();
+        let referrer = click.referrer;
         let site = if let Some(site) = self.sites.get(referrer) {
             site
         } else {
@@ -418,9 +419,9 @@ impl StatsDelta {
             self.sites.insert(referrer, site)
         };
         let other = self.other.get_or_insert_with(|| Arc::from(OTHER));
-        let days = match self.links.get_mut(&click.code) {
+        let days = match self.links.get_mut(click.code.as_str()) {
             Some(days) => days,
-            None => self.links.entry(click.code.clone()).or_default(),
+            None => self.links.entry(click.code.to_code()).or_default(),
         };
         let day = click.clicked_at.day();
         let delta = if let Some(at) = days.iter().rposition(|(known, _)| *known == day) {
@@ -433,8 +434,7 @@ impl StatsDelta {
     }
 
     /// The index in `classes` of the click's user agent class.
-    fn class_of(&mut self, click: &LinkClicked) -> u32 {
-        let user_agent = click.user_agent.as_deref();
+    fn class_of(&mut self, user_agent: Option<&str>) -> u32 {
         if let Some(class) = self.agents.get(user_agent) {
             return *class;
         }
@@ -692,7 +692,7 @@ mod tests {
     fn day_rows(clicks: &[LinkClicked]) -> Vec<(Day, DayStats)> {
         let mut delta = StatsDelta::default();
         for click in clicks {
-            delta.record(click);
+            delta.record(&click.fields());
         }
         delta
             .into_days()
@@ -801,7 +801,7 @@ mod tests {
         let (mut each, mut batch) = (DayStats::default(), StatsDelta::default());
         for click in &clicks {
             each.record(click);
-            batch.record(click);
+            batch.record(&click.fields());
         }
         let mut days = batch.into_days();
         let ((_, _), delta) = days.next().expect("one day");
@@ -847,7 +847,7 @@ mod tests {
         let mut delta = StatsDelta::default();
         for i in (0..VISITORS).chain((0..VISITORS).step_by(5)) {
             let visitor = format!("{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            delta.record(&click(10, None, &visitor));
+            delta.record(&click(10, None, &visitor).fields());
         }
         let mut day = DayStats::default();
         delta.into_days().for_each(|(_, increment)| day.add(increment));
@@ -949,7 +949,7 @@ mod tests {
         let tally = |bots: Arc<BotRules>| {
             let mut delta = StatsDelta::with_bot_rules(bots);
             for click in &clicks {
-                delta.record(click);
+                delta.record(&click.fields());
             }
             let mut day = DayStats::default();
             delta.into_days().for_each(|(_, increment)| day.add(increment));

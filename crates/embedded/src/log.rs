@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use kurz_domain::link::MaxClicks;
 use kurz_domain::{Code, Event};
 use kurz_ports::{
-    ClickQuota, CodeRegistry, CreationLog, EventLog, InfraError, LogRecord, PartitionRead, Position, partition_for,
+    ClickQuota, CodeRegistry, CreationLog, EncodedRecords, EventLog, InfraError, LogRecord, PartitionRead, Position,
+    partition_for,
 };
 use kurz_schemas::{Catalog, Codec};
 
@@ -103,6 +104,57 @@ enum LogOp {
 }
 
 impl EmbeddedLog {
+    /// How many of the records `reads` asks for are committed.
+    fn committed(&self, reads: &[PartitionRead]) -> usize {
+        let ends = self.ends.borrow();
+        let committed = |read: &PartitionRead| {
+            let end = ends.get(read.partition as usize).map_or(0, |end| end.saturating_sub(read.from));
+            usize::try_from(end).unwrap_or(usize::MAX).min(read.max)
+        };
+        reads.iter().map(committed).fold(0, usize::saturating_add)
+    }
+
+    /// Hands every record `reads` asks for to `take`, partition after partition, in one read
+    /// transaction off the async threads; returns what `take` made of them.
+    async fn scan_partitions<T: Send + 'static>(
+        &self,
+        reads: &[PartitionRead],
+        mut into: T,
+        mut take: impl FnMut(&mut T, Position, &[u8]) + Send + 'static,
+    ) -> Result<T, InfraError> {
+        let db = Arc::clone(&self.db);
+        let reads = reads.to_vec();
+        let file = Arc::clone(&db);
+        let read = move || -> Result<T, redb::Error> {
+            let txn = db.get()?.begin_read()?;
+            let table = txn.open_table(EVENT_ROWS)?;
+            for PartitionRead { partition, from, max } in reads.iter().copied() {
+                let mut left = max;
+                rows::scan(&table, partition, from, |offset, record| {
+                    if left == 0 {
+                        return false;
+                    }
+                    left -= 1;
+                    take(&mut into, Position { partition, offset }, record);
+                    true
+                })?;
+            }
+            Ok(into)
+        };
+        // A quiet log (no write to fail and reopen it) must still come back for its readers.
+        let read_or_reopen = move || {
+            read().inspect_err(|error| {
+                if Reopenable::needs_reopen(error) {
+                    file.reopen();
+                }
+            })
+        };
+        tokio::task::spawn_blocking(read_or_reopen)
+            .await
+            .map_err(|e| InfraError::new("reading the embedded event log", e))?
+            .map_err(|e| InfraError::new("reading the embedded event log", e))
+    }
+
     pub fn open(path: &Path, options: LogOptions) -> Result<Self, OpenError> {
         let name = path.display().to_string();
         let db = page_cache::create(path, page_cache::LOG)
@@ -445,47 +497,18 @@ impl EventLog for EmbeddedLog {
 
     /// In one read transaction, into one vector sized for the records committed.
     async fn read_partitions(&self, reads: &[PartitionRead]) -> Result<Vec<LogRecord>, InfraError> {
-        let (db, codec) = (Arc::clone(&self.db), Arc::clone(&self.codec));
-        let expected = {
-            let ends = self.ends.borrow();
-            let committed = |read: &PartitionRead| {
-                let end = ends.get(read.partition as usize).map_or(0, |end| end.saturating_sub(read.from));
-                usize::try_from(end).unwrap_or(usize::MAX).min(read.max)
-            };
-            reads.iter().map(committed).fold(0, usize::saturating_add)
-        };
-        let reads = reads.to_vec();
-        let file = Arc::clone(&db);
-        let read = move || -> Result<Vec<LogRecord>, redb::Error> {
-            let txn = db.get()?.begin_read()?;
-            let table = txn.open_table(EVENT_ROWS)?;
-            let mut read = Vec::with_capacity(expected);
-            for PartitionRead { partition, from, max } in reads {
-                let mut left = max;
-                rows::scan(&table, partition, from, |offset, record| {
-                    if left == 0 {
-                        return false;
-                    }
-                    left -= 1;
-                    let event = codec.decode(record).map_err(|e| e.to_string());
-                    read.push(LogRecord { position: Position { partition, offset }, event });
-                    true
-                })?;
-            }
-            Ok(read)
-        };
-        // A quiet log (no write to fail and reopen it) must still come back for its readers.
-        let read_or_reopen = move || {
-            read().inspect_err(|error| {
-                if Reopenable::needs_reopen(error) {
-                    file.reopen();
-                }
-            })
-        };
-        tokio::task::spawn_blocking(read_or_reopen)
-            .await
-            .map_err(|e| InfraError::new("reading the embedded event log", e))?
-            .map_err(|e| InfraError::new("reading the embedded event log", e))
+        let codec = Arc::clone(&self.codec);
+        let read = Vec::with_capacity(self.committed(reads));
+        self.scan_partitions(reads, read, move |read, position, record| {
+            read.push(LogRecord { position, event: codec.decode(record).map_err(|e| e.to_string()) });
+        })
+        .await
+    }
+
+    async fn read_encoded(&self, reads: &[PartitionRead]) -> Result<Option<EncodedRecords>, InfraError> {
+        let read = EncodedRecords::with_capacity(Arc::clone(&self.codec), self.committed(reads));
+        let read = self.scan_partitions(reads, read, EncodedRecords::push).await?;
+        Ok(Some(read.finish()))
     }
 
     async fn end_offsets(&self) -> Result<Vec<u64>, InfraError> {

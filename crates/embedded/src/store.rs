@@ -243,6 +243,13 @@ fn project_chunks(
                 // Freed off the one writer thread that every projection and command waits on.
                 runtime.spawn_blocking(move || drop(records));
             }
+            Some(Chunk::Encoded(records)) => {
+                let StoreTables { checkpoints, links, .. } = tables;
+                let checkpoint =
+                    |partition| Ok::<_, StoreFailure>(checkpoints.get(partition)?.map_or(0, |v| v.value()));
+                fold.add_encoded(&records, checkpoint, |code| load_row(links, code))?;
+                runtime.spawn_blocking(move || drop(records));
+            }
             Some(Chunk::End) => break,
             None => return Err(ChunksAbandoned.into()),
         }

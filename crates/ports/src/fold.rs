@@ -10,7 +10,8 @@ use kurz_domain::analytics::BotRules;
 use kurz_domain::stats::{BatchHasher, DayDelta, StatsDelta};
 use kurz_domain::{Code, Day, Event, Link, evolve};
 
-use crate::LogRecord;
+use crate::encoded::{Encoded, EncodedRecords, count_unreadable_click};
+use crate::{LogRecord, Position};
 
 /// Which writer folds records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +135,9 @@ pub struct Fold {
     marks: HashMap<(Code, Day), Marks, BatchHasher>,
     /// Per partition: the offset of the next record to apply, and whether the fold moved it.
     positions: BTreeMap<u32, (u64, bool)>,
+    /// The entry of `positions` for the partition being folded, kept out of the map: records come
+    /// in runs of one partition, and a map lookup per record was a tenth of folding a click.
+    run: Option<(u32, (u64, bool))>,
     rows: HashMap<Code, Option<LinkRow>, BatchHasher>,
     changed: Vec<Code>,
     /// Membership of `changed`: a rebuild's batches hold thousands of link events.
@@ -147,6 +151,7 @@ impl Fold {
             folding,
             marks: HashMap::default(),
             positions: BTreeMap::new(),
+            run: None,
             rows: HashMap::default(),
             changed: Vec::new(),
             seen_changed: HashSet::default(),
@@ -165,6 +170,37 @@ impl Fold {
         self.add_records(records, checkpoint, row, None::<fn(&Code, Day) -> Result<Option<u64>, E>>)
     }
 
+    /// As [`Fold::add`], for records handed over encoded: clicks of the latest schema are folded
+    /// from their bytes, without an owned event each.
+    pub fn add_encoded<E>(
+        &mut self,
+        records: &EncodedRecords,
+        mut checkpoint: impl FnMut(u32) -> Result<u64, E>,
+        mut row: impl FnMut(&Code) -> Result<Option<LinkRow>, E>,
+    ) -> Result<(), E> {
+        let mut no_watermark = None::<fn(&Code, Day) -> Result<Option<u64>, E>>;
+        for record in records.iter() {
+            match record {
+                Encoded::Decoded(record) => self.add_record(record, &mut checkpoint, &mut row, &mut no_watermark)?,
+                Encoded::Click(position, bytes) => {
+                    if let Some(click) = records.codec().click_fields(bytes) {
+                        if self.admits(position, &mut checkpoint)? {
+                            self.delta.record(&click);
+                        }
+                    } else {
+                        // Damaged: decoded for the reason, and passed over as any undecodable record.
+                        let event = records.codec().decode(bytes).map_err(|e| e.to_string());
+                        if event.is_err() {
+                            count_unreadable_click();
+                        }
+                        self.add_record(&LogRecord { position, event }, &mut checkpoint, &mut row, &mut no_watermark)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn add_records<E>(
         &mut self,
         records: &[LogRecord],
@@ -172,59 +208,88 @@ impl Fold {
         mut row: impl FnMut(&Code) -> Result<Option<LinkRow>, E>,
         mut watermark: Option<impl FnMut(&Code, Day) -> Result<Option<u64>, E>>,
     ) -> Result<(), E> {
-        let Self { folding, marks, positions, rows, changed, seen_changed, delta } = self;
-        let folding = *folding;
         for record in records {
-            if folding == Folding::Projection {
-                let partition = record.position.partition;
-                let position = match positions.get_mut(&partition) {
-                    Some(position) => position,
-                    None => positions.entry(partition).or_insert((checkpoint(partition)?, false)),
+            self.add_record(record, &mut checkpoint, &mut row, &mut watermark)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the record at `position` is folded (projection: not below its partition's
+    /// checkpoint, nor below a record folded before); moves the partition's next offset past it.
+    fn admits<E>(&mut self, position: Position, checkpoint: &mut impl FnMut(u32) -> Result<u64, E>) -> Result<bool, E> {
+        if self.folding != Folding::Projection {
+            return Ok(true);
+        }
+        let partition = position.partition;
+        let next = match &mut self.run {
+            Some((current, next)) if *current == partition => next,
+            run => {
+                if let Some((parked, next)) = run.take() {
+                    self.positions.insert(parked, next);
+                }
+                let next = match self.positions.get(&partition) {
+                    Some(next) => *next,
+                    None => (checkpoint(partition)?, false),
                 };
-                if record.position.offset < position.0 {
-                    continue;
-                }
-                warn_of_a_gap(partition, position.0, record.position.offset);
-                *position = (record.position.offset + 1, true);
+                &mut run.insert((partition, next)).1
             }
-            match &record.event {
-                Err(reason) => tracing::warn!(?record.position, %reason, "skipping an undecodable record"),
-                Ok(Event::Clicked(click)) => {
-                    if folding == Folding::Projection {
-                        if let Some(watermark) = watermark.as_mut() {
-                            let key = (click.code.clone(), click.clicked_at.day());
-                            if !marks.contains_key(&key) {
-                                let stored = watermark(&key.0, key.1)?;
-                                marks.insert(key.clone(), (stored, None));
-                            }
-                            let mark = marks.get_mut(&key).expect("inserted above");
-                            let offset = record.position.offset;
-                            if mark.0.is_some_and(|stored| offset <= stored) {
-                                continue;
-                            }
-                            mark.1 = Some(offset);
-                        }
-                        delta.record(click);
+        };
+        if position.offset < next.0 {
+            return Ok(false);
+        }
+        warn_of_a_gap(partition, next.0, position.offset);
+        *next = (position.offset + 1, true);
+        Ok(true)
+    }
+
+    fn add_record<E>(
+        &mut self,
+        record: &LogRecord,
+        checkpoint: &mut impl FnMut(u32) -> Result<u64, E>,
+        row: &mut impl FnMut(&Code) -> Result<Option<LinkRow>, E>,
+        watermark: &mut Option<impl FnMut(&Code, Day) -> Result<Option<u64>, E>>,
+    ) -> Result<(), E> {
+        if !self.admits(record.position, checkpoint)? {
+            return Ok(());
+        }
+        let Self { folding, marks, rows, changed, seen_changed, delta, .. } = self;
+        match &record.event {
+            Err(reason) => tracing::warn!(?record.position, %reason, "skipping an undecodable record"),
+            Ok(Event::Clicked(click)) => {
+                if *folding == Folding::Projection
+                    && let Some(watermark) = watermark.as_mut()
+                {
+                    let key = (click.code.clone(), click.clicked_at.day());
+                    if !marks.contains_key(&key) {
+                        let stored = watermark(&key.0, key.1)?;
+                        marks.insert(key.clone(), (stored, None));
                     }
-                }
-                Ok(event) => {
-                    let code = event.code();
-                    let current = match rows.remove(code) {
-                        Some(current) => current,
-                        None => row(code)?,
-                    };
+                    let mark = marks.get_mut(&key).expect("inserted above");
                     let offset = record.position.offset;
-                    let folded = match current {
-                        Some(current) if offset <= current.last_offset => Some(current),
-                        current => {
-                            if seen_changed.insert(code.clone()) {
-                                changed.push(code.clone());
-                            }
-                            evolve(current.map(|r| r.link), event).map(|link| LinkRow { link, last_offset: offset })
-                        }
-                    };
-                    rows.insert(code.clone(), folded);
+                    if mark.0.is_some_and(|stored| offset <= stored) {
+                        return Ok(());
+                    }
+                    mark.1 = Some(offset);
                 }
+                delta.record(&click.fields());
+            }
+            Ok(event) => {
+                let code = event.code();
+                let current = match rows.remove(code) {
+                    Some(current) => current,
+                    None => row(code)?,
+                };
+                let offset = record.position.offset;
+                let folded = match current {
+                    Some(current) if offset <= current.last_offset => Some(current),
+                    current => {
+                        if seen_changed.insert(code.clone()) {
+                            changed.push(code.clone());
+                        }
+                        evolve(current.map(|r| r.link), event).map(|link| LinkRow { link, last_offset: offset })
+                    }
+                };
+                rows.insert(code.clone(), folded);
             }
         }
         Ok(())
@@ -232,7 +297,10 @@ impl Fold {
 
     /// What the records added make of the read models.
     pub fn finish(self) -> Folded {
-        let Self { marks, positions, mut rows, changed, delta, .. } = self;
+        let Self { marks, mut positions, run, mut rows, changed, delta, .. } = self;
+        if let Some((partition, next)) = run {
+            positions.insert(partition, next);
+        }
         let links = changed.iter().filter_map(|code| Some((code.clone(), rows.remove(code)??))).collect();
         let mut days = Vec::with_capacity(delta.days());
         days.extend(delta.into_days().map(|((code, day), stats)| {

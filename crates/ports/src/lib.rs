@@ -4,6 +4,7 @@
 mod api_keys;
 mod code_registry;
 mod creation_log;
+mod encoded;
 mod error;
 mod event_log;
 pub mod fold;
@@ -16,12 +17,13 @@ mod read_store;
 pub mod rows;
 pub mod throttle;
 
-#[cfg(feature = "conformance")]
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
 pub use api_keys::{ApiKeyStore, StoredKey};
 pub use code_registry::CodeRegistry;
 pub use creation_log::{ClaimThenAppend, CreationLog};
+pub use encoded::{Encoded, EncodedRecords};
 pub use error::InfraError;
 pub use event_log::{EventLog, LogRecord, PartitionRead, Position, partition_for};
 pub use geo::{GeoLookup, Place};

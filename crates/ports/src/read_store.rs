@@ -3,7 +3,7 @@ use kurz_domain::link::MaxClicks;
 use kurz_domain::stats::{Bots, DayStats, LinkStats};
 use kurz_domain::{Code, Day, DayRange, Event, Link};
 
-use crate::{InfraError, LogRecord};
+use crate::{EncodedRecords, InfraError, LogRecord};
 
 /// The read models folded from the event log: links by code and their click statistics.
 #[async_trait]
@@ -48,6 +48,7 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
         loop {
             match chunks.recv().await {
                 Some(Chunk::Records(chunk)) => records.extend(chunk),
+                Some(Chunk::Encoded(chunk)) => records.extend(chunk.into_records()),
                 Some(Chunk::End) => return self.apply(records).await,
                 None => return Err(InfraError::new("applying chunks", ChunksAbandoned)),
             }
@@ -65,6 +66,9 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 pub enum Chunk {
     Records(Vec<LogRecord>),
+    /// Records as the log holds them, clicks undecoded (from a log that reads them so:
+    /// [`EventLog::read_encoded`](crate::EventLog::read_encoded)).
+    Encoded(EncodedRecords),
     /// Every chunk was sent: the write may be made.
     End,
 }

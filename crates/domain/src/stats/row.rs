@@ -319,7 +319,7 @@ mod tests {
         fn a_new_row_is_written_as_the_row_the_delta_makes(clicks in prop_oneof![clicks(5, 60), clicks(1000, 1500)]) {
             let mut delta = crate::stats::StatsDelta::default();
             for click in &clicks {
-                delta.record(click);
+                delta.record(&click.fields());
             }
             for (_, day) in delta.into_days() {
                 let mut made = DayStats::default();

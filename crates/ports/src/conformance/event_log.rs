@@ -1,12 +1,13 @@
 //! What every event log must do.
 
 use std::collections::{BTreeMap, HashSet};
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Storage;
 use super::fixtures::{clicked, code, created};
-use crate::{EventLog, Position, partition_for};
+use crate::{EventLog, PartitionRead, Position, partition_for};
 
 async fn read_all(log: &dyn EventLog, partition: u32) -> Vec<crate::LogRecord> {
     let mut records = Vec::new();
@@ -54,6 +55,28 @@ pub async fn reads_start_anywhere_and_respect_the_limit(storage: impl Storage<dy
     assert_eq!(offsets, vec![5, 6, 7, 8]);
     assert_eq!(middle[0].event.as_ref().expect("decodes"), &events[5]);
     assert!(log.read(partition, 20, 10).await.expect("read").is_empty(), "nothing beyond the end");
+}
+
+/// A log that hands records encoded ([`EventLog::read_encoded`]) hands the records its decoded
+/// reads hand, clicks and link events of several partitions alike.
+pub async fn encoded_reads_hold_what_decoded_reads_hold(storage: impl Storage<dyn EventLog>) {
+    let log = storage.open().await;
+    let mut events = Vec::new();
+    for link in ["echo", "foxtrot", "golf", "hotel"] {
+        events.push(created(link));
+        events.extend((0..5).map(|i| clicked(link, i, "v")));
+    }
+    log.append(&events).await.expect("append");
+    let reads: Vec<PartitionRead> =
+        (0..log.partitions()).map(|partition| PartitionRead { partition, from: 1, max: 4 }).collect();
+    let Some(encoded) = log.read_encoded(&reads).await.expect("read") else {
+        let _ = writeln!(std::io::stderr(), "this log hands records decoded only: nothing encoded to compare");
+        return;
+    };
+    let decoded = log.read_partitions(&reads).await.expect("read");
+    assert!(!decoded.is_empty());
+    assert_eq!(encoded.positions().collect::<Vec<_>>(), decoded.iter().map(|r| r.position).collect::<Vec<_>>());
+    assert_eq!(encoded.into_records(), decoded);
 }
 
 /// Appends of one event and of thousands, read from offsets inside, at and around each append's

@@ -5,7 +5,7 @@ use kurz_domain::{DayRange, Event, LinkClicked};
 
 use super::Storage;
 use super::fixtures::{DAY_MS, at, clicked, code, created, deleted, updated};
-use crate::{Chunk, LogRecord, Position, ReadStore};
+use crate::{Chunk, EncodedRecords, LogRecord, Position, ReadStore};
 
 /// Records for partition 0 from `offset` on.
 fn records(offset: u64, events: &[Event]) -> Vec<LogRecord> {
@@ -117,6 +117,67 @@ pub async fn chunks_of_a_write_apply_as_the_write(storage: impl Storage<dyn Read
     }
     assert_eq!((stats[1].total_clicks, stats[1].unique_visitors, stats[1].clicks_by_day.len()), (3, 2, 2));
     assert_eq!(stats[0], stats[1]);
+}
+
+/// Records handed over encoded, clicks left as bytes ([`EncodedRecords`]), apply as the same records
+/// decoded: damaged and unknown records only move the checkpoint, records below it are passed over.
+pub async fn encoded_chunks_apply_as_the_records_decoded(storage: impl Storage<dyn ReadStore>) {
+    let store = storage.open().await;
+    let codec = std::sync::Arc::new(kurz_schemas::Codec::local(kurz_schemas::Catalog::shipped()));
+    // A link's records as the log holds them, in a partition of its own.
+    let framed = |link: &str| -> Vec<Vec<u8>> {
+        let events = [
+            created(link),
+            clicked(link, 1, "v1"),
+            clicked(link, DAY_MS + 1, "v2"),
+            updated(link, "https://moved.example/"),
+            clicked(link, DAY_MS + 2, "v1"),
+            clicked(link, DAY_MS + 3, "v3"),
+        ];
+        let mut framed: Vec<Vec<u8>> = events.iter().map(|e| codec.encode(e).expect("encodes")).collect();
+        let mut damaged = framed[1].clone();
+        damaged.pop();
+        framed.insert(2, damaged);
+        framed.insert(4, kurz_schemas::frame(u32::MAX, &[0]));
+        framed.push(codec.encode(&clicked(link, DAY_MS + 4, "v4")).expect("encodes"));
+        framed
+    };
+    let decoded = |partition: u32, framed: &[Vec<u8>]| -> Vec<LogRecord> {
+        (0..)
+            .zip(framed)
+            .map(|(offset, record)| LogRecord {
+                position: Position { partition, offset },
+                event: codec.decode(record).map_err(|e| e.to_string()),
+            })
+            .collect()
+    };
+    let (romeo, sierra) = (framed("romeo"), framed("sierra"));
+    let total = u64::try_from(romeo.len()).expect("a few records");
+    store.apply(decoded(0, &romeo)).await.expect("apply");
+    // Sierra's first three records are applied already: its encoded chunks bring them again.
+    store.apply(decoded(1, &sierra)[..3].to_vec()).await.expect("apply");
+    let (sender, chunks) = tokio::sync::mpsc::channel(1);
+    let feed = async {
+        for chunk in (0..).zip(&sierra).collect::<Vec<_>>().chunks(3) {
+            let mut encoded = EncodedRecords::new(std::sync::Arc::clone(&codec));
+            for (offset, record) in chunk {
+                encoded.push(Position { partition: 1, offset: *offset }, record);
+            }
+            sender.send(Chunk::Encoded(encoded.finish())).await.expect("the store takes chunks");
+        }
+        sender.send(Chunk::End).await.expect("the store takes the end");
+    };
+    let (applied, ()) = within_deadline(async { tokio::join!(store.apply_chunks(chunks), feed) }).await;
+    assert_eq!(applied.expect("apply chunks"), vec![code("sierra")], "the update is in the chunks");
+    assert_eq!(store.checkpoints(2).await.expect("checkpoints"), vec![total, total]);
+    let mut seen = Vec::new();
+    for link in ["romeo", "sierra"] {
+        let target = store.link(&code(link)).await.expect("read").expect("exists").spec.target;
+        let stats = store.stats(&code(link), DayRange::ALL, Bots::Exclude).await.expect("stats");
+        seen.push((target.as_str().to_owned(), stats));
+    }
+    assert_eq!((seen[1].1.total_clicks, seen[1].1.unique_visitors), (5, 4), "the damaged click is not counted");
+    assert_eq!(seen[0], seen[1]);
 }
 
 /// A stream of chunks that stops before its end is an abandoned write: nothing of it is kept.
