@@ -20,6 +20,8 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
 
     /// Applies records with exactly-once effect: records below their partition's checkpoint are
     /// skipped, and applying a batch again after a crash part-way leaves what one application does.
+    /// Projections are of links ([`LinkEvents`]): a batch may leave out clicks before a partition's
+    /// last record, as a catch-up's does ([`EncodedRecords::projected`](crate::EncodedRecords::projected)).
     async fn apply(&self, records: &[LogRecord]) -> Result<(), InfraError>;
 
     /// Deletes its rows and checkpoints, for a rebuild from offset 0.

@@ -81,19 +81,23 @@ async fn within_deadline<T>(work: impl Future<Output = T>) -> T {
     tokio::time::timeout(std::time::Duration::from_secs(30), work).await.expect("the store answers within 30 s")
 }
 
+/// A link created, clicked on two days, moved, and clicked again.
+fn a_moved_links_clicks(link: &str) -> [Event; 5] {
+    [
+        created(link),
+        clicked(link, 1, "v1"),
+        clicked(link, DAY_MS + 1, "v2"),
+        updated(link, "https://moved.example/"),
+        clicked(link, DAY_MS + 2, "v1"),
+    ]
+}
+
 /// A write handed over in chunks ends as the same write handed over at once.
 pub async fn chunks_of_a_write_apply_as_the_write(storage: impl Storage<dyn ReadStore>) {
     let store = storage.open().await;
     // The same events for two links, in partitions of their own: one written whole, one in chunks.
     let write = |link: &str, partition: u32| -> Vec<LogRecord> {
-        let events = [
-            created(link),
-            clicked(link, 1, "v1"),
-            clicked(link, DAY_MS + 1, "v2"),
-            updated(link, "https://moved.example/"),
-            clicked(link, DAY_MS + 2, "v1"),
-        ];
-        records(0, &events)
+        records(0, &a_moved_links_clicks(link))
             .into_iter()
             .map(|r| LogRecord { position: Position { partition, ..r.position }, ..r })
             .collect()
@@ -126,14 +130,8 @@ pub async fn encoded_chunks_apply_as_the_records_decoded(storage: impl Storage<d
     let codec = std::sync::Arc::new(kurz_schemas::Codec::local(kurz_schemas::Catalog::shipped()));
     // A link's records as the log holds them, in a partition of its own.
     let framed = |link: &str| -> Vec<Vec<u8>> {
-        let events = [
-            created(link),
-            clicked(link, 1, "v1"),
-            clicked(link, DAY_MS + 1, "v2"),
-            updated(link, "https://moved.example/"),
-            clicked(link, DAY_MS + 2, "v1"),
-            clicked(link, DAY_MS + 3, "v3"),
-        ];
+        let mut events = a_moved_links_clicks(link).to_vec();
+        events.push(clicked(link, DAY_MS + 3, "v3"));
         let mut framed: Vec<Vec<u8>> = events.iter().map(|e| codec.encode(e).expect("encodes")).collect();
         let mut damaged = framed[1].clone();
         damaged.pop();
