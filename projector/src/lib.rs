@@ -277,19 +277,12 @@ impl Projector {
             let (mut next, mut records, mut undecodable) = (from, 0, 0);
             loop {
                 let (chunk, after) = self.read_chunk(&next, &end).await.map_err(Fed::Failed)?;
-                let (read, projected, failed) = match &chunk {
-                    Chunk::Records(chunk) => {
-                        (chunk.len(), chunk.as_slice(), chunk.iter().filter(|r| r.event.is_err()).count())
-                    }
-                    Chunk::Encoded(chunk) => (chunk.len(), chunk.projected(), chunk.undecodable()),
-                    Chunk::End => (0, [].as_slice(), 0),
-                };
-                if read == 0 {
+                if chunk.is_empty() {
                     break;
                 }
-                self.models.apply_projections(projected).await.map_err(Fed::Failed)?;
-                records += read;
-                undecodable += failed;
+                self.models.apply_projections(chunk.projected()).await.map_err(Fed::Failed)?;
+                records += chunk.len();
+                undecodable += chunk.undecodable();
                 next = after;
                 sender.send(chunk).await.map_err(|_| Fed::StoreStopped)?;
             }

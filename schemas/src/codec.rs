@@ -133,6 +133,11 @@ impl Codec {
     /// latest schema; `None` otherwise ([`Codec::decode`] then says what it is, or why not).
     pub fn click_fields<'a>(&self, record: &'a [u8]) -> Option<ClickFields<'a>> {
         let (schema_id, body) = wire::unframe(record).ok()?;
+        self.direct_click(schema_id, body)
+    }
+
+    /// A click of the schema `direct_clicks` reads, read by it.
+    fn direct_click<'a>(&self, schema_id: u32, body: &'a [u8]) -> Option<ClickFields<'a>> {
         (Some(schema_id) == self.direct_click_schema).then(|| direct_clicks::read_fields(body)).flatten()
     }
 
@@ -145,12 +150,10 @@ impl Codec {
                 EventKind::LinkCreated => direct.read_deser::<LinkCreatedV3>(&mut body).map_err(avro)?.try_into(),
                 EventKind::LinkUpdated => direct.read_deser::<LinkUpdatedV3>(&mut body).map_err(avro)?.try_into(),
                 EventKind::LinkDeleted => direct.read_deser::<LinkDeletedV2>(&mut body).map_err(avro)?.try_into(),
-                EventKind::LinkClicked => {
-                    match (Some(schema_id) == self.direct_click_schema).then(|| direct_clicks::read(body)).flatten() {
-                        Some(click) => Ok(Event::Clicked(click)),
-                        None => direct.read_deser::<LinkClickedV2>(&mut body).map_err(avro)?.try_into(),
-                    }
-                }
+                EventKind::LinkClicked => match self.direct_click(schema_id, body) {
+                    Some(click) => Ok(Event::Clicked(click.to_event())),
+                    None => direct.read_deser::<LinkClickedV2>(&mut body).map_err(avro)?.try_into(),
+                },
             },
             None => mapping::from_value(reader.kind, reader.resolving.read_value(&mut body).map_err(avro)?),
         };

@@ -8,7 +8,7 @@
 //! writing here saves that on every redirect that records a click.
 //!
 //! This module handles exactly one layout — v2's eleven fields: a string, a long, eight nullable
-//! strings, a nullable boolean — and is used only when the latest schema has that layout ([`fits`]). Whatever [`read`] does not
+//! strings, a nullable boolean — and is used only when the latest schema has that layout ([`fits`]). Whatever [`read_fields`] does not
 //! accept goes to apache-avro, which stays the reference: its answer, error or not, is the answer.
 //! Property tests hold the two to the same result on arbitrary clicks and on damaged records, and
 //! [`write`] to the same bytes.
@@ -40,7 +40,7 @@ enum Kind {
     NullableBoolean,
 }
 
-/// Whether records of `schema` have the layout [`read`] decodes.
+/// Whether records of `schema` have the layout [`read_fields`] decodes.
 pub fn fits(schema: &Schema) -> bool {
     let Schema::Record(record) = schema else { return false };
     record.fields.len() == FIELDS.len()
@@ -51,14 +51,9 @@ pub fn fits(schema: &Schema) -> bool {
             .all(|(field, (name, kind))| field.name == name && kind_of(&field.schema) == Some(kind))
 }
 
-/// The click in `body`, or `None` if it is not a well-formed record of this layout or its code is
-/// not a code (the caller then asks apache-avro, for the error or for an encoding this reader does
-/// not take).
-pub fn read(body: &[u8]) -> Option<LinkClicked> {
-    read_fields(body).map(|click| click.to_event())
-}
-
-/// As [`read`], the click's texts borrowed from `body`.
+/// The click in `body`, its texts borrowed from it, or `None` if it is not a well-formed record of
+/// this layout or its code is not a code (the caller then asks apache-avro, for the error or for an
+/// encoding this reader does not take).
 pub fn read_fields(body: &[u8]) -> Option<ClickFields<'_>> {
     let mut input = body;
     let click = ClickFields {

@@ -500,7 +500,7 @@ impl EventLog for EmbeddedLog {
         let codec = Arc::clone(&self.codec);
         let read = Vec::with_capacity(self.committed(reads));
         self.scan_partitions(reads, read, move |read, position, record| {
-            read.push(LogRecord { position, event: codec.decode(record).map_err(|e| e.to_string()) });
+            read.push(LogRecord::decode(&codec, position, record));
         })
         .await
     }

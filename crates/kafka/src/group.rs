@@ -332,8 +332,7 @@ impl GroupConsumer {
                         offset: u64::try_from(message.offset()).expect("offsets are non-negative"),
                     };
                     let payload = message.payload().unwrap_or_default();
-                    let event = self.codec.decode(payload).map_err(|error| error.to_string());
-                    batch.push(LogRecord { position, event });
+                    batch.push(LogRecord::decode(&self.codec, position, payload));
                     deadline.get_or_insert_with(|| Instant::now() + self.options.linger);
                 }
                 Some(Err(error)) => tracing::warn!(%error, "consumer error"),

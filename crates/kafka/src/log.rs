@@ -239,8 +239,8 @@ impl EventLog for KafkaEventLog {
             let reader = reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let mut records = Vec::new();
             tail(&reader, &topic, &[(partition, from)], |message| {
-                let event = codec.decode(message.payload().unwrap_or_default()).map_err(|error| error.to_string());
-                records.push(LogRecord { position: Position { partition, offset: offset(message.offset()) }, event });
+                let position = Position { partition, offset: offset(message.offset()) };
+                records.push(LogRecord::decode(&codec, position, message.payload().unwrap_or_default()));
                 records.len() < max
             })?;
             Ok(records)

@@ -70,7 +70,7 @@ impl EncodedRecords {
             self.bytes.extend_from_slice(record);
             Entry::Click { position, start, end: self.bytes.len() }
         } else {
-            self.decoded.push(LogRecord { position, event: self.codec.decode(record).map_err(|e| e.to_string()) });
+            self.decoded.push(LogRecord::decode(&self.codec, position, record));
             Entry::Decoded(self.decoded.len() - 1)
         };
         self.run = Some((position.partition, self.entries.len()));
@@ -88,8 +88,8 @@ impl EncodedRecords {
     fn end_run(&mut self) {
         let Some((_, last)) = self.run.take() else { return };
         if let Entry::Click { position, start, end } = self.entries[last] {
-            let event = self.codec.decode(&self.bytes[start..end]).map_err(|e| e.to_string());
-            self.decoded.push(LogRecord { position, event });
+            // Not counted if it does not decode: the projector counts the decoded records' failures.
+            self.decoded.push(LogRecord::decode(&self.codec, position, &self.bytes[start..end]));
             self.entries[last] = Entry::Decoded(self.decoded.len() - 1);
         }
     }
@@ -141,23 +141,21 @@ impl EncodedRecords {
         entries
             .into_iter()
             .map(|entry| match entry {
-                Entry::Click { position, start, end } => {
-                    let event = codec.decode(&bytes[start..end]).map_err(|e| e.to_string());
-                    if event.is_err() {
-                        count_unreadable_click();
-                    }
-                    LogRecord { position, event }
-                }
+                Entry::Click { position, start, end } => decode_click(&codec, position, &bytes[start..end]),
                 Entry::Decoded(index) => decoded[index].take().expect("each decoded record has one entry"),
             })
             .collect()
     }
 }
 
-/// A click of the latest schema whose record does not read: counted with the undecodable records
-/// the projector counts for the records it decodes itself.
-pub(crate) fn count_unreadable_click() {
-    metrics::counter!("projector_records_undecodable_total").increment(1);
+/// A click of the latest schema, decoded where it is folded; one that does not decode is counted
+/// there, with the undecodable records the projector counts for the records decoded before.
+pub(crate) fn decode_click(codec: &Codec, position: Position, record: &[u8]) -> LogRecord {
+    let record = LogRecord::decode(codec, position, record);
+    if record.event.is_err() {
+        metrics::counter!("projector_records_undecodable_total").increment(1);
+    }
+    record
 }
 
 #[cfg(test)]

@@ -20,6 +20,13 @@ pub struct LogRecord {
     pub event: Result<Event, String>,
 }
 
+impl LogRecord {
+    /// The record at `position` as `codec` decodes it (an error kept as its reason).
+    pub fn decode(codec: &kurz_schemas::Codec, position: Position, record: &[u8]) -> Self {
+        Self { position, event: codec.decode(record).map_err(|e| e.to_string()) }
+    }
+}
+
 /// Up to `max` records of `partition` from offset `from` on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionRead {

@@ -10,7 +10,7 @@ use kurz_domain::analytics::BotRules;
 use kurz_domain::stats::{BatchHasher, DayDelta, StatsDelta};
 use kurz_domain::{Code, Day, Event, Link, evolve};
 
-use crate::encoded::{Encoded, EncodedRecords, count_unreadable_click};
+use crate::encoded::{Encoded, EncodedRecords, decode_click};
 use crate::{LogRecord, Position};
 
 /// Which writer folds records.
@@ -189,11 +189,8 @@ impl Fold {
                         }
                     } else {
                         // Damaged: decoded for the reason, and passed over as any undecodable record.
-                        let event = records.codec().decode(bytes).map_err(|e| e.to_string());
-                        if event.is_err() {
-                            count_unreadable_click();
-                        }
-                        self.add_record(&LogRecord { position, event }, &mut checkpoint, &mut row, &mut no_watermark)?;
+                        let record = decode_click(records.codec(), position, bytes);
+                        self.add_record(&record, &mut checkpoint, &mut row, &mut no_watermark)?;
                     }
                 }
             }

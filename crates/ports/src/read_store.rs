@@ -73,6 +73,39 @@ pub enum Chunk {
     End,
 }
 
+impl Chunk {
+    /// How many records it brings.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Records(records) => records.len(),
+            Self::Encoded(records) => records.len(),
+            Self::End => 0,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// What the projections of links apply of it ([`EncodedRecords::projected`]).
+    pub fn projected(&self) -> &[LogRecord] {
+        match self {
+            Self::Records(records) => records,
+            Self::Encoded(records) => records.projected(),
+            Self::End => &[],
+        }
+    }
+
+    /// Its records decoded so far that did not decode ([`EncodedRecords::undecodable`]).
+    pub fn undecodable(&self) -> usize {
+        match self {
+            Self::Records(records) => records.iter().filter(|record| record.event.is_err()).count(),
+            Self::Encoded(records) => records.undecodable(),
+            Self::End => 0,
+        }
+    }
+}
+
 /// The chunks of one write, in order.
 pub type Chunks = tokio::sync::mpsc::Receiver<Chunk>;
 

@@ -143,10 +143,7 @@ pub async fn encoded_chunks_apply_as_the_records_decoded(storage: impl Storage<d
     let decoded = |partition: u32, framed: &[Vec<u8>]| -> Vec<LogRecord> {
         (0..)
             .zip(framed)
-            .map(|(offset, record)| LogRecord {
-                position: Position { partition, offset },
-                event: codec.decode(record).map_err(|e| e.to_string()),
-            })
+            .map(|(offset, record)| LogRecord::decode(&codec, Position { partition, offset }, record))
             .collect()
     };
     let (romeo, sierra) = (framed("romeo"), framed("sierra"));
