@@ -178,15 +178,24 @@ fn write_string(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
+/// The length from which `simdutf8` validates with SIMD instructions.
+const SIMD_UTF8_FROM: usize = 64;
+
 #[inline]
 fn text<'a>(input: &mut &'a [u8]) -> Result<&'a str, Unreadable> {
     let len = usize::try_from(long(input)?).map_err(|_| Unreadable)?;
     let (bytes, rest) = input.split_at_checked(len).ok_or(Unreadable)?;
-    // Click texts are nearly all ASCII, which is checked a word at a time; the validation of UTF-8
-    // walks short texts byte by byte (its SIMD path starts at 64 bytes), and is left for the rest.
-    let text = match ascii::AsciiStr::from_ascii(bytes) {
-        Ok(ascii) => ascii.as_str(),
-        Err(_) => simdutf8::basic::from_utf8(bytes).map_err(|_| Unreadable)?,
+    // Click texts are nearly all ASCII. A short one is checked as ASCII a word at a time, as the
+    // validation of UTF-8 walks short texts byte by byte; from 64 bytes (user agents) the validation's
+    // SIMD path costs less than half the ASCII check (138 against 319 instructions for a 111-byte
+    // agent, callgrind).
+    let text = if bytes.len() >= SIMD_UTF8_FROM {
+        simdutf8::basic::from_utf8(bytes).map_err(|_| Unreadable)?
+    } else {
+        match ascii::AsciiStr::from_ascii(bytes) {
+            Ok(ascii) => ascii.as_str(),
+            Err(_) => simdutf8::basic::from_utf8(bytes).map_err(|_| Unreadable)?,
+        }
     };
     *input = rest;
     Ok(text)

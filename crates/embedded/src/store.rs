@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use kurz_domain::analytics::BotRules;
 use kurz_domain::stats::DayStats;
 use kurz_domain::{Code, Day, DayRange, Link};
-use kurz_ports::fold::{Fold, Folded, Folding, LinkRow};
+use kurz_ports::fold::{DayIncrement, Fold, Folded, Folding, LinkRow};
 use kurz_ports::{Chunk, Chunks, ChunksAbandoned, InfraError, LogRecord, ReadStore};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -281,56 +281,50 @@ fn write_folded(tables: &mut StoreTables<'_>, folded: Folded) -> Result<Vec<Code
     for (partition, offset) in &folded.checkpoints {
         checkpoints.insert(*partition, *offset)?;
     }
-    // A link's increments are next to each other: each link's run, in key order, then its days.
-    let mut days_of_links = folded.days;
-    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
-    for (at, increment) in days_of_links.iter().enumerate() {
-        match runs.last_mut() {
-            Some(run) if days_of_links[run.start].code == increment.code => run.end = at + 1,
-            _ => runs.push(at..at + 1),
-        }
-    }
-    runs.sort_unstable_by(|a, b| {
-        code_order(days_of_links[a.start].code.as_str(), days_of_links[b.start].code.as_str())
-    });
-    let (mut by_day, mut stored, mut key) = (Vec::new(), Vec::new(), Vec::new());
-    for run in runs {
-        let increments = &mut days_of_links[run];
-        // Sorted by index: an increment is large, and is moved once, into its row.
-        by_day.clear();
-        by_day.extend(0..increments.len());
-        by_day.sort_unstable_by_key(|at| increments[*at].day);
-        let day_at = |at: usize| increments[by_day[at]].day;
-        let code = increments[0].code.clone();
+    let (mut stored, mut key) = (Vec::new(), Vec::new());
+    for (code, mut increments) in links_in_key_order(folded.days) {
+        increments.sort_unstable_by_key(|increment| increment.day);
+        let (Some(first), Some(last)) = (increments.first(), increments.last()) else { continue };
         // The link's stored rows in the batch's days, in one walk of the tree rather than a lookup
         // per day: a rebuild's batch holds days of most links, and most of those rows are new.
         stored.clear();
-        let (first, last) = (day_at(0), day_at(by_day.len() - 1));
-        for entry in days.range(day_key(&code, first).as_slice()..=day_key(&code, last).as_slice())? {
+        for entry in days.range(day_key(&code, first.day).as_slice()..=day_key(&code, last.day).as_slice())? {
             let (stored_key, row) = entry?;
             let day = day_of(stored_key.value()).ok_or(StoreFailure::Key)?;
-            if by_day.binary_search_by_key(&day, |at| increments[*at].day).is_ok() {
+            if increments.binary_search_by_key(&day, |increment| increment.day).is_ok() {
                 stored.push((day, postcard::from_bytes::<DayStats>(row.value())?));
             }
         }
         let mut stored_days = stored.drain(..).peekable();
-        for at in &by_day {
-            let increment = &mut increments[*at];
-            let delta = std::mem::take(&mut increment.stats);
+        for DayIncrement { day, stats: delta, .. } in increments {
             row.clear();
-            match stored_days.next_if(|(day, _)| *day == increment.day) {
+            match stored_days.next_if(|(stored_day, _)| *stored_day == day) {
                 Some((_, mut stats)) => {
-                    stats.add(delta);
+                    stats.add(*delta);
                     stats.write_row(&mut row);
                 }
                 None => delta.write_new_row(&mut row),
             }
             key.clear();
-            write_day_key(&mut key, &code, increment.day);
+            write_day_key(&mut key, &code, day);
             days.insert(key.as_slice(), row.as_slice())?;
         }
     }
     Ok(folded.changed)
+}
+
+/// A fold's increments by link, links in the order of their day keys. A fold gives a link's
+/// increments one after another, so a link's run is found by a walk, and only the runs are sorted.
+fn links_in_key_order(increments: Vec<DayIncrement>) -> Vec<(Code, Vec<DayIncrement>)> {
+    let mut links: Vec<(Code, Vec<DayIncrement>)> = Vec::new();
+    for increment in increments {
+        match links.last_mut() {
+            Some((code, run)) if *code == increment.code => run.push(increment),
+            _ => links.push((increment.code.clone(), vec![increment])),
+        }
+    }
+    links.sort_unstable_by(|(a, _), (b, _)| code_order(a.as_str(), b.as_str()));
+    links
 }
 
 fn load_row(links: &Table<&[u8], &[u8]>, code: &Code) -> Result<Option<LinkRow>, StoreFailure> {

@@ -50,7 +50,7 @@ pub struct Folded {
 pub struct DayIncrement {
     pub code: Code,
     pub day: Day,
-    pub stats: DayDelta,
+    pub stats: Box<DayDelta>,
     /// With day watermarks ([`fold_with_day_watermarks`]): the offset of the last click in
     /// `stats`, the row's new watermark.
     pub last_offset: Option<u64>,

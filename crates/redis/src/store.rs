@@ -241,7 +241,7 @@ impl RedisReadStore {
         }
         for (increment, stored) in folded.days.into_iter().zip(stored_days) {
             let row = if let Some(mut stats) = stored {
-                stats.add(increment.stats);
+                stats.add(*increment.stats);
                 stats.to_row()
             } else {
                 increment.stats.to_new_row()

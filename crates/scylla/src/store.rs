@@ -297,7 +297,7 @@ impl ScyllaReadStore {
                 let last_offset = increment.last_offset?;
                 let stored = stored_days.get(&(increment.code.clone(), increment.day));
                 let mut stats = stored.map(|stored| stored.stats.clone()).unwrap_or_default();
-                stats.add(increment.stats);
+                stats.add(*increment.stats);
                 let expected = stored.map(|stored| stored.last_offset);
                 Some(self.write_day(increment.code.clone(), increment.day, stats, last_offset, expected))
             })

@@ -33,10 +33,12 @@ impl DayDelta {
     /// Appends the bytes of the row this delta makes of a day no row held yet: what adding it to
     /// an empty row ([`DayStats::add`]) and writing that ([`DayStats::write_row`]) write, without
     /// making the row. A rebuild writes a new row for nearly every (link, day), and making each
-    /// row's lists of names cost more than writing them.
-    pub fn write_new_row(self, out: &mut Vec<u8>) {
+    /// row's lists of names cost more than writing them. Boxed, as a batch holds its deltas: the
+    /// delta is read where it lies rather than moved out first (moving each cost a rebuild 6% of
+    /// its time, `perf`).
+    pub fn write_new_row(mut self: Box<Self>, out: &mut Vec<u8>) {
         self.people.write_new_row(out);
-        match self.bots {
+        match &mut self.bots {
             Some(bots) => bots.write_new_row(out),
             // Most days see no bot: their bots' tally is the same few bytes every time.
             None => out.extend_from_slice(&EMPTY_TALLY),
@@ -44,7 +46,7 @@ impl DayDelta {
     }
 
     /// The bytes [`DayDelta::write_new_row`] writes.
-    pub fn to_new_row(self) -> Vec<u8> {
+    pub fn to_new_row(self: Box<Self>) -> Vec<u8> {
         let mut row = Vec::new();
         self.write_new_row(&mut row);
         row
@@ -59,7 +61,8 @@ static EMPTY_TALLY: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
 });
 
 impl TallyDelta {
-    fn write_new_row(self, out: &mut Vec<u8>) {
+    /// Takes the visitors, which are made into a sketch in place.
+    fn write_new_row(&mut self, out: &mut Vec<u8>) {
         write_clicks(out, self.clicks, self.last_clicked_at);
         // Each breakdown as `Tally::add` would count it into an empty row, in one list of borrowed
         // names reused for all of them.
@@ -93,7 +96,7 @@ impl TallyDelta {
             }
             names.write(out);
         }
-        write_hll(out, &self.visitors.into_hll());
+        write_hll(out, &std::mem::take(&mut self.visitors).into_hll());
         write_hours(out, &self.hours);
     }
 }
@@ -323,7 +326,7 @@ mod tests {
             }
             for (_, day) in delta.into_days() {
                 let mut made = DayStats::default();
-                made.add(day.clone());
+                made.add((*day).clone());
                 let (mut written, mut expected) = (vec![7], vec![7]);
                 made.write_row(&mut expected);
                 day.write_new_row(&mut written);
