@@ -854,15 +854,14 @@ mod tests {
         rows.sort_unstable();
         let day = Day::from_days_since_epoch;
         assert_eq!(rows, [(day(0), 3), (day(1), 3), (day(2), 2), (day(3), 2)]);
-        let mut one_by_one = DayStats::default();
-        let mut all_at_once = DayStats::default();
+        let (mut one_by_one, mut the_batchs_rows) = (DayStats::default(), DayStats::default());
         for click in &clicks {
             one_by_one.record(click);
         }
         for (_, stats) in day_rows(&clicks) {
-            all_at_once.merge(&stats);
+            the_batchs_rows.merge(&stats);
         }
-        assert_eq!(all_at_once, one_by_one);
+        assert_eq!(the_batchs_rows, one_by_one);
     }
 
     #[test]

@@ -295,11 +295,12 @@ fn write_folded(tables: &mut StoreTables<'_>, folded: Folded) -> Result<Vec<Code
                 stored.push((day, postcard::from_bytes::<DayStats>(row.value())?));
             }
         }
-        let mut stored_days = stored.drain(..).peekable();
+        // Both in day order. Stored rows are large: they are updated where they lie.
+        let mut stored_days = stored.iter_mut().peekable();
         for DayIncrement { day, stats: delta, .. } in increments {
             row.clear();
             match stored_days.next_if(|(stored_day, _)| *stored_day == day) {
-                Some((_, mut stats)) => {
+                Some((_, stats)) => {
                     stats.add(*delta);
                     stats.write_row(&mut row);
                 }
