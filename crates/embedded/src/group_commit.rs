@@ -65,7 +65,7 @@ const QUEUE_CAPACITY: usize = 4 * MAX_GROUP;
 /// Non-durable commits are made durable at least this often: it bounds the replay after a crash
 /// (the read store is derived) and lets redb reuse freed pages. Each such fsync stalls the writer for
 /// milliseconds, so not every second.
-pub(crate) const FSYNC_AT_LEAST_EVERY: Duration = Duration::from_secs(10);
+const FSYNC_AT_LEAST_EVERY: Duration = Duration::from_secs(10);
 
 /// How the writer thread competes for the CPU with the threads that answer requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

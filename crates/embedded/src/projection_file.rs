@@ -2,14 +2,11 @@
 //! written in. Derived from the log, so a file of another layout is emptied and folded again.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use kurz_ports::{InfraError, LinkEvents, LogRecord, Unapplied};
-use redb::{Durability, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 
 use crate::OpenError;
-use crate::group_commit::FSYNC_AT_LEAST_EVERY;
 use crate::small_db::{Failure, SmallDb};
 
 const CHECKPOINTS: TableDefinition<u32, u64> = TableDefinition::new("checkpoints");
@@ -20,39 +17,6 @@ const FORMAT_KEY: &str = "format";
 pub(crate) struct ProjectionFile {
     pub(crate) db: SmallDb,
     layout: Layout,
-    syncs: Arc<Syncs>,
-}
-
-/// When the file's commits are made durable. A projection is derived from the log, and its rows
-/// and checkpoints commit together, so a commit need not wait for the disk: after a crash the
-/// projector folds again what the last durable commit had not. As the read store's writer, the
-/// file is synced at least every [`FSYNC_AT_LEAST_EVERY`] (which bounds that replay and lets redb
-/// reuse freed pages) and when it is let go. A rebuild synced each projection once per chunk it
-/// read: the benchmark's rebuild of a 10^6-event log made 124 fsyncs, now 42 (`strace -c`).
-#[derive(Debug)]
-struct Syncs {
-    db: SmallDb,
-    last: Mutex<Instant>,
-}
-
-impl Syncs {
-    /// Whether the commit about to be made is to be durable; if so, it counts as made now.
-    fn due(&self) -> bool {
-        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let due = last.elapsed() >= FSYNC_AT_LEAST_EVERY;
-        if due {
-            *last = Instant::now();
-        }
-        due
-    }
-}
-
-impl Drop for Syncs {
-    fn drop(&mut self) {
-        if let Err(error) = self.db.sync_now() {
-            tracing::warn!(%error, "a projection's last commits were not synced; they are folded again at start");
-        }
-    }
 }
 
 /// The layout of a projection's file: its version, and how to make its tables.
@@ -79,8 +43,7 @@ impl ProjectionFile {
                 prepare(txn, layout)
             }
         })?;
-        let syncs = Arc::new(Syncs { db: db.clone(), last: Mutex::new(Instant::now()) });
-        Ok(Self { db, layout, syncs })
+        Ok(Self { db, layout })
     }
 
     pub(crate) async fn checkpoints(&self, partitions: u32) -> Result<Vec<u64>, InfraError> {
@@ -93,8 +56,7 @@ impl ProjectionFile {
             .await
     }
 
-    /// Applies a batch in one transaction (see [`apply_link_events`]), durable when [`Syncs`]
-    /// says so.
+    /// Applies a batch in one durable transaction (see [`apply_link_events`]).
     pub(crate) async fn apply(
         &self,
         records: &[LogRecord],
@@ -104,12 +66,9 @@ impl ProjectionFile {
         if batch.is_empty() {
             return Ok(());
         }
-        let syncs = Arc::clone(&self.syncs);
         self.db
             .run(move |db| {
-                let mut txn = db.begin_write()?;
-                let durability = if syncs.due() { Durability::Immediate } else { Durability::None };
-                txn.set_durability(durability).map_err(redb::Error::from)?;
+                let txn = db.begin_write()?;
                 apply_link_events(&txn, batch, |events| apply(&txn, events))?;
                 txn.commit()?;
                 Ok(())

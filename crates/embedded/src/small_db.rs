@@ -59,13 +59,6 @@ impl SmallDb {
         Ok(Self { db: Reopenable::new(db, path, cache_bytes), context })
     }
 
-    /// Makes the file's commits so far durable, on this thread.
-    pub(crate) fn sync_now(&self) -> Result<(), redb::Error> {
-        let txn = self.db.get()?.begin_write()?;
-        txn.commit()?;
-        Ok(())
-    }
-
     pub(crate) async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Database) -> Result<T, Failure> + Send + 'static,

@@ -34,7 +34,7 @@ impl DayDelta {
     /// an empty row ([`DayStats::add`]) and writing that ([`DayStats::write_row`]) write, without
     /// making the row. A rebuild writes a new row for nearly every (link, day), and making each
     /// row's lists of names cost more than writing them. Boxed, as a batch holds its deltas: the
-    /// delta is read where it lies rather than moved out first (moving each cost a rebuild 6% of
+    /// delta is read where it lies rather than moved out first (moving each cost a rebuild 4% of
     /// its time, `perf`).
     pub fn write_new_row(mut self: Box<Self>, out: &mut Vec<u8>) {
         self.people.write_new_row(out);
