@@ -423,7 +423,7 @@ impl StatsDelta {
         let day = click.clicked_at.day();
         let delta = match self.links.get_mut(click.code.as_str()) {
             Some(days) => days.on(day),
-            None => &mut self.links.entry(click.code.to_code()).insert_entry(LinkDays::new(day)).into_mut().latest.1,
+            None => self.links.entry(click.code.to_code()).or_insert_with(|| LinkDays::new(day)).on(day),
         };
         delta.record(click, agent, site, other);
     }
