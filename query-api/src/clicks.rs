@@ -13,7 +13,7 @@ use std::time::Duration;
 use kurz_domain::Code;
 use kurz_domain::Event;
 use kurz_domain::link::MaxClicks;
-use kurz_ports::{ClickQuota, EventLog, InfraError};
+use kurz_ports::{ClickQuota, EventLog, InfraError, PartlyAppended};
 use kurz_service_kit::throttle::{LOG_INTERVAL, Throttle};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -257,6 +257,11 @@ impl Delivery {
         self.settled.send_modify(|count| *count += clicks as u64);
     }
 
+    fn appended(&self, clicks: usize) {
+        metrics::counter!("clicks_appended_total").increment(clicks as u64);
+        self.settle(clicks);
+    }
+
     /// Appends the batch if the log is taking appends, else spools it.
     async fn deliver(self: &Arc<Self>, events: Vec<Event>) {
         if self.spool.is_empty()
@@ -265,15 +270,15 @@ impl Delivery {
         {
             let delivery = Arc::clone(self);
             tokio::spawn(async move {
-                match delivery.log.append(&events).await {
-                    Ok(_) => {
-                        metrics::counter!("clicks_appended_total").increment(events.len() as u64);
-                        delivery.settle(events.len());
-                    }
-                    Err(error) => {
+                match delivery.log.append_each(&events).await {
+                    Ok(_) => delivery.appended(events.len()),
+                    Err(PartlyAppended { error, acknowledged }) => {
                         metrics::counter!("click_append_failures_total").increment(1);
-                        tracing::warn!(%error, clicks = events.len(), "cannot append clicks; spooling them");
-                        delivery.spool(events).await;
+                        delivery.appended(acknowledged.len());
+                        // Only what the log did not take: the rest is in it already.
+                        let rest = unacknowledged(events, &acknowledged);
+                        tracing::warn!(%error, clicks = rest.len(), acknowledged = acknowledged.len(), "cannot append clicks; spooling them");
+                        delivery.spool(rest).await;
                     }
                 }
                 drop(slot);
@@ -326,34 +331,75 @@ impl Delivery {
                 }
             };
             let events: Vec<Event> = oldest.iter().flat_map(|batch| batch.events.iter().cloned()).collect();
-            if let Err(error) = self.log.append(&events).await {
-                static REFUSED: Throttle = Throttle::new(LOG_INTERVAL);
-                metrics::counter!("click_append_failures_total").increment(1);
-                if let Some(attempts) = REFUSED.hit() {
-                    tracing::warn!(%error, clicks = events.len(), attempts, "the log still refuses spooled clicks (one line per 10 s)");
-                }
-                return false;
-            }
-            metrics::counter!("clicks_appended_total").increment(events.len() as u64);
-            let spool = Arc::clone(&self.spool);
             let sequences: Vec<u64> = oldest.iter().map(|batch| batch.sequence).collect();
-            // Each one, whatever happened to the one before: a batch left behind is sent twice.
-            let failed = tokio::task::spawn_blocking(move || {
-                sequences.into_iter().filter_map(|s| spool.remove(s).err().map(|e| (s, e))).collect::<Vec<_>>()
-            })
-            .await;
-            match failed {
-                Ok(failed) if failed.is_empty() => {}
-                Ok(failed) => {
-                    for (sequence, error) in failed {
-                        tracing::error!(sequence, %error, "cannot remove a sent batch from the click spool; it may be sent twice");
-                    }
+            match self.log.append_each(&events).await {
+                Ok(_) => {
+                    self.remove_sent(sequences).await;
+                    self.appended(events.len());
                 }
-                Err(error) => tracing::error!(%error, "click spool task failed; sent batches may be sent twice"),
+                Err(PartlyAppended { error, acknowledged }) => {
+                    static REFUSED: Throttle = Throttle::new(LOG_INTERVAL);
+                    metrics::counter!("click_append_failures_total").increment(1);
+                    if let Some(attempts) = REFUSED.hit() {
+                        tracing::warn!(%error, clicks = events.len(), acknowledged = acknowledged.len(), attempts, "the log still refuses spooled clicks (one line per 10 s)");
+                    }
+                    if !acknowledged.is_empty() {
+                        self.keep_unacknowledged(unacknowledged(events, &acknowledged), acknowledged.len(), sequences)
+                            .await;
+                    }
+                    return false;
+                }
             }
-            self.settle(events.len());
         }
     }
+
+    /// After a drain's append the log took in part: the sent batches give way to one batch of the
+    /// clicks it did not take, so the others are not sent twice. Should the spool refuse that batch,
+    /// the sent ones stay, to be sent again whole (duplicates, which consumers drop by event id,
+    /// rather than lost clicks).
+    async fn keep_unacknowledged(&self, rest: Vec<Event>, acknowledged: usize, sent: Vec<u64>) {
+        let spool = Arc::clone(&self.spool);
+        let why = match tokio::task::spawn_blocking(move || spool.push(&rest)).await {
+            Ok(Ok(true)) => {
+                self.remove_sent(sent).await;
+                self.appended(acknowledged);
+                return;
+            }
+            Ok(Ok(false)) => "the click spool is full".to_owned(),
+            Ok(Err(error)) => error.to_string(),
+            Err(error) => format!("the spool task failed: {error}"),
+        };
+        tracing::error!(%why, acknowledged, "cannot spool the clicks the log did not take; those it took will be sent twice");
+    }
+
+    /// Removes batches the log has, each one whatever happened to the one before: a batch left
+    /// behind is sent twice.
+    async fn remove_sent(&self, sequences: Vec<u64>) {
+        let spool = Arc::clone(&self.spool);
+        let failed = tokio::task::spawn_blocking(move || {
+            sequences.into_iter().filter_map(|s| spool.remove(s).err().map(|e| (s, e))).collect::<Vec<_>>()
+        })
+        .await;
+        match failed {
+            Ok(failed) => {
+                for (sequence, error) in failed {
+                    tracing::error!(sequence, %error, "cannot remove a sent batch from the click spool; it may be sent twice");
+                }
+            }
+            Err(error) => tracing::error!(%error, "click spool task failed; sent batches may be sent twice"),
+        }
+    }
+}
+
+/// The events whose indices `acknowledged` (ascending) does not hold.
+fn unacknowledged(events: Vec<Event>, acknowledged: &[usize]) -> Vec<Event> {
+    let mut acknowledged = acknowledged.iter().copied().peekable();
+    events
+        .into_iter()
+        .enumerate()
+        .filter(|(index, _)| acknowledged.next_if_eq(index).is_none())
+        .map(|(_, event)| event)
+        .collect()
 }
 
 async fn spool_clicks(
@@ -456,5 +502,97 @@ async fn append_with_retry(log: &dyn EventLog, batch: &[Event], deadline: Option
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use kurz_domain::{LinkClicked, Timestamp};
+    use kurz_ports::{LogRecord, PartlyAppended, Position};
+
+    use super::*;
+
+    /// A broker that goes away in the middle of appends: its first `partial` appends take the
+    /// first half of the events and never acknowledge the rest (as a broker that answered the
+    /// requests in flight and then closed its connections); later appends take everything.
+    #[derive(Debug)]
+    struct BrokerGoingAway {
+        partial: Mutex<usize>,
+        written: Mutex<Vec<Event>>,
+    }
+
+    #[async_trait]
+    impl EventLog for BrokerGoingAway {
+        fn partitions(&self) -> u32 {
+            1
+        }
+
+        async fn append(&self, events: &[Event]) -> Result<Vec<Position>, InfraError> {
+            self.append_each(events).await.map_err(|partly| partly.error)
+        }
+
+        async fn append_each(&self, events: &[Event]) -> Result<Vec<Position>, PartlyAppended> {
+            let taken = {
+                let mut partial = self.partial.lock().expect("lock");
+                if *partial > 0 {
+                    *partial -= 1;
+                    events.len() / 2
+                } else {
+                    events.len()
+                }
+            };
+            let mut written = self.written.lock().expect("lock");
+            let first = written.len() as u64;
+            written.extend_from_slice(&events[..taken]);
+            if taken < events.len() {
+                let error = InfraError::new("producing an event", "message timed out").with_unknown_outcome();
+                return Err(PartlyAppended { error, acknowledged: (0..taken).collect() });
+            }
+            Ok((first..).take(taken).map(|offset| Position { partition: 0, offset }).collect())
+        }
+
+        async fn read(&self, _: u32, _: u64, _: usize) -> Result<Vec<LogRecord>, InfraError> {
+            Ok(Vec::new())
+        }
+
+        async fn end_offsets(&self) -> Result<Vec<u64>, InfraError> {
+            Ok(vec![0])
+        }
+
+        async fn wait_for_records(&self, _: &[u64], _: Duration) {}
+    }
+
+    #[tokio::test]
+    async fn clicks_a_broker_took_before_it_went_away_are_not_sent_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let spool = Arc::new(ClickSpool::open(dir.path(), 1 << 20).expect("opens"));
+        // The recorder's append and then the drain's first append are cut short.
+        let log = Arc::new(BrokerGoingAway { partial: Mutex::new(2), written: Mutex::default() });
+        let options = ClickRecorderOptions { linger: Duration::from_secs(1), ..ClickRecorderOptions::default() };
+        let stop = CancellationToken::new();
+        let (recorder, task) =
+            ClickRecorder::start_spooled(log.clone(), spool.clone(), ClickDetailer::default(), options, stop.clone());
+        let code = Code::parse("abc").expect("valid");
+        for at in 0..100 {
+            recorder.record(LinkClicked::new(code.clone(), Timestamp::from_millis(at), None, None, None).into());
+        }
+        tokio::time::timeout(Duration::from_secs(30), recorder.flushed()).await.expect("every click settles");
+        stop.cancel();
+        task.await.expect("recorder stops");
+
+        let written = log.written.lock().expect("lock");
+        let mut times: BTreeMap<i64, usize> = BTreeMap::new();
+        for event in written.iter() {
+            let Event::Clicked(click) = event else { panic!("only clicks") };
+            *times.entry(click.clicked_at.as_millis()).or_default() += 1;
+        }
+        assert_eq!(times.len(), 100, "every click is in the log");
+        assert!(times.values().all(|count| *count == 1), "none twice: {times:?}");
+        assert_eq!(*log.partial.lock().expect("lock"), 0, "both cut-short appends happened");
+        assert!(spool.is_empty(), "nothing left in the spool");
     }
 }

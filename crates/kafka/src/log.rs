@@ -4,14 +4,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use futures_util::future::try_join_all;
+use futures_util::future::join_all;
 use kurz_domain::Event;
-use kurz_ports::{EventLog, InfraError, LogRecord, Position, partition_for};
+use kurz_ports::{EventLog, InfraError, LogRecord, PartlyAppended, Position, partition_for};
 use kurz_schemas::Codec;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
@@ -85,45 +85,81 @@ impl KafkaEventLog {
         })
     }
 
-    /// Queues every event on `producer` in order, then waits for all acknowledgements.
-    /// Errors once a record was handed to the producer are marked as of unknown outcome: the broker
-    /// may have written it although no acknowledgement came back.
-    async fn produce(&self, producer: &FutureProducer, events: &[Event]) -> Result<Vec<Position>, ProduceFailure> {
+    /// Queues every event on `producer` in order, then waits for every acknowledgement that can
+    /// come. A failure says which events were acknowledged all the same (those of a partition the
+    /// broker took before it went away); the others' outcome is unknown once any was handed over:
+    /// the broker may have written it although no acknowledgement came back.
+    async fn produce(&self, producer: &FutureProducer, events: &[Event]) -> Result<Vec<Position>, Unacknowledged> {
         let mut deliveries = Vec::with_capacity(events.len());
+        let mut refused = None;
         for event in events {
-            let handed_over = !deliveries.is_empty();
-            let payload = self.codec.encode(event).map_err(|error| {
-                ProduceFailure::from(InfraError::new("encoding an event", error)).after(handed_over)
-            })?;
-            let mut record = FutureRecord::to(&self.topic)
-                .key(event.code().as_str())
-                .payload(&payload)
-                .partition(partition_id(partition_for(event.code(), self.partitions)));
-            // Records are queued in the order given; the idempotent producer keeps that order.
-            let delivery = loop {
-                match producer.send_result(record) {
-                    Ok(delivery) => break delivery,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                        record = returned;
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                    Err((error, _)) => return Err(ProduceFailure::from(error).after(handed_over)),
+            match self.queue(producer, event).await {
+                Ok(delivery) => deliveries.push(delivery),
+                Err(failure) => {
+                    refused = Some(failure);
+                    break;
                 }
-            };
-            deliveries.push(async move {
-                match delivery.await {
-                    Ok(Ok(delivery)) => Ok(Position {
-                        partition: u32::try_from(delivery.partition).expect("partitions are non-negative"),
-                        offset: offset(delivery.offset),
-                    }),
-                    Ok(Err((error, _))) => Err(ProduceFailure::from(error).after(true)),
-                    Err(canceled) => {
-                        Err(ProduceFailure::from(InfraError::new("producing an event", canceled)).after(true))
-                    }
-                }
-            });
+            }
         }
-        try_join_all(deliveries).await
+        let outcomes = join_all(deliveries.into_iter().map(|delivery| async move {
+            match delivery.await {
+                Ok(Ok(delivery)) => Ok(Position {
+                    partition: u32::try_from(delivery.partition).expect("partitions are non-negative"),
+                    offset: offset(delivery.offset),
+                }),
+                Ok(Err((error, _))) => Err(ProduceFailure::from(error)),
+                Err(canceled) => Err(ProduceFailure::from(InfraError::new("producing an event", canceled))),
+            }
+        }))
+        .await;
+        let (mut positions, mut acknowledged, mut lost) = (Vec::with_capacity(outcomes.len()), Vec::new(), None);
+        for (index, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
+                Ok(position) => {
+                    positions.push(position);
+                    acknowledged.push(index);
+                }
+                Err(failure) => {
+                    lost.get_or_insert(failure);
+                }
+            }
+        }
+        match (lost, refused) {
+            (None, None) => Ok(positions),
+            (Some(lost), _) => Err(Unacknowledged { failure: lost.outcome_unknown(), acknowledged }),
+            // Every event handed over was acknowledged: the rest were never sent.
+            (None, Some(refused)) => Err(Unacknowledged { failure: refused, acknowledged }),
+        }
+    }
+
+    /// Hands one event to the producer, waiting while its queue is full.
+    async fn queue(&self, producer: &FutureProducer, event: &Event) -> Result<DeliveryFuture, ProduceFailure> {
+        let payload = self
+            .codec
+            .encode(event)
+            .map_err(|error| ProduceFailure::from(InfraError::new("encoding an event", error)))?;
+        let mut record = FutureRecord::to(&self.topic)
+            .key(event.code().as_str())
+            .payload(&payload)
+            .partition(partition_id(partition_for(event.code(), self.partitions)));
+        // Records are queued in the order given; the idempotent producer keeps that order.
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => return Ok(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    record = returned;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err((error, _)) => return Err(ProduceFailure::from(error)),
+            }
+        }
+    }
+
+    /// Replaces the producer if `failure` left it unable to produce again.
+    fn after_failure(&self, producer: &FutureProducer, failure: &ProduceFailure) {
+        if failure.producer_broken || producer.client().fatal_error().is_some() {
+            self.renew(producer);
+        }
     }
 
     fn producer(&self) -> FutureProducer {
@@ -166,6 +202,12 @@ impl KafkaEventLog {
     }
 }
 
+/// A failed produce, and which of its events (indices) were acknowledged nonetheless.
+struct Unacknowledged {
+    failure: ProduceFailure,
+    acknowledged: Vec<usize>,
+}
+
 /// A failed append, and whether the producer can go on (an idempotent producer whose identity the
 /// broker no longer accepts — e.g. after its records timed out while the broker was away — cannot).
 struct ProduceFailure {
@@ -174,11 +216,9 @@ struct ProduceFailure {
 }
 
 impl ProduceFailure {
-    /// Marks the outcome unknown when some record had already been handed to the producer.
-    fn after(mut self, handed_over: bool) -> Self {
-        if handed_over {
-            self.error = self.error.with_unknown_outcome();
-        }
+    /// Marks a failure of records handed to the producer: they may be in the log all the same.
+    fn outcome_unknown(mut self) -> Self {
+        self.error = self.error.with_unknown_outcome();
         self
     }
 }
@@ -222,11 +262,18 @@ impl EventLog for KafkaEventLog {
 
     async fn append(&self, events: &[Event]) -> Result<Vec<Position>, InfraError> {
         let producer = self.producer();
-        self.produce(&producer, events).await.map_err(|error| {
-            if error.producer_broken || producer.client().fatal_error().is_some() {
-                self.renew(&producer);
-            }
-            error.error
+        self.produce(&producer, events).await.map_err(|Unacknowledged { failure, acknowledged }| {
+            self.after_failure(&producer, &failure);
+            // Some of the events are in the log: as one append, its outcome is not known.
+            if acknowledged.is_empty() { failure.error } else { failure.error.with_unknown_outcome() }
+        })
+    }
+
+    async fn append_each(&self, events: &[Event]) -> Result<Vec<Position>, PartlyAppended> {
+        let producer = self.producer();
+        self.produce(&producer, events).await.map_err(|Unacknowledged { failure, acknowledged }| {
+            self.after_failure(&producer, &failure);
+            PartlyAppended { error: failure.error, acknowledged }
         })
     }
 

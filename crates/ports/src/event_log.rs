@@ -35,6 +35,17 @@ pub struct PartitionRead {
     pub max: usize,
 }
 
+/// An [`EventLog::append_each`] that failed: why, and which events (indices into those given) the
+/// log acknowledged nonetheless. The others are not known to be in the log (see
+/// [`InfraError::outcome_unknown`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{error} ({} of the events acknowledged)", acknowledged.len())]
+pub struct PartlyAppended {
+    #[source]
+    pub error: InfraError,
+    pub acknowledged: Vec<usize>,
+}
+
 /// The source of truth: an append-only log of events, partitioned by link code so that all events of
 /// one link stay in order.
 #[async_trait]
@@ -44,6 +55,14 @@ pub trait EventLog: Send + Sync + std::fmt::Debug {
     /// Appends durably. Returns once every event is acknowledged (it survives a crash), with the
     /// events' positions in the order given.
     async fn append(&self, events: &[Event]) -> Result<Vec<Position>, InfraError>;
+
+    /// Appends events that need not go in together (clicks), as [`append`](Self::append) does, but
+    /// a failure says which of them were acknowledged all the same: a caller that sends the events
+    /// again must send only the others, or the acknowledged ones would be in the log twice. A log
+    /// whose appends are atomic (the default) acknowledges all or none.
+    async fn append_each(&self, events: &[Event]) -> Result<Vec<Position>, PartlyAppended> {
+        self.append(events).await.map_err(|error| PartlyAppended { error, acknowledged: Vec::new() })
+    }
 
     /// Up to `max` records of one partition from offset `from` on, in offset order.
     async fn read(&self, partition: u32, from: u64, max: usize) -> Result<Vec<LogRecord>, InfraError>;

@@ -25,9 +25,11 @@ pub use code_registry::CodeRegistry;
 pub use creation_log::{ClaimThenAppend, CreationLog};
 pub use encoded::{Encoded, EncodedRecords};
 pub use error::InfraError;
-pub use event_log::{EventLog, LogRecord, PartitionRead, Position, partition_for};
+pub use event_log::{EventLog, LogRecord, PartitionRead, PartlyAppended, Position, partition_for};
 pub use geo::{GeoLookup, Place};
 pub use idempotency::{IdempotencyStore, Reservation};
 pub use orphans::{ORPHAN_DAYS_KEPT, OrphanVisitStore};
 pub use projection::{LinkDirectory, LinkEvents, LinkHistory, Projection, Unapplied};
-pub use read_store::{Chunk, Chunks, ChunksAbandoned, ClickQuota, LinkChangeListener, ProjectionProgress, ReadStore};
+pub use read_store::{
+    Chunk, Chunks, ChunksAbandoned, ClickQuota, LinkChangeListener, ProjectionProgress, ReadStore,
+};

@@ -34,6 +34,20 @@ pub async fn appends_are_read_back_in_order_with_their_positions(storage: impl S
     }
 }
 
+/// Clicks are appended each on their own ([`EventLog::append_each`]): when all go in, as one append.
+pub async fn events_appended_each_on_their_own_are_read_back_with_their_positions(storage: impl Storage<dyn EventLog>) {
+    let log = storage.open().await;
+    let events: Vec<_> =
+        ["kilo", "lima", "oscar"].iter().cycle().zip(0..30).map(|(code, i)| clicked(code, i, "v")).collect();
+    let positions = log.append_each(&events).await.expect("every event acknowledged");
+    assert_eq!(positions.len(), events.len());
+    for (event, position) in events.iter().zip(&positions) {
+        assert_eq!(position.partition, partition_for(event.code(), log.partitions()));
+        let read = log.read(position.partition, position.offset, 1).await.expect("read");
+        assert_eq!(read[0].event.as_ref().expect("decodes"), event);
+    }
+}
+
 pub async fn events_of_one_code_stay_in_one_partition_in_order(storage: impl Storage<dyn EventLog>) {
     let log = storage.open().await;
     let events: Vec<_> = (0..50).map(|i| clicked("charlie", i, &format!("v{i}"))).collect();

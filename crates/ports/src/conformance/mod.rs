@@ -54,6 +54,7 @@ macro_rules! event_log_conformance {
             $storage,
             $crate::conformance::event_log,
             appends_are_read_back_in_order_with_their_positions,
+            events_appended_each_on_their_own_are_read_back_with_their_positions,
             events_of_one_code_stay_in_one_partition_in_order,
             reads_start_anywhere_and_respect_the_limit,
             encoded_reads_hold_what_decoded_reads_hold,
