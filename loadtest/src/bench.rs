@@ -34,7 +34,9 @@ pub struct ProjectorArgs {
     /// Fold the read store alone, without the directory and histories: what those cost.
     #[arg(long)]
     read_store_only: bool,
-    /// Records per partition and store write (the projector's `batch_size`).
+    /// Records per partition and store write (the projector's `batch_size`), for a store that does
+    /// not end its own writes; the embedded store ends a catch-up write at 200,000 rows, or at the
+    /// projector's `catch_up_batch_size` (500,000 records per partition), instead.
     #[arg(long)]
     batch_size: Option<usize>,
     /// Records per partition read at a time within a write (the projector's `chunk_size`).

@@ -35,8 +35,13 @@ pub enum Mode {
 #[derive(Debug, Clone, Copy)]
 pub struct ProjectorOptions {
     /// Records per partition and store write: one step while following the log, one write of a
-    /// catch-up (larger writes rewrite each stats row once for more clicks).
+    /// catch-up (larger writes rewrite each stats row once for more clicks) unless the store ends
+    /// its writes itself, by what its fold holds ([`ReadStore::ends_its_writes`]): see
+    /// `catch_up_batch_size`.
     pub batch_size: usize,
+    /// Records per partition in one catch-up write of a store that ends its writes itself: that
+    /// store ends a write by what its fold holds, and this bounds the progress a crash can undo.
+    pub catch_up_batch_size: usize,
     /// Records read per partition at a time while catching up: a write's records reach the store
     /// in chunks of this size, each folded and freed before the next, so a catch-up holds a few
     /// chunks in memory rather than whole writes.
@@ -56,6 +61,7 @@ impl Default for ProjectorOptions {
     fn default() -> Self {
         Self {
             batch_size: 50_000,
+            catch_up_batch_size: 500_000,
             chunk_size: 5_000,
             idle_wait: Duration::from_millis(500),
             linger: Duration::from_millis(250),
@@ -264,43 +270,59 @@ impl Projector {
         Ok(records)
     }
 
-    /// While catching up (nothing else folds the log): one store write of up to `batch_size`
-    /// records per partition, not beyond `until`, read and handed over `chunk_size` records per
-    /// partition at a time while the store folds the chunks before. Returns how many it applied.
+    /// While catching up (nothing else folds the log): one store write, read and handed over
+    /// `chunk_size` records per partition at a time while the store folds the chunks before. The
+    /// write ends where the store ends it ([`ReadStore::ends_its_writes`]: once its fold holds as
+    /// much as one write may) or after `catch_up_batch_size` records per partition, or else after
+    /// `batch_size`; never beyond `until`. Returns how many records it applied.
     async fn write_in_chunks(&self, until: &[u64]) -> Result<u64, InfraError> {
         let from = self.applied.borrow().clone();
-        let batch = u64::try_from(self.options.batch_size).unwrap_or(u64::MAX);
+        let batch = if self.models.store.ends_its_writes() {
+            self.options.catch_up_batch_size
+        } else {
+            self.options.batch_size
+        };
+        let batch = u64::try_from(batch).unwrap_or(u64::MAX);
         let end: Vec<u64> =
             from.iter().zip(until).map(|(from, until)| (*until).min(from.saturating_add(batch))).collect();
         let (sender, chunks) = tokio::sync::mpsc::channel(2);
+        // Each chunk sent: its records, those of them that did not decode, and the offsets after it.
+        let mut sent: Vec<(usize, usize, Vec<u64>)> = Vec::new();
+        let (record_sent, end) = (&mut sent, &end);
+        // Owns the sender: should the feed fail, the store hears that the chunks stopped.
         let reading = async move {
-            let (mut next, mut records, mut undecodable) = (from, 0, 0);
+            let mut next = from;
             loop {
-                let (chunk, after) = self.read_chunk(&next, &end).await.map_err(Fed::Failed)?;
+                let (chunk, after) = self.read_chunk(&next, end).await.map_err(Fed::Failed)?;
                 if chunk.is_empty() {
                     break;
                 }
                 self.models.apply_projections(chunk.projected()).await.map_err(Fed::Failed)?;
-                records += chunk.len();
-                undecodable += chunk.undecodable();
+                record_sent.push((chunk.len(), chunk.undecodable(), after.clone()));
                 next = after;
                 sender.send(chunk).await.map_err(|_| Fed::StoreStopped)?;
             }
-            sender.send(Chunk::End).await.map_err(|_| Fed::StoreStopped)?;
-            Ok((records, undecodable, next))
+            sender.send(Chunk::End).await.map_err(|_| Fed::StoreStopped)
         };
         let (written, fed) = tokio::join!(self.models.store.apply_chunks(chunks), reading);
-        let (changed, (records, undecodable, next)) = match (written, fed) {
-            (Ok(changed), Ok(fed)) => (changed, fed),
+        let written = match (written, fed) {
+            // The store ended the write early: the reader's next chunk found it gone.
+            (Ok(written), Ok(()) | Err(Fed::StoreStopped)) if written.ended_after.is_some() => written,
+            (Ok(written), Ok(())) => written,
             // The store gave up on the write when the feed failed: the feed's error says why.
             (_, Err(Fed::Failed(error))) | (Err(error), _) => return Err(error),
             (Ok(_), Err(Fed::StoreStopped)) => {
                 return Err(InfraError::new("catching up", "the read store stopped taking records"));
             }
         };
-        self.tell_listeners(&changed);
+        let taken = &sent[..written.ended_after.unwrap_or(sent.len()).min(sent.len())];
+        let records = taken.iter().map(|(records, ..)| records).sum::<usize>();
+        let undecodable = taken.iter().map(|(_, undecodable, _)| undecodable).sum::<usize>();
+        self.tell_listeners(&written.changed);
         count_applied(records, undecodable);
-        self.applied.send_replace(next);
+        if let Some((.., next)) = taken.last() {
+            self.applied.send_replace(next.clone());
+        }
         Ok(records as u64)
     }
 

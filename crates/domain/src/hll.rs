@@ -50,6 +50,11 @@ fn register(hash: u64) -> (u16, u8) {
 pub struct HllBuilder(SmallVec<[u32; 6]>);
 
 impl HllBuilder {
+    /// Hashes added so far.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn add_hash(&mut self, hash: u64) {
         let (index, rank) = register(hash);
         self.0.push(u32::from(index) << 8 | u32::from(rank));

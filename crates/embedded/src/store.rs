@@ -8,7 +8,7 @@ use kurz_domain::analytics::BotRules;
 use kurz_domain::stats::DayStats;
 use kurz_domain::{Code, Day, DayRange, Link};
 use kurz_ports::fold::{DayIncrement, Fold, Folded, Folding, LinkRow};
-use kurz_ports::{Chunk, Chunks, ChunksAbandoned, InfraError, LogRecord, ReadStore};
+use kurz_ports::{Chunk, Chunks, ChunksAbandoned, ChunksWritten, InfraError, LogRecord, ReadStore};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,8 @@ const FORMAT: u64 = 10;
 pub struct EmbeddedStore {
     writer: GroupCommitter<StoreOp>,
     db: Arc<Reopenable>,
+    /// Where a write of chunks ends ([`MAX_ROWS_PER_WRITE`] unless told otherwise).
+    rows_per_write: usize,
 }
 
 enum StoreOp {
@@ -54,9 +56,16 @@ enum StoreOp {
     ApplyChunks {
         chunks: Chunks,
         runtime: tokio::runtime::Handle,
-        answer: Answer<Vec<Code>>,
+        max_rows: usize,
+        answer: Answer<ChunksWritten>,
     },
 }
+
+/// The rows (links, and links' days with clicks) at which the store ends a write of chunks: the
+/// fold's memory grows with its rows, not its records (about 800 bytes a row: 200,000 hold about
+/// 160 MB), while larger writes rewrite each stats row once for more clicks. Checked after each
+/// chunk, so a write may hold one chunk's rows more.
+const MAX_ROWS_PER_WRITE: usize = 200_000;
 
 /// A link row as stored ([`LinkRow`], postcard).
 #[derive(Debug, Deserialize)]
@@ -86,7 +95,14 @@ impl EmbeddedStore {
         let db = Reopenable::new(db, path, page_cache::STORE);
         let writer =
             GroupCommitter::start("kurz-store-writer", Arc::clone(&db), StoreWrites { bots }, Priority::Background);
-        Ok(Self { writer, db })
+        Ok(Self { writer, db, rows_per_write: MAX_ROWS_PER_WRITE })
+    }
+
+    /// Ends each write of chunks once its fold holds `rows` rows (tests make many small writes).
+    #[must_use]
+    pub fn with_rows_per_write(mut self, rows: usize) -> Self {
+        self.rows_per_write = rows.max(1);
+        self
     }
 
     async fn read<T: Send + 'static>(
@@ -183,37 +199,45 @@ impl Writes for StoreWrites {
     }
 
     fn apply(&mut self, tables: &mut StoreTables<'_>, op: StoreOp) -> Result<Reply, (redb::Error, Reply)> {
-        let (projected, answer) = match op {
-            StoreOp::Apply { records, answer } => (project(tables, &records, Folding::Projection, &self.bots), answer),
+        match op {
+            StoreOp::Apply { records, answer } => {
+                answer_with(project(tables, &records, Folding::Projection, &self.bots), answer)
+            }
             StoreOp::ApplyLinkEvents { records, answer } => {
-                (project(tables, &records, Folding::Commanded, &self.bots), answer)
+                answer_with(project(tables, &records, Folding::Commanded, &self.bots), answer)
             }
-            StoreOp::ApplyChunks { chunks, runtime, answer } => {
-                (project_chunks(tables, chunks, &runtime, &self.bots), answer)
-            }
-        };
-        match projected {
-            Ok(changed) => Ok(reply_with(CONTEXT, answer, changed)),
-            Err(StoreFailure::Storage(e)) => Err((e, reply_with(CONTEXT, answer, Vec::new()))),
-            // A row that does not deserialise would fail every retry: stop the projector loudly.
-            // An abandoned stream wrote nothing: its sender hears why.
-            Err(e @ (StoreFailure::Row(_) | StoreFailure::Key | StoreFailure::Abandoned(_))) => {
-                Ok(Box::new(move |_| {
-                    let _ = answer.send(Err(InfraError::new(CONTEXT, e)));
-                }))
+            StoreOp::ApplyChunks { chunks, runtime, max_rows, answer } => {
+                answer_with(project_chunks(tables, chunks, &runtime, &self.bots, max_rows), answer)
             }
         }
     }
 
     fn reject(op: StoreOp) -> Reply {
         match op {
-            StoreOp::Apply { answer, .. }
-            | StoreOp::ApplyLinkEvents { answer, .. }
-            | StoreOp::ApplyChunks { answer, .. } => reply_with(CONTEXT, answer, Vec::new()),
+            StoreOp::Apply { answer, .. } | StoreOp::ApplyLinkEvents { answer, .. } => {
+                reply_with(CONTEXT, answer, Vec::new())
+            }
+            StoreOp::ApplyChunks { answer, .. } => reply_with(CONTEXT, answer, ChunksWritten::default()),
         }
     }
 
     fn rolled_back(&mut self, _: &Database) {}
+}
+
+/// The reply to a projection: its outcome once the group commits, or its failure.
+fn answer_with<T: Default + Send + 'static>(
+    projected: Result<T, StoreFailure>,
+    answer: Answer<T>,
+) -> Result<Reply, (redb::Error, Reply)> {
+    match projected {
+        Ok(outcome) => Ok(reply_with(CONTEXT, answer, outcome)),
+        Err(StoreFailure::Storage(e)) => Err((e, reply_with(CONTEXT, answer, T::default()))),
+        // A row that does not deserialise would fail every retry: stop the projector loudly.
+        // An abandoned stream wrote nothing: its sender hears why.
+        Err(e @ (StoreFailure::Row(_) | StoreFailure::Key | StoreFailure::Abandoned(_))) => Ok(Box::new(move |_| {
+            let _ = answer.send(Err(InfraError::new(CONTEXT, e)));
+        })),
+    }
 }
 
 /// Folds records into the read models ([`Fold`]) and writes the outcome in the group's transaction.
@@ -229,14 +253,22 @@ fn project(
 }
 
 /// As [`project`], for records that arrive in chunks: each is folded and let go before the next.
+/// Once the fold holds `max_rows` rows, the write ends there (the chunks after it are the next
+/// write's).
 fn project_chunks(
     tables: &mut StoreTables<'_>,
     mut chunks: Chunks,
     runtime: &tokio::runtime::Handle,
     bots: &Arc<BotRules>,
-) -> Result<Vec<Code>, StoreFailure> {
+    max_rows: usize,
+) -> Result<ChunksWritten, StoreFailure> {
     let mut fold = Fold::new(Folding::Projection, bots);
-    loop {
+    let mut taken = 0;
+    let ended_after = loop {
+        if fold.rows() >= max_rows {
+            break Some(taken);
+        }
+        taken += 1;
         match chunks.blocking_recv() {
             Some(Chunk::Records(records)) => {
                 fold_in(&mut fold, tables, &records)?;
@@ -250,11 +282,13 @@ fn project_chunks(
                 fold.add_encoded(&records, checkpoint, |code| load_row(links, code))?;
                 runtime.spawn_blocking(move || drop(records));
             }
-            Some(Chunk::End) => break,
+            Some(Chunk::End) => break None,
             None => return Err(ChunksAbandoned.into()),
         }
-    }
-    write_folded(tables, fold.finish())
+    };
+    // Chunks sent after the last one taken are dropped unread; their sender hears the write ended.
+    drop(chunks);
+    Ok(ChunksWritten { changed: write_folded(tables, fold.finish())?, ended_after })
 }
 
 /// Adds records to a fold, with the checkpoints and link rows the write's transaction holds.
@@ -285,6 +319,8 @@ fn write_folded(tables: &mut StoreTables<'_>, folded: Folded) -> Result<Vec<Code
     for (code, mut increments) in links_in_key_order(folded.days) {
         increments.sort_unstable_by_key(|increment| increment.day);
         let (Some(first), Some(last)) = (increments.first(), increments.last()) else { continue };
+        // All of the link's deltas read at once, their cache misses overlapping (`DayDelta::warm`).
+        std::hint::black_box(increments.iter().fold(0, |warm, increment| warm ^ increment.stats.warm()));
         // The link's stored rows in the batch's days, in one walk of the tree rather than a lookup
         // per day: a rebuild's batch holds days of most links, and most of those rows are new.
         stored.clear();
@@ -449,9 +485,14 @@ impl ReadStore for EmbeddedStore {
 
     /// Folded on the writer thread as the chunks arrive, in the transaction that writes them: a
     /// rebuild holds a chunk of records at a time, however large its writes.
-    async fn apply_chunks(&self, chunks: Chunks) -> Result<Vec<Code>, InfraError> {
-        let runtime = tokio::runtime::Handle::current();
-        self.writer.ask(CONTEXT, |answer| StoreOp::ApplyChunks { chunks, runtime, answer }).await
+    async fn apply_chunks(&self, chunks: Chunks) -> Result<ChunksWritten, InfraError> {
+        let (runtime, max_rows) = (tokio::runtime::Handle::current(), self.rows_per_write);
+        self.writer.ask(CONTEXT, |answer| StoreOp::ApplyChunks { chunks, runtime, max_rows, answer }).await
+    }
+
+    /// Its writes of chunks end at a number of rows (see [`MAX_ROWS_PER_WRITE`]).
+    fn ends_its_writes(&self) -> bool {
+        true
     }
 }
 

@@ -293,6 +293,12 @@ impl Fold {
         Ok(())
     }
 
+    /// How many rows the fold holds to write: link rows and (link, day) rows of clicks. What a
+    /// fold holds in memory grows with them, not with the records added.
+    pub fn rows(&self) -> usize {
+        self.rows.len() + self.delta.days()
+    }
+
     /// What the records added make of the read models.
     pub fn finish(self) -> Folded {
         let Self { marks, mut positions, run, mut rows, changed, delta, .. } = self;

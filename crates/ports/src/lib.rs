@@ -31,5 +31,5 @@ pub use idempotency::{IdempotencyStore, Reservation};
 pub use orphans::{ORPHAN_DAYS_KEPT, OrphanVisitStore};
 pub use projection::{LinkDirectory, LinkEvents, LinkHistory, Projection, Unapplied};
 pub use read_store::{
-    Chunk, Chunks, ChunksAbandoned, ClickQuota, LinkChangeListener, ProjectionProgress, ReadStore,
+    Chunk, Chunks, ChunksAbandoned, ChunksWritten, ClickQuota, LinkChangeListener, ProjectionProgress, ReadStore,
 };

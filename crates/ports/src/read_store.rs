@@ -43,16 +43,27 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
     /// records as they arrive does, so that a large write never holds all its records at once (a
     /// rebuild reads the log a chunk at a time). Nothing is written unless the stream ends with
     /// [`Chunk::End`]. By default the chunks are gathered and applied together.
-    async fn apply_chunks(&self, mut chunks: Chunks) -> Result<Vec<Code>, InfraError> {
+    async fn apply_chunks(&self, mut chunks: Chunks) -> Result<ChunksWritten, InfraError> {
         let mut records = Vec::new();
         loop {
             match chunks.recv().await {
                 Some(Chunk::Records(chunk)) => records.extend(chunk),
                 Some(Chunk::Encoded(chunk)) => records.extend(chunk.into_records()),
-                Some(Chunk::End) => return self.apply(records).await,
+                Some(Chunk::End) => {
+                    let changed = self.apply(records).await?;
+                    return Ok(ChunksWritten { changed, ended_after: None });
+                }
                 None => return Err(InfraError::new("applying chunks", ChunksAbandoned)),
             }
         }
+    }
+
+    /// Whether [`ReadStore::apply_chunks`] ends a write itself once it holds as much as one write
+    /// may (a store that folds chunks as they arrive, and can tell). A catch-up then sends it all
+    /// it has to catch up on and lets it end each write; other stores are sent a bounded number of
+    /// records per write.
+    fn ends_its_writes(&self) -> bool {
+        false
     }
 
     /// Applies a command's own link events (creations, updates, deletions) right after their append,
@@ -104,6 +115,17 @@ impl Chunk {
             Self::End => 0,
         }
     }
+}
+
+/// What one write of chunks ([`ReadStore::apply_chunks`]) did.
+#[derive(Debug, Default)]
+pub struct ChunksWritten {
+    /// The codes whose link (not just stats) changed.
+    pub changed: Vec<Code>,
+    /// `Some(n)`: the store ended the write after the first `n` chunks (it held as much as one
+    /// write may, [`ReadStore::ends_its_writes`]); the records of the chunks after them are not
+    /// written, and are the next write's. `None`: every chunk up to [`Chunk::End`] was written.
+    pub ended_after: Option<usize>,
 }
 
 /// The chunks of one write, in order.

@@ -111,7 +111,9 @@ pub async fn chunks_of_a_write_apply_as_the_write(storage: impl Storage<dyn Read
         sender.send(Chunk::End).await.expect("the store takes the end");
     };
     let (chunks_applied, ()) = within_deadline(async { tokio::join!(store.apply_chunks(chunks), feed) }).await;
-    assert_eq!((applied, chunks_applied.expect("apply chunks")), (vec![code("oscar")], vec![code("papa")]));
+    let chunks_applied = chunks_applied.expect("apply chunks");
+    assert_eq!((applied, chunks_applied.changed), (vec![code("oscar")], vec![code("papa")]));
+    assert_eq!(chunks_applied.ended_after, None, "a small write is written whole");
     assert_eq!(store.checkpoints(2).await.expect("checkpoints"), vec![5, 5]);
     let mut stats = Vec::new();
     for link in ["oscar", "papa"] {
@@ -163,7 +165,7 @@ pub async fn encoded_chunks_apply_as_the_records_decoded(storage: impl Storage<d
         sender.send(Chunk::End).await.expect("the store takes the end");
     };
     let (applied, ()) = within_deadline(async { tokio::join!(store.apply_chunks(chunks), feed) }).await;
-    assert_eq!(applied.expect("apply chunks"), vec![code("sierra")], "the update is in the chunks");
+    assert_eq!(applied.expect("apply chunks").changed, vec![code("sierra")], "the update is in the chunks");
     assert_eq!(store.checkpoints(2).await.expect("checkpoints"), vec![total, total]);
     let mut seen = Vec::new();
     for link in ["romeo", "sierra"] {
