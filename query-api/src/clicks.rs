@@ -161,14 +161,7 @@ impl ClickRecorder {
             DurableTo::Spool(delivery) => {
                 // The drain counts it settled once sent, as it does a queued click.
                 self.queued.fetch_add(1, Ordering::SeqCst);
-                let spool = Arc::clone(&delivery.spool);
-                let pushed = match tokio::task::spawn_blocking(move || spool.push(&events)).await {
-                    Ok(Ok(true)) => Ok(()),
-                    Ok(Ok(false)) => Err(InfraError::new("click spool", "the click spool is full")),
-                    Ok(Err(error)) => Err(InfraError::new("click spool", error)),
-                    Err(error) => Err(InfraError::new("click spool task", error)),
-                };
-                if let Err(error) = pushed {
+                if let Err(error) = delivery.push(events).await {
                     self.queued.fetch_sub(1, Ordering::SeqCst);
                     return Err(error);
                 }
@@ -288,26 +281,33 @@ impl Delivery {
         self.spool(events).await;
     }
 
+    /// Spools a batch durably, off the async workers; a full spool takes nothing.
+    async fn push(&self, events: Vec<Event>) -> Result<(), InfraError> {
+        let spool = Arc::clone(&self.spool);
+        match tokio::task::spawn_blocking(move || spool.push(&events)).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(InfraError::new("click spool", "the click spool is full")),
+            Ok(Err(error)) => Err(InfraError::new("click spool", error)),
+            Err(error) => Err(InfraError::new("click spool task", error)),
+        }
+    }
+
     async fn spool(&self, events: Vec<Event>) {
         static DROPPED: Throttle = Throttle::new(LOG_INTERVAL);
-        let spool = Arc::clone(&self.spool);
         let count = events.len();
-        let pushed = tokio::task::spawn_blocking(move || spool.push(&events)).await;
-        let why = match pushed {
-            Ok(Ok(true)) => {
+        match self.push(events).await {
+            Ok(()) => {
                 metrics::counter!("clicks_spooled_total").increment(count as u64);
                 self.spooled.notify_one();
-                return;
             }
-            Ok(Ok(false)) => "the click spool is full".to_owned(),
-            Ok(Err(error)) => format!("cannot spool clicks: {error}"),
-            Err(error) => format!("the spool task failed: {error}"),
-        };
-        metrics::counter!("clicks_dropped_total").increment(count as u64);
-        if let Some(batches) = DROPPED.hit() {
-            tracing::error!(%why, clicks = count, batches, "clicks dropped (one line per 10 s)");
+            Err(error) => {
+                metrics::counter!("clicks_dropped_total").increment(count as u64);
+                if let Some(batches) = DROPPED.hit() {
+                    tracing::error!(%error, clicks = count, batches, "clicks dropped (one line per 10 s)");
+                }
+                self.settle(count);
+            }
         }
-        self.settle(count);
     }
 
     /// Sends spooled batches back to the log, oldest first, until the spool is empty. `false` when
@@ -358,18 +358,15 @@ impl Delivery {
     /// the sent ones stay, to be sent again whole (duplicates, which consumers drop by event id,
     /// rather than lost clicks).
     async fn keep_unacknowledged(&self, rest: Vec<Event>, acknowledged: usize, sent: Vec<u64>) {
-        let spool = Arc::clone(&self.spool);
-        let why = match tokio::task::spawn_blocking(move || spool.push(&rest)).await {
-            Ok(Ok(true)) => {
+        match self.push(rest).await {
+            Ok(()) => {
                 self.remove_sent(sent).await;
                 self.appended(acknowledged);
-                return;
             }
-            Ok(Ok(false)) => "the click spool is full".to_owned(),
-            Ok(Err(error)) => error.to_string(),
-            Err(error) => format!("the spool task failed: {error}"),
-        };
-        tracing::error!(%why, acknowledged, "cannot spool the clicks the log did not take; those it took will be sent twice");
+            Err(error) => {
+                tracing::error!(%error, acknowledged, "cannot spool the clicks the log did not take; those it took will be sent twice");
+            }
+        }
     }
 
     /// Removes batches the log has, each one whatever happened to the one before: a batch left
